@@ -1,1 +1,3 @@
-//! kakaobot
+//! kakaobot: a KakaoTalk smart-chat bot service.
+pub mod store;
+pub mod user;

@@ -1,0 +1,203 @@
+//! Storage: what the bots remember between messages.
+//!
+//! [`Store`] is the one interface the bots see. It speaks in the bots' own records
+//! (a pending quiz question, a lunch group, a vote) and hides how they are kept:
+//! [`RedisStore`] for real deployments, [`MemoryStore`] for the quick start and tests.
+//! Both pass the same contract suite (`service/tests/store.rs`).
+//!
+//! Lifetimes: sessions (a conversation's context) expire after [`SESSION_TTL`], as
+//! Kakao's own context does; scores, groups and restaurants are kept; a day's votes
+//! expire after [`VOTE_TTL`].
+
+mod keys;
+mod memory;
+mod redis;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::user::UserKey;
+
+pub use self::keys::Keys;
+pub use self::memory::MemoryStore;
+pub use self::redis::{RedisStore, RedisTimeouts};
+
+/// Kakao keeps a conversation's context for 10 minutes after the last message.
+pub const SESSION_TTL: Duration = Duration::from_secs(600);
+/// A day's lunch votes are kept a few days so yesterday's result can still be asked about.
+pub const VOTE_TTL: Duration = Duration::from_secs(3 * 24 * 3600);
+
+/// Why the store could not answer. The service turns every variant into a polite
+/// "try again" reply; the variant only goes to the log.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("redis: {0}")]
+    Redis(#[from] ::redis::RedisError),
+    #[error("stored value is not readable: {0}")]
+    Corrupt(#[from] serde_json::Error),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Which bot a session or friend record belongs to; kept per bot because Kakao's
+/// `user_key` is per bot too.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum BotScope {
+    Quiz,
+    Lunch,
+}
+
+impl BotScope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BotScope::Quiz => "quiz",
+            BotScope::Lunch => "lunch",
+        }
+    }
+}
+
+/// A quiz user's running score.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Score {
+    pub correct: u64,
+    pub answered: u64,
+}
+
+/// The question a quiz user was asked and has not answered yet.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuizSession {
+    pub category: String,
+    pub question_id: String,
+}
+
+/// What the quiz bot needs to decide on one message, read in one round trip.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct QuizState {
+    pub session: Option<QuizSession>,
+    pub score: Score,
+    /// Ids already asked in the category that was requested with the load.
+    pub asked: Vec<String>,
+}
+
+/// Everything one quiz message changes, written in one round trip.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct QuizChange {
+    /// `Some(Some(s))` starts a session, `Some(None)` ends it, `None` leaves it.
+    pub session: Option<Option<QuizSession>>,
+    /// An answer was judged: count it, and as correct when `true`.
+    pub answered: Option<bool>,
+    /// Forget which questions of this category were asked (all were).
+    pub reset_asked: Option<String>,
+    /// Remember that this (category, question id) was asked.
+    pub mark_asked: Option<(String, String)>,
+}
+
+/// Where a lunch user is in a multi-step conversation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LunchSession {
+    /// The settings menu is showing.
+    Settings,
+    /// Waiting for a typed join code.
+    AwaitingJoinCode,
+    /// Waiting for a typed restaurant name to add.
+    AwaitingNewRestaurant,
+    /// The group's restaurants are showing as buttons, to remove one.
+    AwaitingRemoval,
+    /// The group's restaurants are showing as buttons, to vote.
+    Choosing,
+}
+
+/// The group a lunch user belongs to, as seen on one day.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Membership {
+    pub code: String,
+    /// In the order they were added.
+    pub restaurants: Vec<String>,
+    /// This user's vote on the day asked for.
+    pub my_vote: Option<String>,
+}
+
+/// What the lunch bot needs to decide on one message, read in one round trip.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LunchState {
+    pub session: Option<LunchSession>,
+    pub membership: Option<Membership>,
+}
+
+/// Result of adding a restaurant to a group's list.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AddOutcome {
+    Added,
+    /// Already on the list (compared case-insensitively).
+    Duplicate,
+    /// The list already holds the maximum number of restaurants.
+    Full,
+}
+
+/// Result of a vote.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum VoteOutcome {
+    /// Recorded; `previous` is the vote it replaced, if any.
+    Recorded { previous: Option<String> },
+    /// The restaurant is not (or no longer) on the group's list; nothing changed.
+    UnknownRestaurant,
+}
+
+/// One day's votes in a group: every restaurant on the list, in list order, with its
+/// number of votes. Votes for restaurants removed since are not counted.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Tally {
+    pub counts: Vec<(String, u64)>,
+}
+
+/// The bots' memory. Every method is one round trip to the backing store.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Checks that the store answers (used by `/ready`).
+    async fn ping(&self) -> Result<()>;
+
+    /// Records that `user` added the bot as a friend. Idempotent.
+    async fn add_friend(&self, bot: BotScope, user: &UserKey) -> Result<()>;
+    /// Records that `user` blocked the bot, and forgets their session. Idempotent.
+    async fn remove_friend(&self, bot: BotScope, user: &UserKey) -> Result<()>;
+    /// Whether `user` is currently a friend of the bot.
+    async fn is_friend(&self, bot: BotScope, user: &UserKey) -> Result<bool>;
+    /// Forgets `user`'s conversation context with the bot. Idempotent.
+    async fn clear_session(&self, bot: BotScope, user: &UserKey) -> Result<()>;
+
+    /// Reads the quiz session and score, and the asked ids of `category` if given.
+    async fn quiz_load(&self, user: &UserKey, category: Option<&str>) -> Result<QuizState>;
+    /// Applies everything one quiz message changes, atomically.
+    async fn quiz_save(&self, user: &UserKey, change: &QuizChange) -> Result<()>;
+
+    /// Reads the lunch session, the user's group with its list, and their vote on `day`.
+    async fn lunch_load(&self, user: &UserKey, day: &str) -> Result<LunchState>;
+    /// Starts (`Some`) or ends (`None`) the lunch conversation step.
+    async fn lunch_set_session(&self, user: &UserKey, session: Option<LunchSession>)
+        -> Result<()>;
+    /// Creates the group `code` with `user` as its first member. `false` when the
+    /// code is already taken (nothing changes then).
+    async fn lunch_create_group(&self, user: &UserKey, code: &str) -> Result<bool>;
+    /// Makes `user` a member of `code` (leaving any other group) and ends their
+    /// session. `false` when no such group exists (nothing changes then).
+    async fn lunch_join_group(&self, user: &UserKey, code: &str) -> Result<bool>;
+    /// Adds a restaurant unless it is a duplicate or the list holds `max` already.
+    async fn lunch_add_restaurant(&self, code: &str, name: &str, max: usize)
+        -> Result<AddOutcome>;
+    /// Removes a restaurant from the list; `false` when it was not there.
+    async fn lunch_remove_restaurant(&self, code: &str, name: &str) -> Result<bool>;
+    /// Records `user`'s vote for `day`, replacing any earlier one in one atomic step,
+    /// and ends their session.
+    async fn lunch_vote(
+        &self,
+        code: &str,
+        day: &str,
+        user: &UserKey,
+        restaurant: &str,
+    ) -> Result<VoteOutcome>;
+    /// Counts `day`'s votes in group `code`.
+    async fn lunch_tally(&self, code: &str, day: &str) -> Result<Tally>;
+}
