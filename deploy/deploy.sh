@@ -1,0 +1,292 @@
+#!/usr/bin/env bash
+# Deploys kakaobot to a host over ssh: uploads the binary, the systemd units and
+# the settings example, installs the binary atomically (keeping the previous
+# one), restarts the service behind its socket and waits until it is ready.
+# A new version that does not become ready is rolled back. See --help.
+set -euo pipefail
+
+usage() {
+    cat <<'EOF'
+Usage: deploy/deploy.sh HOST [options]
+
+Installs kakaobot on HOST (an instance prepared by deploy/cloud-init.yaml, e.g.
+the Elastic IP that `provision up` prints) as the systemd units
+kakaobot.socket + kakaobot.service, then waits for GET /ready on the host.
+
+Steps: build the release binary (unless --binary), upload binary, units and
+kakaobot.env.example; install the binary as /usr/local/bin/kakaobot with an
+atomic rename, keeping the previous binary and units under
+/usr/local/lib/kakaobot/previous/; install /etc/kakaobot/kakaobot.env from the
+example only if it does not exist; daemon-reload, enable, restart; poll /ready.
+If the new version is not ready in time, the previous one is restored and
+restarted, the last journal lines are printed and the exit status is 1.
+Running it again with the same binary is harmless.
+
+Options:
+  --user USER            ssh login (default: ubuntu); it needs passwordless
+                         sudo unless it is root
+  --key FILE             ssh private key (default: ssh's own choice)
+  --port PORT            ssh port (default: 22)
+  --binary PATH          deploy this kakaobot binary instead of building
+                         `cargo build --release -p kakaobot`
+  --ready-timeout SECS   how long to wait for /ready (default: 60)
+  --ssh-option OPT       extra `ssh -o OPT`, repeatable
+                         (e.g. --ssh-option UserKnownHostsFile=/path)
+  -h, --help             this help
+
+Exit status: 0 deployed and ready; 1 deploy failed (rolled back if there was
+a previous version); 2 bad usage.
+EOF
+}
+
+say() { printf '==> %s\n' "$*"; }
+die() {
+    printf 'deploy.sh: error: %s\n' "$*" >&2
+    exit 1
+}
+usage_error() {
+    printf 'deploy.sh: %s (see --help)\n' "$*" >&2
+    exit 2
+}
+
+# --- arguments -----------------------------------------------------------------
+host=""
+user=ubuntu
+key=""
+port=22
+binary=""
+ready_timeout=60
+extra_ssh_options=()
+while (($#)); do
+    case $1 in
+    -h | --help)
+        usage
+        exit 0
+        ;;
+    --user | --key | --port | --binary | --ready-timeout | --ssh-option)
+        (($# >= 2)) || usage_error "$1 needs a value"
+        case $1 in
+        --user) user=$2 ;;
+        --key) key=$2 ;;
+        --port) port=$2 ;;
+        --binary) binary=$2 ;;
+        --ready-timeout) ready_timeout=$2 ;;
+        --ssh-option) extra_ssh_options+=(-o "$2") ;;
+        esac
+        shift 2
+        ;;
+    -*) usage_error "unknown option '$1'" ;;
+    *)
+        [[ -z $host ]] || usage_error "one HOST only, got '$host' and '$1'"
+        host=$1
+        shift
+        ;;
+    esac
+done
+[[ -n $host ]] || usage_error "missing HOST"
+[[ $port =~ ^[0-9]+$ ]] || usage_error "--port must be a number, got '$port'"
+[[ $ready_timeout =~ ^[0-9]+$ ]] || usage_error "--ready-timeout must be a number of seconds, got '$ready_timeout'"
+if [[ -n $key && ! -r $key ]]; then
+    die "cannot read the ssh key '$key'"
+fi
+
+deploy_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo=$(dirname "$deploy_dir")
+
+# --- the binary ----------------------------------------------------------------
+if [[ -z $binary ]]; then
+    say "building the release binary: cargo build --release --locked -p kakaobot"
+    (cd "$repo" && cargo build --release --locked -p kakaobot)
+    binary=${CARGO_TARGET_DIR:-$repo/target}/release/kakaobot
+fi
+[[ -f $binary ]] || die "no binary at '$binary'"
+[[ -x $binary ]] || die "'$binary' is not executable"
+
+# --- staging and ssh -------------------------------------------------------------
+work=$(mktemp -d "${TMPDIR:-/tmp}/kakaobot-deploy.XXXXXX")
+ssh_base=(ssh -p "$port" -o BatchMode=yes -o ConnectTimeout=15
+    -o ServerAliveInterval=10 -o ServerAliveCountMax=3
+    # A new instance's host key is learned on first contact; a changed one is refused.
+    -o StrictHostKeyChecking=accept-new
+    # One connection for every step.
+    -o ControlMaster=auto -o "ControlPath=$work/ssh-control" -o ControlPersist=300)
+if [[ -n $key ]]; then
+    ssh_base+=(-i "$key" -o IdentitiesOnly=yes)
+fi
+ssh_base+=("${extra_ssh_options[@]}" "$user@$host")
+remote() { "${ssh_base[@]}" "$@"; }
+
+cleanup() {
+    "${ssh_base[@]}" -O exit >/dev/null 2>&1 || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+mkdir "$work/payload"
+cp "$binary" "$work/payload/kakaobot"
+chmod 0755 "$work/payload/kakaobot"
+cp "$deploy_dir/kakaobot.service" "$deploy_dir/kakaobot.socket" "$deploy_dir/kakaobot.env.example" "$work/payload/"
+sha=$(sha256sum "$work/payload/kakaobot" | cut -c1-12)
+size=$(du -h "$work/payload/kakaobot" | cut -f1)
+
+say "connecting to $user@$host:$port"
+remote true || die "cannot ssh to $user@$host:$port (check the address, --key, --user and the security group)"
+
+say "uploading kakaobot ($size, sha256 $sha...), kakaobot.service, kakaobot.socket, kakaobot.env.example"
+remote_dir=$(remote 'mktemp -d /tmp/kakaobot-deploy.XXXXXX')
+tar -C "$work/payload" -cf - . | remote "tar -xf - -C '$remote_dir'"
+
+# --- on the host, as root -----------------------------------------------------------
+# This function is sent to the host (declare -f) and run there by `sudo bash`.
+# Arguments: the upload directory, the readiness timeout in seconds.
+remote_install() {
+    set -euo pipefail
+    local src=$1 ready_timeout=$2
+    local bin=/usr/local/bin/kakaobot
+    local units=/etc/systemd/system
+    local conf=/etc/kakaobot
+    local lib=/usr/local/lib/kakaobot
+    local prev=$lib/previous
+    local host_name
+    host_name=$(hostname)
+    say() { printf '    [%s] %s\n' "$host_name" "$*"; }
+    # Installs file $1 as $2 by a rename in $2's directory: readers see the old or
+    # the new file, never a half-written one.
+    atomic_install() {
+        install -m "$3" -o root -g root "$1" "$2.new"
+        mv -f "$2.new" "$2"
+    }
+    # Prints the address to probe for readiness, from the socket's first listener
+    # ("[::]:5000 (Stream)" -> 127.0.0.1:5000).
+    probe_address() {
+        local listen addr port
+        listen=$(systemctl show -p Listen --value kakaobot.socket | head -n 1)
+        addr=${listen%% *}
+        port=${addr##*:}
+        addr=${addr%:*}
+        case $addr in "" | "[::]" | "0.0.0.0") addr=127.0.0.1 ;; esac
+        echo "$addr:$port"
+    }
+    # Waits until GET /ready answers 200; fails early once systemd has given up
+    # on the service or had to restart it twice (a binary that cannot start).
+    wait_ready() {
+        local address deadline state restarts
+        address=$(probe_address)
+        deadline=$((SECONDS + ready_timeout))
+        while ((SECONDS < deadline)); do
+            if curl -fsS -g -o /dev/null --max-time 2 "http://$address/ready" 2>/dev/null; then
+                say "ready: GET http://$address/ready answered 200"
+                return 0
+            fi
+            state=$(systemctl show -p ActiveState --value kakaobot.service)
+            restarts=$(systemctl show -p NRestarts --value kakaobot.service)
+            if [[ $state == failed ]] || ((restarts >= 2)); then
+                say "kakaobot.service is not starting (state $state, $restarts automatic restarts)"
+                return 1
+            fi
+            sleep 0.5
+        done
+        say "no 200 from GET http://$address/ready within ${ready_timeout}s"
+        return 1
+    }
+    # Restarts the service behind its socket. The socket is restarted only when
+    # it is not listening or its unit changed, so an ordinary deploy never
+    # closes the port: connections queue while the service restarts.
+    restart_units() {
+        local socket_changed=$1
+        systemctl daemon-reload
+        systemctl reset-failed kakaobot.service kakaobot.socket 2>/dev/null || true
+        systemctl enable --quiet kakaobot.socket kakaobot.service
+        if [[ $socket_changed == yes ]] || ! systemctl is-active --quiet kakaobot.socket; then
+            say "restarting kakaobot.socket"
+            systemctl restart kakaobot.socket
+        fi
+        say "restarting kakaobot.service"
+        systemctl restart kakaobot.service
+    }
+
+    command -v curl >/dev/null || {
+        say "curl is missing on the host (cloud-init.yaml installs it)"
+        return 1
+    }
+    install -d -m 0755 "$conf" "$lib"
+
+    say "installing the settings example as $conf/kakaobot.env.example"
+    atomic_install "$src/kakaobot.env.example" "$conf/kakaobot.env.example" 0644
+    if [[ -e $conf/kakaobot.env ]]; then
+        say "keeping the existing settings $conf/kakaobot.env"
+    else
+        say "no $conf/kakaobot.env yet: installing it from the example"
+        install -m 0600 -o root -g root "$src/kakaobot.env.example" "$conf/kakaobot.env"
+    fi
+
+    local same=yes socket_changed=no f
+    cmp -s "$src/kakaobot" "$bin" 2>/dev/null || same=no
+    for f in kakaobot.service kakaobot.socket; do
+        cmp -s "$src/$f" "$units/$f" 2>/dev/null || same=no
+    done
+    cmp -s "$src/kakaobot.socket" "$units/kakaobot.socket" 2>/dev/null || socket_changed=yes
+
+    if [[ $same == yes ]]; then
+        # Keeping "previous" as it is: rotating would make it equal the current one.
+        say "binary and units are already installed; keeping $prev as the rollback target"
+    else
+        if [[ -e $bin ]]; then
+            say "keeping the installed version in $prev"
+            rm -rf "$prev.new"
+            mkdir "$prev.new"
+            ln "$bin" "$prev.new/kakaobot"
+            for f in kakaobot.service kakaobot.socket; do
+                if [[ -e $units/$f ]]; then cp -p "$units/$f" "$prev.new/$f"; fi
+            done
+            rm -rf "$prev"
+            mv "$prev.new" "$prev"
+        fi
+        say "installing $bin and the units in $units"
+        atomic_install "$src/kakaobot" "$bin" 0755
+        atomic_install "$src/kakaobot.service" "$units/kakaobot.service" 0644
+        atomic_install "$src/kakaobot.socket" "$units/kakaobot.socket" 0644
+    fi
+
+    restart_units "$socket_changed"
+    if wait_ready; then
+        return 0
+    fi
+
+    say "the new version did not become ready; last journal lines:"
+    journalctl -u kakaobot.service -n 30 --no-pager -o short-iso || true
+    if [[ ! -e $prev/kakaobot ]]; then
+        say "no previous version to roll back to"
+        return 1
+    fi
+    say "rolling back to the previous version from $prev"
+    socket_changed=no
+    cmp -s "$prev/kakaobot.socket" "$units/kakaobot.socket" 2>/dev/null || socket_changed=yes
+    atomic_install "$prev/kakaobot" "$bin" 0755
+    for f in kakaobot.service kakaobot.socket; do
+        if [[ -e $prev/$f ]]; then atomic_install "$prev/$f" "$units/$f" 0644; fi
+    done
+    restart_units "$socket_changed"
+    if wait_ready; then
+        say "rolled back: the previous version is running and ready"
+    else
+        say "the previous version is not ready either; last journal lines:"
+        journalctl -u kakaobot.service -n 30 --no-pager -o short-iso || true
+    fi
+    return 1
+}
+
+say "installing on $host as root (sudo)"
+status=0
+# Single quotes on purpose: the id test runs on the host, as the login user.
+# shellcheck disable=SC2016
+{
+    declare -f remote_install
+    printf 'remote_install %q %q\n' "$remote_dir" "$ready_timeout"
+} | remote 'if [ "$(id -u)" -eq 0 ]; then bash -s; else sudo -n bash -s; fi' || status=$?
+remote "rm -rf '$remote_dir'" || true
+
+if ((status != 0)); then
+    die "deploy to $host failed (exit $status); see the lines above. Logs: ssh $user@$host journalctl -u kakaobot"
+fi
+say "deployed kakaobot $sha... to $host: http://$host:5000 (Swagger UI at /docs)"
