@@ -36,7 +36,7 @@ rootfs_tarball() {
     local arch key tarball
     arch=$(dpkg --print-architecture)
     key=$(printf '%s %s %s' "$rootfs_suite" "$arch" "$rootfs_packages" | sha256sum | cut -c1-16)
-    tarball="$cache_dir/rootfs-$rootfs_suite-$arch-$key.tar.xz"
+    tarball="$cache_dir/rootfs-$rootfs_suite-$arch-$key.tar.gz"
     if [[ -s $tarball ]]; then
         echo "$tarball"
         return
@@ -58,8 +58,8 @@ rootfs_tarball() {
     # The package lists and .debs are not needed to boot; the image is half the size without them.
     rm -rf "$build/root/var/cache/apt/archives/"*.deb "$build/root/var/lib/apt/lists/"*
     echo "rootfs: packing $tarball" >&2
-    tar -C "$build/root" --one-file-system --numeric-owner --xattrs -cf - . | xz -T0 -1 >"$build/rootfs.tar.xz"
-    mv "$build/rootfs.tar.xz" "$tarball"
+    tar -C "$build/root" --one-file-system --numeric-owner --xattrs -cf - . | gzip -1 >"$build/rootfs.tar.gz"
+    mv "$build/rootfs.tar.gz" "$tarball"
     rm -rf --one-file-system "$build"
     echo "$tarball"
 }

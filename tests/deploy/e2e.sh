@@ -1,0 +1,312 @@
+#!/usr/bin/env bash
+# End-to-end test of deploy/ under real systemd, as root: boots a Debian rootfs
+# (systemd, sshd, redis-server) with systemd-nspawn inside a network namespace
+# this test creates, applies cloud-init.yaml's files and setup command, deploys
+# the kakaobot binary with deploy/deploy.sh over real ssh from a second network
+# namespace, and checks:
+#   - socket and service active, /ready 200, a quiz conversation answered
+#     correctly, its state in the container's Redis (AOF on, from cloud-init);
+#   - the service runs unprivileged (not root, NoNewPrivs: 1, read-only /usr);
+#   - kill -9 of the main process: systemd restarts it and it answers again;
+#   - a redeploy while clients send a steady stream of /message requests:
+#     zero failed requests (counted);
+#   - a deploy of a binary that cannot start: deploy.sh rolls back, exits
+#     non-zero, and the previous binary answers.
+# Everything it creates (network namespaces, veth, cgroups, the rootfs copy,
+# processes) is removed at the end, also on failure or Ctrl-C.
+#
+# Environment: CARGO_TARGET_DIR (default target/): the binary is built there and
+# the rootfs tarball is cached in its deploy-cache/. KAKAOBOT_TEST_BINARY: test
+# this kakaobot binary instead of building one (e.g. a release build). KAKAOBOT_TEST_PYTHON: a
+# Python 3.11+ (default python3). KAKAOBOT_TEST_DEBIAN_MIRROR: the mirror for
+# debootstrap (default: this machine's apt configuration).
+set -euo pipefail
+
+started=$SECONDS
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+cd "$root"
+target_dir=${CARGO_TARGET_DIR:-$root/target}
+python=${KAKAOBOT_TEST_PYTHON:-python3}
+# shellcheck source=tests/deploy/lib/rootfs.sh
+source "$root/tests/deploy/lib/rootfs.sh"
+
+say() { printf '\n--- %s (%ds)\n' "$*" $((SECONDS - started)); }
+fail() {
+    printf '\ne2e.sh: FAIL: %s\n' "$*" >&2
+    exit 1
+}
+
+# --- prerequisites ----------------------------------------------------------------
+[[ $(id -u) -eq 0 ]] || fail "must run as root (network namespaces, systemd-nspawn)"
+missing=()
+for tool in systemd-nspawn:systemd-container debootstrap:debootstrap ip:iproute2 ssh:openssh-client \
+    ssh-keygen:openssh-client curl:curl xz:xz-utils; do
+    command -v "${tool%%:*}" >/dev/null || missing+=("${tool#*:}")
+done
+((${#missing[@]} == 0)) || fail "missing tools; install them with: apt-get install ${missing[*]}"
+"$python" -c 'import tomllib, yaml' 2>/dev/null ||
+    fail "$python needs Python 3.11+ with PyYAML (tests/run.sh builds such a venv; or set KAKAOBOT_TEST_PYTHON)"
+[[ -d /sys/fs/cgroup/systemd && -d /sys/fs/cgroup/unified ]] ||
+    fail "expected the hybrid cgroup layout (/sys/fs/cgroup/systemd and /sys/fs/cgroup/unified)"
+
+# --- names of everything this run creates -------------------------------------------
+tag="kbe2e$$"                           # unique per run
+ns_box="$tag-box"                       # the container's network namespace
+ns_client="$tag-cli"                    # deploy.sh and the Kakao client run here
+veth_box="${tag}b"                      # veth ends (names are at most 15 bytes)
+veth_client="${tag}c"
+# 198.18.0.0/15 is reserved for network benchmark tests (RFC 2544); this /30
+# lives only on a veth pair between two namespaces of this test.
+ip_client=198.18.0.1
+ip_box=198.18.0.2
+cgroup="kakaobot-e2e-$$"
+app_url="http://$ip_box:5000"
+mkdir -p "$target_dir"
+work=$(mktemp -d "$target_dir/deploy-e2e.XXXXXX")
+rootfs="$work/rootfs"
+nspawn_pid=""
+stream_pid=""
+
+cleanup() {
+    local rc=$?
+    set +e
+    trap - EXIT INT TERM
+    echo
+    echo "--- cleaning up"
+    [[ -n $stream_pid ]] && kill "$stream_pid" 2>/dev/null && wait "$stream_pid" 2>/dev/null
+    if [[ -n $nspawn_pid ]] && kill -0 "$nspawn_pid" 2>/dev/null; then
+        # SIGTERM makes nspawn shut the container down cleanly.
+        kill -TERM "$nspawn_pid"
+        for _ in $(seq 150); do kill -0 "$nspawn_pid" 2>/dev/null || break; sleep 0.1; done
+        kill -0 "$nspawn_pid" 2>/dev/null && kill -KILL "$nspawn_pid"
+        wait "$nspawn_pid" 2>/dev/null
+    fi
+    # Whatever is left in the container's cgroups is killed, then the cgroups go.
+    local h d
+    for h in systemd unified; do
+        d="/sys/fs/cgroup/$h/$cgroup"
+        [[ -d $d ]] || continue
+        find "$d" -name cgroup.procs -exec cat {} + 2>/dev/null | while read -r pid; do kill -KILL "$pid" 2>/dev/null; done
+        sleep 0.2
+        find "$d" -depth -type d -exec rmdir {} + 2>/dev/null
+        [[ -d $d ]] && echo "e2e.sh: could not remove the cgroup $d" >&2
+    done
+    ip netns del "$ns_box" 2>/dev/null
+    ip netns del "$ns_client" 2>/dev/null
+    # The rootfs was only used inside nspawn's own mount namespace; still, never
+    # descend into a mount point.
+    if findmnt -rn -o TARGET | grep -q "^$work"; then
+        findmnt -rn -o TARGET | grep "^$work" | sort -r | xargs -r umount -l
+    fi
+    rm -rf --one-file-system "$work"
+    if ((rc == 0)); then
+        echo "e2e.sh: all checks passed in $((SECONDS - started)) s"
+    else
+        echo "e2e.sh: FAILED (exit $rc) after $((SECONDS - started)) s" >&2
+    fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# --- the binary and the rootfs ---------------------------------------------------
+if [[ -n ${KAKAOBOT_TEST_BINARY:-} ]]; then
+    binary=$KAKAOBOT_TEST_BINARY
+    say "testing the given binary $binary"
+else
+    say "building kakaobot (cargo build -p kakaobot)"
+    cargo build --locked -p kakaobot
+    binary="$target_dir/debug/kakaobot"
+fi
+[[ -x $binary ]] || fail "no executable kakaobot at $binary"
+
+say "preparing the Debian rootfs"
+tarball=$(rootfs_tarball "$target_dir/deploy-cache") || fail "could not build the rootfs (see above)"
+mkdir "$rootfs"
+tar -C "$rootfs" --numeric-owner -xzf "$tarball"
+
+# The login deploy.sh uses by default, as on an Ubuntu cloud image: "ubuntu"
+# with passwordless sudo and our test key.
+ssh-keygen -q -t ed25519 -N "" -C "kakaobot-e2e" -f "$work/id_ed25519"
+chroot "$rootfs" useradd --create-home --shell /bin/bash ubuntu
+install -d -m 0700 -o "$(chroot "$rootfs" id -u ubuntu)" -g "$(chroot "$rootfs" id -g ubuntu)" "$rootfs/home/ubuntu/.ssh"
+install -m 0600 -o "$(chroot "$rootfs" id -u ubuntu)" -g "$(chroot "$rootfs" id -g ubuntu)" \
+    "$work/id_ed25519.pub" "$rootfs/home/ubuntu/.ssh/authorized_keys"
+echo "ubuntu ALL=(ALL) NOPASSWD:ALL" >"$rootfs/etc/sudoers.d/90-ubuntu"
+chmod 0440 "$rootfs/etc/sudoers.d/90-ubuntu"
+echo "$tag" >"$rootfs/etc/hostname"
+printf '127.0.0.1 localhost\n127.0.1.1 %s\n::1 localhost\n' "$tag" >"$rootfs/etc/hosts"
+
+# cloud-init.yaml's write_files, as cloud-init would write them before the
+# packages are installed; its runcmd runs over ssh once the container is up.
+"$python" - "$root/deploy/cloud-init.yaml" "$rootfs" <<'EOF'
+import os, sys, yaml
+doc = yaml.safe_load(open(sys.argv[1]))
+for f in doc.get("write_files", []):
+    path = sys.argv[2] + f["path"]
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as out:
+        out.write(f["content"])
+    os.chmod(path, int(str(f.get("permissions", "0644")), 8))
+    print(f"cloud-init write_files: {f['path']}")
+with open(sys.argv[2] + "/cloud-init-runcmd.sh", "w") as out:
+    for cmd in doc.get("runcmd", []):
+        out.write((" ".join(cmd) if isinstance(cmd, list) else cmd) + "\n")
+EOF
+
+# --- network: two namespaces joined by a veth pair ---------------------------------------
+say "creating network namespaces $ns_box and $ns_client ($ip_client <-> $ip_box)"
+ip netns add "$ns_box"
+ip netns add "$ns_client"
+ip -n "$ns_client" link add "$veth_client" type veth peer name "$veth_box" netns "$ns_box"
+ip -n "$ns_client" addr add "$ip_client/30" dev "$veth_client"
+ip -n "$ns_box" addr add "$ip_box/30" dev "$veth_box"
+for ns in "$ns_client" "$ns_box"; do
+    ip -n "$ns" link set lo up
+done
+ip -n "$ns_client" link set "$veth_client" up
+ip -n "$ns_box" link set "$veth_box" up
+in_client() { ip netns exec "$ns_client" "$@"; }
+
+# --- boot ------------------------------------------------------------------------
+say "booting the container with systemd-nspawn"
+# This machine's PID 1 is not systemd: nspawn needs --register=no --keep-unit,
+# and is started from a subshell that first moves itself into cgroups of its
+# own, so the container's cgroups (payload/, supervisor/) are ours to remove.
+(
+    for h in systemd unified; do
+        mkdir -p "/sys/fs/cgroup/$h/$cgroup"
+        echo "$BASHPID" >"/sys/fs/cgroup/$h/$cgroup/cgroup.procs"
+    done
+    exec systemd-nspawn --quiet --boot --directory="$rootfs" --machine="$tag" \
+        --register=no --keep-unit --network-namespace-path="/run/netns/$ns_box" \
+        --console=read-only
+) >"$work/console.log" 2>&1 &
+nspawn_pid=$!
+
+ssh_opts=(-i "$work/id_ed25519" -o IdentitiesOnly=yes -o BatchMode=yes -o ConnectTimeout=5
+    -o StrictHostKeyChecking=accept-new -o "UserKnownHostsFile=$work/known_hosts" -o LogLevel=ERROR)
+box() { in_client ssh "${ssh_opts[@]}" "ubuntu@$ip_box" "$@"; }
+deploy() {
+    in_client bash "$root/deploy/deploy.sh" "$ip_box" --user ubuntu --key "$work/id_ed25519" \
+        --ssh-option "UserKnownHostsFile=$work/known_hosts" --ready-timeout 30 "$@"
+}
+show_console() {
+    echo "last console lines:" >&2
+    tail -n 30 "$work/console.log" >&2
+}
+
+for _ in $(seq 120); do
+    kill -0 "$nspawn_pid" 2>/dev/null || { show_console; fail "systemd-nspawn exited"; }
+    box true 2>/dev/null && break
+    sleep 0.5
+done
+box true || { show_console; fail "no ssh into the container within 60 s"; }
+echo "ssh ubuntu@$ip_box works"
+box 'systemctl is-system-running --wait' || true
+
+say "running cloud-init's runcmd in the container"
+box 'sudo sh -ex /cloud-init-runcmd.sh'
+[[ $(box 'redis-cli CONFIG GET appendonly' | tail -n 1) == yes ]] || fail "Redis does not have appendonly yes after cloud-init's setup"
+[[ $(box 'redis-cli CONFIG GET appendfsync' | tail -n 1) == everysec ]] || fail "Redis does not have appendfsync everysec"
+echo "redis-server: appendonly yes, appendfsync everysec"
+
+# --- deploy ----------------------------------------------------------------------
+say "deploying with deploy/deploy.sh over ssh"
+deploy --binary "$binary" || fail "deploy.sh failed"
+[[ $(box 'systemctl is-active kakaobot.socket kakaobot.service' | tr '\n' ' ') == "active active " ]] ||
+    fail "kakaobot.socket and kakaobot.service are not both active: $(box 'systemctl status --no-pager kakaobot.socket kakaobot.service' 2>&1)"
+echo "kakaobot.socket and kakaobot.service are active"
+
+ready_status() { in_client curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$app_url/ready" || true; }
+[[ $(ready_status) == 200 ]] || fail "GET $app_url/ready is not 200"
+echo "GET $app_url/ready -> 200"
+
+say "a quiz conversation through the deployed service"
+in_client "$python" "$root/tests/deploy/lib/kakao_client.py" conversation "$app_url" \
+    "$root/service/questions/quiz.toml" "e2eQuizUser_01" || fail "the quiz conversation failed"
+keys=$(box "redis-cli --scan --pattern 'kakaobot:*'")
+[[ -n $keys ]] || fail "no kakaobot:* keys in the container's Redis"
+echo "Redis keys: $(tr '\n' ' ' <<<"$keys")"
+
+# --- unprivileged ------------------------------------------------------------------
+say "checking that the service runs unprivileged"
+main_pid() { box 'systemctl show -p MainPID --value kakaobot.service'; }
+pid=$(main_pid)
+[[ $pid =~ ^[1-9][0-9]*$ ]] || fail "kakaobot.service has no main process"
+status=$(box "sudo cat /proc/$pid/status")
+uids=$(awk '/^Uid:/ { print $2, $3, $4, $5 }' <<<"$status")
+caps=$(awk '/^CapEff:/ { print $2 }' <<<"$status")
+nnp=$(awk '/^NoNewPrivs:/ { print $2 }' <<<"$status")
+echo "main process $pid: Uid $uids, CapEff $caps, NoNewPrivs $nnp"
+for u in $uids; do ((u != 0)) || fail "the service runs with uid 0 (Uid: $uids)"; done
+[[ $nnp == 1 ]] || fail "NoNewPrivs is $nnp, not 1"
+[[ $caps == 0000000000000000 ]] || fail "the service has effective capabilities $caps"
+# The mount that holds /usr in the service's mount namespace must be read-only.
+usr_mount=$(box "sudo cat /proc/$pid/mountinfo" | awk '
+    $5 == "/usr" || $5 == "/" { opts[$5] = $6 }
+    END { print ("/usr" in opts) ? "/usr " opts["/usr"] : "/ " opts["/"] }')
+[[ $usr_mount =~ ^[^\ ]+\ ro(,|$) ]] || fail "/usr is not read-only for the service (mount: $usr_mount)"
+echo "/usr for the service: mount $usr_mount"
+write_test=$(box "sudo nsenter --target $pid --mount --setuid $(awk '{print $1}' <<<"$uids") sh -c 'touch /usr/kakaobot-e2e 2>&1 || true'")
+[[ $write_test == *"Read-only file system"* ]] || fail "writing to /usr in the service's namespace did not fail read-only: $write_test"
+echo "touch /usr/... as the service: $write_test"
+
+# --- kill -9 ----------------------------------------------------------------------
+say "kill -9 of the main process"
+box "sudo kill -9 $pid"
+new_pid=""
+for _ in $(seq 100); do
+    new_pid=$(main_pid)
+    if [[ $new_pid =~ ^[1-9][0-9]*$ && $new_pid != "$pid" && $(ready_status) == 200 ]]; then break; fi
+    new_pid=""
+    sleep 0.2
+done
+[[ -n $new_pid ]] || fail "no new main process answering /ready within 20 s after kill -9 of $pid"
+echo "systemd restarted it: main process $pid -> $new_pid, NRestarts $(box 'systemctl show -p NRestarts --value kakaobot.service'), /ready 200"
+
+# --- redeploy under load -----------------------------------------------------------------
+say "redeploying while clients send a steady stream of /message requests"
+in_client "$python" "$root/tests/deploy/lib/kakao_client.py" stream "$app_url" "$work/stream.stop" "$work/stream.json" 4 &
+stream_pid=$!
+progress() { "$python" -c 'import json,sys; print(json.load(open(sys.argv[1]))["requests"])' "$work/stream.json.progress" 2>/dev/null || echo 0; }
+for _ in $(seq 100); do (($(progress) >= 50)) && break; sleep 0.1; done
+(($(progress) >= 50)) || fail "the request stream did not get going"
+before_pid=$(main_pid)
+deploy --binary "$binary" || fail "the redeploy under load failed"
+after_pid=$(main_pid)
+sleep 1
+touch "$work/stream.stop"
+wait "$stream_pid" || fail "the request stream client failed"
+stream_pid=""
+read -r requests failures max_latency < <("$python" -c '
+import json, sys
+r = json.load(open(sys.argv[1]))
+print(r["requests"], r["failures"], round(r["max_latency_s"], 3))
+for e in r["errors"]:
+    print("  error:", e, file=sys.stderr)' "$work/stream.json")
+echo "redeploy under load: $requests requests, $failures failed, slowest $max_latency s; main process $before_pid -> $after_pid"
+[[ $before_pid != "$after_pid" ]] || fail "the redeploy did not restart the service"
+((failures == 0)) || fail "$failures of $requests requests failed during the redeploy"
+
+# --- rollback ---------------------------------------------------------------------------
+say "deploying a binary that cannot start: expect a rollback"
+printf '#!/bin/sh\necho "kakaobot (e2e broken build): refusing to start" >&2\nexit 3\n' >"$work/broken-kakaobot"
+chmod 0755 "$work/broken-kakaobot"
+rc=0
+deploy --binary "$work/broken-kakaobot" >"$work/rollback.log" 2>&1 || rc=$?
+cat "$work/rollback.log"
+((rc != 0)) || fail "deploy.sh exited 0 with a binary that cannot start"
+grep -q "rolled back: the previous version is running and ready" "$work/rollback.log" ||
+    fail "deploy.sh did not report a successful rollback"
+grep -q "refusing to start" "$work/rollback.log" || fail "deploy.sh did not show the journal of the failed start"
+[[ $(ready_status) == 200 ]] || fail "after the rollback GET /ready is not 200"
+installed=$(box 'sha256sum /usr/local/bin/kakaobot' | cut -d' ' -f1)
+[[ $installed == $(sha256sum "$binary" | cut -d' ' -f1) ]] || fail "after the rollback /usr/local/bin/kakaobot is not the previous binary"
+in_client "$python" "$root/tests/deploy/lib/kakao_client.py" conversation "$app_url" \
+    "$root/service/questions/quiz.toml" "e2eQuizUser_02" || fail "the quiz conversation after the rollback failed"
+echo "deploy.sh exited $rc, rolled back, and the previous binary answers"
+
+say "summary"
+echo "redeploy under load: $requests requests, $failures failed"
