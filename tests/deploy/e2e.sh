@@ -71,8 +71,7 @@ cleanup() {
     local rc=$?
     set +e
     trap - EXIT INT TERM
-    echo
-    echo "--- cleaning up"
+    say "cleaning up"
     [[ -n $stream_pid ]] && kill "$stream_pid" 2>/dev/null && wait "$stream_pid" 2>/dev/null
     if [[ -n $nspawn_pid ]] && kill -0 "$nspawn_pid" 2>/dev/null; then
         # SIGTERM makes nspawn shut the container down cleanly.
@@ -80,6 +79,7 @@ cleanup() {
         for _ in $(seq 150); do kill -0 "$nspawn_pid" 2>/dev/null || break; sleep 0.1; done
         kill -0 "$nspawn_pid" 2>/dev/null && kill -KILL "$nspawn_pid"
         wait "$nspawn_pid" 2>/dev/null
+        echo "container stopped ($((SECONDS - started))s)"
     fi
     # Whatever is left in the container's cgroups is killed, then the cgroups go.
     local h d
@@ -93,7 +93,7 @@ cleanup() {
     done
     ip netns del "$ns_box" 2>/dev/null
     ip netns del "$ns_client" 2>/dev/null
-    # The rootfs was only used inside nspawn's own mount namespace; still, never
+    # The rootfs tmpfs, and anything else still mounted under $work; never
     # descend into a mount point.
     if findmnt -rn -o TARGET | grep -q "^$work"; then
         findmnt -rn -o TARGET | grep "^$work" | sort -r | xargs -r umount -l
@@ -123,7 +123,9 @@ fi
 
 say "preparing the Debian rootfs"
 tarball=$(rootfs_tarball "$target_dir/deploy-cache") || fail "could not build the rootfs (see above)"
+# On a tmpfs of its own: unpacking is faster and removing it is one umount.
 mkdir "$rootfs"
+mount -t tmpfs -o size=2g,mode=0755 "kakaobot-e2e-rootfs" "$rootfs"
 tar -C "$rootfs" --numeric-owner -xzf "$tarball"
 
 # The login deploy.sh uses by default, as on an Ubuntu cloud image: "ubuntu"
@@ -273,9 +275,12 @@ stream_pid=$!
 progress() { "$python" -c 'import json,sys; print(json.load(open(sys.argv[1]))["requests"])' "$work/stream.json.progress" 2>/dev/null || echo 0; }
 for _ in $(seq 100); do (($(progress) >= 50)) && break; sleep 0.1; done
 (($(progress) >= 50)) || fail "the request stream did not get going"
+# The operator's settings survive a redeploy.
+box "echo '# e2e: operator edit' | sudo tee -a /etc/kakaobot/kakaobot.env >/dev/null"
 before_pid=$(main_pid)
 deploy --binary "$binary" || fail "the redeploy under load failed"
 after_pid=$(main_pid)
+box 'sudo grep -qx "# e2e: operator edit" /etc/kakaobot/kakaobot.env' || fail "the redeploy overwrote /etc/kakaobot/kakaobot.env"
 sleep 1
 touch "$work/stream.stop"
 wait "$stream_pid" || fail "the request stream client failed"
