@@ -206,7 +206,7 @@ for _ in $(seq 120); do
 done
 box true || { show_console; fail "no ssh into the container within 60 s"; }
 echo "ssh ubuntu@$ip_box works"
-box 'systemctl is-system-running --wait' || true
+box 'timeout 60 systemctl is-system-running --wait' || true
 
 say "running cloud-init's runcmd in the container"
 box 'sudo sh -ex /cloud-init-runcmd.sh'
