@@ -147,7 +147,7 @@ remote_install() {
     local conf=/etc/kakaobot
     local lib=/usr/local/lib/kakaobot
     local prev=$lib/previous
-    local host_name
+    local host_name restarted_at=0
     host_name=$(hostname)
     say() { printf '    [%s] %s\n' "$host_name" "$*"; }
     # Installs file $1 as $2 by a rename in $2's directory: readers see the old or
@@ -194,6 +194,7 @@ remote_install() {
     # closes the port: connections queue while the service restarts.
     restart_units() {
         local socket_changed=$1
+        restarted_at=$(date +%s)
         systemctl daemon-reload
         systemctl reset-failed kakaobot.service kakaobot.socket 2>/dev/null || true
         systemctl enable --quiet kakaobot.socket kakaobot.service
@@ -253,8 +254,8 @@ remote_install() {
         return 0
     fi
 
-    say "the new version did not become ready; last journal lines:"
-    journalctl -u kakaobot.service -n 30 --no-pager -o short-iso || true
+    say "the new version did not become ready; its journal lines:"
+    journalctl -u kakaobot.service --since "@$restarted_at" -n 40 --no-pager -o short-iso || true
     if [[ ! -e $prev/kakaobot ]]; then
         say "no previous version to roll back to"
         return 1
@@ -270,8 +271,8 @@ remote_install() {
     if wait_ready; then
         say "rolled back: the previous version is running and ready"
     else
-        say "the previous version is not ready either; last journal lines:"
-        journalctl -u kakaobot.service -n 30 --no-pager -o short-iso || true
+        say "the previous version is not ready either; its journal lines:"
+        journalctl -u kakaobot.service --since "@$restarted_at" -n 40 --no-pager -o short-iso || true
     fi
     return 1
 }
