@@ -1,1 +1,97 @@
-fn main() {}
+//! The `kakaobot` binary: parse the command line, load settings, run.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use kakaobot::config::Settings;
+use kakaobot::startup::{self, Application};
+use kakaobot::telemetry;
+
+/// A KakaoTalk smart-chat bot service: a quiz bot and a group lunch-vote bot.
+///
+/// Settings come from built-in defaults, then the --config file, then KAKAOBOT_*
+/// environment variables (see README.md).
+#[derive(Parser)]
+#[command(version)]
+struct Cli {
+    /// A TOML settings file.
+    #[arg(long, short, env = "KAKAOBOT_CONFIG", global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the service (the default).
+    Serve,
+    /// Print the OpenAPI document (JSON) to stdout.
+    Openapi,
+    /// Load and check the settings and the question bank, then exit.
+    Check,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("kakaobot: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let command = cli.command.unwrap_or(Command::Serve);
+    if let Command::Openapi = command {
+        println!("{}", startup::spec_json()?);
+        return Ok(());
+    }
+    let settings = Settings::load(cli.config.as_deref()).context("failed to load settings")?;
+    telemetry::init(settings.log_format);
+    let runtime = tokio::runtime::Runtime::new().context("failed to start the async runtime")?;
+    runtime.block_on(async move {
+        match command {
+            Command::Check => {
+                startup::build_state(&settings)?;
+                println!("settings and question bank are valid");
+                Ok(())
+            }
+            _ => {
+                let app = Application::build(settings).await?;
+                app.run_until_stopped(shutdown_signal()).await?;
+                tracing::info!("stopped");
+                Ok(())
+            }
+        }
+    })
+}
+
+/// Completes on SIGINT or SIGTERM (systemd's stop signal).
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(err) = tokio::signal::ctrl_c().await {
+            tracing::error!(cause = %err, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut sig) => {
+                sig.recv().await;
+            }
+            Err(err) => {
+                tracing::error!(cause = %err, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down: no new connections, finishing in-flight requests");
+}

@@ -1,0 +1,429 @@
+//! The HTTP API: Kakao's smart-chat routes for every bot (and for the default bot at
+//! the root), plus health and readiness. Operations are declared with poem-openapi,
+//! so the OpenAPI document and the Swagger UI come from this file.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use poem_openapi::param::Path;
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
+use tracing::{info, warn};
+
+use crate::bots::{BotName, Bots, Input};
+use crate::kakao::{self, Ack, FriendRequest, KeyboardBody, MessageRequest, MessageResponse};
+use crate::store::{BotScope, Store, StoreError};
+use crate::user::UserKey;
+
+/// What every request handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    pub bots: Bots,
+    pub store: Arc<dyn Store>,
+    /// The bot behind the root paths.
+    pub default_bot: BotName,
+    /// Time a request may spend on the store before the fallback reply is sent.
+    pub reply_budget: Duration,
+    /// `redis` or `memory`, shown by `/ready`.
+    pub store_kind: &'static str,
+}
+
+#[derive(Tags)]
+enum Tag {
+    /// The default bot (`KAKAOBOT_DEFAULT_BOT`, `quiz` unless set) at the root URL, so a
+    /// Kakao app registered with `http://HOST:5000` works unchanged.
+    DefaultBot,
+    /// Every bot under its own prefix: register `http://HOST:5000/quiz` or `http://HOST:5000/lunch`.
+    Bots,
+    /// Liveness and readiness for load balancers, systemd and deploy scripts.
+    Operations,
+}
+
+/// An error, in JSON. These never go to Kakao users: Kakao only sends valid requests.
+#[derive(Debug, Clone, Object)]
+#[oai(rename = "Error")]
+pub struct ErrorBody {
+    /// A short machine-readable code: `bad_request`, `unknown_bot`, `not_found`, `payload_too_large`, ….
+    pub error: String,
+    /// What went wrong, and what to do about it.
+    pub message: String,
+}
+
+impl ErrorBody {
+    pub fn new(error: &str, message: impl Into<String>) -> Json<Self> {
+        Json(Self {
+            error: error.to_owned(),
+            message: message.into(),
+        })
+    }
+}
+
+/// Maps a request that poem-openapi could not parse (bad JSON, missing or mistyped
+/// field, non-UTF-8, too large) to its 4xx variant.
+fn parse_error(err: &poem::Error) -> (bool, Json<ErrorBody>) {
+    let too_large = err.status() == poem::http::StatusCode::PAYLOAD_TOO_LARGE;
+    let body = if too_large {
+        ErrorBody::new("payload_too_large", err.to_string())
+    } else {
+        ErrorBody::new("bad_request", err.to_string())
+    };
+    (too_large, body)
+}
+
+/// Response of `GET /keyboard`.
+#[derive(ApiResponse)]
+#[oai(bad_request_handler = "keyboard_bad_request")]
+pub enum KeyboardResponse {
+    /// The home keyboard, unwrapped, as Kakao expects: `{"type":"buttons","buttons":[…]}`.
+    #[oai(status = 200)]
+    Ok(Json<KeyboardBody>),
+    /// The request could not be read.
+    #[oai(status = 400)]
+    BadRequest(Json<ErrorBody>),
+    /// No bot has that name; the bots are `quiz` and `lunch`.
+    #[oai(status = 404)]
+    UnknownBot(Json<ErrorBody>),
+}
+
+fn keyboard_bad_request(err: poem::Error) -> KeyboardResponse {
+    KeyboardResponse::BadRequest(parse_error(&err).1)
+}
+
+/// Response of `POST /message`.
+#[derive(ApiResponse)]
+#[oai(bad_request_handler = "message_bad_request")]
+pub enum MessageReply {
+    /// The bot's reply and the keyboard to show next. Also sent, with a "try again"
+    /// text, when storage is slow or down: Kakao counts any other status as a failure.
+    #[oai(status = 200)]
+    Ok(Json<MessageResponse>),
+    /// The body is not a valid message: malformed JSON, a missing or mistyped field,
+    /// or an empty or overlong `user_key`.
+    #[oai(status = 400)]
+    BadRequest(Json<ErrorBody>),
+    /// No bot has that name; the bots are `quiz` and `lunch`.
+    #[oai(status = 404)]
+    UnknownBot(Json<ErrorBody>),
+    /// The body is larger than 64 KiB.
+    #[oai(status = 413)]
+    PayloadTooLarge(Json<ErrorBody>),
+}
+
+fn message_bad_request(err: poem::Error) -> MessageReply {
+    match parse_error(&err) {
+        (true, body) => MessageReply::PayloadTooLarge(body),
+        (false, body) => MessageReply::BadRequest(body),
+    }
+}
+
+/// Response of the friend and chat-room notifications.
+#[derive(ApiResponse)]
+#[oai(bad_request_handler = "ack_bad_request")]
+pub enum AckReply {
+    /// Recorded: `{"code":0,"message":"SUCCESS","comment":"정상 응답"}`. Repeating a
+    /// notification is harmless.
+    #[oai(status = 200)]
+    Ok(Json<Ack>),
+    /// The body or `user_key` is not valid.
+    #[oai(status = 400)]
+    BadRequest(Json<ErrorBody>),
+    /// No bot has that name; the bots are `quiz` and `lunch`.
+    #[oai(status = 404)]
+    UnknownBot(Json<ErrorBody>),
+    /// The body is larger than 64 KiB.
+    #[oai(status = 413)]
+    PayloadTooLarge(Json<ErrorBody>),
+}
+
+fn ack_bad_request(err: poem::Error) -> AckReply {
+    match parse_error(&err) {
+        (true, body) => AckReply::PayloadTooLarge(body),
+        (false, body) => AckReply::BadRequest(body),
+    }
+}
+
+/// Liveness and readiness.
+#[derive(Debug, Clone, Object)]
+#[oai(rename = "Status")]
+pub struct StatusBody {
+    /// `ok`, `ready` or `unavailable`.
+    pub status: String,
+    /// Where state is kept: `redis` or `memory`.
+    pub store: String,
+}
+
+/// Response of `GET /health`.
+#[derive(ApiResponse)]
+pub enum HealthReply {
+    /// The process is alive and serving.
+    #[oai(status = 200)]
+    Ok(Json<StatusBody>),
+}
+
+/// Response of `GET /ready`.
+#[derive(ApiResponse)]
+pub enum ReadyReply {
+    /// The store answers: messages get real replies.
+    #[oai(status = 200)]
+    Ready(Json<StatusBody>),
+    /// The store does not answer in time: messages get the "try again" reply until it
+    /// comes back (no restart needed).
+    #[oai(status = 503)]
+    Unavailable(Json<StatusBody>),
+}
+
+/// The operations. One struct, so every route shares [`AppState`].
+pub struct Api {
+    state: AppState,
+}
+
+/// Which kind of notification a friend or chat-room call is.
+#[derive(Clone, Copy, Debug)]
+enum Notice {
+    FriendAdded,
+    FriendBlocked,
+    LeftChatRoom,
+}
+
+impl Api {
+    pub fn new(state: AppState) -> Self {
+        Self { state }
+    }
+
+    fn bot(&self, name: &str) -> Result<BotName, Json<ErrorBody>> {
+        name.parse::<BotName>()
+            .map_err(|e| ErrorBody::new("unknown_bot", e.to_string()))
+    }
+
+    /// Runs a store operation within the reply budget; a slow store is a failure.
+    async fn within_budget<T>(
+        &self,
+        op: impl std::future::Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, String> {
+        match tokio::time::timeout(self.state.reply_budget, op).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(err)) => Err(err.to_string()),
+            Err(_) => Err(format!(
+                "no answer within {} ms",
+                self.state.reply_budget.as_millis()
+            )),
+        }
+    }
+
+    fn keyboard(&self, bot: BotName) -> KeyboardResponse {
+        KeyboardResponse::Ok(Json(kakao::keyboard(&self.state.bots.get(bot).home())))
+    }
+
+    async fn message(&self, bot: BotName, body: MessageRequest) -> MessageReply {
+        let user = match UserKey::parse(&body.user_key) {
+            Ok(user) => user,
+            Err(e) => return MessageReply::BadRequest(ErrorBody::new("bad_request", e.to_string())),
+        };
+        let input = body.input();
+        let started = Instant::now();
+        let reply = self
+            .within_budget(self.state.bots.reply(bot, &user, &input, self.state.store.as_ref()))
+            .await;
+        let reply = match reply {
+            Ok(reply) => reply,
+            Err(cause) => {
+                warn!(%bot, %user, %cause, "store failed; sending the fallback reply");
+                self.state.bots.unavailable(bot)
+            }
+        };
+        info!(
+            %bot,
+            %user,
+            kind = %input_kind(&input),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "message answered"
+        );
+        MessageReply::Ok(Json(kakao::message(&reply)))
+    }
+
+    async fn notice(&self, bot: BotName, user_key: &str, notice: Notice) -> AckReply {
+        let user = match UserKey::parse(user_key) {
+            Ok(user) => user,
+            Err(e) => return AckReply::BadRequest(ErrorBody::new("bad_request", e.to_string())),
+        };
+        let store = self.state.store.as_ref();
+        let scope: BotScope = bot.scope();
+        let result = match notice {
+            Notice::FriendAdded => self.within_budget(store.add_friend(scope, &user)).await,
+            Notice::FriendBlocked => self.within_budget(store.remove_friend(scope, &user)).await,
+            Notice::LeftChatRoom => self.within_budget(store.clear_session(scope, &user)).await,
+        };
+        match result {
+            Ok(()) => info!(%bot, %user, ?notice, "notice recorded"),
+            // Still acknowledged: Kakao does not retry, and an error would count
+            // against the bot. Sessions expire on their own anyway.
+            Err(cause) => warn!(%bot, %user, ?notice, %cause, "notice not recorded"),
+        }
+        AckReply::Ok(Json(Ack::success()))
+    }
+}
+
+fn input_kind(input: &Input) -> &'static str {
+    match input {
+        Input::Text(_) => "text",
+        Input::Media(_) => "media",
+    }
+}
+
+#[OpenApi]
+impl Api {
+    /// Home keyboard of the default bot
+    ///
+    /// Kakao calls this when a user opens the chat (and after the 10-minute context expires).
+    #[oai(path = "/keyboard", method = "get", tag = "Tag::DefaultBot", operation_id = "default_keyboard")]
+    async fn default_keyboard(&self) -> KeyboardResponse {
+        self.keyboard(self.state.default_bot)
+    }
+
+    /// A message to the default bot
+    ///
+    /// Answered with 200 and a reply, even when storage is down (with a "try again" reply).
+    #[oai(path = "/message", method = "post", tag = "Tag::DefaultBot", operation_id = "default_message")]
+    async fn default_message(&self, body: Json<MessageRequest>) -> MessageReply {
+        self.message(self.state.default_bot, body.0).await
+    }
+
+    /// A user added the default bot as a friend
+    #[oai(path = "/friend", method = "post", tag = "Tag::DefaultBot", operation_id = "default_friend_added")]
+    async fn default_friend_added(&self, body: Json<FriendRequest>) -> AckReply {
+        self.notice(self.state.default_bot, &body.0.user_key, Notice::FriendAdded).await
+    }
+
+    /// A user blocked the default bot (user key in the path)
+    #[oai(path = "/friend/:user_key", method = "delete", tag = "Tag::DefaultBot", operation_id = "default_friend_blocked")]
+    async fn default_friend_blocked(&self, user_key: Path<String>) -> AckReply {
+        self.notice(self.state.default_bot, &user_key.0, Notice::FriendBlocked).await
+    }
+
+    /// A user blocked the default bot (user key in a JSON body, as some deployments send it)
+    #[oai(path = "/friend", method = "delete", tag = "Tag::DefaultBot", operation_id = "default_friend_blocked_body")]
+    async fn default_friend_blocked_body(&self, body: Json<FriendRequest>) -> AckReply {
+        self.notice(self.state.default_bot, &body.0.user_key, Notice::FriendBlocked).await
+    }
+
+    /// A user left the chat room with the default bot; their conversation context is cleared
+    #[oai(path = "/chat_room/:user_key", method = "delete", tag = "Tag::DefaultBot", operation_id = "default_left_chat_room")]
+    async fn default_left_chat_room(&self, user_key: Path<String>) -> AckReply {
+        self.notice(self.state.default_bot, &user_key.0, Notice::LeftChatRoom).await
+    }
+
+    /// Home keyboard of a bot
+    #[oai(path = "/:bot/keyboard", method = "get", tag = "Tag::Bots")]
+    async fn bot_keyboard(
+        &self,
+        /// The bot: `quiz` or `lunch`.
+        bot: Path<String>,
+    ) -> KeyboardResponse {
+        match self.bot(&bot.0) {
+            Ok(bot) => self.keyboard(bot),
+            Err(e) => KeyboardResponse::UnknownBot(e),
+        }
+    }
+
+    /// A message to a bot
+    ///
+    /// Answered with 200 and a reply, even when storage is down (with a "try again" reply).
+    #[oai(path = "/:bot/message", method = "post", tag = "Tag::Bots")]
+    async fn bot_message(
+        &self,
+        /// The bot: `quiz` or `lunch`.
+        bot: Path<String>,
+        body: Json<MessageRequest>,
+    ) -> MessageReply {
+        match self.bot(&bot.0) {
+            Ok(bot) => self.message(bot, body.0).await,
+            Err(e) => MessageReply::UnknownBot(e),
+        }
+    }
+
+    /// A user added a bot as a friend
+    #[oai(path = "/:bot/friend", method = "post", tag = "Tag::Bots")]
+    async fn bot_friend_added(
+        &self,
+        /// The bot: `quiz` or `lunch`.
+        bot: Path<String>,
+        body: Json<FriendRequest>,
+    ) -> AckReply {
+        match self.bot(&bot.0) {
+            Ok(bot) => self.notice(bot, &body.0.user_key, Notice::FriendAdded).await,
+            Err(e) => AckReply::UnknownBot(e),
+        }
+    }
+
+    /// A user blocked a bot (user key in the path)
+    #[oai(path = "/:bot/friend/:user_key", method = "delete", tag = "Tag::Bots")]
+    async fn bot_friend_blocked(
+        &self,
+        /// The bot: `quiz` or `lunch`.
+        bot: Path<String>,
+        /// The user's key.
+        user_key: Path<String>,
+    ) -> AckReply {
+        match self.bot(&bot.0) {
+            Ok(bot) => self.notice(bot, &user_key.0, Notice::FriendBlocked).await,
+            Err(e) => AckReply::UnknownBot(e),
+        }
+    }
+
+    /// A user blocked a bot (user key in a JSON body, as some deployments send it)
+    #[oai(path = "/:bot/friend", method = "delete", tag = "Tag::Bots")]
+    async fn bot_friend_blocked_body(
+        &self,
+        /// The bot: `quiz` or `lunch`.
+        bot: Path<String>,
+        body: Json<FriendRequest>,
+    ) -> AckReply {
+        match self.bot(&bot.0) {
+            Ok(bot) => self.notice(bot, &body.0.user_key, Notice::FriendBlocked).await,
+            Err(e) => AckReply::UnknownBot(e),
+        }
+    }
+
+    /// A user left the chat room with a bot; their conversation context is cleared
+    #[oai(path = "/:bot/chat_room/:user_key", method = "delete", tag = "Tag::Bots")]
+    async fn bot_left_chat_room(
+        &self,
+        /// The bot: `quiz` or `lunch`.
+        bot: Path<String>,
+        /// The user's key.
+        user_key: Path<String>,
+    ) -> AckReply {
+        match self.bot(&bot.0) {
+            Ok(bot) => self.notice(bot, &user_key.0, Notice::LeftChatRoom).await,
+            Err(e) => AckReply::UnknownBot(e),
+        }
+    }
+
+    /// Liveness: the process is up
+    #[oai(path = "/health", method = "get", tag = "Tag::Operations")]
+    async fn health(&self) -> HealthReply {
+        HealthReply::Ok(Json(StatusBody {
+            status: "ok".into(),
+            store: self.state.store_kind.into(),
+        }))
+    }
+
+    /// Readiness: the store answers
+    #[oai(path = "/ready", method = "get", tag = "Tag::Operations")]
+    async fn ready(&self) -> ReadyReply {
+        let store = self.state.store_kind.to_owned();
+        match self.within_budget(self.state.store.ping()).await {
+            Ok(()) => ReadyReply::Ready(Json(StatusBody {
+                status: "ready".into(),
+                store,
+            })),
+            Err(cause) => {
+                warn!(%cause, "not ready: the store does not answer");
+                ReadyReply::Unavailable(Json(StatusBody {
+                    status: "unavailable".into(),
+                    store,
+                }))
+            }
+        }
+    }
+}

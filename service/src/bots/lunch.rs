@@ -1,0 +1,503 @@
+//! The lunch-vote bot (tutorial 2): a user joins one group, the group keeps a list of
+//! restaurants, and each member has one vote per day (Asia/Seoul), which a new pick
+//! moves. The result ranks restaurants by votes; ties go to the restaurant that was
+//! added to the list first, so everyone sees the same winner.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::Utc;
+use rand::Rng;
+
+use super::{Bot, Keyboard, Reply};
+use crate::store::{AddOutcome, LunchSession, LunchState, Membership, Store, StoreError, VoteOutcome};
+use crate::user::UserKey;
+
+pub const CHOOSE: &str = "#점심 선택";
+pub const RESULTS: &str = "#결과 보기";
+pub const SETTINGS: &str = "#설정";
+pub const CREATE_GROUP: &str = "그룹 만들기";
+pub const JOIN_GROUP: &str = "그룹 참여";
+pub const ADD_RESTAURANT: &str = "식당 추가";
+pub const REMOVE_RESTAURANT: &str = "식당 삭제";
+pub const BACK: &str = "처음으로";
+pub const CANCEL: &str = "취소";
+
+/// Most restaurants a group may list: enough for any office, few enough to page
+/// through three buttons at a time.
+pub const MAX_RESTAURANTS: usize = 20;
+/// Longest restaurant name, in characters: it is a button label.
+pub const MAX_RESTAURANT_CHARS: usize = 20;
+/// Join codes avoid look-alike characters (0/O, 1/I/L) since people type them.
+const CODE_ALPHABET: &[u8] = b"ABCDEFGHJKMNPQRSTUVWXYZ23456789";
+const CODE_LEN: usize = 6;
+
+/// Returns today's date as `YYYY-MM-DD`; a function so tests can move the clock.
+pub type Clock = Arc<dyn Fn() -> String + Send + Sync>;
+
+pub struct LunchBot {
+    today: Clock,
+}
+
+impl Default for LunchBot {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl LunchBot {
+    /// A bot whose day is the calendar day in Seoul.
+    pub fn new() -> Self {
+        Self::with_clock(Arc::new(|| {
+            Utc::now()
+                .with_timezone(&chrono_tz::Asia::Seoul)
+                .format("%Y-%m-%d")
+                .to_string()
+        }))
+    }
+
+    pub fn with_clock(today: Clock) -> Self {
+        Self { today }
+    }
+
+    pub fn home_keyboard() -> Keyboard {
+        Keyboard::buttons([CHOOSE, RESULTS, SETTINGS])
+    }
+
+    fn settings_keyboard(member: bool) -> Keyboard {
+        if member {
+            Keyboard::buttons([ADD_RESTAURANT, REMOVE_RESTAURANT, CREATE_GROUP, JOIN_GROUP, BACK])
+        } else {
+            Keyboard::buttons([CREATE_GROUP, JOIN_GROUP, BACK])
+        }
+    }
+
+    fn list_keyboard(restaurants: &[String], extra: &str) -> Keyboard {
+        Keyboard::buttons(restaurants.iter().map(String::as_str).chain([extra]))
+    }
+
+    fn no_group() -> Reply {
+        Reply::new(
+            "아직 그룹이 없어요. '#설정'에서 그룹을 만들거나 참여 코드로 참여해 주세요.",
+            Self::home_keyboard(),
+        )
+    }
+
+    async fn settings(
+        &self,
+        user: &UserKey,
+        state: &LunchState,
+        store: &dyn Store,
+    ) -> Result<Reply, StoreError> {
+        store.lunch_set_session(user, Some(LunchSession::Settings)).await?;
+        let text = match &state.membership {
+            None => "설정이에요. 새 그룹을 만들거나, 받은 참여 코드로 그룹에 참여하세요.".to_owned(),
+            Some(m) => format!(
+                "설정이에요. 지금 그룹의 참여 코드는 {} 이에요.\n식당 목록: {}",
+                m.code,
+                describe_list(&m.restaurants)
+            ),
+        };
+        Ok(Reply::new(text, Self::settings_keyboard(state.membership.is_some())))
+    }
+
+    async fn create_group(&self, user: &UserKey, store: &dyn Store) -> Result<Reply, StoreError> {
+        // A collision among 31^6 codes is rare; a few fresh draws make it vanishing.
+        for _ in 0..5 {
+            let code = new_code();
+            if store.lunch_create_group(user, &code).await? {
+                store.lunch_set_session(user, Some(LunchSession::Settings)).await?;
+                return Ok(Reply::new(
+                    format!(
+                        "새 그룹을 만들었어요! 참여 코드는 {code} 이에요.\n같이 먹을 사람들에게 알려 주고, '식당 추가'로 후보를 올려 주세요."
+                    ),
+                    Self::settings_keyboard(true),
+                ));
+            }
+        }
+        Ok(Reply::new(
+            "그룹을 만들지 못했어요. 잠시 후 다시 시도해 주세요.",
+            Self::settings_keyboard(false),
+        ))
+    }
+
+    async fn join(
+        &self,
+        user: &UserKey,
+        typed: &str,
+        store: &dyn Store,
+    ) -> Result<Reply, StoreError> {
+        let code = normalize_code(typed);
+        if code.len() == CODE_LEN && store.lunch_join_group(user, &code).await? {
+            return Ok(Reply::new(
+                format!("{code} 그룹에 참여했어요! '#점심 선택'으로 오늘의 점심에 투표하세요."),
+                Self::home_keyboard(),
+            ));
+        }
+        Ok(Reply::new(
+            format!(
+                "'{}' 코드의 그룹을 찾지 못했어요. 참여 코드 {CODE_LEN}자리를 다시 입력하거나 '{CANCEL}'를 입력하세요.",
+                shorten(typed, 20)
+            ),
+            Keyboard::Text,
+        ))
+    }
+
+    async fn add(
+        &self,
+        user: &UserKey,
+        member: &Membership,
+        typed: &str,
+        store: &dyn Store,
+    ) -> Result<Reply, StoreError> {
+        let name = match normalize_restaurant(typed) {
+            Ok(name) => name,
+            Err(problem) => {
+                return Ok(Reply::new(
+                    format!("{problem} 식당 이름을 다시 입력하거나 '{CANCEL}'를 입력하세요."),
+                    Keyboard::Text,
+                ))
+            }
+        };
+        let outcome = store
+            .lunch_add_restaurant(&member.code, &name, MAX_RESTAURANTS)
+            .await?;
+        let text = match outcome {
+            AddOutcome::Added => {
+                let mut list = member.restaurants.clone();
+                list.push(name.clone());
+                format!("'{name}'을(를) 추가했어요.\n식당 목록: {}", describe_list(&list))
+            }
+            AddOutcome::Duplicate => format!("'{name}'은(는) 이미 목록에 있어요."),
+            AddOutcome::Full => format!(
+                "식당은 {MAX_RESTAURANTS}곳까지 올릴 수 있어요. '식당 삭제'로 자리를 만들어 주세요."
+            ),
+        };
+        store.lunch_set_session(user, Some(LunchSession::Settings)).await?;
+        Ok(Reply::new(text, Self::settings_keyboard(true)))
+    }
+
+    async fn remove(
+        &self,
+        user: &UserKey,
+        member: &Membership,
+        picked: &str,
+        store: &dyn Store,
+    ) -> Result<Reply, StoreError> {
+        if !store.lunch_remove_restaurant(&member.code, picked).await? {
+            return Ok(Reply::new(
+                "목록에 없는 식당이에요. 아래에서 지울 식당을 골라 주세요.",
+                Self::list_keyboard(&member.restaurants, CANCEL),
+            ));
+        }
+        store.lunch_set_session(user, Some(LunchSession::Settings)).await?;
+        let rest: Vec<String> = member
+            .restaurants
+            .iter()
+            .filter(|r| *r != picked)
+            .cloned()
+            .collect();
+        Ok(Reply::new(
+            format!("'{picked}'을(를) 목록에서 지웠어요.\n식당 목록: {}", describe_list(&rest)),
+            Self::settings_keyboard(true),
+        ))
+    }
+
+    async fn choose(
+        &self,
+        user: &UserKey,
+        member: &Membership,
+        store: &dyn Store,
+    ) -> Result<Reply, StoreError> {
+        if member.restaurants.is_empty() {
+            return Ok(Reply::new(
+                "아직 식당 목록이 비어 있어요. '#설정' → '식당 추가'로 후보를 올려 주세요.",
+                Self::home_keyboard(),
+            ));
+        }
+        store.lunch_set_session(user, Some(LunchSession::Choosing)).await?;
+        let mine = match &member.my_vote {
+            Some(vote) => format!(" (지금 내 선택: {vote})"),
+            None => String::new(),
+        };
+        Ok(Reply::new(
+            format!("오늘 점심은 어디로 갈까요?{mine}"),
+            Self::list_keyboard(&member.restaurants, BACK),
+        ))
+    }
+
+    async fn vote(
+        &self,
+        user: &UserKey,
+        member: &Membership,
+        picked: &str,
+        store: &dyn Store,
+    ) -> Result<Reply, StoreError> {
+        let today = (self.today)();
+        match store.lunch_vote(&member.code, &today, user, picked).await? {
+            VoteOutcome::Recorded { previous: Some(previous) } if previous != picked => {
+                Ok(Reply::new(
+                    format!("'{previous}'에서 '{picked}'(으)로 투표를 바꿨어요."),
+                    Self::home_keyboard(),
+                ))
+            }
+            VoteOutcome::Recorded { .. } => Ok(Reply::new(
+                format!("'{picked}'에 투표했어요! '#결과 보기'로 현황을 볼 수 있어요."),
+                Self::home_keyboard(),
+            )),
+            VoteOutcome::UnknownRestaurant => Ok(Reply::new(
+                "목록에 없는 식당이에요. 아래에서 골라 주세요.",
+                Self::list_keyboard(&member.restaurants, BACK),
+            )),
+        }
+    }
+
+    async fn results(&self, member: &Membership, store: &dyn Store) -> Result<Reply, StoreError> {
+        let today = (self.today)();
+        let tally = store.lunch_tally(&member.code, &today).await?;
+        Ok(Reply::new(describe_results(&today, &tally.counts), Self::home_keyboard()))
+    }
+}
+
+#[async_trait]
+impl Bot for LunchBot {
+    fn home(&self) -> Keyboard {
+        Self::home_keyboard()
+    }
+
+    async fn reply(
+        &self,
+        user: &UserKey,
+        text: &str,
+        store: &dyn Store,
+    ) -> Result<Reply, StoreError> {
+        let text = text.trim();
+        let state = store.lunch_load(user, &(self.today)()).await?;
+        let member = state.membership.as_ref();
+
+        // Menu buttons mean the same thing at every step, so a button pressed after
+        // the context expired still does what its label says.
+        match text {
+            BACK | CANCEL => {
+                if state.session.is_some() {
+                    store.lunch_set_session(user, None).await?;
+                }
+                return Ok(Reply::new("처음 화면이에요.", Self::home_keyboard()));
+            }
+            SETTINGS => return self.settings(user, &state, store).await,
+            CREATE_GROUP => return self.create_group(user, store).await,
+            JOIN_GROUP => {
+                store
+                    .lunch_set_session(user, Some(LunchSession::AwaitingJoinCode))
+                    .await?;
+                return Ok(Reply::new(
+                    format!("참여 코드 {CODE_LEN}자리를 입력해 주세요. 그만두려면 '{CANCEL}'를 입력하세요."),
+                    Keyboard::Text,
+                ));
+            }
+            _ => {}
+        }
+        let Some(member) = member else {
+            return Ok(match state.session {
+                Some(LunchSession::AwaitingJoinCode) => return self.join(user, text, store).await,
+                _ => Self::no_group(),
+            });
+        };
+        match text {
+            CHOOSE => return self.choose(user, member, store).await,
+            RESULTS => return self.results(member, store).await,
+            ADD_RESTAURANT => {
+                store
+                    .lunch_set_session(user, Some(LunchSession::AwaitingNewRestaurant))
+                    .await?;
+                return Ok(Reply::new(
+                    format!(
+                        "추가할 식당 이름을 입력해 주세요. ({MAX_RESTAURANT_CHARS}자까지, 그만두려면 '{CANCEL}')"
+                    ),
+                    Keyboard::Text,
+                ));
+            }
+            REMOVE_RESTAURANT => {
+                if member.restaurants.is_empty() {
+                    return Ok(Reply::new(
+                        "지울 식당이 없어요.",
+                        Self::settings_keyboard(true),
+                    ));
+                }
+                store
+                    .lunch_set_session(user, Some(LunchSession::AwaitingRemoval))
+                    .await?;
+                return Ok(Reply::new(
+                    "지울 식당을 골라 주세요.",
+                    Self::list_keyboard(&member.restaurants, CANCEL),
+                ));
+            }
+            _ => {}
+        }
+        match state.session {
+            Some(LunchSession::AwaitingJoinCode) => self.join(user, text, store).await,
+            Some(LunchSession::AwaitingNewRestaurant) => self.add(user, member, text, store).await,
+            Some(LunchSession::AwaitingRemoval) => self.remove(user, member, text, store).await,
+            Some(LunchSession::Choosing) => self.vote(user, member, text, store).await,
+            Some(LunchSession::Settings) => Ok(Reply::new(
+                "아래 버튼에서 골라 주세요.",
+                Self::settings_keyboard(true),
+            )),
+            None if member.restaurants.iter().any(|r| r == text) => Ok(Reply::new(
+                "선택 시간이 지났어요. '#점심 선택'을 다시 눌러 주세요.",
+                Self::home_keyboard(),
+            )),
+            None => Ok(Reply::new(
+                "무엇을 할까요? '#점심 선택'으로 투표하고, '#결과 보기'로 현황을 보고, '#설정'에서 그룹과 식당을 관리해요.",
+                Self::home_keyboard(),
+            )),
+        }
+    }
+}
+
+/// Trims and folds inner white space; refuses names that would be ambiguous as
+/// buttons or too long to show.
+pub fn normalize_restaurant(typed: &str) -> Result<String, String> {
+    let name = typed.split_whitespace().collect::<Vec<_>>().join(" ");
+    let chars = name.chars().count();
+    if chars == 0 {
+        Err("식당 이름이 비어 있어요.".into())
+    } else if chars > MAX_RESTAURANT_CHARS {
+        Err(format!(
+            "식당 이름은 {MAX_RESTAURANT_CHARS}자까지예요. (지금 {chars}자)"
+        ))
+    } else if name.starts_with('#') || is_menu_label(&name) {
+        Err(format!("'{name}'은(는) 메뉴 버튼과 겹쳐서 쓸 수 없어요."))
+    } else {
+        Ok(name)
+    }
+}
+
+fn is_menu_label(text: &str) -> bool {
+    [
+        CHOOSE,
+        RESULTS,
+        SETTINGS,
+        CREATE_GROUP,
+        JOIN_GROUP,
+        ADD_RESTAURANT,
+        REMOVE_RESTAURANT,
+        BACK,
+        CANCEL,
+    ]
+    .contains(&text)
+}
+
+fn normalize_code(typed: &str) -> String {
+    typed
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != '-')
+        .flat_map(char::to_uppercase)
+        .collect()
+}
+
+fn new_code() -> String {
+    let mut rng = rand::rng();
+    (0..CODE_LEN)
+        .map(|_| CODE_ALPHABET[rng.random_range(0..CODE_ALPHABET.len())] as char)
+        .collect()
+}
+
+fn describe_list(restaurants: &[String]) -> String {
+    if restaurants.is_empty() {
+        "(아직 없어요)".to_owned()
+    } else {
+        restaurants.join(", ")
+    }
+}
+
+fn shorten(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        text.to_owned()
+    } else {
+        text.chars().take(max).chain(['…']).collect()
+    }
+}
+
+/// Ranks a tally: most votes first; equal counts keep list order, which is the
+/// order restaurants were added, so the earliest-added wins a tie.
+pub fn rank(counts: &[(String, u64)]) -> Vec<(String, u64)> {
+    let mut ranked = counts.to_vec();
+    // A stable sort, so equal counts stay in list order.
+    ranked.sort_by(|a, b| b.1.cmp(&a.1));
+    ranked
+}
+
+fn describe_results(day: &str, counts: &[(String, u64)]) -> String {
+    let total: u64 = counts.iter().map(|(_, n)| n).sum();
+    if total == 0 {
+        return format!("{day} 아직 투표가 없어요. '#점심 선택'으로 첫 표를 던져 보세요!");
+    }
+    let ranked = rank(counts);
+    let mut lines = vec![format!("{day} 점심 투표 결과 (총 {total}표)")];
+    for (i, (name, n)) in ranked.iter().enumerate().filter(|(_, (_, n))| *n > 0) {
+        lines.push(format!("{}. {name} {n}표", i + 1));
+    }
+    let (winner, top) = &ranked[0];
+    let tied: Vec<&str> = ranked
+        .iter()
+        .filter(|(_, n)| n == top)
+        .map(|(name, _)| name.as_str())
+        .collect();
+    if tied.len() > 1 {
+        lines.push(format!(
+            "\n{}이(가) {top}표로 같아서, 먼저 목록에 오른 '{winner}'(으)로 정했어요!",
+            tied.join(", ")
+        ));
+    } else {
+        lines.push(format!("\n오늘의 점심은 '{winner}'!"));
+    }
+    lines.join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn counts(pairs: &[(&str, u64)]) -> Vec<(String, u64)> {
+        pairs.iter().map(|(n, c)| (n.to_string(), *c)).collect()
+    }
+
+    #[test]
+    fn ranking_puts_most_votes_first_and_breaks_ties_by_list_order() {
+        let ranked = rank(&counts(&[("김밥", 1), ("국밥", 3), ("라멘", 3), ("피자", 0)]));
+        let names: Vec<&str> = ranked.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["국밥", "라멘", "김밥", "피자"]);
+    }
+
+    #[test]
+    fn results_name_the_winner_and_explain_a_tie() {
+        let text = describe_results("2026-11-22", &counts(&[("김밥", 2), ("국밥", 2)]));
+        assert!(text.contains("총 4표"), "{text}");
+        assert!(text.contains("먼저 목록에 오른 '김밥'"), "{text}");
+        let text = describe_results("2026-11-22", &counts(&[("김밥", 1), ("국밥", 2)]));
+        assert!(text.contains("오늘의 점심은 '국밥'"), "{text}");
+    }
+
+    #[test]
+    fn results_without_votes_invite_the_first_vote() {
+        assert!(describe_results("d", &counts(&[("김밥", 0)])).contains("아직 투표가 없어요"));
+    }
+
+    #[test]
+    fn restaurant_names_are_trimmed_folded_and_bounded() {
+        assert_eq!(normalize_restaurant("  김밥   천국 ").unwrap(), "김밥 천국");
+        assert!(normalize_restaurant("   ").is_err());
+        assert!(normalize_restaurant(&"가".repeat(21)).is_err());
+        assert!(normalize_restaurant("#설정").is_err());
+        assert!(normalize_restaurant("처음으로").is_err());
+    }
+
+    #[test]
+    fn join_codes_are_read_forgivingly() {
+        assert_eq!(normalize_code(" ab3-k9x "), "AB3K9X");
+        let code = new_code();
+        assert_eq!(code.len(), CODE_LEN);
+        assert!(code.bytes().all(|b| CODE_ALPHABET.contains(&b)));
+    }
+}

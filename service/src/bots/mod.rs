@@ -1,0 +1,212 @@
+//! The bots: plain Rust decisions, no JSON and no Redis.
+//!
+//! A bot receives a user's text and a [`Store`] and returns a [`Reply`]: text, an
+//! optional photo or link, and the keyboard to show next. How a reply travels (the
+//! smart-chat wire format today, Open Builder tomorrow) is the `kakao` module's job.
+//!
+//! - [`quiz`]: the quiz bot of tutorial 1, with per-user pending questions and scores.
+//! - [`lunch`]: the group lunch-vote bot of tutorial 2.
+//! - [`question_bank`]: the quiz's questions, loaded from TOML and validated.
+
+pub mod lunch;
+pub mod question_bank;
+pub mod quiz;
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::store::{BotScope, Store, StoreError};
+use crate::user::UserKey;
+
+pub use self::lunch::LunchBot;
+pub use self::question_bank::QuestionBank;
+pub use self::quiz::QuizBot;
+
+/// What the user sent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Input {
+    /// Typed text or a pressed button's label.
+    Text(String),
+    /// A photo, video or audio message; bots answer these politely but do not read them.
+    Media(MediaKind),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MediaKind {
+    Photo,
+    Video,
+    Audio,
+    /// A message type Kakao may add in the future.
+    Other,
+}
+
+/// The keyboard shown under a reply.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Keyboard {
+    /// Free text input.
+    Text,
+    /// A choice of buttons, in order.
+    Buttons(Vec<String>),
+}
+
+impl Keyboard {
+    pub fn buttons<I, S>(labels: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Keyboard::Buttons(labels.into_iter().map(Into::into).collect())
+    }
+}
+
+/// An image shown with a reply.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Photo {
+    pub url: String,
+    pub width: u32,
+    pub height: u32,
+}
+
+/// A link button shown with a reply.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Link {
+    pub label: String,
+    pub url: String,
+}
+
+/// A bot's decision. It always has text, so it always renders to a valid Kakao
+/// message; the renderer enforces the length and count limits.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reply {
+    pub text: String,
+    pub photo: Option<Photo>,
+    pub link: Option<Link>,
+    pub keyboard: Keyboard,
+}
+
+impl Reply {
+    pub fn new(text: impl Into<String>, keyboard: Keyboard) -> Self {
+        Self {
+            text: text.into(),
+            photo: None,
+            link: None,
+            keyboard,
+        }
+    }
+}
+
+/// The bots kakaobot hosts, as they appear in URLs (`/quiz/message`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BotName {
+    Quiz,
+    Lunch,
+}
+
+impl BotName {
+    pub const ALL: [BotName; 2] = [BotName::Quiz, BotName::Lunch];
+
+    pub fn as_str(self) -> &'static str {
+        self.scope().as_str()
+    }
+
+    pub fn scope(self) -> BotScope {
+        match self {
+            BotName::Quiz => BotScope::Quiz,
+            BotName::Lunch => BotScope::Lunch,
+        }
+    }
+}
+
+impl fmt::Display for BotName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("unknown bot '{0}': the bots are quiz and lunch")]
+pub struct UnknownBot(pub String);
+
+impl FromStr for BotName {
+    type Err = UnknownBot;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "quiz" => Ok(BotName::Quiz),
+            "lunch" => Ok(BotName::Lunch),
+            other => Err(UnknownBot(other.to_owned())),
+        }
+    }
+}
+
+/// One bot's conversation logic.
+#[async_trait]
+pub trait Bot: Send + Sync {
+    /// The keyboard Kakao shows when a chat opens (`GET /keyboard`).
+    fn home(&self) -> Keyboard;
+
+    /// Decides the reply to `text` from `user`.
+    async fn reply(&self, user: &UserKey, text: &str, store: &dyn Store)
+        -> Result<Reply, StoreError>;
+}
+
+/// Every hosted bot, and the replies common to all of them.
+#[derive(Clone)]
+pub struct Bots {
+    quiz: Arc<QuizBot>,
+    lunch: Arc<LunchBot>,
+}
+
+impl Bots {
+    pub fn new(quiz: QuizBot, lunch: LunchBot) -> Self {
+        Self {
+            quiz: Arc::new(quiz),
+            lunch: Arc::new(lunch),
+        }
+    }
+
+    pub fn get(&self, name: BotName) -> &dyn Bot {
+        match name {
+            BotName::Quiz => self.quiz.as_ref(),
+            BotName::Lunch => self.lunch.as_ref(),
+        }
+    }
+
+    /// Answers one message. Media is answered here, without touching the store,
+    /// because no bot reads pictures or sound.
+    pub async fn reply(
+        &self,
+        name: BotName,
+        user: &UserKey,
+        input: &Input,
+        store: &dyn Store,
+    ) -> Result<Reply, StoreError> {
+        let bot = self.get(name);
+        match input {
+            Input::Text(text) => bot.reply(user, text, store).await,
+            Input::Media(kind) => Ok(Reply::new(media_reply(*kind), bot.home())),
+        }
+    }
+
+    /// The reply when the store is slow or down: still a valid answer, so Kakao does
+    /// not count a failure against the bot.
+    pub fn unavailable(&self, name: BotName) -> Reply {
+        Reply::new(
+            "지금은 요청이 많아 처리하지 못했어요. 잠시 후 다시 시도해 주세요.",
+            self.get(name).home(),
+        )
+    }
+}
+
+fn media_reply(kind: MediaKind) -> &'static str {
+    match kind {
+        MediaKind::Photo => "사진 잘 받았어요! 다만 아직 사진은 읽지 못해요. 아래 버튼에서 골라 주세요.",
+        MediaKind::Video => "동영상 잘 받았어요! 다만 아직 동영상은 보지 못해요. 아래 버튼에서 골라 주세요.",
+        MediaKind::Audio => "음성 잘 받았어요! 다만 아직 음성은 듣지 못해요. 아래 버튼에서 골라 주세요.",
+        MediaKind::Other => "이 형식의 메시지는 아직 이해하지 못해요. 아래 버튼에서 골라 주세요.",
+    }
+}

@@ -1,0 +1,199 @@
+//! The quiz bot (tutorial 1, done right): an answer is judged against the question
+//! *this user* was asked, which the store remembers for Kakao's 10-minute context.
+
+use async_trait::async_trait;
+use rand::seq::IndexedRandom;
+
+use super::question_bank::{Category, Question, QuestionBank};
+use super::{Bot, Keyboard, Reply};
+use crate::store::{QuizChange, QuizSession, Store, StoreError};
+use crate::user::UserKey;
+
+/// The home-keyboard button that shows the user's score.
+pub const MY_SCORE: &str = "내 점수";
+
+/// Whether `label` is a home-keyboard button (a choice may not be one).
+pub fn is_reserved_label(label: &str) -> bool {
+    label == MY_SCORE || Category::from_label(label).is_some()
+}
+
+pub struct QuizBot {
+    bank: QuestionBank,
+}
+
+/// What the user asked for, decided from the text alone before anything is loaded.
+enum Intent<'a> {
+    Score,
+    Ask(Category),
+    Answer(&'a str),
+}
+
+impl QuizBot {
+    pub fn new(bank: QuestionBank) -> Self {
+        Self { bank }
+    }
+
+    pub fn home_keyboard() -> Keyboard {
+        let mut labels: Vec<&str> = Category::ALL.iter().map(|c| c.label()).collect();
+        labels.push(MY_SCORE);
+        Keyboard::buttons(labels)
+    }
+
+    async fn score(&self, user: &UserKey, store: &dyn Store) -> Result<Reply, StoreError> {
+        let state = store.quiz_load(user, None).await?;
+        let s = state.score;
+        let text = if s.answered == 0 {
+            "아직 푼 문제가 없어요. 아래에서 퀴즈를 골라 보세요!".to_owned()
+        } else {
+            format!(
+                "지금까지 {}문제 중 {}문제를 맞혔어요. (정답률 {}%)",
+                s.answered,
+                s.correct,
+                s.correct * 100 / s.answered
+            )
+        };
+        Ok(Reply::new(text, Self::home_keyboard()))
+    }
+
+    async fn ask(
+        &self,
+        user: &UserKey,
+        category: Category,
+        store: &dyn Store,
+    ) -> Result<Reply, StoreError> {
+        let state = store.quiz_load(user, Some(category.id())).await?;
+        let all: Vec<&Question> = self.bank.in_category(category).collect();
+        let fresh: Vec<&Question> = all
+            .iter()
+            .copied()
+            .filter(|q| !state.asked.contains(&q.id))
+            .collect();
+        // Once every question of the category was asked, start over, but not with
+        // the question the user has just seen.
+        let (pool, restarted) = if fresh.is_empty() {
+            let pending = state.session.as_ref().map(|s| s.question_id.as_str());
+            let others: Vec<&Question> = all
+                .iter()
+                .copied()
+                .filter(|q| Some(q.id.as_str()) != pending)
+                .collect();
+            (if others.is_empty() { all } else { others }, true)
+        } else {
+            (fresh, false)
+        };
+        let question = *pool
+            .choose(&mut rand::rng())
+            .expect("a validated bank has questions in every category");
+
+        store
+            .quiz_save(
+                user,
+                &QuizChange {
+                    session: Some(Some(QuizSession {
+                        category: category.id().to_owned(),
+                        question_id: question.id.clone(),
+                    })),
+                    answered: None,
+                    reset_asked: restarted.then(|| category.id().to_owned()),
+                    mark_asked: Some((category.id().to_owned(), question.id.clone())),
+                },
+            )
+            .await?;
+
+        let intro = if restarted {
+            "이 분야의 문제를 모두 풀었어요! 처음부터 다시 낼게요.\n\n"
+        } else {
+            ""
+        };
+        Ok(Reply::new(
+            format!("{intro}[{}] {}", category.label(), question.text),
+            Keyboard::buttons(question.choices.iter().cloned()),
+        ))
+    }
+
+    async fn answer(
+        &self,
+        user: &UserKey,
+        text: &str,
+        store: &dyn Store,
+    ) -> Result<Reply, StoreError> {
+        let state = store.quiz_load(user, None).await?;
+        let question = state
+            .session
+            .as_ref()
+            .and_then(|s| self.bank.get(&s.question_id));
+        let Some(question) = question else {
+            // No pending question: a stale button after the context expired, a
+            // question removed from the bank since, or just chat.
+            if state.session.is_some() {
+                store
+                    .quiz_save(user, &QuizChange { session: Some(None), ..Default::default() })
+                    .await?;
+            }
+            return Ok(Reply::new(
+                "풀고 있는 문제가 없어요. (문제는 10분이 지나면 사라져요) 아래에서 퀴즈를 골라 주세요.",
+                Self::home_keyboard(),
+            ));
+        };
+        if !question.choices.iter().any(|c| c == text) {
+            return Ok(Reply::new(
+                format!("보기 중에서 골라 주세요.\n\n{}", question.text),
+                Keyboard::buttons(question.choices.iter().cloned()),
+            ));
+        }
+
+        let correct = text == question.answer;
+        store
+            .quiz_save(
+                user,
+                &QuizChange {
+                    session: Some(None),
+                    answered: Some(correct),
+                    ..Default::default()
+                },
+            )
+            .await?;
+        let answered = state.score.answered + 1;
+        let right = state.score.correct + u64::from(correct);
+        let verdict = if correct {
+            "정답입니다! 🎉".to_owned()
+        } else {
+            format!("오답입니다. 정답은 '{}'입니다.", question.answer)
+        };
+        Ok(Reply::new(
+            format!(
+                "{verdict}\n{}\n\n(지금까지 {answered}문제 중 {right}문제 정답)",
+                question.explanation
+            ),
+            Self::home_keyboard(),
+        ))
+    }
+}
+
+#[async_trait]
+impl Bot for QuizBot {
+    fn home(&self) -> Keyboard {
+        Self::home_keyboard()
+    }
+
+    async fn reply(
+        &self,
+        user: &UserKey,
+        text: &str,
+        store: &dyn Store,
+    ) -> Result<Reply, StoreError> {
+        let text = text.trim();
+        let intent = if text == MY_SCORE {
+            Intent::Score
+        } else if let Some(category) = Category::from_label(text) {
+            Intent::Ask(category)
+        } else {
+            Intent::Answer(text)
+        };
+        match intent {
+            Intent::Score => self.score(user, store).await,
+            Intent::Ask(category) => self.ask(user, category, store).await,
+            Intent::Answer(text) => self.answer(user, text, store).await,
+        }
+    }
+}

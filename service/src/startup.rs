@@ -1,0 +1,261 @@
+//! Assembling and running the service: store, bots, routes, listener. Shared by
+//! `main` and the integration tests, which run the real server on a free port.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context;
+use poem::http::StatusCode;
+use poem::listener::TcpAcceptor;
+use poem::{Endpoint, EndpointExt, IntoResponse, Request, Response, Route, Server};
+use poem_openapi::OpenApiService;
+use secrecy::ExposeSecret;
+use tracing::{info, warn};
+
+use crate::api::{Api, AppState};
+use crate::bots::{Bots, LunchBot, QuestionBank, QuizBot};
+use crate::config::Settings;
+use crate::listener;
+use crate::store::{MemoryStore, RedisStore, RedisTimeouts, Store};
+
+/// Largest request body accepted; Kakao's are a few hundred bytes.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// A built service, bound and ready to run.
+pub struct Application {
+    acceptor: TcpAcceptor,
+    local_addr: SocketAddr,
+    app: poem::endpoint::BoxEndpoint<'static>,
+    settings: Settings,
+}
+
+impl Application {
+    /// Loads the question bank, connects the store and binds the listener.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let state = build_state(&settings)?;
+        let app = routes(state).boxed();
+        let (std_listener, from_systemd) =
+            listener::open(&settings.listen).context("failed to open the listening socket")?;
+        let local_addr = std_listener
+            .local_addr()
+            .context("failed to read the listening address")?;
+        let acceptor =
+            TcpAcceptor::from_std(std_listener).context("failed to use the listening socket")?;
+        if from_systemd {
+            info!(%local_addr, "serving on the socket passed by systemd");
+        } else {
+            info!(%local_addr, "listening");
+        }
+        Ok(Self {
+            acceptor,
+            local_addr,
+            app,
+            settings,
+        })
+    }
+
+    /// The bound address (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Serves until `shutdown` completes, then stops accepting and gives in-flight
+    /// requests `shutdown_grace` to finish.
+    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
+        Server::new_with_acceptor(self.acceptor)
+            .name("kakaobot")
+            .run_with_graceful_shutdown(self.app, shutdown, Some(self.settings.shutdown_grace))
+            .await
+            .context("the HTTP server failed")
+    }
+}
+
+/// The store the settings ask for, with a log line saying what that means.
+pub fn build_store(settings: &Settings) -> anyhow::Result<(Arc<dyn Store>, &'static str)> {
+    match &settings.redis_url {
+        Some(url) => {
+            let store = RedisStore::new(
+                url.expose_secret(),
+                &settings.key_prefix,
+                RedisTimeouts {
+                    connect: settings.redis_connect_timeout,
+                    response: settings.redis_response_timeout,
+                },
+            )
+            .with_context(|| {
+                format!(
+                    "failed to set up Redis at {}",
+                    settings.redis_url_for_logs().unwrap_or_default()
+                )
+            })?;
+            info!(
+                redis = %settings.redis_url_for_logs().unwrap_or_default(),
+                key_prefix = %settings.key_prefix,
+                "state is kept in Redis"
+            );
+            Ok((Arc::new(store), "redis"))
+        }
+        None => {
+            warn!(
+                "state is kept in memory: not shared between processes and lost on restart; \
+                 set KAKAOBOT_REDIS_URL for real use"
+            );
+            Ok((Arc::new(MemoryStore::new()), "memory"))
+        }
+    }
+}
+
+/// Bots and store, as the handlers share them.
+pub fn build_state(settings: &Settings) -> anyhow::Result<AppState> {
+    let bank = match &settings.question_bank {
+        Some(path) => QuestionBank::from_file(path)?,
+        None => QuestionBank::embedded()?,
+    };
+    info!(questions = bank.len(), "question bank loaded");
+    let (store, store_kind) = build_store(settings)?;
+    Ok(AppState {
+        bots: Bots::new(QuizBot::new(bank), LunchBot::new()),
+        store,
+        default_bot: settings.default_bot,
+        reply_budget: settings.reply_budget,
+        store_kind,
+    })
+}
+
+/// The OpenAPI service for `state`. The document does not depend on the state.
+pub fn openapi(state: AppState) -> OpenApiService<Api, ()> {
+    OpenApiService::new(Api::new(state), "kakaobot", env!("CARGO_PKG_VERSION"))
+        .summary("KakaoTalk smart-chat bots: a quiz and a group lunch vote")
+        .description(
+            "Kakao calls these routes when users talk to the bot. Every Kakao route answers \
+             HTTP 200 with `application/json; charset=utf-8` — Kakao counts anything else as a \
+             failure — including when storage is down, with a \"try again\" reply. \
+             Register `http://HOST:PORT` (default bot) or `http://HOST:PORT/quiz`, \
+             `http://HOST:PORT/lunch` in Kakao's admin centre.",
+        )
+}
+
+/// The OpenAPI document as pretty JSON, exactly as committed in `openapi/kakaobot.json`.
+pub fn spec_json() -> anyhow::Result<String> {
+    let state = AppState {
+        bots: Bots::new(QuizBot::new(QuestionBank::embedded()?), LunchBot::new()),
+        store: Arc::new(MemoryStore::new()),
+        default_bot: crate::bots::BotName::Quiz,
+        reply_budget: std::time::Duration::from_millis(800),
+        store_kind: "memory",
+    };
+    Ok(openapi(state).spec())
+}
+
+/// Every route: the API, its document, the Swagger UI; body limit, JSON errors and
+/// access logs around them.
+pub fn routes(state: AppState) -> impl Endpoint<Output = Response> {
+    let api = openapi(state);
+    let spec = api.spec_endpoint();
+    let docs = api.swagger_ui();
+    Route::new()
+        .nest("/docs", docs)
+        .at("/openapi.json", spec)
+        .nest("/", api)
+        .around(|ep, req| async move { limit_body(ep, req).await })
+        .catch_all_error(|err| async move { error_response(err) })
+        .around(|ep, req| async move { access_log(ep, req).await })
+}
+
+/// Refuses bodies over [`MAX_BODY_BYTES`] with 413, whether or not they announce
+/// their length.
+async fn limit_body<E: Endpoint>(ep: Arc<E>, mut req: Request) -> poem::Result<Response> {
+    let announced = req
+        .headers()
+        .get(poem::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if announced.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+        return Err(too_large());
+    }
+    let body = req.take_body();
+    let bytes = body
+        .into_bytes_limit(MAX_BODY_BYTES)
+        .await
+        .map_err(|err| match err {
+            poem::error::ReadBodyError::PayloadTooLarge => too_large(),
+            other => poem::Error::from_string(
+                format!("cannot read the request body: {other}"),
+                StatusCode::BAD_REQUEST,
+            ),
+        })?;
+    req.set_body(bytes);
+    Ok(ep.call(req).await?.into_response())
+}
+
+fn too_large() -> poem::Error {
+    poem::Error::from_string(
+        format!("the request body is larger than {} KiB", MAX_BODY_BYTES / 1024),
+        StatusCode::PAYLOAD_TOO_LARGE,
+    )
+}
+
+/// Every error as a JSON body. 5xx bodies stay generic; the cause goes to the log.
+fn error_response(err: poem::Error) -> Response {
+    let status = err.status();
+    let (code, message) = match status {
+        StatusCode::NOT_FOUND => (
+            "not_found",
+            "no such route: the Kakao routes are /keyboard, /message, /friend and /chat_room, at the root or under /quiz and /lunch; see /docs".to_owned(),
+        ),
+        StatusCode::METHOD_NOT_ALLOWED => ("method_not_allowed", err.to_string()),
+        StatusCode::PAYLOAD_TOO_LARGE => ("payload_too_large", err.to_string()),
+        s if s.is_server_error() => {
+            warn!(cause = %err, "internal error");
+            ("internal", "internal error; see the service log".to_owned())
+        }
+        _ => ("bad_request", err.to_string()),
+    };
+    let body = serde_json::json!({ "error": code, "message": message });
+    Response::builder()
+        .status(status)
+        .content_type("application/json; charset=utf-8")
+        .body(body.to_string())
+}
+
+/// One log line per request. The path is logged without user keys.
+async fn access_log<E: Endpoint>(ep: Arc<E>, req: Request) -> poem::Result<Response> {
+    let method = req.method().clone();
+    let path = redact_path(req.uri().path());
+    let started = Instant::now();
+    let resp = ep.call(req).await?.into_response();
+    info!(
+        %method,
+        %path,
+        status = resp.status().as_u16(),
+        elapsed_us = started.elapsed().as_micros() as u64,
+        "request"
+    );
+    Ok(resp)
+}
+
+/// `/quiz/friend/abcdef123456` → `/quiz/friend/…`: the last segment after `friend`
+/// or `chat_room` is a user key.
+pub fn redact_path(path: &str) -> String {
+    let segments: Vec<&str> = path.split('/').collect();
+    let mut out = Vec::with_capacity(segments.len());
+    for (i, seg) in segments.iter().enumerate() {
+        let after_marker = i > 0 && matches!(segments[i - 1], "friend" | "chat_room");
+        out.push(if after_marker && !seg.is_empty() { "…" } else { seg });
+    }
+    out.join("/")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_keys_are_cut_from_logged_paths() {
+        assert_eq!(redact_path("/quiz/friend/abcdef123456"), "/quiz/friend/…");
+        assert_eq!(redact_path("/chat_room/abcdef123456"), "/chat_room/…");
+        assert_eq!(redact_path("/quiz/message"), "/quiz/message");
+    }
+}
