@@ -2,3 +2,4 @@
 //! for the shared helpers).
 
 mod helpers;
+mod store;
