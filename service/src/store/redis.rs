@@ -26,11 +26,13 @@ pub struct RedisTimeouts {
 }
 
 impl Default for RedisTimeouts {
-    /// Short enough that a reply (or the fallback reply) goes out well inside Kakao's
-    /// 5-second window.
+    /// Short enough that a call fails within a second even when Redis's host silently
+    /// drops packets: a reconnect round is 1 + [`RECONNECT_RETRIES`] attempts of at most
+    /// `connect` each plus at most 300 ms of back-off (3 × 200 + 300 = 900 ms). A
+    /// refused connection (Redis down, host up) fails after the back-off alone.
     fn default() -> Self {
         Self {
-            connect: Duration::from_millis(500),
+            connect: Duration::from_millis(200),
             response: Duration::from_millis(500),
         }
     }
@@ -40,7 +42,9 @@ impl Default for RedisTimeouts {
 /// call fails fast instead of queueing behind a long back-off; the next call starts a
 /// new round of attempts, so the store recovers as soon as Redis is back.
 const RECONNECT_RETRIES: usize = 2;
-/// Back-off between reconnect attempts: random up to `min * 2^n`, at most `max`.
+/// Back-off between reconnect attempts: the delay starts at `min`, doubles up to
+/// `max`, and each wait adds a random jitter of up to the delay itself (so the two
+/// waits of a round are 50–100 ms and 100–200 ms).
 const RECONNECT_MIN_DELAY: Duration = Duration::from_millis(50);
 const RECONNECT_MAX_DELAY: Duration = Duration::from_millis(200);
 
