@@ -68,7 +68,10 @@ mod tests {
 
     #[test]
     fn a_kakao_style_key_is_accepted() {
-        assert_eq!(UserKey::parse("HASHED_KEY-1").unwrap().as_str(), "HASHED_KEY-1");
+        assert_eq!(
+            UserKey::parse("HASHED_KEY-1").unwrap().as_str(),
+            "HASHED_KEY-1"
+        );
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! [`Store`] is the one interface the bots see. It speaks in the bots' own records
 //! (a pending quiz question, a lunch group, a vote) and hides how they are kept:
 //! [`RedisStore`] for real deployments, [`MemoryStore`] for the quick start and tests.
-//! Both pass the same contract suite (`service/tests/store.rs`).
+//! Both pass the same contract suite (`service/tests/it/store.rs`).
 //!
 //! Lifetimes: sessions (a conversation's context) expire after [`SESSION_TTL`], as
 //! Kakao's own context does; scores, groups and restaurants are kept; a day's votes
@@ -88,7 +88,8 @@ pub struct QuizChange {
     pub session: Option<Option<QuizSession>>,
     /// An answer was judged: count it, and as correct when `true`.
     pub answered: Option<bool>,
-    /// Forget which questions of this category were asked (all were).
+    /// Forget which questions of this category were asked (all were). Applied before
+    /// `mark_asked`, so a change that starts a new round leaves just its question marked.
     pub reset_asked: Option<String>,
     /// Remember that this (category, question id) was asked.
     pub mark_asked: Option<(String, String)>,
@@ -131,7 +132,8 @@ pub struct LunchState {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AddOutcome {
     Added,
-    /// Already on the list (compared case-insensitively).
+    /// Already on the list (compared case-insensitively, folding ASCII letters as Redis's
+    /// Lua does). Reported even when the list is full.
     Duplicate,
     /// The list already holds the maximum number of restaurants.
     Full,
@@ -151,6 +153,26 @@ pub enum VoteOutcome {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Tally {
     pub counts: Vec<(String, u64)>,
+}
+
+impl Tally {
+    /// Counts `votes` (one restaurant name per voter) for each restaurant on the list,
+    /// in list order; votes for names not on the list are not counted. Shared by both
+    /// stores so they count alike.
+    fn count<'v>(restaurants: Vec<String>, votes: impl IntoIterator<Item = &'v str>) -> Self {
+        let mut per_name: std::collections::HashMap<&str, u64> = Default::default();
+        for vote in votes {
+            *per_name.entry(vote).or_default() += 1;
+        }
+        let counts = restaurants
+            .into_iter()
+            .map(|name| {
+                let n = per_name.get(name.as_str()).copied().unwrap_or(0);
+                (name, n)
+            })
+            .collect();
+        Self { counts }
+    }
 }
 
 /// The bots' memory. Every method is one round trip to the backing store.
@@ -176,8 +198,7 @@ pub trait Store: Send + Sync + 'static {
     /// Reads the lunch session, the user's group with its list, and their vote on `day`.
     async fn lunch_load(&self, user: &UserKey, day: &str) -> Result<LunchState>;
     /// Starts (`Some`) or ends (`None`) the lunch conversation step.
-    async fn lunch_set_session(&self, user: &UserKey, session: Option<LunchSession>)
-        -> Result<()>;
+    async fn lunch_set_session(&self, user: &UserKey, session: Option<LunchSession>) -> Result<()>;
     /// Creates the group `code` with `user` as its first member. `false` when the
     /// code is already taken (nothing changes then).
     async fn lunch_create_group(&self, user: &UserKey, code: &str) -> Result<bool>;
@@ -185,12 +206,11 @@ pub trait Store: Send + Sync + 'static {
     /// session. `false` when no such group exists (nothing changes then).
     async fn lunch_join_group(&self, user: &UserKey, code: &str) -> Result<bool>;
     /// Adds a restaurant unless it is a duplicate or the list holds `max` already.
-    async fn lunch_add_restaurant(&self, code: &str, name: &str, max: usize)
-        -> Result<AddOutcome>;
-    /// Removes a restaurant from the list; `false` when it was not there.
+    async fn lunch_add_restaurant(&self, code: &str, name: &str, max: usize) -> Result<AddOutcome>;
+    /// Removes a restaurant (its exact name, as listed); `false` when it was not there.
     async fn lunch_remove_restaurant(&self, code: &str, name: &str) -> Result<bool>;
     /// Records `user`'s vote for `day`, replacing any earlier one in one atomic step,
-    /// and ends their session.
+    /// and ends their session. `restaurant` is an exact name on the list.
     async fn lunch_vote(
         &self,
         code: &str,
@@ -200,4 +220,18 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<VoteOutcome>;
     /// Counts `day`'s votes in group `code`.
     async fn lunch_tally(&self, code: &str, day: &str) -> Result<Tally>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_tally_follows_the_list_and_ignores_votes_for_unlisted_names() {
+        let list = vec!["a".to_owned(), "b".to_owned(), "c".to_owned()];
+        assert_eq!(
+            Tally::count(list, ["c", "a", "c", "gone"]).counts,
+            vec![("a".into(), 1), ("b".into(), 0), ("c".into(), 2)]
+        );
+    }
 }

@@ -1,0 +1,1308 @@
+//! The store contract: one suite, written once, run against [`MemoryStore`] and against
+//! [`RedisStore`] on a real `redis-server` (`on_memory::*` and `on_redis::*`), then the
+//! checks that only make sense for one of them (`only_redis::*`, `only_memory::*`).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use kakaobot::store::{
+    AddOutcome, BotScope, Keys, LunchSession, MemoryStore, QuizChange, QuizSession, RedisStore,
+    RedisTimeouts, Score, Store, StoreError, VoteOutcome, SESSION_TTL, VOTE_TTL,
+};
+use kakaobot::user::UserKey;
+use redis::aio::MultiplexedConnection;
+
+use crate::helpers::{unique_prefix, RedisServer};
+
+const DAY: &str = "2026-11-21";
+const NEXT_DAY: &str = "2026-11-22";
+
+/// A store under test, with the means to make its entries expire without waiting.
+struct Subject {
+    store: Arc<dyn Store>,
+    backend: Backend,
+}
+
+enum Backend {
+    Memory(Arc<MemoryStore>),
+    Redis {
+        /// Kept alive for the test; killed on drop.
+        _server: RedisServer,
+        keys: Keys,
+        /// A plain connection of the test's own, to look at and age keys.
+        admin: MultiplexedConnection,
+    },
+}
+
+impl Subject {
+    fn memory() -> Self {
+        let store = Arc::new(MemoryStore::new());
+        Self {
+            store: store.clone(),
+            backend: Backend::Memory(store),
+        }
+    }
+
+    async fn redis(test_name: &str) -> Self {
+        let server = RedisServer::start();
+        let prefix = unique_prefix(test_name);
+        let store = RedisStore::new(&server.url(), &prefix, RedisTimeouts::default()).unwrap();
+        let admin = admin_connection(&server).await;
+        Self {
+            backend: Backend::Redis {
+                keys: store.keys().clone(),
+                _server: server,
+                admin,
+            },
+            store: Arc::new(store),
+        }
+    }
+
+    /// Lets every session run out, as if ten minutes had passed.
+    async fn expire_sessions(&self) {
+        match &self.backend {
+            Backend::Memory(store) => store.advance_clock(SESSION_TTL + Duration::from_secs(1)),
+            Backend::Redis { keys, admin, .. } => {
+                expire_now(admin, &format!("{}:*:session:*", keys.prefix())).await;
+            }
+        }
+    }
+
+    /// Lets every day's votes run out, as if a few days had passed.
+    async fn expire_votes(&self) {
+        match &self.backend {
+            Backend::Memory(store) => store.advance_clock(VOTE_TTL + Duration::from_secs(1)),
+            Backend::Redis { keys, admin, .. } => {
+                expire_now(admin, &format!("{}:lunch:votes:*", keys.prefix())).await;
+            }
+        }
+    }
+}
+
+async fn admin_connection(server: &RedisServer) -> MultiplexedConnection {
+    redis::Client::open(server.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap()
+}
+
+/// All keys matching a `SCAN MATCH` pattern, sorted.
+async fn scan(admin: &MultiplexedConnection, pattern: &str) -> Vec<String> {
+    let mut admin = admin.clone();
+    let mut cursor = 0u64;
+    let mut keys = Vec::new();
+    loop {
+        let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(pattern)
+            .arg("COUNT")
+            .arg(1000)
+            .query_async(&mut admin)
+            .await
+            .unwrap();
+        keys.extend(batch);
+        if next == 0 {
+            break;
+        }
+        cursor = next;
+    }
+    keys.sort();
+    keys.dedup();
+    keys
+}
+
+/// Gives every matching key a 1 ms time to live and waits until it has passed.
+async fn expire_now(admin: &MultiplexedConnection, pattern: &str) {
+    let mut conn = admin.clone();
+    for key in scan(admin, pattern).await {
+        let _: bool = redis::cmd("PEXPIRE")
+            .arg(&key)
+            .arg(1)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(10)).await;
+}
+
+fn user(name: &str) -> UserKey {
+    UserKey::parse(name).unwrap()
+}
+
+fn question(category: &str, id: &str) -> QuizSession {
+    QuizSession {
+        category: category.to_owned(),
+        question_id: id.to_owned(),
+    }
+}
+
+fn names(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| s.to_string()).collect()
+}
+
+fn counts(list: &[(&str, u64)]) -> Vec<(String, u64)> {
+    list.iter().map(|(n, c)| (n.to_string(), *c)).collect()
+}
+
+/// Creates group `code` owned by `owner` with the given restaurants.
+async fn group_with(store: &dyn Store, owner: &UserKey, code: &str, restaurants: &[&str]) {
+    assert!(store.lunch_create_group(owner, code).await.unwrap());
+    for name in restaurants {
+        assert_eq!(
+            store.lunch_add_restaurant(code, name, 20).await.unwrap(),
+            AddOutcome::Added
+        );
+    }
+}
+
+fn recorded(previous: Option<&str>) -> VoteOutcome {
+    VoteOutcome::Recorded {
+        previous: previous.map(str::to_owned),
+    }
+}
+
+/// Runs each listed contract test once on each store.
+macro_rules! contract_suite {
+    ($($test:ident),+ $(,)?) => {
+        mod on_memory {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    super::$test(&super::Subject::memory()).await;
+                }
+            )+
+        }
+
+        mod on_redis {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    super::$test(&super::Subject::redis(stringify!($test)).await).await;
+                }
+            )+
+        }
+    };
+}
+
+contract_suite!(
+    the_store_answers_a_ping,
+    a_session_lasts_until_it_expires,
+    clearing_a_session_forgets_only_that_bots_session_and_can_be_repeated,
+    a_session_can_be_replaced_and_ended,
+    friends_are_recorded_per_bot_and_idempotently,
+    removing_a_friend_forgets_their_session_with_that_bot,
+    a_new_quiz_user_has_no_session_no_score_and_nothing_asked,
+    a_quiz_change_is_applied_in_full,
+    an_empty_quiz_change_changes_nothing,
+    asked_questions_are_kept_per_category_and_per_user,
+    a_reset_forgets_only_its_category_and_comes_before_the_new_mark,
+    scores_and_asked_questions_outlive_the_session,
+    a_user_without_a_group_has_no_membership,
+    creating_a_group_makes_the_creator_its_member,
+    a_taken_group_code_is_refused_and_changes_nothing,
+    joining_an_unknown_group_changes_nothing,
+    joining_a_group_ends_the_session_and_leaves_the_previous_group,
+    restaurants_are_listed_in_the_order_they_were_added_per_group,
+    a_duplicate_restaurant_is_refused_whatever_its_case,
+    a_full_list_refuses_more_restaurants,
+    removing_a_restaurant_takes_it_off_the_list,
+    a_vote_for_an_unknown_restaurant_changes_nothing,
+    a_vote_is_recorded_and_ends_the_session,
+    a_new_vote_moves_the_old_one,
+    votes_are_kept_per_day,
+    the_tally_lists_every_restaurant_in_list_order_and_skips_removed_ones,
+    votes_in_another_group_are_not_counted,
+    votes_expire_after_the_vote_ttl_but_the_group_and_its_list_stay,
+    group_codes_and_days_with_separator_characters_are_kept_apart,
+    five_hundred_concurrent_voters_are_each_counted_once_with_their_last_vote,
+);
+
+// --- sessions and friends --------------------------------------------------------
+
+async fn the_store_answers_a_ping(s: &Subject) {
+    s.store.ping().await.unwrap();
+}
+
+async fn a_session_lasts_until_it_expires(s: &Subject) {
+    let store = &*s.store;
+    let alice = user("alice");
+    let change = QuizChange {
+        session: Some(Some(question("python", "py-1"))),
+        ..Default::default()
+    };
+    store.quiz_save(&alice, &change).await.unwrap();
+    store
+        .lunch_set_session(&alice, Some(LunchSession::Choosing))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.quiz_load(&alice, None).await.unwrap().session,
+        Some(question("python", "py-1"))
+    );
+    assert_eq!(
+        store.lunch_load(&alice, DAY).await.unwrap().session,
+        Some(LunchSession::Choosing)
+    );
+
+    s.expire_sessions().await;
+
+    assert_eq!(store.quiz_load(&alice, None).await.unwrap().session, None);
+    assert_eq!(store.lunch_load(&alice, DAY).await.unwrap().session, None);
+}
+
+async fn clearing_a_session_forgets_only_that_bots_session_and_can_be_repeated(s: &Subject) {
+    let store = &*s.store;
+    let alice = user("alice");
+    let change = QuizChange {
+        session: Some(Some(question("web", "web-1"))),
+        ..Default::default()
+    };
+    store.quiz_save(&alice, &change).await.unwrap();
+    store
+        .lunch_set_session(&alice, Some(LunchSession::Settings))
+        .await
+        .unwrap();
+
+    store.clear_session(BotScope::Quiz, &alice).await.unwrap();
+    store.clear_session(BotScope::Quiz, &alice).await.unwrap();
+
+    assert_eq!(store.quiz_load(&alice, None).await.unwrap().session, None);
+    assert_eq!(
+        store.lunch_load(&alice, DAY).await.unwrap().session,
+        Some(LunchSession::Settings)
+    );
+    store.clear_session(BotScope::Lunch, &alice).await.unwrap();
+    assert_eq!(store.lunch_load(&alice, DAY).await.unwrap().session, None);
+    // Never had one: still fine.
+    store
+        .clear_session(BotScope::Lunch, &user("nobody"))
+        .await
+        .unwrap();
+}
+
+async fn a_session_can_be_replaced_and_ended(s: &Subject) {
+    let store = &*s.store;
+    let alice = user("alice");
+    for (step, session) in [
+        LunchSession::Settings,
+        LunchSession::AwaitingJoinCode,
+        LunchSession::AwaitingNewRestaurant,
+        LunchSession::AwaitingRemoval,
+        LunchSession::Choosing,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        store
+            .lunch_set_session(&alice, Some(session))
+            .await
+            .unwrap();
+        assert_eq!(
+            store.lunch_load(&alice, DAY).await.unwrap().session,
+            Some(session),
+            "step {step}"
+        );
+    }
+    store.lunch_set_session(&alice, None).await.unwrap();
+    assert_eq!(store.lunch_load(&alice, DAY).await.unwrap().session, None);
+
+    let start = QuizChange {
+        session: Some(Some(question("python", "py-1"))),
+        ..Default::default()
+    };
+    let replace = QuizChange {
+        session: Some(Some(question("web", "web-2"))),
+        ..Default::default()
+    };
+    let end = QuizChange {
+        session: Some(None),
+        ..Default::default()
+    };
+    store.quiz_save(&alice, &start).await.unwrap();
+    store.quiz_save(&alice, &replace).await.unwrap();
+    assert_eq!(
+        store.quiz_load(&alice, None).await.unwrap().session,
+        Some(question("web", "web-2"))
+    );
+    store.quiz_save(&alice, &end).await.unwrap();
+    assert_eq!(store.quiz_load(&alice, None).await.unwrap().session, None);
+}
+
+async fn friends_are_recorded_per_bot_and_idempotently(s: &Subject) {
+    let store = &*s.store;
+    let alice = user("alice");
+    assert!(!store.is_friend(BotScope::Quiz, &alice).await.unwrap());
+
+    store.add_friend(BotScope::Quiz, &alice).await.unwrap();
+    store.add_friend(BotScope::Quiz, &alice).await.unwrap();
+
+    assert!(store.is_friend(BotScope::Quiz, &alice).await.unwrap());
+    assert!(!store.is_friend(BotScope::Lunch, &alice).await.unwrap());
+    assert!(!store.is_friend(BotScope::Quiz, &user("bob")).await.unwrap());
+
+    store.remove_friend(BotScope::Quiz, &alice).await.unwrap();
+    store.remove_friend(BotScope::Quiz, &alice).await.unwrap();
+    assert!(!store.is_friend(BotScope::Quiz, &alice).await.unwrap());
+}
+
+async fn removing_a_friend_forgets_their_session_with_that_bot(s: &Subject) {
+    let store = &*s.store;
+    let alice = user("alice");
+    store.add_friend(BotScope::Lunch, &alice).await.unwrap();
+    store
+        .lunch_set_session(&alice, Some(LunchSession::Choosing))
+        .await
+        .unwrap();
+    let change = QuizChange {
+        session: Some(Some(question("python", "py-1"))),
+        ..Default::default()
+    };
+    store.quiz_save(&alice, &change).await.unwrap();
+
+    store.remove_friend(BotScope::Lunch, &alice).await.unwrap();
+
+    assert_eq!(store.lunch_load(&alice, DAY).await.unwrap().session, None);
+    assert_eq!(
+        store.quiz_load(&alice, None).await.unwrap().session,
+        Some(question("python", "py-1"))
+    );
+}
+
+// --- quiz --------------------------------------------------------------------------
+
+async fn a_new_quiz_user_has_no_session_no_score_and_nothing_asked(s: &Subject) {
+    let state = s
+        .store
+        .quiz_load(&user("newbie"), Some("python"))
+        .await
+        .unwrap();
+    assert_eq!(state, Default::default());
+}
+
+async fn a_quiz_change_is_applied_in_full(s: &Subject) {
+    let store = &*s.store;
+    let alice = user("alice");
+    let ask = QuizChange {
+        session: Some(Some(question("python", "py-1"))),
+        mark_asked: Some(("python".into(), "py-1".into())),
+        ..Default::default()
+    };
+    let answer_right_and_ask_again = QuizChange {
+        session: Some(Some(question("python", "py-2"))),
+        answered: Some(true),
+        mark_asked: Some(("python".into(), "py-2".into())),
+        ..Default::default()
+    };
+    let answer_wrong = QuizChange {
+        session: Some(None),
+        answered: Some(false),
+        ..Default::default()
+    };
+
+    store.quiz_save(&alice, &ask).await.unwrap();
+    let state = store.quiz_load(&alice, Some("python")).await.unwrap();
+    assert_eq!(state.session, Some(question("python", "py-1")));
+    assert_eq!(state.score, Score::default());
+    assert_eq!(state.asked, names(&["py-1"]));
+
+    store
+        .quiz_save(&alice, &answer_right_and_ask_again)
+        .await
+        .unwrap();
+    store.quiz_save(&alice, &answer_wrong).await.unwrap();
+
+    let state = store.quiz_load(&alice, Some("python")).await.unwrap();
+    assert_eq!(state.session, None);
+    assert_eq!(
+        state.score,
+        Score {
+            correct: 1,
+            answered: 2
+        }
+    );
+    assert_eq!(state.asked, names(&["py-1", "py-2"]));
+}
+
+async fn an_empty_quiz_change_changes_nothing(s: &Subject) {
+    let store = &*s.store;
+    let alice = user("alice");
+    let ask = QuizChange {
+        session: Some(Some(question("web", "web-1"))),
+        answered: Some(true),
+        mark_asked: Some(("web".into(), "web-1".into())),
+        ..Default::default()
+    };
+    store.quiz_save(&alice, &ask).await.unwrap();
+    let before = store.quiz_load(&alice, Some("web")).await.unwrap();
+
+    store
+        .quiz_save(&alice, &QuizChange::default())
+        .await
+        .unwrap();
+
+    assert_eq!(store.quiz_load(&alice, Some("web")).await.unwrap(), before);
+}
+
+async fn asked_questions_are_kept_per_category_and_per_user(s: &Subject) {
+    let store = &*s.store;
+    let (alice, bob) = (user("alice"), user("bob"));
+    for (who, category, id) in [
+        (&alice, "python", "py-2"),
+        (&alice, "python", "py-1"),
+        (&alice, "python", "py-1"),
+        (&alice, "web", "web-1"),
+        (&bob, "python", "py-3"),
+    ] {
+        let change = QuizChange {
+            mark_asked: Some((category.into(), id.into())),
+            ..Default::default()
+        };
+        store.quiz_save(who, &change).await.unwrap();
+    }
+
+    let asked = |who: &UserKey, category: Option<&'static str>| {
+        let who = who.clone();
+        async move { store.quiz_load(&who, category).await.unwrap().asked }
+    };
+    assert_eq!(
+        asked(&alice, Some("python")).await,
+        names(&["py-1", "py-2"])
+    );
+    assert_eq!(asked(&alice, Some("web")).await, names(&["web-1"]));
+    assert_eq!(asked(&alice, Some("computer")).await, names(&[]));
+    assert_eq!(asked(&alice, None).await, names(&[]));
+    assert_eq!(asked(&bob, Some("python")).await, names(&["py-3"]));
+}
+
+async fn a_reset_forgets_only_its_category_and_comes_before_the_new_mark(s: &Subject) {
+    let store = &*s.store;
+    let alice = user("alice");
+    for (category, id) in [("python", "py-1"), ("python", "py-2"), ("web", "web-1")] {
+        let change = QuizChange {
+            mark_asked: Some((category.into(), id.into())),
+            ..Default::default()
+        };
+        store.quiz_save(&alice, &change).await.unwrap();
+    }
+
+    let new_round = QuizChange {
+        session: Some(Some(question("python", "py-2"))),
+        reset_asked: Some("python".into()),
+        mark_asked: Some(("python".into(), "py-2".into())),
+        ..Default::default()
+    };
+    store.quiz_save(&alice, &new_round).await.unwrap();
+
+    let python = store.quiz_load(&alice, Some("python")).await.unwrap();
+    assert_eq!(python.asked, names(&["py-2"]));
+    assert_eq!(python.session, Some(question("python", "py-2")));
+    let web = store.quiz_load(&alice, Some("web")).await.unwrap();
+    assert_eq!(web.asked, names(&["web-1"]));
+}
+
+async fn scores_and_asked_questions_outlive_the_session(s: &Subject) {
+    let store = &*s.store;
+    let alice = user("alice");
+    let change = QuizChange {
+        session: Some(Some(question("computer", "com-1"))),
+        answered: Some(true),
+        mark_asked: Some(("computer".into(), "com-1".into())),
+        ..Default::default()
+    };
+    store.quiz_save(&alice, &change).await.unwrap();
+
+    s.expire_sessions().await;
+
+    let state = store.quiz_load(&alice, Some("computer")).await.unwrap();
+    assert_eq!(state.session, None);
+    assert_eq!(
+        state.score,
+        Score {
+            correct: 1,
+            answered: 1
+        }
+    );
+    assert_eq!(state.asked, names(&["com-1"]));
+}
+
+// --- lunch groups and restaurants ------------------------------------------------------
+
+async fn a_user_without_a_group_has_no_membership(s: &Subject) {
+    let state = s.store.lunch_load(&user("loner"), DAY).await.unwrap();
+    assert_eq!(state, Default::default());
+}
+
+async fn creating_a_group_makes_the_creator_its_member(s: &Subject) {
+    let store = &*s.store;
+    let alice = user("alice");
+
+    assert!(store.lunch_create_group(&alice, "ABC123").await.unwrap());
+
+    let membership = store
+        .lunch_load(&alice, DAY)
+        .await
+        .unwrap()
+        .membership
+        .unwrap();
+    assert_eq!(membership.code, "ABC123");
+    assert_eq!(membership.restaurants, names(&[]));
+    assert_eq!(membership.my_vote, None);
+}
+
+async fn a_taken_group_code_is_refused_and_changes_nothing(s: &Subject) {
+    let store = &*s.store;
+    let (alice, bob) = (user("alice"), user("bob"));
+    group_with(store, &alice, "ABC123", &["김밥천국"]).await;
+    group_with(store, &bob, "XYZ789", &[]).await;
+
+    assert!(!store.lunch_create_group(&bob, "ABC123").await.unwrap());
+    assert!(!store.lunch_create_group(&alice, "ABC123").await.unwrap());
+
+    let bobs = store
+        .lunch_load(&bob, DAY)
+        .await
+        .unwrap()
+        .membership
+        .unwrap();
+    assert_eq!(bobs.code, "XYZ789");
+    let alices = store
+        .lunch_load(&alice, DAY)
+        .await
+        .unwrap()
+        .membership
+        .unwrap();
+    assert_eq!(alices.code, "ABC123");
+    assert_eq!(alices.restaurants, names(&["김밥천국"]));
+}
+
+async fn joining_an_unknown_group_changes_nothing(s: &Subject) {
+    let store = &*s.store;
+    let bob = user("bob");
+    group_with(store, &bob, "XYZ789", &[]).await;
+    store
+        .lunch_set_session(&bob, Some(LunchSession::AwaitingJoinCode))
+        .await
+        .unwrap();
+
+    assert!(!store.lunch_join_group(&bob, "NOPE00").await.unwrap());
+    assert!(!store
+        .lunch_join_group(&user("carol"), "NOPE00")
+        .await
+        .unwrap());
+
+    let state = store.lunch_load(&bob, DAY).await.unwrap();
+    assert_eq!(state.session, Some(LunchSession::AwaitingJoinCode));
+    assert_eq!(state.membership.unwrap().code, "XYZ789");
+    assert_eq!(
+        store.lunch_load(&user("carol"), DAY).await.unwrap(),
+        Default::default()
+    );
+}
+
+async fn joining_a_group_ends_the_session_and_leaves_the_previous_group(s: &Subject) {
+    let store = &*s.store;
+    let (alice, bob) = (user("alice"), user("bob"));
+    group_with(store, &alice, "ABC123", &["짜장면", "김치찌개"]).await;
+    group_with(store, &bob, "XYZ789", &["pizza"]).await;
+    store
+        .lunch_set_session(&bob, Some(LunchSession::AwaitingJoinCode))
+        .await
+        .unwrap();
+
+    assert!(store.lunch_join_group(&bob, "ABC123").await.unwrap());
+
+    let state = store.lunch_load(&bob, DAY).await.unwrap();
+    assert_eq!(state.session, None);
+    let membership = state.membership.unwrap();
+    assert_eq!(membership.code, "ABC123");
+    assert_eq!(membership.restaurants, names(&["짜장면", "김치찌개"]));
+    // Joining the group one is in already is fine too.
+    assert!(store.lunch_join_group(&bob, "ABC123").await.unwrap());
+}
+
+async fn restaurants_are_listed_in_the_order_they_were_added_per_group(s: &Subject) {
+    let store = &*s.store;
+    let (alice, bob) = (user("alice"), user("bob"));
+    group_with(store, &alice, "ABC123", &["c", "a", "b"]).await;
+    group_with(store, &bob, "XYZ789", &["z"]).await;
+
+    let list = |who: UserKey| async move {
+        store
+            .lunch_load(&who, DAY)
+            .await
+            .unwrap()
+            .membership
+            .unwrap()
+            .restaurants
+    };
+    assert_eq!(list(alice).await, names(&["c", "a", "b"]));
+    assert_eq!(list(bob).await, names(&["z"]));
+}
+
+async fn a_duplicate_restaurant_is_refused_whatever_its_case(s: &Subject) {
+    let store = &*s.store;
+    let alice = user("alice");
+    group_with(store, &alice, "ABC123", &["Pizza Hut", "김밥천국"]).await;
+
+    for name in ["Pizza Hut", "pizza hut", "PIZZA HUT", "김밥천국"] {
+        assert_eq!(
+            store
+                .lunch_add_restaurant("ABC123", name, 20)
+                .await
+                .unwrap(),
+            AddOutcome::Duplicate,
+            "{name}"
+        );
+    }
+
+    let membership = store
+        .lunch_load(&alice, DAY)
+        .await
+        .unwrap()
+        .membership
+        .unwrap();
+    assert_eq!(membership.restaurants, names(&["Pizza Hut", "김밥천국"]));
+}
+
+async fn a_full_list_refuses_more_restaurants(s: &Subject) {
+    let store = &*s.store;
+    let alice = user("alice");
+    group_with(store, &alice, "ABC123", &[]).await;
+    let add = |name: &'static str| store.lunch_add_restaurant("ABC123", name, 2);
+
+    assert_eq!(add("a").await.unwrap(), AddOutcome::Added);
+    assert_eq!(add("b").await.unwrap(), AddOutcome::Added);
+    assert_eq!(add("c").await.unwrap(), AddOutcome::Full);
+    // A duplicate is reported as such even when the list is full.
+    assert_eq!(add("A").await.unwrap(), AddOutcome::Duplicate);
+    assert!(store.lunch_remove_restaurant("ABC123", "a").await.unwrap());
+    assert_eq!(add("c").await.unwrap(), AddOutcome::Added);
+
+    let membership = store
+        .lunch_load(&alice, DAY)
+        .await
+        .unwrap()
+        .membership
+        .unwrap();
+    assert_eq!(membership.restaurants, names(&["b", "c"]));
+}
+
+async fn removing_a_restaurant_takes_it_off_the_list(s: &Subject) {
+    let store = &*s.store;
+    let alice = user("alice");
+    group_with(store, &alice, "ABC123", &["a", "b", "c"]).await;
+
+    assert!(store.lunch_remove_restaurant("ABC123", "b").await.unwrap());
+    assert!(!store.lunch_remove_restaurant("ABC123", "b").await.unwrap());
+    assert!(!store
+        .lunch_remove_restaurant("ABC123", "zzz")
+        .await
+        .unwrap());
+    assert!(!store.lunch_remove_restaurant("NOPE00", "a").await.unwrap());
+
+    let membership = store
+        .lunch_load(&alice, DAY)
+        .await
+        .unwrap()
+        .membership
+        .unwrap();
+    assert_eq!(membership.restaurants, names(&["a", "c"]));
+}
+
+// --- votes -------------------------------------------------------------------------
+
+async fn a_vote_for_an_unknown_restaurant_changes_nothing(s: &Subject) {
+    let store = &*s.store;
+    let alice = user("alice");
+    group_with(store, &alice, "ABC123", &["a", "b"]).await;
+    assert_eq!(
+        store.lunch_vote("ABC123", DAY, &alice, "a").await.unwrap(),
+        recorded(None)
+    );
+    store
+        .lunch_set_session(&alice, Some(LunchSession::Choosing))
+        .await
+        .unwrap();
+    assert!(store.lunch_remove_restaurant("ABC123", "b").await.unwrap());
+
+    for name in ["nope", "b", "A"] {
+        assert_eq!(
+            store.lunch_vote("ABC123", DAY, &alice, name).await.unwrap(),
+            VoteOutcome::UnknownRestaurant,
+            "{name}"
+        );
+    }
+
+    let state = store.lunch_load(&alice, DAY).await.unwrap();
+    assert_eq!(state.session, Some(LunchSession::Choosing));
+    assert_eq!(state.membership.unwrap().my_vote.as_deref(), Some("a"));
+    assert_eq!(
+        store.lunch_tally("ABC123", DAY).await.unwrap().counts,
+        counts(&[("a", 1)])
+    );
+}
+
+async fn a_vote_is_recorded_and_ends_the_session(s: &Subject) {
+    let store = &*s.store;
+    let alice = user("alice");
+    group_with(store, &alice, "ABC123", &["a", "b"]).await;
+    store
+        .lunch_set_session(&alice, Some(LunchSession::Choosing))
+        .await
+        .unwrap();
+
+    assert_eq!(
+        store.lunch_vote("ABC123", DAY, &alice, "b").await.unwrap(),
+        recorded(None)
+    );
+
+    let state = store.lunch_load(&alice, DAY).await.unwrap();
+    assert_eq!(state.session, None);
+    assert_eq!(state.membership.unwrap().my_vote.as_deref(), Some("b"));
+}
+
+async fn a_new_vote_moves_the_old_one(s: &Subject) {
+    let store = &*s.store;
+    let (alice, bob) = (user("alice"), user("bob"));
+    group_with(store, &alice, "ABC123", &["a", "b", "c"]).await;
+    assert!(store.lunch_join_group(&bob, "ABC123").await.unwrap());
+    store.lunch_vote("ABC123", DAY, &bob, "a").await.unwrap();
+
+    let first = store.lunch_vote("ABC123", DAY, &alice, "a").await.unwrap();
+    let second = store.lunch_vote("ABC123", DAY, &alice, "c").await.unwrap();
+    let same_again = store.lunch_vote("ABC123", DAY, &alice, "c").await.unwrap();
+
+    assert_eq!(first, recorded(None));
+    assert_eq!(second, recorded(Some("a")));
+    assert_eq!(same_again, recorded(Some("c")));
+    assert_eq!(
+        store.lunch_tally("ABC123", DAY).await.unwrap().counts,
+        counts(&[("a", 1), ("b", 0), ("c", 1)])
+    );
+    let membership = store
+        .lunch_load(&alice, DAY)
+        .await
+        .unwrap()
+        .membership
+        .unwrap();
+    assert_eq!(membership.my_vote.as_deref(), Some("c"));
+}
+
+async fn votes_are_kept_per_day(s: &Subject) {
+    let store = &*s.store;
+    let alice = user("alice");
+    group_with(store, &alice, "ABC123", &["a", "b"]).await;
+
+    store.lunch_vote("ABC123", DAY, &alice, "a").await.unwrap();
+    assert_eq!(
+        store
+            .lunch_vote("ABC123", NEXT_DAY, &alice, "b")
+            .await
+            .unwrap(),
+        recorded(None)
+    );
+
+    let my_vote = |day: &'static str| {
+        let alice = alice.clone();
+        async move {
+            store
+                .lunch_load(&alice, day)
+                .await
+                .unwrap()
+                .membership
+                .unwrap()
+                .my_vote
+        }
+    };
+    assert_eq!(my_vote(DAY).await.as_deref(), Some("a"));
+    assert_eq!(my_vote(NEXT_DAY).await.as_deref(), Some("b"));
+    assert_eq!(my_vote("2026-11-23").await, None);
+    assert_eq!(
+        store.lunch_tally("ABC123", DAY).await.unwrap().counts,
+        counts(&[("a", 1), ("b", 0)])
+    );
+    assert_eq!(
+        store.lunch_tally("ABC123", NEXT_DAY).await.unwrap().counts,
+        counts(&[("a", 0), ("b", 1)])
+    );
+}
+
+async fn the_tally_lists_every_restaurant_in_list_order_and_skips_removed_ones(s: &Subject) {
+    let store = &*s.store;
+    let owner = user("owner");
+    group_with(store, &owner, "ABC123", &["d", "c", "b", "a"]).await;
+    assert_eq!(
+        store.lunch_tally("ABC123", DAY).await.unwrap().counts,
+        counts(&[("d", 0), ("c", 0), ("b", 0), ("a", 0)])
+    );
+    for (voter, pick) in [
+        ("u1", "a"),
+        ("u2", "a"),
+        ("u3", "b"),
+        ("u4", "c"),
+        ("u5", "a"),
+    ] {
+        store
+            .lunch_vote("ABC123", DAY, &user(voter), pick)
+            .await
+            .unwrap();
+    }
+
+    assert!(store.lunch_remove_restaurant("ABC123", "b").await.unwrap());
+
+    assert_eq!(
+        store.lunch_tally("ABC123", DAY).await.unwrap().counts,
+        counts(&[("d", 0), ("c", 1), ("a", 3)])
+    );
+    assert_eq!(
+        store.lunch_tally("NOPE00", DAY).await.unwrap().counts,
+        counts(&[])
+    );
+}
+
+async fn votes_in_another_group_are_not_counted(s: &Subject) {
+    let store = &*s.store;
+    let (alice, bob) = (user("alice"), user("bob"));
+    group_with(store, &alice, "ABC123", &["a", "b"]).await;
+    group_with(store, &bob, "XYZ789", &["a", "b"]).await;
+
+    store.lunch_vote("ABC123", DAY, &alice, "a").await.unwrap();
+    store.lunch_vote("XYZ789", DAY, &bob, "b").await.unwrap();
+
+    assert_eq!(
+        store.lunch_tally("ABC123", DAY).await.unwrap().counts,
+        counts(&[("a", 1), ("b", 0)])
+    );
+    assert_eq!(
+        store.lunch_tally("XYZ789", DAY).await.unwrap().counts,
+        counts(&[("a", 0), ("b", 1)])
+    );
+}
+
+async fn votes_expire_after_the_vote_ttl_but_the_group_and_its_list_stay(s: &Subject) {
+    let store = &*s.store;
+    let alice = user("alice");
+    group_with(store, &alice, "ABC123", &["a", "b"]).await;
+    store.lunch_vote("ABC123", DAY, &alice, "a").await.unwrap();
+    s.expire_sessions().await;
+    assert_eq!(
+        store.lunch_tally("ABC123", DAY).await.unwrap().counts,
+        counts(&[("a", 1), ("b", 0)]),
+        "votes outlive sessions"
+    );
+
+    s.expire_votes().await;
+
+    let membership = store
+        .lunch_load(&alice, DAY)
+        .await
+        .unwrap()
+        .membership
+        .unwrap();
+    assert_eq!(membership.code, "ABC123");
+    assert_eq!(membership.restaurants, names(&["a", "b"]));
+    assert_eq!(membership.my_vote, None);
+    assert_eq!(
+        store.lunch_tally("ABC123", DAY).await.unwrap().counts,
+        counts(&[("a", 0), ("b", 0)])
+    );
+    assert_eq!(
+        store.lunch_vote("ABC123", DAY, &alice, "b").await.unwrap(),
+        recorded(None)
+    );
+}
+
+async fn group_codes_and_days_with_separator_characters_are_kept_apart(s: &Subject) {
+    let store = &*s.store;
+    let (alice, bob) = (user("alice"), user("bob"));
+    group_with(store, &alice, "A", &["x"]).await;
+
+    // Typed join codes that spell another group's keys name no group.
+    for code in ["A:restaurants", "A%3Arestaurants", "A:", ""] {
+        assert!(!store.lunch_join_group(&bob, code).await.unwrap(), "{code}");
+    }
+
+    let odd_code = "50%:x";
+    let odd_day = "2026:11%21";
+    group_with(store, &bob, odd_code, &["y", "z"]).await;
+    assert_eq!(
+        store
+            .lunch_vote(odd_code, odd_day, &bob, "z")
+            .await
+            .unwrap(),
+        recorded(None)
+    );
+
+    let membership = store
+        .lunch_load(&bob, odd_day)
+        .await
+        .unwrap()
+        .membership
+        .unwrap();
+    assert_eq!(membership.code, odd_code);
+    assert_eq!(membership.restaurants, names(&["y", "z"]));
+    assert_eq!(membership.my_vote.as_deref(), Some("z"));
+    assert_eq!(
+        store.lunch_tally(odd_code, odd_day).await.unwrap().counts,
+        counts(&[("y", 0), ("z", 1)])
+    );
+    let alices = store
+        .lunch_load(&alice, DAY)
+        .await
+        .unwrap()
+        .membership
+        .unwrap();
+    assert_eq!(alices.restaurants, names(&["x"]));
+}
+
+async fn five_hundred_concurrent_voters_are_each_counted_once_with_their_last_vote(s: &Subject) {
+    const VOTERS: usize = 500;
+    const PLACES: [&str; 5] = ["짜장면", "김치찌개", "pizza", "sushi", "bibimbap"];
+    let code = "CROWD1";
+    group_with(&*s.store, &user("owner"), code, &PLACES).await;
+
+    // Each voter joins, then votes one to three times in a row (each vote after the
+    // previous one was answered); all voters run at once.
+    let voters: Vec<_> = (0..VOTERS)
+        .map(|i| {
+            let store = s.store.clone();
+            tokio::spawn(async move {
+                let voter = user(&format!("voter-{i}"));
+                assert!(store.lunch_join_group(&voter, code).await.unwrap());
+                let picks: Vec<&str> = (0..=i % 3)
+                    .map(|k| PLACES[(i * 7 + k * 3) % PLACES.len()])
+                    .collect();
+                let mut previous = None;
+                for pick in &picks {
+                    let outcome = store.lunch_vote(code, DAY, &voter, pick).await.unwrap();
+                    assert_eq!(outcome, recorded(previous));
+                    previous = Some(*pick);
+                }
+                (voter, previous.unwrap())
+            })
+        })
+        .collect();
+    let mut last_votes = Vec::with_capacity(VOTERS);
+    for voter in voters {
+        last_votes.push(voter.await.unwrap());
+    }
+
+    let mut expected: HashMap<&str, u64> = HashMap::new();
+    for (_, pick) in &last_votes {
+        *expected.entry(pick).or_default() += 1;
+    }
+    let tally = s.store.lunch_tally(code, DAY).await.unwrap();
+    assert_eq!(
+        tally.counts,
+        PLACES
+            .iter()
+            .map(|p| (p.to_string(), expected.get(p).copied().unwrap_or(0)))
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(
+        tally.counts.iter().map(|(_, n)| n).sum::<u64>(),
+        VOTERS as u64
+    );
+    for (voter, pick) in last_votes.iter().step_by(25) {
+        let membership = s
+            .store
+            .lunch_load(voter, DAY)
+            .await
+            .unwrap()
+            .membership
+            .unwrap();
+        assert_eq!(membership.my_vote.as_deref(), Some(*pick));
+    }
+}
+
+// --- Redis only ----------------------------------------------------------------------
+
+mod only_redis {
+    use super::*;
+
+    /// Touches every kind of key the store writes.
+    async fn use_every_key(store: &dyn Store) {
+        let (alice, bob) = (user("alice"), user("bob"));
+        store.add_friend(BotScope::Quiz, &alice).await.unwrap();
+        store.add_friend(BotScope::Lunch, &alice).await.unwrap();
+        let change = QuizChange {
+            session: Some(Some(question("python", "py-1"))),
+            answered: Some(true),
+            mark_asked: Some(("python".into(), "py-1".into())),
+            ..Default::default()
+        };
+        store.quiz_save(&alice, &change).await.unwrap();
+        group_with(store, &alice, "ABC123", &["a", "b"]).await;
+        store.lunch_vote("ABC123", DAY, &alice, "a").await.unwrap();
+        store
+            .lunch_set_session(&bob, Some(LunchSession::Settings))
+            .await
+            .unwrap();
+    }
+
+    fn subject_parts(s: &Subject) -> (&Keys, &MultiplexedConnection) {
+        match &s.backend {
+            Backend::Redis { keys, admin, .. } => (keys, admin),
+            Backend::Memory(_) => unreachable!("a Redis subject"),
+        }
+    }
+
+    async fn ttl(admin: &MultiplexedConnection, key: &str) -> i64 {
+        redis::cmd("TTL")
+            .arg(key)
+            .query_async(&mut admin.clone())
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn every_key_the_store_writes_starts_with_its_prefix_and_follows_the_layout() {
+        let s = Subject::redis("every_key").await;
+        let (keys, admin) = subject_parts(&s);
+
+        use_every_key(&*s.store).await;
+
+        let (alice, bob) = (user("alice"), user("bob"));
+        let mut expected = vec![
+            keys.friends(BotScope::Quiz),
+            keys.friends(BotScope::Lunch),
+            keys.session(BotScope::Quiz, &alice),
+            keys.session(BotScope::Lunch, &bob),
+            keys.quiz_score(&alice),
+            keys.quiz_asked(&alice, "python"),
+            keys.lunch_member(&alice),
+            keys.lunch_group("ABC123"),
+            keys.lunch_restaurants("ABC123"),
+            keys.lunch_votes("ABC123", DAY),
+        ];
+        expected.sort();
+        let all = scan(admin, "*").await;
+        assert_eq!(all, expected);
+        let prefix = format!("{}:", keys.prefix());
+        assert!(all.iter().all(|k| k.starts_with(&prefix)), "{all:?}");
+    }
+
+    #[tokio::test]
+    async fn a_session_key_lives_at_most_ten_minutes() {
+        let s = Subject::redis("session_ttl").await;
+        let (keys, admin) = subject_parts(&s);
+        let alice = user("alice");
+
+        use_every_key(&*s.store).await;
+        s.store
+            .lunch_set_session(&alice, Some(LunchSession::Choosing))
+            .await
+            .unwrap();
+
+        for bot in [BotScope::Quiz, BotScope::Lunch] {
+            let ttl = ttl(admin, &keys.session(bot, &alice)).await;
+            assert!((590..=600).contains(&ttl), "{bot:?} session ttl {ttl}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_days_votes_expire_after_a_few_days_and_nothing_else_but_sessions_expires() {
+        let s = Subject::redis("vote_ttl").await;
+        let (keys, admin) = subject_parts(&s);
+        let alice = user("alice");
+
+        use_every_key(&*s.store).await;
+
+        let votes = ttl(admin, &keys.lunch_votes("ABC123", DAY)).await;
+        let vote_ttl = VOTE_TTL.as_secs() as i64;
+        assert!(
+            (vote_ttl - 10..=vote_ttl).contains(&votes),
+            "votes ttl {votes}"
+        );
+        for kept in [
+            keys.friends(BotScope::Quiz),
+            keys.quiz_score(&alice),
+            keys.quiz_asked(&alice, "python"),
+            keys.lunch_member(&alice),
+            keys.lunch_group("ABC123"),
+            keys.lunch_restaurants("ABC123"),
+        ] {
+            assert_eq!(ttl(admin, &kept).await, -1, "{kept} has no ttl");
+        }
+    }
+
+    #[tokio::test]
+    async fn an_unreadable_session_is_reported_as_corrupt() {
+        let s = Subject::redis("corrupt").await;
+        let (keys, admin) = subject_parts(&s);
+        let alice = user("alice");
+        for bot in [BotScope::Quiz, BotScope::Lunch] {
+            let _: () = redis::cmd("SET")
+                .arg(keys.session(bot, &alice))
+                .arg("{not json")
+                .query_async(&mut admin.clone())
+                .await
+                .unwrap();
+        }
+
+        let quiz = s.store.quiz_load(&alice, None).await;
+        let lunch = s.store.lunch_load(&alice, DAY).await;
+
+        assert!(matches!(quiz, Err(StoreError::Corrupt(_))), "{quiz:?}");
+        assert!(matches!(lunch, Err(StoreError::Corrupt(_))), "{lunch:?}");
+    }
+
+    #[tokio::test]
+    async fn stores_with_different_prefixes_do_not_see_each_other() {
+        let server = RedisServer::start();
+        let one =
+            RedisStore::new(&server.url(), &unique_prefix("one"), Default::default()).unwrap();
+        let two =
+            RedisStore::new(&server.url(), &unique_prefix("two"), Default::default()).unwrap();
+        let alice = user("alice");
+
+        use_every_key(&one).await;
+
+        assert!(!two.is_friend(BotScope::Quiz, &alice).await.unwrap());
+        assert_eq!(
+            two.quiz_load(&alice, Some("python")).await.unwrap(),
+            Default::default()
+        );
+        assert_eq!(
+            two.lunch_load(&alice, DAY).await.unwrap(),
+            Default::default()
+        );
+        assert!(two.lunch_create_group(&alice, "ABC123").await.unwrap());
+    }
+
+    /// Calls `ping` until it succeeds, for at most `limit`; returns how long it took.
+    async fn until_ping_succeeds(store: &RedisStore, limit: Duration) -> Duration {
+        let started = Instant::now();
+        loop {
+            match store.ping().await {
+                Ok(()) => return started.elapsed(),
+                Err(e) => assert!(
+                    started.elapsed() < limit,
+                    "still failing after {limit:?}: {e}"
+                ),
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_store_whose_redis_stopped_fails_within_a_second_and_recovers_after_a_restart() {
+        let mut server = RedisServer::start();
+        let store = RedisStore::new(
+            &server.url(),
+            &unique_prefix("outage"),
+            RedisTimeouts::default(),
+        )
+        .unwrap();
+        let alice = user("alice");
+        store.add_friend(BotScope::Quiz, &alice).await.unwrap();
+
+        server.stop();
+
+        // The first call finds the connection dropped, later ones find reconnecting
+        // refused: every one fails, and fast.
+        for attempt in 0..5 {
+            let started = Instant::now();
+            let result = store.is_friend(BotScope::Quiz, &alice).await;
+            let took = started.elapsed();
+            assert!(result.is_err(), "attempt {attempt}: {result:?}");
+            assert!(
+                took < Duration::from_secs(1),
+                "attempt {attempt} took {took:?}"
+            );
+        }
+
+        server.start_again();
+
+        until_ping_succeeds(&store, Duration::from_secs(3)).await;
+        // Persistence is off, so the restarted server is empty; the same store works.
+        assert!(!store.is_friend(BotScope::Quiz, &alice).await.unwrap());
+        store.add_friend(BotScope::Quiz, &alice).await.unwrap();
+        assert!(store.is_friend(BotScope::Quiz, &alice).await.unwrap());
+        // Scripts are gone from the new server's cache; they are loaded again.
+        assert!(store.lunch_create_group(&alice, "ABC123").await.unwrap());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_store_built_while_redis_is_down_works_once_redis_is_up() {
+        let mut server = RedisServer::start();
+        server.stop();
+
+        let store = RedisStore::new(
+            &server.url(),
+            &unique_prefix("late"),
+            RedisTimeouts::default(),
+        )
+        .unwrap();
+        let started = Instant::now();
+        assert!(store.ping().await.is_err());
+        assert!(started.elapsed() < Duration::from_secs(1));
+
+        server.start_again();
+
+        until_ping_succeeds(&store, Duration::from_secs(3)).await;
+        store
+            .add_friend(BotScope::Lunch, &user("alice"))
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_store_cannot_be_built_from_a_malformed_url() {
+        assert!(RedisStore::new("not a url", "p", RedisTimeouts::default()).is_err());
+    }
+
+    #[test]
+    fn a_store_built_outside_a_tokio_runtime_is_an_error_not_a_panic() {
+        assert!(RedisStore::new("redis://127.0.0.1:1/", "p", RedisTimeouts::default()).is_err());
+    }
+}
+
+// --- memory only ---------------------------------------------------------------------
+
+mod only_memory {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_memory_session_lasts_exactly_the_session_ttl() {
+        let store = MemoryStore::new();
+        let alice = user("alice");
+        store
+            .lunch_set_session(&alice, Some(LunchSession::Settings))
+            .await
+            .unwrap();
+
+        store.advance_clock(SESSION_TTL - Duration::from_secs(1));
+        assert_eq!(
+            store.lunch_load(&alice, DAY).await.unwrap().session,
+            Some(LunchSession::Settings)
+        );
+        store.advance_clock(Duration::from_secs(1));
+        assert_eq!(store.lunch_load(&alice, DAY).await.unwrap().session, None);
+    }
+
+    #[tokio::test]
+    async fn every_vote_renews_the_days_vote_ttl_in_memory() {
+        let store = MemoryStore::new();
+        let (alice, bob) = (user("alice"), user("bob"));
+        group_with(&store, &alice, "ABC123", &["a"]).await;
+        store.lunch_vote("ABC123", DAY, &alice, "a").await.unwrap();
+
+        store.advance_clock(VOTE_TTL - Duration::from_secs(10));
+        store.lunch_vote("ABC123", DAY, &bob, "a").await.unwrap();
+        store.advance_clock(Duration::from_secs(20));
+
+        assert_eq!(
+            store.lunch_tally("ABC123", DAY).await.unwrap().counts,
+            counts(&[("a", 2)])
+        );
+        store.advance_clock(VOTE_TTL);
+        assert_eq!(
+            store.lunch_tally("ABC123", DAY).await.unwrap().counts,
+            counts(&[("a", 0)])
+        );
+    }
+}
