@@ -217,12 +217,18 @@ impl Api {
     async fn message(&self, bot: BotName, body: MessageRequest) -> MessageReply {
         let user = match UserKey::parse(&body.user_key) {
             Ok(user) => user,
-            Err(e) => return MessageReply::BadRequest(ErrorBody::new("bad_request", e.to_string())),
+            Err(e) => {
+                return MessageReply::BadRequest(ErrorBody::new("bad_request", e.to_string()))
+            }
         };
         let input = body.input();
         let started = Instant::now();
         let reply = self
-            .within_budget(self.state.bots.reply(bot, &user, &input, self.state.store.as_ref()))
+            .within_budget(
+                self.state
+                    .bots
+                    .reply(bot, &user, &input, self.state.store.as_ref()),
+            )
             .await;
         let reply = match reply {
             Ok(reply) => reply,
@@ -275,7 +281,12 @@ impl Api {
     /// Home keyboard of the default bot
     ///
     /// Kakao calls this when a user opens the chat (and after the 10-minute context expires).
-    #[oai(path = "/keyboard", method = "get", tag = "Tag::DefaultBot", operation_id = "default_keyboard")]
+    #[oai(
+        path = "/keyboard",
+        method = "get",
+        tag = "Tag::DefaultBot",
+        operation_id = "default_keyboard"
+    )]
     async fn default_keyboard(&self) -> KeyboardResponse {
         self.keyboard(self.state.default_bot)
     }
@@ -283,33 +294,70 @@ impl Api {
     /// A message to the default bot
     ///
     /// Answered with 200 and a reply, even when storage is down (with a "try again" reply).
-    #[oai(path = "/message", method = "post", tag = "Tag::DefaultBot", operation_id = "default_message")]
+    #[oai(
+        path = "/message",
+        method = "post",
+        tag = "Tag::DefaultBot",
+        operation_id = "default_message"
+    )]
     async fn default_message(&self, body: Json<MessageRequest>) -> MessageReply {
         self.message(self.state.default_bot, body.0).await
     }
 
     /// A user added the default bot as a friend
-    #[oai(path = "/friend", method = "post", tag = "Tag::DefaultBot", operation_id = "default_friend_added")]
+    #[oai(
+        path = "/friend",
+        method = "post",
+        tag = "Tag::DefaultBot",
+        operation_id = "default_friend_added"
+    )]
     async fn default_friend_added(&self, body: Json<FriendRequest>) -> AckReply {
-        self.notice(self.state.default_bot, &body.0.user_key, Notice::FriendAdded).await
+        self.notice(
+            self.state.default_bot,
+            &body.0.user_key,
+            Notice::FriendAdded,
+        )
+        .await
     }
 
     /// A user blocked the default bot (user key in the path)
-    #[oai(path = "/friend/:user_key", method = "delete", tag = "Tag::DefaultBot", operation_id = "default_friend_blocked")]
+    #[oai(
+        path = "/friend/:user_key",
+        method = "delete",
+        tag = "Tag::DefaultBot",
+        operation_id = "default_friend_blocked"
+    )]
     async fn default_friend_blocked(&self, user_key: Path<String>) -> AckReply {
-        self.notice(self.state.default_bot, &user_key.0, Notice::FriendBlocked).await
+        self.notice(self.state.default_bot, &user_key.0, Notice::FriendBlocked)
+            .await
     }
 
     /// A user blocked the default bot (user key in a JSON body, as some deployments send it)
-    #[oai(path = "/friend", method = "delete", tag = "Tag::DefaultBot", operation_id = "default_friend_blocked_body")]
+    #[oai(
+        path = "/friend",
+        method = "delete",
+        tag = "Tag::DefaultBot",
+        operation_id = "default_friend_blocked_body"
+    )]
     async fn default_friend_blocked_body(&self, body: Json<FriendRequest>) -> AckReply {
-        self.notice(self.state.default_bot, &body.0.user_key, Notice::FriendBlocked).await
+        self.notice(
+            self.state.default_bot,
+            &body.0.user_key,
+            Notice::FriendBlocked,
+        )
+        .await
     }
 
     /// A user left the chat room with the default bot; their conversation context is cleared
-    #[oai(path = "/chat_room/:user_key", method = "delete", tag = "Tag::DefaultBot", operation_id = "default_left_chat_room")]
+    #[oai(
+        path = "/chat_room/:user_key",
+        method = "delete",
+        tag = "Tag::DefaultBot",
+        operation_id = "default_left_chat_room"
+    )]
     async fn default_left_chat_room(&self, user_key: Path<String>) -> AckReply {
-        self.notice(self.state.default_bot, &user_key.0, Notice::LeftChatRoom).await
+        self.notice(self.state.default_bot, &user_key.0, Notice::LeftChatRoom)
+            .await
     }
 
     /// Home keyboard of a bot
@@ -350,7 +398,10 @@ impl Api {
         body: Json<FriendRequest>,
     ) -> AckReply {
         match self.bot(&bot.0) {
-            Ok(bot) => self.notice(bot, &body.0.user_key, Notice::FriendAdded).await,
+            Ok(bot) => {
+                self.notice(bot, &body.0.user_key, Notice::FriendAdded)
+                    .await
+            }
             Err(e) => AckReply::UnknownBot(e),
         }
     }
@@ -379,13 +430,20 @@ impl Api {
         body: Json<FriendRequest>,
     ) -> AckReply {
         match self.bot(&bot.0) {
-            Ok(bot) => self.notice(bot, &body.0.user_key, Notice::FriendBlocked).await,
+            Ok(bot) => {
+                self.notice(bot, &body.0.user_key, Notice::FriendBlocked)
+                    .await
+            }
             Err(e) => AckReply::UnknownBot(e),
         }
     }
 
     /// A user left the chat room with a bot; their conversation context is cleared
-    #[oai(path = "/:bot/chat_room/:user_key", method = "delete", tag = "Tag::Bots")]
+    #[oai(
+        path = "/:bot/chat_room/:user_key",
+        method = "delete",
+        tag = "Tag::Bots"
+    )]
     async fn bot_left_chat_room(
         &self,
         /// The bot: `quiz` or `lunch`.

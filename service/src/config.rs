@@ -18,8 +18,14 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("KAKAOBOT_KEY_PREFIX", "key_prefix"),
     ("KAKAOBOT_QUESTION_BANK", "question_bank"),
     ("KAKAOBOT_LOG_FORMAT", "log_format"),
-    ("KAKAOBOT_REDIS_CONNECT_TIMEOUT_MS", "redis_connect_timeout_ms"),
-    ("KAKAOBOT_REDIS_RESPONSE_TIMEOUT_MS", "redis_response_timeout_ms"),
+    (
+        "KAKAOBOT_REDIS_CONNECT_TIMEOUT_MS",
+        "redis_connect_timeout_ms",
+    ),
+    (
+        "KAKAOBOT_REDIS_RESPONSE_TIMEOUT_MS",
+        "redis_response_timeout_ms",
+    ),
     ("KAKAOBOT_REPLY_BUDGET_MS", "reply_budget_ms"),
     ("KAKAOBOT_SHUTDOWN_GRACE_SECS", "shutdown_grace_secs"),
 ];
@@ -128,10 +134,11 @@ impl Settings {
                 path: path.display().to_string(),
                 source,
             })?;
-            let parsed: FileSettings = toml::from_str(&text).map_err(|source| ConfigError::Parse {
-                path: path.display().to_string(),
-                source: Box::new(source),
-            })?;
+            let parsed: FileSettings =
+                toml::from_str(&text).map_err(|source| ConfigError::Parse {
+                    path: path.display().to_string(),
+                    source: Box::new(source),
+                })?;
             settings.apply_file(parsed)?;
         }
         settings.apply_env(env)?;
@@ -234,7 +241,9 @@ impl Settings {
         }
         if self.key_prefix.is_empty()
             || self.key_prefix.len() > 64
-            || self.key_prefix.contains(|c: char| c.is_whitespace() || c == ':')
+            || self
+                .key_prefix
+                .contains(|c: char| c.is_whitespace() || c == ':')
         {
             return Err(invalid(
                 "key_prefix",
@@ -344,7 +353,8 @@ mod tests {
     #[test]
     fn the_environment_overrides_the_file_which_overrides_defaults() {
         let f = file("listen = \"0.0.0.0:6000\"\ndefault_bot = \"lunch\"\nkey_prefix = \"file\"\n");
-        let s = Settings::load_from(Some(f.path()), env(&[("KAKAOBOT_KEY_PREFIX", "env")])).unwrap();
+        let s =
+            Settings::load_from(Some(f.path()), env(&[("KAKAOBOT_KEY_PREFIX", "env")])).unwrap();
         assert_eq!(s.listen, "0.0.0.0:6000");
         assert_eq!(s.default_bot, BotName::Lunch);
         assert_eq!(s.key_prefix, "env");
@@ -353,7 +363,9 @@ mod tests {
     #[test]
     fn an_unknown_file_key_is_named_in_the_error() {
         let f = file("lissten = \"0.0.0.0:6000\"\n");
-        let err = Settings::load_from(Some(f.path()), env(&[])).unwrap_err().to_string();
+        let err = Settings::load_from(Some(f.path()), env(&[]))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("lissten"), "{err}");
     }
 
@@ -362,7 +374,10 @@ mod tests {
         let err = Settings::load_from(None, env(&[("KAKAOBOT_DEFAULT_BOT", "weather")]))
             .unwrap_err()
             .to_string();
-        assert!(err.contains("KAKAOBOT_DEFAULT_BOT") && err.contains("quiz or lunch"), "{err}");
+        assert!(
+            err.contains("KAKAOBOT_DEFAULT_BOT") && err.contains("quiz or lunch"),
+            "{err}"
+        );
         let err = Settings::load_from(None, env(&[("KAKAOBOT_LISTEN", "5000")]))
             .unwrap_err()
             .to_string();
@@ -387,6 +402,9 @@ mod tests {
         )
         .unwrap();
         assert!(!format!("{s:?}").contains("hunter2"));
-        assert_eq!(s.redis_url_for_logs().unwrap(), "redis://***@127.0.0.1:6379/0");
+        assert_eq!(
+            s.redis_url_for_logs().unwrap(),
+            "redis://***@127.0.0.1:6379/0"
+        );
     }
 }

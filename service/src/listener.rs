@@ -16,8 +16,13 @@ pub enum ListenerError {
     FdCount(String),
     #[error("the descriptor systemd passed is not a TCP socket: {0}")]
     NotTcp(std::io::Error),
-    #[error("cannot bind {addr}: {source} (is another process using the port? set KAKAOBOT_LISTEN)")]
-    Bind { addr: String, source: std::io::Error },
+    #[error(
+        "cannot bind {addr}: {source} (is another process using the port? set KAKAOBOT_LISTEN)"
+    )]
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
 }
 
 /// Returns the socket systemd passed to this process, if any, following
@@ -39,7 +44,9 @@ pub fn from_systemd(
     // this process (LISTEN_PID matched) and nothing else in the process owns it.
     let listener = unsafe { TcpListener::from_raw_fd(SD_LISTEN_FDS_START) };
     listener.local_addr().map_err(ListenerError::NotTcp)?;
-    listener.set_nonblocking(true).map_err(ListenerError::NotTcp)?;
+    listener
+        .set_nonblocking(true)
+        .map_err(ListenerError::NotTcp)?;
     Ok(Some(listener))
 }
 
@@ -76,7 +83,9 @@ mod tests {
     #[test]
     fn a_socket_passed_to_another_process_is_ignored() {
         let other = (std::process::id() + 1).to_string();
-        assert!(from_systemd(Some(other), Some("1".into())).unwrap().is_none());
+        assert!(from_systemd(Some(other), Some("1".into()))
+            .unwrap()
+            .is_none());
     }
 
     #[test]

@@ -63,7 +63,10 @@ impl Application {
 
     /// Serves until `shutdown` completes, then stops accepting and gives in-flight
     /// requests `shutdown_grace` to finish.
-    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> anyhow::Result<()> {
         Server::new_with_acceptor(self.acceptor)
             .name("kakaobot")
             .run_with_graceful_shutdown(self.app, shutdown, Some(self.settings.shutdown_grace))
@@ -192,7 +195,10 @@ async fn limit_body<E: Endpoint>(ep: Arc<E>, mut req: Request) -> poem::Result<R
 
 fn too_large() -> poem::Error {
     poem::Error::from_string(
-        format!("the request body is larger than {} KiB", MAX_BODY_BYTES / 1024),
+        format!(
+            "the request body is larger than {} KiB",
+            MAX_BODY_BYTES / 1024
+        ),
         StatusCode::PAYLOAD_TOO_LARGE,
     )
 }
@@ -243,7 +249,11 @@ pub fn redact_path(path: &str) -> String {
     let mut out = Vec::with_capacity(segments.len());
     for (i, seg) in segments.iter().enumerate() {
         let after_marker = i > 0 && matches!(segments[i - 1], "friend" | "chat_room");
-        out.push(if after_marker && !seg.is_empty() { "…" } else { seg });
+        out.push(if after_marker && !seg.is_empty() {
+            "…"
+        } else {
+            seg
+        });
     }
     out.join("/")
 }

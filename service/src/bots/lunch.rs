@@ -10,7 +10,9 @@ use chrono::Utc;
 use rand::Rng;
 
 use super::{Bot, Keyboard, Reply};
-use crate::store::{AddOutcome, LunchSession, LunchState, Membership, Store, StoreError, VoteOutcome};
+use crate::store::{
+    AddOutcome, LunchSession, LunchState, Membership, Store, StoreError, VoteOutcome,
+};
 use crate::user::UserKey;
 
 pub const CHOOSE: &str = "#점심 선택";
@@ -66,7 +68,13 @@ impl LunchBot {
 
     fn settings_keyboard(member: bool) -> Keyboard {
         if member {
-            Keyboard::buttons([ADD_RESTAURANT, REMOVE_RESTAURANT, CREATE_GROUP, JOIN_GROUP, BACK])
+            Keyboard::buttons([
+                ADD_RESTAURANT,
+                REMOVE_RESTAURANT,
+                CREATE_GROUP,
+                JOIN_GROUP,
+                BACK,
+            ])
         } else {
             Keyboard::buttons([CREATE_GROUP, JOIN_GROUP, BACK])
         }
@@ -89,16 +97,23 @@ impl LunchBot {
         state: &LunchState,
         store: &dyn Store,
     ) -> Result<Reply, StoreError> {
-        store.lunch_set_session(user, Some(LunchSession::Settings)).await?;
+        store
+            .lunch_set_session(user, Some(LunchSession::Settings))
+            .await?;
         let text = match &state.membership {
-            None => "설정이에요. 새 그룹을 만들거나, 받은 참여 코드로 그룹에 참여하세요.".to_owned(),
+            None => {
+                "설정이에요. 새 그룹을 만들거나, 받은 참여 코드로 그룹에 참여하세요.".to_owned()
+            }
             Some(m) => format!(
                 "설정이에요. 지금 그룹의 참여 코드는 {} 이에요.\n식당 목록: {}",
                 m.code,
                 describe_list(&m.restaurants)
             ),
         };
-        Ok(Reply::new(text, Self::settings_keyboard(state.membership.is_some())))
+        Ok(Reply::new(
+            text,
+            Self::settings_keyboard(state.membership.is_some()),
+        ))
     }
 
     async fn create_group(&self, user: &UserKey, store: &dyn Store) -> Result<Reply, StoreError> {
@@ -106,7 +121,9 @@ impl LunchBot {
         for _ in 0..5 {
             let code = new_code();
             if store.lunch_create_group(user, &code).await? {
-                store.lunch_set_session(user, Some(LunchSession::Settings)).await?;
+                store
+                    .lunch_set_session(user, Some(LunchSession::Settings))
+                    .await?;
                 return Ok(Reply::new(
                     format!(
                         "새 그룹을 만들었어요! 참여 코드는 {code} 이에요.\n같이 먹을 사람들에게 알려 주고, '식당 추가'로 후보를 올려 주세요."
@@ -166,14 +183,19 @@ impl LunchBot {
             AddOutcome::Added => {
                 let mut list = member.restaurants.clone();
                 list.push(name.clone());
-                format!("'{name}'을(를) 추가했어요.\n식당 목록: {}", describe_list(&list))
+                format!(
+                    "'{name}'을(를) 추가했어요.\n식당 목록: {}",
+                    describe_list(&list)
+                )
             }
             AddOutcome::Duplicate => format!("'{name}'은(는) 이미 목록에 있어요."),
             AddOutcome::Full => format!(
                 "식당은 {MAX_RESTAURANTS}곳까지 올릴 수 있어요. '식당 삭제'로 자리를 만들어 주세요."
             ),
         };
-        store.lunch_set_session(user, Some(LunchSession::Settings)).await?;
+        store
+            .lunch_set_session(user, Some(LunchSession::Settings))
+            .await?;
         Ok(Reply::new(text, Self::settings_keyboard(true)))
     }
 
@@ -190,7 +212,9 @@ impl LunchBot {
                 Self::list_keyboard(&member.restaurants, CANCEL),
             ));
         }
-        store.lunch_set_session(user, Some(LunchSession::Settings)).await?;
+        store
+            .lunch_set_session(user, Some(LunchSession::Settings))
+            .await?;
         let rest: Vec<String> = member
             .restaurants
             .iter()
@@ -198,7 +222,10 @@ impl LunchBot {
             .cloned()
             .collect();
         Ok(Reply::new(
-            format!("'{picked}'을(를) 목록에서 지웠어요.\n식당 목록: {}", describe_list(&rest)),
+            format!(
+                "'{picked}'을(를) 목록에서 지웠어요.\n식당 목록: {}",
+                describe_list(&rest)
+            ),
             Self::settings_keyboard(true),
         ))
     }
@@ -215,7 +242,9 @@ impl LunchBot {
                 Self::home_keyboard(),
             ));
         }
-        store.lunch_set_session(user, Some(LunchSession::Choosing)).await?;
+        store
+            .lunch_set_session(user, Some(LunchSession::Choosing))
+            .await?;
         let mine = match &member.my_vote {
             Some(vote) => format!(" (지금 내 선택: {vote})"),
             None => String::new(),
@@ -235,12 +264,12 @@ impl LunchBot {
     ) -> Result<Reply, StoreError> {
         let today = (self.today)();
         match store.lunch_vote(&member.code, &today, user, picked).await? {
-            VoteOutcome::Recorded { previous: Some(previous) } if previous != picked => {
-                Ok(Reply::new(
-                    format!("'{previous}'에서 '{picked}'(으)로 투표를 바꿨어요."),
-                    Self::home_keyboard(),
-                ))
-            }
+            VoteOutcome::Recorded {
+                previous: Some(previous),
+            } if previous != picked => Ok(Reply::new(
+                format!("'{previous}'에서 '{picked}'(으)로 투표를 바꿨어요."),
+                Self::home_keyboard(),
+            )),
             VoteOutcome::Recorded { .. } => Ok(Reply::new(
                 format!("'{picked}'에 투표했어요! '#결과 보기'로 현황을 볼 수 있어요."),
                 Self::home_keyboard(),
@@ -255,7 +284,10 @@ impl LunchBot {
     async fn results(&self, member: &Membership, store: &dyn Store) -> Result<Reply, StoreError> {
         let today = (self.today)();
         let tally = store.lunch_tally(&member.code, &today).await?;
-        Ok(Reply::new(describe_results(&today, &tally.counts), Self::home_keyboard()))
+        Ok(Reply::new(
+            describe_results(&today, &tally.counts),
+            Self::home_keyboard(),
+        ))
     }
 }
 
@@ -298,10 +330,10 @@ impl Bot for LunchBot {
             _ => {}
         }
         let Some(member) = member else {
-            return Ok(match state.session {
-                Some(LunchSession::AwaitingJoinCode) => return self.join(user, text, store).await,
-                _ => Self::no_group(),
-            });
+            return match state.session {
+                Some(LunchSession::AwaitingJoinCode) => self.join(user, text, store).await,
+                _ => Ok(Self::no_group()),
+            };
         };
         match text {
             CHOOSE => return self.choose(user, member, store).await,
@@ -424,7 +456,7 @@ fn shorten(text: &str, max: usize) -> String {
 pub fn rank(counts: &[(String, u64)]) -> Vec<(String, u64)> {
     let mut ranked = counts.to_vec();
     // A stable sort, so equal counts stay in list order.
-    ranked.sort_by(|a, b| b.1.cmp(&a.1));
+    ranked.sort_by_key(|(_, n)| std::cmp::Reverse(*n));
     ranked
 }
 
@@ -465,7 +497,12 @@ mod tests {
 
     #[test]
     fn ranking_puts_most_votes_first_and_breaks_ties_by_list_order() {
-        let ranked = rank(&counts(&[("김밥", 1), ("국밥", 3), ("라멘", 3), ("피자", 0)]));
+        let ranked = rank(&counts(&[
+            ("김밥", 1),
+            ("국밥", 3),
+            ("라멘", 3),
+            ("피자", 0),
+        ]));
         let names: Vec<&str> = ranked.iter().map(|(n, _)| n.as_str()).collect();
         assert_eq!(names, ["국밥", "라멘", "김밥", "피자"]);
     }

@@ -150,8 +150,12 @@ pub trait Bot: Send + Sync {
     fn home(&self) -> Keyboard;
 
     /// Decides the reply to `text` from `user`.
-    async fn reply(&self, user: &UserKey, text: &str, store: &dyn Store)
-        -> Result<Reply, StoreError>;
+    async fn reply(
+        &self,
+        user: &UserKey,
+        text: &str,
+        store: &dyn Store,
+    ) -> Result<Reply, StoreError>;
 }
 
 /// Every hosted bot, and the replies common to all of them.
@@ -204,9 +208,15 @@ impl Bots {
 
 fn media_reply(kind: MediaKind) -> &'static str {
     match kind {
-        MediaKind::Photo => "사진 잘 받았어요! 다만 아직 사진은 읽지 못해요. 아래 버튼에서 골라 주세요.",
-        MediaKind::Video => "동영상 잘 받았어요! 다만 아직 동영상은 보지 못해요. 아래 버튼에서 골라 주세요.",
-        MediaKind::Audio => "음성 잘 받았어요! 다만 아직 음성은 듣지 못해요. 아래 버튼에서 골라 주세요.",
+        MediaKind::Photo => {
+            "사진 잘 받았어요! 다만 아직 사진은 읽지 못해요. 아래 버튼에서 골라 주세요."
+        }
+        MediaKind::Video => {
+            "동영상 잘 받았어요! 다만 아직 동영상은 보지 못해요. 아래 버튼에서 골라 주세요."
+        }
+        MediaKind::Audio => {
+            "음성 잘 받았어요! 다만 아직 음성은 듣지 못해요. 아래 버튼에서 골라 주세요."
+        }
         MediaKind::Other => "이 형식의 메시지는 아직 이해하지 못해요. 아래 버튼에서 골라 주세요.",
     }
 }

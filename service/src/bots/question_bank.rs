@@ -167,7 +167,9 @@ impl QuestionBank {
     }
 
     pub fn in_category(&self, category: Category) -> impl Iterator<Item = &Question> {
-        self.questions.iter().filter(move |q| q.category == category)
+        self.questions
+            .iter()
+            .filter(move |q| q.category == category)
     }
 
     pub fn len(&self) -> usize {
@@ -291,7 +293,10 @@ explanation = "because"
         let bad = ONE_EACH.replacen("answer = \"b\"", "answer = \"z\"", 1);
         let err = error_of(&bad);
         assert!(err.contains("question 'w'"), "{err}");
-        assert!(err.contains("answer 'z' is not one of its choices"), "{err}");
+        assert!(
+            err.contains("answer 'z' is not one of its choices"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -306,7 +311,11 @@ explanation = "because"
     fn too_few_choices_too_long_text_and_empty_categories_are_refused() {
         let one_choice = ONE_EACH.replacen(r#"["a", "b"]"#, r#"["a"]"#, 1);
         assert!(error_of(&one_choice).contains("1 choices"));
-        let long = ONE_EACH.replacen("text = \"Q?\"", &format!("text = \"{}\"", "가".repeat(801)), 1);
+        let long = ONE_EACH.replacen(
+            "text = \"Q?\"",
+            &format!("text = \"{}\"", "가".repeat(801)),
+            1,
+        );
         assert!(error_of(&long).contains("801 characters"));
         let no_web = ONE_EACH.replace("category = \"web\"", "category = \"python\"");
         assert!(error_of(&no_web).contains("no question in category 'web'"));
@@ -320,9 +329,13 @@ explanation = "because"
 
     #[test]
     fn unknown_fields_and_categories_are_parse_errors() {
-        assert!(error_of(&ONE_EACH.replacen("category = \"web\"", "category = \"art\"", 1))
-            .contains("not valid TOML"));
-        assert!(error_of(&ONE_EACH.replacen("id = \"w\"", "id = \"w\"\nhint = \"x\"", 1))
-            .contains("not valid TOML"));
+        assert!(
+            error_of(&ONE_EACH.replacen("category = \"web\"", "category = \"art\"", 1))
+                .contains("not valid TOML")
+        );
+        assert!(
+            error_of(&ONE_EACH.replacen("id = \"w\"", "id = \"w\"\nhint = \"x\"", 1))
+                .contains("not valid TOML")
+        );
     }
 }

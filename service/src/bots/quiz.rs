@@ -127,7 +127,13 @@ impl QuizBot {
             // question removed from the bank since, or just chat.
             if state.session.is_some() {
                 store
-                    .quiz_save(user, &QuizChange { session: Some(None), ..Default::default() })
+                    .quiz_save(
+                        user,
+                        &QuizChange {
+                            session: Some(None),
+                            ..Default::default()
+                        },
+                    )
                     .await?;
             }
             return Ok(Reply::new(
