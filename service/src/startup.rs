@@ -129,15 +129,14 @@ pub fn build_state(settings: &Settings) -> anyhow::Result<AppState> {
 
 /// The OpenAPI service for `state`. The document does not depend on the state.
 pub fn openapi(state: AppState) -> OpenApiService<Api, ()> {
-    OpenApiService::new(Api::new(state), "kakaobot", env!("CARGO_PKG_VERSION"))
-        .summary("KakaoTalk smart-chat bots: a quiz and a group lunch vote")
-        .description(
-            "Kakao calls these routes when users talk to the bot. Every Kakao route answers \
+    OpenApiService::new(Api::new(state), "kakaobot", env!("CARGO_PKG_VERSION")).description(
+        "KakaoTalk smart-chat bots: a quiz and a group lunch vote. \
+             Kakao calls these routes when users talk to the bot. Every Kakao route answers \
              HTTP 200 with `application/json; charset=utf-8` — Kakao counts anything else as a \
              failure — including when storage is down, with a \"try again\" reply. \
              Register `http://HOST:PORT` (default bot) or `http://HOST:PORT/quiz`, \
              `http://HOST:PORT/lunch` in Kakao's admin centre.",
-        )
+    )
 }
 
 /// The OpenAPI document as pretty JSON, exactly as committed in `openapi/kakaobot.json`.
@@ -261,6 +260,21 @@ pub fn redact_path(path: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The committed document is what users and tools read; it must be what the code
+    /// serves.
+    #[test]
+    fn the_committed_openapi_document_matches_the_code() {
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../openapi/kakaobot.json");
+        let committed = std::fs::read_to_string(&path).unwrap_or_default();
+        let generated = spec_json().unwrap();
+        assert!(
+            committed.trim_end() == generated.trim_end(),
+            "openapi/kakaobot.json is out of date with the code; regenerate it with:\n    \
+             cargo run -p kakaobot -- openapi > openapi/kakaobot.json"
+        );
+    }
 
     #[test]
     fn user_keys_are_cut_from_logged_paths() {
