@@ -59,16 +59,26 @@ impl ErrorBody {
 }
 
 /// Maps a request that poem-openapi could not parse (bad JSON, missing or mistyped
-/// field, non-UTF-8, too large) to its 4xx variant.
-fn parse_error(err: &poem::Error) -> (bool, Json<ErrorBody>) {
+/// field, non-UTF-8, too large) to its 4xx variant. poem-openapi's message says what
+/// was wrong but not which field, so the expected shape is spelled out too.
+fn parse_error(err: &poem::Error, expected: &str) -> (bool, Json<ErrorBody>) {
     let too_large = err.status() == poem::http::StatusCode::PAYLOAD_TOO_LARGE;
     let body = if too_large {
         ErrorBody::new("payload_too_large", err.to_string())
-    } else {
+    } else if expected.is_empty() {
         ErrorBody::new("bad_request", err.to_string())
+    } else {
+        ErrorBody::new(
+            "bad_request",
+            format!("{err}; expected a JSON body {expected}"),
+        )
     };
     (too_large, body)
 }
+
+const MESSAGE_SHAPE: &str =
+    r#"{"user_key": string, "type": "text"|"photo"|"video"|"audio", "content": string}"#;
+const FRIEND_SHAPE: &str = r#"{"user_key": string}"#;
 
 /// Response of `GET /keyboard`.
 #[derive(ApiResponse)]
@@ -86,7 +96,7 @@ pub enum KeyboardResponse {
 }
 
 fn keyboard_bad_request(err: poem::Error) -> KeyboardResponse {
-    KeyboardResponse::BadRequest(parse_error(&err).1)
+    KeyboardResponse::BadRequest(parse_error(&err, "").1)
 }
 
 /// Response of `POST /message`.
@@ -110,7 +120,7 @@ pub enum MessageReply {
 }
 
 fn message_bad_request(err: poem::Error) -> MessageReply {
-    match parse_error(&err) {
+    match parse_error(&err, MESSAGE_SHAPE) {
         (true, body) => MessageReply::PayloadTooLarge(body),
         (false, body) => MessageReply::BadRequest(body),
     }
@@ -136,7 +146,7 @@ pub enum AckReply {
 }
 
 fn ack_bad_request(err: poem::Error) -> AckReply {
-    match parse_error(&err) {
+    match parse_error(&err, FRIEND_SHAPE) {
         (true, body) => AckReply::PayloadTooLarge(body),
         (false, body) => AckReply::BadRequest(body),
     }
