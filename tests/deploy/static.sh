@@ -71,7 +71,7 @@ elif awk -v e="$exposure" -v m="$max_exposure" 'BEGIN { exit !(e <= m) }'; then
     pass "systemd-analyze security --offline=yes deploy/kakaobot.service: exposure $exposure (at most $max_exposure)"
 else
     fail "systemd-analyze security" "exposure $exposure is above $max_exposure; the settings that cost most:"
-    grep '✗' <<<"$security_out" | sort -k3 -t' ' | tail -n 10 | sed 's/^/     /'
+    grep '✗' <<<"$security_out" | awk '{ print $NF "\t" $0 }' | sort -rn | head -n 10 | cut -f2- | sed 's/^/     /'
 fi
 
 # --- the units say what the issue asks ------------------------------------------------
@@ -128,9 +128,14 @@ if [[ ! -s $schema ]]; then
     mkdir -p "$cache"
     echo "fetching cloud-init's schema: apt-get download cloud-init"
     if ! (cd "$work" && apt-get download cloud-init >"$work/download.log" 2>&1); then
-        cat "$work/download.log" >&2
-        echo "static.sh: apt-get download cloud-init failed (run apt-get update first)" >&2
-        exit 1
+        # A machine whose package lists were never fetched knows no cloud-init yet.
+        echo "apt-get download failed; running apt-get update once and retrying"
+        if [[ $(id -u) -eq 0 ]]; then apt-get update -qq >>"$work/download.log" 2>&1 || true; fi
+        if ! (cd "$work" && apt-get download cloud-init >>"$work/download.log" 2>&1); then
+            cat "$work/download.log" >&2
+            echo "static.sh: apt-get download cloud-init failed (as root: apt-get update, then rerun)" >&2
+            exit 1
+        fi
     fi
     dpkg-deb -x "$work"/cloud-init_*.deb "$work/cloud-init"
     cp "$work/cloud-init/usr/lib/python3/dist-packages/cloudinit/config/schemas/schema-cloud-config-v1.json" "$schema"
@@ -150,7 +155,8 @@ fi
 
 echo
 if ((${#failures[@]})); then
-    printf 'static.sh: %d check(s) failed: %s\n' "${#failures[@]}" "${failures[*]}"
+    printf 'static.sh: %d check(s) failed:\n' "${#failures[@]}"
+    printf '  - %s\n' "${failures[@]}"
     exit 1
 fi
 echo "static.sh: all checks passed"
