@@ -1,5 +1,42 @@
-//! `provision`: the EC2 side of a kakaobot deployment (issue 3 fills this in).
-fn main() {
-    eprintln!("provision: not built yet");
-    std::process::exit(2);
+//! `provision`: the command-line edge. Parses flags, sets up logging to
+//! stderr, runs the command and turns errors into one line and an exit code.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use provision::cli::Cli;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let default_level = match cli.common.verbose {
+        0 | 1 => "warn",
+        2 => "provision=debug,warn",
+        _ => "debug",
+    };
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level)),
+        )
+        .init();
+
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("provision: failed to start the async runtime: {e}");
+            return ExitCode::from(provision::exit::ERROR);
+        }
+    };
+    match runtime.block_on(provision::run(cli)) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            // One line with the cause chain, as ripgrep and fd do.
+            eprintln!("provision: {e:#}");
+            ExitCode::from(provision::exit::ERROR)
+        }
+    }
 }

@@ -1,0 +1,207 @@
+//! What a stack looks like in EC2: plain Rust values that discovery fills in
+//! and the planner reads. No SDK types cross this line.
+
+use std::fmt;
+
+use serde::Serialize;
+
+use crate::settings::Cidr;
+
+/// Where an ingress rule lets traffic come from.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(tag = "kind", content = "value", rename_all = "snake_case")]
+pub enum Source {
+    /// An IPv4 CIDR.
+    Cidr4(String),
+    /// An IPv6 CIDR (never desired here, but revoked if found).
+    Cidr6(String),
+    /// Another security group.
+    Group(String),
+    /// A managed prefix list.
+    PrefixList(String),
+}
+
+/// One ingress permission of a security group, in the unit EC2 authorizes
+/// and revokes: protocol, port range and a single source.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct Rule {
+    /// `tcp`, `udp`, `icmp` or `-1` for all.
+    pub protocol: String,
+    /// First port (or ICMP type; -1 for all).
+    pub from_port: i32,
+    /// Last port (or ICMP code; -1 for all).
+    pub to_port: i32,
+    /// Who may connect.
+    pub source: Source,
+}
+
+impl Rule {
+    /// TCP on one port from an IPv4 CIDR: the only kind of rule a stack wants.
+    pub fn tcp(port: u16, cidr: Cidr) -> Self {
+        Rule {
+            protocol: "tcp".into(),
+            from_port: port.into(),
+            to_port: port.into(),
+            source: Source::Cidr4(cidr.to_string()),
+        }
+    }
+
+    /// Whether this rule is TCP exactly on `port`.
+    pub fn is_tcp_port(&self, port: u16) -> bool {
+        self.protocol == "tcp"
+            && self.from_port == i32::from(port)
+            && self.to_port == i32::from(port)
+    }
+}
+
+impl fmt::Display for Rule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ports = if self.from_port == self.to_port {
+            self.from_port.to_string()
+        } else {
+            format!("{}-{}", self.from_port, self.to_port)
+        };
+        let protocol = if self.protocol == "-1" {
+            "all"
+        } else {
+            &self.protocol
+        };
+        let source = match &self.source {
+            Source::Cidr4(c) | Source::Cidr6(c) => c.clone(),
+            Source::Group(g) => format!("group {g}"),
+            Source::PrefixList(p) => format!("prefix list {p}"),
+        };
+        write!(f, "{protocol} {ports} from {source}")
+    }
+}
+
+/// The stack's key pair.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct KeyPair {
+    /// Key pair name (the stack name).
+    pub name: String,
+    /// `key-…` id, when EC2 reports one.
+    pub id: Option<String>,
+}
+
+/// The stack's security group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Group {
+    /// `sg-…` id.
+    pub id: String,
+    /// Group name (the stack name).
+    pub name: String,
+    /// The VPC it lives in.
+    pub vpc_id: Option<String>,
+    /// Its ingress rules, one source per rule.
+    pub ingress: Vec<Rule>,
+}
+
+/// An instance's lifecycle state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum InstanceState {
+    /// Launching.
+    Pending,
+    /// Up.
+    Running,
+    /// On its way to stopped.
+    Stopping,
+    /// Stopped; can be started again.
+    Stopped,
+    /// Being terminated.
+    ShuttingDown,
+    /// Gone (stays visible for a while).
+    Terminated,
+}
+
+impl InstanceState {
+    /// Maps EC2's state name.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Some(match name {
+            "pending" => Self::Pending,
+            "running" => Self::Running,
+            "stopping" => Self::Stopping,
+            "stopped" => Self::Stopped,
+            "shutting-down" => Self::ShuttingDown,
+            "terminated" => Self::Terminated,
+            _ => return None,
+        })
+    }
+
+    /// EC2's name for the state.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Running => "running",
+            Self::Stopping => "stopping",
+            Self::Stopped => "stopped",
+            Self::ShuttingDown => "shutting-down",
+            Self::Terminated => "terminated",
+        }
+    }
+
+    /// Whether the instance is on its way out (or gone) and no longer counts.
+    pub fn is_going(&self) -> bool {
+        matches!(self, Self::ShuttingDown | Self::Terminated)
+    }
+}
+
+/// One instance tagged with the stack.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Instance {
+    /// `i-…` id.
+    pub id: String,
+    /// Lifecycle state.
+    pub state: InstanceState,
+    /// Instance type, e.g. `t2.micro`.
+    pub instance_type: String,
+    /// The key pair it was launched with.
+    pub key_name: Option<String>,
+    /// Its security groups.
+    pub group_ids: Vec<String>,
+    /// The AMI it was launched from.
+    pub image_id: Option<String>,
+    /// Launch time (RFC 3339), to keep the oldest of duplicates.
+    pub launch_time: Option<String>,
+}
+
+/// One Elastic IP tagged with the stack.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Address {
+    /// `eipalloc-…` id.
+    pub allocation_id: String,
+    /// The public address.
+    pub public_ip: String,
+    /// `eipassoc-…` id when associated.
+    pub association_id: Option<String>,
+    /// The instance it is associated with. moto reports an empty string for
+    /// "none", which discovery turns into `None`.
+    pub instance_id: Option<String>,
+}
+
+/// Everything tagged with one stack name, as discovery found it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Stack {
+    /// Tagged key pairs (normally zero or one).
+    pub key_pairs: Vec<KeyPair>,
+    /// Tagged security groups (normally zero or one).
+    pub groups: Vec<Group>,
+    /// Tagged instances that are not terminated.
+    pub instances: Vec<Instance>,
+    /// Tagged Elastic IPs.
+    pub addresses: Vec<Address>,
+}
+
+impl Stack {
+    /// Whether nothing tagged with the stack exists.
+    pub fn is_empty(&self) -> bool {
+        self.key_pairs.is_empty()
+            && self.groups.is_empty()
+            && self
+                .instances
+                .iter()
+                .all(|i| i.state == InstanceState::Terminated)
+            && self.addresses.is_empty()
+    }
+}
