@@ -223,7 +223,9 @@ echo "kakaobot.socket and kakaobot.service are active"
 
 ready_status() { in_client curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$app_url/ready" || true; }
 [[ $(ready_status) == 200 ]] || fail "GET $app_url/ready is not 200"
-echo "GET $app_url/ready -> 200"
+health=$(in_client curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$app_url/health" || true)
+[[ $health == 200 ]] || fail "GET $app_url/health is $health, not 200"
+echo "GET $app_url/ready -> 200, GET $app_url/health -> 200"
 
 say "a quiz conversation through the deployed service"
 in_client "$python" "$root/tests/deploy/lib/kakao_client.py" conversation "$app_url" \
