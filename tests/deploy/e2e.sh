@@ -20,6 +20,8 @@
 # this kakaobot binary instead of building one (e.g. a release build). KAKAOBOT_TEST_PYTHON: a
 # Python 3.11+ (default python3). KAKAOBOT_TEST_DEBIAN_MIRROR: the mirror for
 # debootstrap (default: this machine's apt configuration).
+# KAKAOBOT_E2E_EXTRA_RESTARTS=N: N more `systemctl restart`s under the request
+# stream after the redeploy (default 0), to hunt rare races in shutdown.
 set -euo pipefail
 
 started=$SECONDS
@@ -27,6 +29,8 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$root"
 target_dir=${CARGO_TARGET_DIR:-$root/target}
 python=${KAKAOBOT_TEST_PYTHON:-python3}
+extra_restarts=${KAKAOBOT_E2E_EXTRA_RESTARTS:-0}
+[[ $extra_restarts =~ ^[0-9]+$ ]] || { echo "e2e.sh: KAKAOBOT_E2E_EXTRA_RESTARTS must be a number" >&2; exit 2; }
 # shellcheck source=tests/deploy/lib/rootfs.sh
 source "$root/tests/deploy/lib/rootfs.sh"
 
@@ -272,7 +276,9 @@ echo "systemd restarted it: main process $pid -> $new_pid, NRestarts $(box 'syst
 
 # --- redeploy under load -----------------------------------------------------------------
 say "redeploying while clients send a steady stream of /message requests"
-in_client "$python" "$root/tests/deploy/lib/kakao_client.py" stream "$app_url" "$work/stream.stop" "$work/stream.json" 4 &
+# Not through in_client: $! must be the client itself (ip netns exec execs it),
+# so that the cleanup can stop it.
+ip netns exec "$ns_client" "$python" "$root/tests/deploy/lib/kakao_client.py" stream "$app_url" "$work/stream.stop" "$work/stream.json" 4 &
 stream_pid=$!
 progress() { "$python" -c 'import json,sys; print(json.load(open(sys.argv[1]))["requests"])' "$work/stream.json.progress" 2>/dev/null || echo 0; }
 for _ in $(seq 100); do (($(progress) >= 50)) && break; sleep 0.1; done
@@ -283,6 +289,12 @@ before_pid=$(main_pid)
 deploy --binary "$binary" || fail "the redeploy under load failed"
 after_pid=$(main_pid)
 box 'sudo grep -qx "# e2e: operator edit" /etc/kakaobot/kakaobot.env' || fail "the redeploy overwrote /etc/kakaobot/kakaobot.env"
+# Optional extra restarts under the same stream, to hunt rare shutdown races.
+for ((i = 1; i <= extra_restarts; i++)); do
+    # reset-failed: manual starts count against StartLimitBurst too.
+    box 'sudo systemctl reset-failed kakaobot.service; sudo systemctl restart kakaobot.service'
+    sleep 0.3
+done
 sleep 1
 touch "$work/stream.stop"
 wait "$stream_pid" || fail "the request stream client failed"
@@ -293,9 +305,9 @@ r = json.load(open(sys.argv[1]))
 print(r["requests"], r["failures"], round(r["max_latency_s"], 3))
 for e in r["errors"]:
     print("  error:", e, file=sys.stderr)' "$work/stream.json")
-echo "redeploy under load: $requests requests, $failures failed, slowest $max_latency s; main process $before_pid -> $after_pid"
+echo "redeploy (+ $extra_restarts extra restarts) under load: $requests requests, $failures failed, slowest $max_latency s; main process $before_pid -> $after_pid"
 [[ $before_pid != "$after_pid" ]] || fail "the redeploy did not restart the service"
-((failures == 0)) || fail "$failures of $requests requests failed during the redeploy"
+((failures == 0)) || fail "$failures of $requests requests failed during the redeploy (+ $extra_restarts extra restarts)"
 
 # --- rollback ---------------------------------------------------------------------------
 say "deploying a binary that cannot start: expect a rollback"
@@ -316,4 +328,4 @@ in_client "$python" "$root/tests/deploy/lib/kakao_client.py" conversation "$app_
 echo "deploy.sh exited $rc, rolled back, and the previous binary answers"
 
 say "summary"
-echo "redeploy under load: $requests requests, $failures failed"
+echo "redeploy (+ $extra_restarts extra restarts) under load: $requests requests, $failures failed"
