@@ -1,5 +1,14 @@
 //! The integration tests of the kakaobot crate, in one binary (one link, one place
 //! for the shared helpers).
+//!
+//! - `store`: the store contract, on memory and on a real `redis-server`;
+//! - `api_*`: the real service over HTTP on a free port, Kakao's routes and bots,
+//!   bad input, and Redis outages.
 
+mod api_errors;
+mod api_kakao;
+mod api_lunch;
+mod api_outage;
+mod api_quiz;
 mod helpers;
 mod store;

@@ -1,6 +1,10 @@
 //! Shared test helpers. Not every test module uses every helper.
 #![allow(dead_code)]
 
+pub mod app;
+pub mod raw_http;
 pub mod redis_server;
 
+pub use app::{spawn_app, spawn_app_with, Answer, Plain, TestApp, KAKAO_CONTENT_TYPE};
+pub use raw_http::{chunked, raw_request};
 pub use redis_server::{unique_prefix, RedisServer};
