@@ -6,6 +6,7 @@
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
+use serde_json::json;
 
 use crate::helpers::{spawn_app, Answer, RedisServer, TestApp};
 
@@ -109,4 +110,92 @@ async fn the_service_starts_while_redis_is_down_and_serves_once_it_is_up() {
     app.post_message("/quiz", "early_user_1", "내 점수")
         .await
         .assert_says("아직 푼 문제가 없어요");
+}
+
+/// Makes Redis hold every client command for `millis` (it stays up, just slow).
+async fn pause_redis(redis: &RedisServer, millis: u64) {
+    let mut admin = redis::Client::open(redis.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    redis::cmd("CLIENT")
+        .arg("PAUSE")
+        .arg(millis)
+        .arg("ALL")
+        .query_async::<()>(&mut admin)
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn when_redis_is_slow_messages_fall_back_within_a_second_and_recover_when_it_answers() {
+    let redis = RedisServer::start();
+    let app = spawn_app("slow_redis", Some(&redis)).await;
+    app.post_message("/quiz", "slow_user_01", "내 점수")
+        .await
+        .assert_says("아직 푼 문제가 없어요");
+
+    pause_redis(&redis, 2_500).await;
+    let (quiz, quiz_took) = timed(&app, "/quiz", "slow_user_01", "웹 퀴즈").await;
+    let (lunch, lunch_took) = timed(&app, "/lunch", "slow_user_01", "#결과 보기").await;
+    let not_ready = app.ready().await;
+
+    quiz.assert_says(FALLBACK);
+    quiz.assert_buttons(&QUIZ_HOME);
+    lunch.assert_says(FALLBACK);
+    lunch.assert_buttons(&LUNCH_HOME);
+    assert!(quiz_took < WITHIN, "took {quiz_took:?}");
+    assert!(lunch_took < WITHIN, "took {lunch_took:?}");
+    assert_eq!(not_ready, StatusCode::SERVICE_UNAVAILABLE);
+    eprintln!("fallback replies while Redis is paused: {quiz_took:?}, {lunch_took:?}");
+    // The pause ends by itself; the service answers normally again, no restart.
+    let started = Instant::now();
+    loop {
+        let answer = app.post_message("/quiz", "slow_user_01", "내 점수").await;
+        if !answer.text.contains(FALLBACK) {
+            answer.assert_says("아직 푼 문제가 없어요");
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(2) + RECOVERY_WITHIN,
+            "still the fallback after the pause ended"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(app.ready().await, StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn stopping_lets_an_in_flight_message_finish_and_then_refuses_connections() {
+    let redis = RedisServer::start();
+    let app = spawn_app("graceful_stop", Some(&redis)).await;
+    let (client, url, port) = (app.client.clone(), app.url("/quiz/message"), app.port);
+    app.post_message("/quiz", "stop_user_01", "내 점수").await;
+    // A slow store keeps the next message in flight for most of the reply budget.
+    pause_redis(&redis, 2_000).await;
+    let in_flight = tokio::spawn(async move {
+        client
+            .post(url)
+            .json(&json!({"user_key": "stop_user_01", "type": "text", "content": "내 점수"}))
+            .send()
+            .await
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    app.stop().await.expect("the server stops cleanly");
+    let answered = in_flight
+        .await
+        .unwrap()
+        .expect("the in-flight request is answered");
+
+    assert_eq!(answered.status(), StatusCode::OK);
+    let body: serde_json::Value = answered.json().await.unwrap();
+    assert!(body["message"]["text"].as_str().unwrap().contains(FALLBACK));
+    assert!(
+        tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_err(),
+        "still accepting connections after stopping"
+    );
 }

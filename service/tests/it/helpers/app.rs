@@ -305,6 +305,16 @@ impl TestApp {
         Plain::from(resp).await
     }
 
+    /// Stops the server as SIGTERM does in `main` and waits until it has stopped:
+    /// no new connections, in-flight requests finish (within the 1 s grace).
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        let server = self.server.take().expect("the server task");
+        server.await.expect("the server task did not panic")
+    }
+
     /// The status of `GET /ready`.
     pub async fn ready(&self) -> StatusCode {
         self.get("/ready").await.status
