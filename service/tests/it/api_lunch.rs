@@ -282,6 +282,25 @@ async fn unknown_text_at_every_step_gets_a_helpful_reply_and_the_right_keyboard(
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_restaurant_pressed_after_the_context_expired_does_not_vote() {
+    let redis = RedisServer::start();
+    let app = spawn_app("lunch_expired_context", Some(&redis)).await;
+    let owner = "expired_own1";
+    create_group(&app, owner).await;
+    add_restaurant(&app, owner, "김밥").await;
+    say(&app, owner, "#점심 선택").await;
+
+    app.expire_sessions(&redis).await;
+    let stale = say(&app, owner, "김밥").await;
+
+    stale.assert_says("'#점심 선택'을 다시 눌러 주세요");
+    stale.assert_buttons(&HOME);
+    say(&app, owner, "#결과 보기")
+        .await
+        .assert_says("아직 투표가 없어요");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn five_hundred_users_voting_at_once_on_redis_are_each_counted_once_by_their_last_vote() {
     const USERS: usize = 500;
     const AT_ONCE: usize = 50;

@@ -172,6 +172,24 @@ async fn an_answer_with_no_pending_question_gets_a_polite_reply_and_the_home_key
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_choice_pressed_after_the_ten_minute_context_expired_is_answered_politely() {
+    let redis = RedisServer::start();
+    let app = spawn_app("quiz_expired_context", Some(&redis)).await;
+    let question = ask(&app, "expired_user", Category::Web).await;
+
+    app.expire_sessions(&redis).await;
+    let stale = app
+        .post_message(QUIZ, "expired_user", &question.answer)
+        .await;
+
+    stale.assert_says("풀고 있는 문제가 없어요");
+    stale.assert_buttons(&HOME);
+    app.post_message(QUIZ, "expired_user", "내 점수")
+        .await
+        .assert_says("아직 푼 문제가 없어요");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn no_question_repeats_within_a_category_until_all_were_asked() {
     let redis = RedisServer::start();
     let app = spawn_app("quiz_no_repeat", Some(&redis)).await;

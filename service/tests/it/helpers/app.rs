@@ -315,6 +315,31 @@ impl TestApp {
         server.await.expect("the server task did not panic")
     }
 
+    /// Lets this app's conversation contexts in `redis` run out, as if Kakao's ten
+    /// minutes had passed; scores, groups and votes stay.
+    pub async fn expire_sessions(&self, redis: &RedisServer) {
+        let mut admin = redis::Client::open(redis.url())
+            .unwrap()
+            .get_multiplexed_async_connection()
+            .await
+            .unwrap();
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg(format!("{}:*:session:*", self.key_prefix))
+            .query_async(&mut admin)
+            .await
+            .unwrap();
+        assert!(!keys.is_empty(), "no session to expire");
+        for key in keys {
+            let _: bool = redis::cmd("PEXPIRE")
+                .arg(&key)
+                .arg(1)
+                .query_async(&mut admin)
+                .await
+                .unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
     /// The status of `GET /ready`.
     pub async fn ready(&self) -> StatusCode {
         self.get("/ready").await.status
