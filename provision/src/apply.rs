@@ -183,6 +183,8 @@ pub struct Produced {
     pub instance_id: Option<String>,
     /// The address allocated by this run: (allocation id, public IP).
     pub address: Option<(String, String)>,
+    /// Whether this run created or imported the key pair.
+    pub key_pair: bool,
     /// The image a launch used or would use.
     pub image: Option<Image>,
 }
@@ -400,12 +402,14 @@ impl Applier<'_> {
                 f.write_all(&text)
                     .and_then(|()| f.sync_all())
                     .map_err(key_file_error)?;
+                produced.key_pair = true;
                 Some(format!("private key written to {}", file.display()))
             }
             Action::ImportKeyPair {
                 name, public_key, ..
             } => {
                 ec2.import_key_pair(name, public_key, false).await?;
+                produced.key_pair = true;
                 None
             }
             Action::CreateSecurityGroup { name } => {
@@ -451,10 +455,24 @@ impl Applier<'_> {
                     group_id: &group_id,
                     user_data: launch.user_data.as_deref(),
                 };
-                // The key pair or group may have been created a moment ago.
-                let id = retry(self.timing.not_found, p, Ec2Error::is_not_found, || {
-                    ec2.run_instance(&spec, false)
-                })
+                // The key pair or group may have been created a moment ago;
+                // an unknown image, on the other hand, is not worth waiting for.
+                let backoff = if produced.key_pair {
+                    self.timing.not_found
+                } else {
+                    self.after_create(&[group])
+                };
+                let id = retry(
+                    backoff,
+                    p,
+                    |e| {
+                        matches!(
+                            e.code(),
+                            "InvalidGroup.NotFound" | "InvalidKeyPair.NotFound"
+                        )
+                    },
+                    || ec2.run_instance(&spec, false),
+                )
                 .await?;
                 produced.instance_id = Some(id.clone());
                 Some(format!("{id} from {image_id}"))
@@ -510,13 +528,29 @@ impl Applier<'_> {
                     PLACEHOLDER_INSTANCE,
                 )?;
                 let fresh = self.after_create(&[allocation, instance]) != Backoff::NONE;
-                retry(
+                let associated = retry(
                     self.timing.incorrect_state,
                     p,
                     |e| e.code() == "IncorrectInstanceState" || (fresh && e.is_not_found()),
                     || ec2.associate_address(&allocation_id, &instance_id, false),
                 )
-                .await?;
+                .await;
+                if let Err(e) = associated {
+                    // An address this run allocated and could not attach would
+                    // bill by the hour for nothing: give it back.
+                    if *allocation == Ref::Created {
+                        match ec2.release_address(&allocation_id, false).await {
+                            Ok(()) => {
+                                produced.address = None;
+                                p.note(&format!("released {allocation_id} again, so it does not bill unused"));
+                            }
+                            Err(r) => p.note(&format!(
+                                "could not release {allocation_id} ({r}); `provision status` shows it, `provision down` removes it"
+                            )),
+                        }
+                    }
+                    return Err(e.into());
+                }
                 None
             }
             Action::DisassociateAddress { association_id, .. } => {
@@ -524,7 +558,14 @@ impl Applier<'_> {
                 None
             }
             Action::ReleaseAddress { allocation_id, .. } => {
-                ec2.release_address(allocation_id, false).await?;
+                // Right after DisassociateAddress, EC2 may still see it in use.
+                retry(
+                    self.timing.incorrect_state,
+                    p,
+                    |e| e.code() == "InvalidIPAddress.InUse",
+                    || ec2.release_address(allocation_id, false),
+                )
+                .await?;
                 None
             }
             Action::TerminateInstances { ids } => {
@@ -655,6 +696,7 @@ mod tests {
     //! aws-smithy-mocks.
     use super::*;
     use aws_sdk_ec2::error::ErrorMetadata;
+    use aws_sdk_ec2::operation::allocate_address::AllocateAddressOutput;
     use aws_sdk_ec2::operation::associate_address::{
         AssociateAddressError, AssociateAddressOutput,
     };
@@ -668,7 +710,7 @@ mod tests {
         DeleteSecurityGroupError, DeleteSecurityGroupOutput,
     };
     use aws_sdk_ec2::operation::describe_vpcs::DescribeVpcsOutput;
-    use aws_sdk_ec2::operation::release_address::ReleaseAddressError;
+    use aws_sdk_ec2::operation::release_address::{ReleaseAddressError, ReleaseAddressOutput};
     use aws_sdk_ec2::types::Vpc;
     use aws_sdk_ec2::Client;
     use aws_smithy_mocks::{mock, mock_client, Rule as MockRule, RuleMode};
@@ -777,6 +819,64 @@ mod tests {
         let applied = apply(&ec2, &[action], false).await;
         assert!(applied.errors.is_empty(), "{:?}", applied.errors);
         assert_eq!(associate.num_calls(), 3);
+    }
+
+    #[tokio::test]
+    async fn an_address_that_cannot_be_associated_is_released_again() {
+        let allocate = mock!(Client::allocate_address).then_output(|| {
+            AllocateAddressOutput::builder()
+                .allocation_id("eipalloc-new")
+                .public_ip("198.51.100.9")
+                .build()
+        });
+        let associate = mock!(Client::associate_address)
+            .then_error(|| AssociateAddressError::generic(meta("UnauthorizedOperation")));
+        let release = mock!(Client::release_address)
+            .match_requests(|r| r.allocation_id() == Some("eipalloc-new"))
+            .then_output(|| ReleaseAddressOutput::builder().build());
+        let ec2 = ec2(&[&allocate, &associate, &release]);
+        let launch = Launch {
+            name: "kb".into(),
+            instance_type: "t2.micro".into(),
+            image: ImageChoice::Ami("ami-1".into()),
+            user_data: None,
+        };
+        let progress = Progress::default();
+        let applier = Applier {
+            ec2: &ec2,
+            launch: Some(&launch),
+            timing: fast(),
+            dry_run: false,
+            progress: &progress,
+        };
+        let actions = [
+            Action::AllocateAddress,
+            Action::AssociateAddress {
+                allocation: Ref::Created,
+                instance: Ref::Existing("i-1".into()),
+            },
+        ];
+        let applied = applier.apply(&actions, false).await;
+        assert_eq!(applied.errors.len(), 1);
+        assert_eq!(release.num_calls(), 1);
+        assert!(applied.produced.address.is_none());
+    }
+
+    #[tokio::test]
+    async fn releasing_retries_an_address_still_in_use_after_disassociation() {
+        let release = mock!(Client::release_address)
+            .sequence()
+            .error(|| ReleaseAddressError::generic(meta("InvalidIPAddress.InUse")))
+            .output(|| ReleaseAddressOutput::builder().build())
+            .build();
+        let ec2 = ec2(&[&release]);
+        let action = Action::ReleaseAddress {
+            allocation_id: "eipalloc-1".into(),
+            public_ip: "198.51.100.1".into(),
+        };
+        let applied = apply(&ec2, &[action], false).await;
+        assert!(applied.errors.is_empty(), "{:?}", applied.errors);
+        assert_eq!(release.num_calls(), 2);
     }
 
     #[tokio::test]

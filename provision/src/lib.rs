@@ -98,13 +98,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Down(args) => down::run(&cli.common, &args).await,
         Command::Completions(args) => {
             use clap::CommandFactory;
-            let mut command = Cli::command();
-            clap_complete::generate(
-                args.shell,
-                &mut command,
-                "provision",
-                &mut std::io::stdout(),
-            );
+            use std::io::Write;
+            let mut script = Vec::new();
+            clap_complete::generate(args.shell, &mut Cli::command(), "provision", &mut script);
+            // A closed pipe is not an error (see `output::print`).
+            let _ = std::io::stdout().lock().write_all(&script);
             Ok(0)
         }
     }

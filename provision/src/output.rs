@@ -1,7 +1,7 @@
 //! Output: progress on stderr (spinners while waiting on AWS), results on
 //! stdout as text or one JSON document.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -68,14 +68,20 @@ impl Progress {
 }
 
 /// Prints a report on stdout: JSON as is, text via `text`.
+///
+/// A closed pipe (`provision status | head -1`) is not an error: the write
+/// fails quietly, as in ripgrep and fd.
 pub fn print<T: Serialize>(format: OutputFormat, report: &T, text: impl FnOnce(&T) -> String) {
-    match format {
-        OutputFormat::Json => println!(
-            "{}",
-            serde_json::to_string_pretty(report).expect("reports serialize")
-        ),
-        OutputFormat::Text => print!("{}", text(report)),
-    }
+    let out = match format {
+        OutputFormat::Json => {
+            serde_json::to_string_pretty(report).expect("reports serialize") + "\n"
+        }
+        OutputFormat::Text => text(report),
+    };
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout
+        .write_all(out.as_bytes())
+        .and_then(|()| stdout.flush());
 }
 
 /// With `-v`, the EC2 calls made, on stderr.

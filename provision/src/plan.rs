@@ -267,7 +267,7 @@ pub enum PlanError {
 
 /// Picks the instance the stack keeps: the one holding an owned address, else
 /// the most alive one (running, pending, stopped, stopping), oldest first.
-pub fn kept_instance<'a>(stack: &'a Stack) -> Option<&'a Instance> {
+pub fn kept_instance(stack: &Stack) -> Option<&Instance> {
     let holds_address = |i: &Instance| {
         stack
             .addresses
