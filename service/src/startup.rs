@@ -4,11 +4,15 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
 
 use anyhow::Context;
+use poem::http::uri::Scheme;
 use poem::http::StatusCode;
-use poem::listener::TcpAcceptor;
+use poem::listener::{Acceptor, TcpAcceptor};
+use poem::web::{LocalAddr, RemoteAddr};
 use poem::{Endpoint, EndpointExt, IntoResponse, Request, Response, Route, Server};
 use poem_openapi::OpenApiService;
 use secrecy::ExposeSecret;
@@ -61,17 +65,61 @@ impl Application {
         self.local_addr
     }
 
-    /// Serves until `shutdown` completes, then stops accepting and gives in-flight
-    /// requests `shutdown_grace` to finish.
+    /// Serves until `shutdown` completes, then stops accepting, waits
+    /// [`FIRST_BYTES_WAIT`] for connections already accepted to send their request,
+    /// and gives in-flight requests `shutdown_grace` to finish.
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send,
     ) -> anyhow::Result<()> {
-        Server::new_with_acceptor(self.acceptor)
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let acceptor = StopAccepting {
+            inner: self.acceptor,
+            stop: stop_rx,
+        };
+        let shutdown = async move {
+            shutdown.await;
+            let _ = stop_tx.send(true);
+            tokio::time::sleep(FIRST_BYTES_WAIT).await;
+        };
+        Server::new_with_acceptor(acceptor)
             .name("kakaobot")
             .run_with_graceful_shutdown(self.app, shutdown, Some(self.settings.shutdown_grace))
             .await
             .context("the HTTP server failed")
+    }
+}
+
+/// How long connections accepted just before shutdown get to send their request.
+///
+/// hyper's graceful shutdown closes a connection that has not sent its first byte
+/// yet, and the client sees a reset. So accepting stops first, and the connections
+/// already accepted get this long to become in-flight requests, which are then
+/// drained. Connections not yet accepted stay queued in the socket, which systemd
+/// holds open for the next process (socket activation): a restart drops nothing.
+pub const FIRST_BYTES_WAIT: Duration = Duration::from_secs(1);
+
+/// An acceptor that stops taking connections once `stop` turns true.
+struct StopAccepting<A> {
+    inner: A,
+    stop: watch::Receiver<bool>,
+}
+
+impl<A: Acceptor> Acceptor for StopAccepting<A> {
+    type Io = A::Io;
+
+    fn local_addr(&self) -> Vec<LocalAddr> {
+        self.inner.local_addr()
+    }
+
+    async fn accept(&mut self) -> std::io::Result<(Self::Io, LocalAddr, RemoteAddr, Scheme)> {
+        if !*self.stop.borrow() {
+            tokio::select! {
+                accepted = self.inner.accept() => return accepted,
+                _ = self.stop.wait_for(|stopped| *stopped) => {}
+            }
+        }
+        std::future::pending().await
     }
 }
 
@@ -145,7 +193,7 @@ pub fn spec_json() -> anyhow::Result<String> {
         bots: Bots::new(QuizBot::new(QuestionBank::embedded()?), LunchBot::new()),
         store: Arc::new(MemoryStore::new()),
         default_bot: crate::bots::BotName::Quiz,
-        reply_budget: std::time::Duration::from_millis(800),
+        reply_budget: Duration::from_millis(800),
         store_kind: "memory",
     };
     Ok(openapi(state).spec())
