@@ -315,6 +315,8 @@ async fn no_garbage_sent_to_any_route_ever_gets_a_5xx() {
             paths.push(format!("{bot}/{route}"));
         }
     }
+    paths.push(format!("/quiz/friend/{}", "k".repeat(8 * 1024)));
+    paths.push(format!("/{}/keyboard", "b".repeat(8 * 1024)));
     let methods = [Method::GET, Method::POST, Method::DELETE, Method::PUT];
     let content_types = [
         "application/json",

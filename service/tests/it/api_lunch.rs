@@ -144,19 +144,21 @@ async fn restaurant_names_are_trimmed_deduplicated_and_bounded() {
         .await
         .assert_says("'Pizza House'을(를) 추가했어요");
     let duplicate = add_restaurant(&app, owner, "pizza house").await;
+    let longest = add_restaurant(&app, owner, &"나".repeat(20)).await;
     let too_long = add_restaurant(&app, owner, &"가".repeat(21)).await;
     let blank = say(&app, owner, "    ").await;
     let menu_label = say(&app, owner, "#설정 ").await;
 
     duplicate.assert_says("이미 목록에 있어요");
     duplicate.assert_buttons(&SETTINGS_MEMBER);
+    longest.assert_says("추가했어요");
     too_long.assert_says("20자까지예요");
     assert!(too_long.has_text_keyboard());
     blank.assert_says("비어 있어요");
     assert!(blank.has_text_keyboard());
     // A menu label is the menu, even while a name is expected.
     menu_label.assert_buttons(&SETTINGS_MEMBER);
-    menu_label.assert_says("식당 목록: Pizza House");
+    menu_label.assert_says(&format!("식당 목록: Pizza House, {}", "나".repeat(20)));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -176,6 +178,69 @@ async fn a_groups_list_holds_at_most_twenty_restaurants() {
     full.assert_says("20곳까지");
     let choosing = say(&app, owner, "#점심 선택").await;
     assert_eq!(choosing.buttons().len(), 21, "20 restaurants and 처음으로");
+}
+
+/// Thirty members add thirty different restaurants at once.
+async fn thirty_members_stock_the_list_at_once(app: Arc<TestApp>) {
+    let owner = "race_owner_1";
+    let code = create_group(&app, owner).await;
+    let mut adders = JoinSet::new();
+    for i in 0..30 {
+        let (app, code) = (app.clone(), code.clone());
+        adders.spawn(async move {
+            let user = format!("race_member_{i:02}");
+            join(&app, &user, &code).await;
+            add_restaurant(&app, &user, &format!("가게{i:02}")).await
+        });
+    }
+    let mut added = 0;
+    let mut refused = 0;
+    while let Some(answer) = adders.join_next().await {
+        let answer = answer.unwrap();
+        if answer.text.contains("추가했어요") {
+            added += 1;
+        } else {
+            answer.assert_says("20곳까지");
+            refused += 1;
+        }
+    }
+
+    let choosing = say(&app, owner, "#점심 선택").await;
+
+    assert_eq!((added, refused), (20, 10));
+    assert_eq!(choosing.buttons().len(), 21, "{:?}", choosing.buttons());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn members_adding_at_once_never_push_the_list_past_its_bound_on_redis() {
+    let redis = RedisServer::start();
+    let app = Arc::new(spawn_app("lunch_add_race_redis", Some(&redis)).await);
+
+    thirty_members_stock_the_list_at_once(app).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn members_adding_at_once_never_push_the_list_past_its_bound_in_memory() {
+    let app = Arc::new(spawn_app("lunch_add_race_memory", None).await);
+
+    thirty_members_stock_the_list_at_once(app).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn joining_another_group_leaves_the_first() {
+    let app = spawn_app("lunch_switch_group", None).await;
+    let first = create_group(&app, "first_owner").await;
+    add_restaurant(&app, "first_owner", "김밥").await;
+    let second = create_group(&app, "second_owner").await;
+    add_restaurant(&app, "second_owner", "국밥").await;
+    join(&app, "switcher_01", &first).await;
+
+    let moved = join(&app, "switcher_01", &second.to_lowercase()).await;
+
+    moved.assert_says(&format!("{second} 그룹에 참여했어요"));
+    say(&app, "switcher_01", "#점심 선택")
+        .await
+        .assert_buttons(&["국밥", "처음으로"]);
 }
 
 #[tokio::test(flavor = "multi_thread")]
