@@ -118,11 +118,11 @@ impl QuizBot {
         store: &dyn Store,
     ) -> Result<Reply, StoreError> {
         let state = store.quiz_load(user, None).await?;
-        let question = state
+        let pending = state
             .session
             .as_ref()
-            .and_then(|s| self.bank.get(&s.question_id));
-        let Some(question) = question else {
+            .and_then(|s| Some((s, self.bank.get(&s.question_id)?)));
+        let Some((asked, question)) = pending else {
             // No pending question: a stale button after the context expired, a
             // question removed from the bank since, or just chat.
             if state.session.is_some() {
@@ -149,16 +149,13 @@ impl QuizBot {
         }
 
         let correct = text == question.answer;
-        store
-            .quiz_save(
-                user,
-                &QuizChange {
-                    session: Some(None),
-                    answered: Some(correct),
-                    ..Default::default()
-                },
-            )
-            .await?;
+        if !store.quiz_answer(user, asked, correct).await? {
+            // The same answer tapped twice: the first tap was judged and counted.
+            return Ok(Reply::new(
+                "이미 채점한 문제예요. 아래에서 다음 퀴즈를 골라 주세요.",
+                Self::home_keyboard(),
+            ));
+        }
         let answered = state.score.answered + 1;
         let right = state.score.correct + u64::from(correct);
         let verdict = if correct {

@@ -222,6 +222,27 @@ impl Store for MemoryStore {
         Ok(())
     }
 
+    async fn quiz_answer(
+        &self,
+        user: &UserKey,
+        asked: &QuizSession,
+        correct: bool,
+    ) -> Result<bool> {
+        let (mut state, now) = self.lock();
+        let user = user.as_str();
+        let pending = state.quiz_sessions.get(user).and_then(|s| s.live(now));
+        if pending != Some(asked) {
+            return Ok(false);
+        }
+        state.quiz_sessions.remove(user);
+        let score = state.scores.entry(user.to_owned()).or_default();
+        score.answered += 1;
+        if correct {
+            score.correct += 1;
+        }
+        Ok(true)
+    }
+
     async fn lunch_load(&self, user: &UserKey, day: &str) -> Result<LunchState> {
         let (state, now) = self.lock();
         let session = state

@@ -194,6 +194,12 @@ pub trait Store: Send + Sync + 'static {
     async fn quiz_load(&self, user: &UserKey, category: Option<&str>) -> Result<QuizState>;
     /// Applies everything one quiz message changes, atomically.
     async fn quiz_save(&self, user: &UserKey, change: &QuizChange) -> Result<()>;
+    /// Judges an answer once: if `user`'s pending question is still `asked`, ends the
+    /// session and counts the answer (as correct when `correct`), atomically, and
+    /// returns `true`. Returns `false`, changing nothing, when that question is no
+    /// longer pending — a second tap of the same button was already judged.
+    async fn quiz_answer(&self, user: &UserKey, asked: &QuizSession, correct: bool)
+        -> Result<bool>;
 
     /// Reads the lunch session, the user's group with its list, and their vote on `day`.
     async fn lunch_load(&self, user: &UserKey, day: &str) -> Result<LunchState>;

@@ -64,6 +64,7 @@ struct Scripts {
     lunch_join_group: Script,
     lunch_add_restaurant: Script,
     lunch_vote: Script,
+    quiz_answer: Script,
 }
 
 impl RedisStore {
@@ -99,6 +100,7 @@ impl RedisStore {
                 lunch_join_group: Script::new(LUNCH_JOIN_GROUP),
                 lunch_add_restaurant: Script::new(LUNCH_ADD_RESTAURANT),
                 lunch_vote: Script::new(LUNCH_VOTE),
+                quiz_answer: Script::new(QUIZ_ANSWER),
             },
         })
     }
@@ -291,6 +293,25 @@ impl Store for RedisStore {
             pipe.exec_async(&mut self.conn()).await?;
         }
         Ok(())
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(user = %user, correct = correct))]
+    async fn quiz_answer(
+        &self,
+        user: &UserKey,
+        asked: &QuizSession,
+        correct: bool,
+    ) -> Result<bool> {
+        let counted: i64 = self
+            .scripts
+            .quiz_answer
+            .key(self.keys.session(BotScope::Quiz, user))
+            .key(self.keys.quiz_score(user))
+            .arg(to_json(asked)?)
+            .arg(i64::from(correct))
+            .invoke_async(&mut self.conn())
+            .await?;
+        Ok(counted == 1)
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(user = %user, day = %day))]
@@ -513,6 +534,21 @@ redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
 redis.call('EXPIRE', KEYS[2], ARGV[3])
 redis.call('DEL', KEYS[3])
 return {1, previous}
+"#;
+
+/// KEYS: quiz session, quiz score. ARGV: the session JSON the answer was judged
+/// against, 1 when correct else 0. Returns 1 when counted, 0 when that session is no
+/// longer there (the answer was already judged).
+const QUIZ_ANSWER: &str = r#"
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+  return 0
+end
+redis.call('DEL', KEYS[1])
+redis.call('HINCRBY', KEYS[2], 'answered', 1)
+if ARGV[2] == '1' then
+  redis.call('HINCRBY', KEYS[2], 'correct', 1)
+end
+return 1
 "#;
 
 #[cfg(test)]
