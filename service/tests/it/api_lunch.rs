@@ -226,6 +226,45 @@ async fn members_adding_at_once_never_push_the_list_past_its_bound_in_memory() {
     thirty_members_stock_the_list_at_once(app).await;
 }
 
+/// One user taps ten restaurants at once while choosing: one vote counts, whichever.
+async fn ten_taps_at_once_count_as_one_vote(app: Arc<TestApp>) {
+    let owner = "tapper_own_1";
+    create_group(&app, owner).await;
+    let names: Vec<String> = (0..10).map(|i| format!("집{i}")).collect();
+    for name in &names {
+        add_restaurant(&app, owner, name).await;
+    }
+    say(&app, owner, "#점심 선택").await;
+
+    let mut taps = JoinSet::new();
+    for name in names.clone() {
+        let app = app.clone();
+        taps.spawn(async move { say(&app, owner, &name).await });
+    }
+    while let Some(answer) = taps.join_next().await {
+        answer.unwrap().assert_buttons(&HOME);
+    }
+    let result = say(&app, owner, "#결과 보기").await;
+
+    result.assert_says("총 1표");
+    assert_eq!(ranking(&result).len(), 1, "{}", result.text);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn many_taps_at_once_by_one_user_count_as_one_vote_on_redis() {
+    let redis = RedisServer::start();
+    let app = Arc::new(spawn_app("lunch_taps_redis", Some(&redis)).await);
+
+    ten_taps_at_once_count_as_one_vote(app).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn many_taps_at_once_by_one_user_count_as_one_vote_in_memory() {
+    let app = Arc::new(spawn_app("lunch_taps_memory", None).await);
+
+    ten_taps_at_once_count_as_one_vote(app).await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn joining_another_group_leaves_the_first() {
     let app = spawn_app("lunch_switch_group", None).await;

@@ -2,9 +2,11 @@
 //! pending question, on Redis and in memory.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use kakaobot::bots::question_bank::{Category, Question};
 use kakaobot::bots::QuestionBank;
+use tokio::task::JoinSet;
 
 use crate::helpers::{spawn_app, Answer, RedisServer, TestApp};
 
@@ -237,4 +239,43 @@ async fn media_messages_get_a_polite_reply_with_the_home_keyboard() {
         lunch.assert_says(says);
         lunch.assert_buttons(&["#점심 선택", "#결과 보기", "#설정"]);
     }
+}
+
+/// One user taps the right answer five times at once: it is judged and counted once.
+async fn five_taps_of_one_answer_count_once(app: Arc<TestApp>) {
+    let user = "double_tapper";
+    let question = ask(&app, user, Category::Python).await;
+
+    let mut taps = JoinSet::new();
+    for _ in 0..5 {
+        let (app, answer) = (app.clone(), question.answer.clone());
+        taps.spawn(async move { app.post_message(QUIZ, user, &answer).await });
+    }
+    let mut judged = 0;
+    while let Some(answer) = taps.join_next().await {
+        let answer = answer.unwrap();
+        answer.assert_buttons(&HOME);
+        if answer.text.contains("정답입니다") {
+            judged += 1;
+        }
+    }
+    let score = app.post_message(QUIZ, user, "내 점수").await;
+
+    assert_eq!(judged, 1);
+    score.assert_says("지금까지 1문제 중 1문제를 맞혔어요");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_answer_tapped_many_times_at_once_counts_once_on_redis() {
+    let redis = RedisServer::start();
+    let app = Arc::new(spawn_app("quiz_taps_redis", Some(&redis)).await);
+
+    five_taps_of_one_answer_count_once(app).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_answer_tapped_many_times_at_once_counts_once_in_memory() {
+    let app = Arc::new(spawn_app("quiz_taps_memory", None).await);
+
+    five_taps_of_one_answer_count_once(app).await;
 }
