@@ -200,6 +200,9 @@ contract_suite!(
     asked_questions_are_kept_per_category_and_per_user,
     a_reset_forgets_only_its_category_and_comes_before_the_new_mark,
     scores_and_asked_questions_outlive_the_session,
+    an_answer_to_the_pending_question_is_judged_once,
+    an_answer_to_a_question_no_longer_pending_changes_nothing,
+    concurrent_answers_to_one_question_count_once,
     a_user_without_a_group_has_no_membership,
     creating_a_group_makes_the_creator_its_member,
     a_taken_group_code_is_refused_and_changes_nothing,
@@ -424,6 +427,97 @@ async fn a_quiz_change_is_applied_in_full(s: &Subject) {
         }
     );
     assert_eq!(state.asked, names(&["py-1", "py-2"]));
+}
+
+async fn an_answer_to_the_pending_question_is_judged_once(s: &Subject) {
+    let store = &*s.store;
+    let alice = user("alice");
+    let asked = question("python", "py-1");
+    store
+        .quiz_save(
+            &alice,
+            &QuizChange {
+                session: Some(Some(asked.clone())),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+
+    assert!(store.quiz_answer(&alice, &asked, true).await.unwrap());
+    assert!(!store.quiz_answer(&alice, &asked, true).await.unwrap());
+
+    let state = store.quiz_load(&alice, None).await.unwrap();
+    assert_eq!(state.session, None);
+    assert_eq!(
+        state.score,
+        Score {
+            correct: 1,
+            answered: 1
+        }
+    );
+}
+
+async fn an_answer_to_a_question_no_longer_pending_changes_nothing(s: &Subject) {
+    let store = &*s.store;
+    let alice = user("alice");
+    let now_pending = question("web", "web-2");
+    store
+        .quiz_save(
+            &alice,
+            &QuizChange {
+                session: Some(Some(now_pending.clone())),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+
+    let earlier = question("python", "py-1");
+    assert!(!store.quiz_answer(&alice, &earlier, false).await.unwrap());
+    assert!(!store
+        .quiz_answer(&user("bob"), &now_pending, true)
+        .await
+        .unwrap());
+
+    let state = store.quiz_load(&alice, None).await.unwrap();
+    assert_eq!(state.session, Some(now_pending));
+    assert_eq!(state.score, Score::default());
+}
+
+async fn concurrent_answers_to_one_question_count_once(s: &Subject) {
+    let alice = user("alice");
+    let asked = question("computer", "cs-1");
+    s.store
+        .quiz_save(
+            &alice,
+            &QuizChange {
+                session: Some(Some(asked.clone())),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+
+    let taps = (0..20).map(|_| {
+        let store = s.store.clone();
+        let (alice, asked) = (alice.clone(), asked.clone());
+        tokio::spawn(async move { store.quiz_answer(&alice, &asked, true).await.unwrap() })
+    });
+    let mut judged = 0;
+    for tap in taps.collect::<Vec<_>>() {
+        judged += usize::from(tap.await.unwrap());
+    }
+
+    assert_eq!(judged, 1);
+    let state = s.store.quiz_load(&alice, None).await.unwrap();
+    assert_eq!(
+        state.score,
+        Score {
+            correct: 1,
+            answered: 1
+        }
+    );
 }
 
 async fn an_empty_quiz_change_changes_nothing(s: &Subject) {
