@@ -209,9 +209,37 @@ pub fn routes(state: AppState) -> impl Endpoint<Output = Response> {
         .nest("/docs", docs)
         .at("/openapi.json", spec)
         .nest("/", api)
-        .around(|ep, req| async move { limit_body(ep, req).await })
+        .around(|ep, mut req| async move {
+            collapse_slashes(&mut req);
+            limit_body(ep, req).await
+        })
         .catch_all_error(|err| async move { error_response(err) })
         .around(|ep, req| async move { access_log(ep, req).await })
+}
+
+/// Kakao appends `/keyboard`, `/message`, … to the URL the operator registered, so
+/// `http://HOST:5000/quiz/` becomes `/quiz//keyboard`. Empty path segments carry no
+/// meaning here; dropping them makes both spellings work.
+fn collapse_slashes(req: &mut Request) {
+    let uri = req.uri();
+    if !uri.path().contains("//") {
+        return;
+    }
+    let mut path = String::with_capacity(uri.path().len());
+    for segment in uri.path().split('/').filter(|s| !s.is_empty()) {
+        path.push('/');
+        path.push_str(segment);
+    }
+    if path.is_empty() {
+        path.push('/');
+    }
+    if let Some(query) = uri.query() {
+        path.push('?');
+        path.push_str(query);
+    }
+    if let Ok(collapsed) = path.parse() {
+        *req.uri_mut() = collapsed;
+    }
 }
 
 /// Refuses bodies over [`MAX_BODY_BYTES`] with 413, whether or not they announce
@@ -322,6 +350,16 @@ mod tests {
             "openapi/kakaobot.json is out of date with the code; regenerate it with:\n    \
              cargo run -p kakaobot -- openapi > openapi/kakaobot.json"
         );
+    }
+
+    #[test]
+    fn a_registered_url_with_a_trailing_slash_still_routes() {
+        let mut req = Request::builder().uri_str("/quiz//keyboard?x=1").finish();
+        collapse_slashes(&mut req);
+        assert_eq!(req.uri().to_string(), "/quiz/keyboard?x=1");
+        let mut req = Request::builder().uri_str("//").finish();
+        collapse_slashes(&mut req);
+        assert_eq!(req.uri().path(), "/");
     }
 
     #[test]
