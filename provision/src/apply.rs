@@ -403,7 +403,7 @@ impl Applier<'_> {
                     .and_then(|()| f.sync_all())
                     .map_err(key_file_error)?;
                 produced.key_pair = true;
-                Some(format!("private key written to {}", file.display()))
+                Some("written, mode 0600".to_owned())
             }
             Action::ImportKeyPair {
                 name, public_key, ..
@@ -432,7 +432,7 @@ impl Applier<'_> {
                     || ec2.authorize_ingress(&id, rules, false),
                 )
                 .await?;
-                None
+                Some(id)
             }
             Action::RevokeIngress { group, rules } => {
                 ec2.revoke_ingress(group, rules, false).await?;
@@ -502,7 +502,7 @@ impl Applier<'_> {
                 let r = ec2.wait_running(&id, self.timing.wait_running).await;
                 spinner.finish_and_clear();
                 r?;
-                None
+                Some(id)
             }
             Action::AllocateAddress => {
                 let name = &self.launch()?.name;
@@ -551,7 +551,7 @@ impl Applier<'_> {
                     }
                     return Err(e.into());
                 }
-                None
+                Some(format!("{allocation_id} with {instance_id}"))
             }
             Action::DisassociateAddress { association_id, .. } => {
                 ec2.disassociate_address(association_id, false).await?;

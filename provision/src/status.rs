@@ -264,7 +264,7 @@ fn text(r: &StatusReport) -> String {
     );
     for s in &r.resources {
         out += &format!(
-            "  {:<4} {:<15} {:<38} {:<13}{}\n",
+            "  {:<4} {:<15} {:<46} {:<13}{}\n",
             if s.ok { "ok" } else { "FIX" },
             s.kind,
             s.id.as_deref().unwrap_or("-"),
