@@ -182,7 +182,15 @@ fn down_asks_for_confirmation_and_refuses_without_a_terminal() {
 fn two_stacks_side_by_side_do_not_touch_each_other() {
     let w = World::new();
     let a = w.up("alpha", &[]).expect_code(0).json();
-    let b = w.up("beta", &[]).expect_code(0).json();
+    let beta = w
+        .up("beta", &["--ami", "ami-0a0000000000002404"])
+        .expect_code(0);
+    assert!(
+        beta.stdout.contains("from ami-0a0000000000002404"),
+        "{}",
+        beta.stdout
+    );
+    let b = beta.json();
     assert_ne!(a["instance_id"], b["instance_id"]);
     assert_ne!(a["elastic_ip"], b["elastic_ip"]);
     // Each stack's second run is a no-op even with the other one present.
@@ -386,10 +394,24 @@ fn an_imported_public_key_is_used_instead_of_a_new_key_pair() {
     let w = World::new();
     let pub_path = w.cwd.path().join("id_ed25519.pub");
     std::fs::write(&pub_path, format!("{PUBLIC_KEY}\n")).unwrap();
-    let r = w
-        .up("kb", &["--public-key", pub_path.to_str().unwrap()])
-        .expect_code(0)
-        .json();
+    let run = w
+        .up(
+            "kb",
+            &[
+                "--public-key",
+                pub_path.to_str().unwrap(),
+                "--ubuntu",
+                "22.04",
+            ],
+        )
+        .expect_code(0);
+    // The newest 22.04 server image.
+    assert!(
+        run.stdout.contains("from ami-0b0000000000002204"),
+        "{}",
+        run.stdout
+    );
+    let r = run.json();
     assert_eq!(r["calls"]["by_action"]["ImportKeyPair"], 1);
     assert!(r["calls"]["by_action"].get("CreateKeyPair").is_none());
     assert!(!w.key_file("kb").exists());
@@ -415,6 +437,13 @@ fn user_data_is_sent_when_given() {
     );
     // base64 of "#cloud-config\n…"
     assert!(xml.contains("I2Nsb3VkLWNvbmZpZw"), "{xml}");
+    // IMDSv2 required, and tagged at launch.
+    let xml = w
+        .moto()
+        .query("DescribeInstances", &[("InstanceId.1", &id)]);
+    assert!(xml.contains("<httpTokens>required</httpTokens>"), "{xml}");
+    assert!(xml.contains("<key>kakaobot:stack</key>"), "{xml}");
+    assert!(xml.contains("<key>Name</key>"), "{xml}");
 }
 
 #[test]
