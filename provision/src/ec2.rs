@@ -14,7 +14,7 @@ use std::time::Duration;
 use aws_sdk_ec2::client::Waiters;
 use aws_sdk_ec2::config::interceptors::BeforeTransmitInterceptorContextRef;
 use aws_sdk_ec2::config::{ConfigBag, Intercept, RuntimeComponents};
-use aws_sdk_ec2::error::{BoxError, DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_ec2::error::{BoxError, ProvideErrorMetadata, SdkError};
 use aws_sdk_ec2::types::{
     DomainType, Filter, HttpTokensState, InstanceMetadataEndpointState,
     InstanceMetadataOptionsRequest, InstanceType, IpPermission, IpRange, Ipv6Range, KeyFormat,
@@ -77,7 +77,7 @@ impl Ec2Error {
         let code = err.code().map(str::to_owned);
         let message = match (&code, err.message()) {
             (Some(_), Some(m)) => m.to_owned(),
-            _ => DisplayErrorContext(&err).to_string(),
+            _ => chain(&err),
         };
         Ec2Error::new(call, code.as_deref(), message)
     }
@@ -893,12 +893,33 @@ impl Ec2 {
     }
 }
 
+/// An error and its sources on one line, each message once (the SDK's own
+/// rendering appends Debug output, too long for a terminal).
+fn chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next = Some(err);
+    while let Some(e) = next {
+        let text = e
+            .to_string()
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect::<Vec<_>>()
+            .join("; ");
+        if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        next = e.source();
+    }
+    parts.join(": ")
+}
+
 /// A waiter's failure as an [`Ec2Error`] on DescribeInstances.
-fn waiter_error(what: &str, err: impl std::error::Error) -> Ec2Error {
+fn waiter_error(what: &str, err: impl std::error::Error + 'static) -> Ec2Error {
     Ec2Error::new(
         "DescribeInstances",
         None,
-        format!("{what}: {}", DisplayErrorContext(&err)),
+        format!("{what}: {}", chain(&err)),
     )
 }
 

@@ -198,8 +198,10 @@ pub async fn run(common: &Common, args: &UpArgs) -> anyhow::Result<u8> {
         instance_type: rules.instance_type.clone(),
     };
     let stack = discover(&ctx.ec2, &name).await?;
+    // An empty key file is what a run killed between CreateKeyPair and the
+    // write leaves behind: it holds no key, so it counts as missing.
     let local = Local {
-        key_file_exists: rules.key_file.exists(),
+        key_file_exists: std::fs::metadata(&rules.key_file).is_ok_and(|m| m.len() > 0),
     };
     let plan = plan::plan_up(&desired, &stack, local)?;
     let launch = Launch {

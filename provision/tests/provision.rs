@@ -541,6 +541,22 @@ fn no_region_is_a_clear_error() {
 }
 
 #[test]
+fn missing_credentials_are_a_clear_error_with_a_hint() {
+    let w = World::offline();
+    let r = w
+        .run_with(
+            w.command()
+                .args(["status"])
+                .env_remove("AWS_ACCESS_KEY_ID")
+                .env_remove("AWS_SECRET_ACCESS_KEY"),
+        )
+        .expect_code(1);
+    assert!(r.stderr.contains("no credentials"), "{}", r.stderr);
+    assert!(r.stderr.contains("aws configure"), "{}", r.stderr);
+    assert_eq!(r.stderr.trim_end().lines().count(), 1, "{}", r.stderr);
+}
+
+#[test]
 fn an_unreachable_endpoint_names_the_call_and_hints() {
     let w = World::offline();
     let r = w.run(&["status"]).expect_code(1);
