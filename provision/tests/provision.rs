@@ -571,3 +571,48 @@ fn shell_completions_are_printed() {
     assert!(r.stdout.contains("provision"), "{}", r.stdout);
     assert!(r.stdout.contains("--ssh-cidr"));
 }
+
+#[test]
+fn a_stopped_instance_is_started_again() {
+    let w = World::new();
+    let first = w.up("kb", &[]).expect_code(0).json();
+    let id = first["instance_id"].as_str().unwrap();
+    w.moto().query("StopInstances", &[("InstanceId.1", id)]);
+    let status = w.run(&["status", "--name", "kb"]).expect_code(3);
+    assert!(status.stdout.contains("stopped"), "{}", status.stdout);
+
+    let r = w.up("kb", &[]).expect_code(0).json();
+    assert_eq!(r["instance_id"], id);
+    assert_eq!(r["calls"]["by_action"]["StartInstances"], 1);
+    assert!(r["calls"]["by_action"].get("RunInstances").is_none());
+    w.run(&["status", "--name", "kb"]).expect_code(0);
+}
+
+#[test]
+fn a_duplicate_instance_is_terminated_and_the_original_kept() {
+    let w = World::new();
+    let first = w.up("kb", &[]).expect_code(0).json();
+    // A second tagged instance, as a retried launch without client-token
+    // idempotency could leave.
+    let xml = w.moto().query(
+        "RunInstances",
+        &[
+            ("ImageId", "ami-0b0000000000002404"),
+            ("InstanceType", "t2.micro"),
+            ("MinCount", "1"),
+            ("MaxCount", "1"),
+            ("TagSpecification.1.ResourceType", "instance"),
+            ("TagSpecification.1.Tag.1.Key", "kakaobot:stack"),
+            ("TagSpecification.1.Tag.1.Value", "kb"),
+        ],
+    );
+    let duplicate = between_all(&xml, "<instanceId>", "</instanceId>").remove(0);
+    let status = w.run(&["status", "--name", "kb"]).expect_code(3);
+    assert!(status.stdout.contains(&duplicate), "{}", status.stdout);
+
+    let r = w.up("kb", &[]).expect_code(0).json();
+    assert_eq!(r["instance_id"], first["instance_id"]);
+    assert_eq!(r["calls"]["by_action"]["TerminateInstances"], 1);
+    assert_eq!(mutating(&r), 1);
+    w.run(&["status", "--name", "kb"]).expect_code(0);
+}
