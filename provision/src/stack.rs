@@ -187,21 +187,8 @@ pub struct Stack {
     pub key_pairs: Vec<KeyPair>,
     /// Tagged security groups (normally zero or one).
     pub groups: Vec<Group>,
-    /// Tagged instances that are not terminated.
+    /// Tagged instances, terminated ones included (EC2 lists them for a while).
     pub instances: Vec<Instance>,
     /// Tagged Elastic IPs.
     pub addresses: Vec<Address>,
-}
-
-impl Stack {
-    /// Whether nothing tagged with the stack exists.
-    pub fn is_empty(&self) -> bool {
-        self.key_pairs.is_empty()
-            && self.groups.is_empty()
-            && self
-                .instances
-                .iter()
-                .all(|i| i.state == InstanceState::Terminated)
-            && self.addresses.is_empty()
-    }
 }
