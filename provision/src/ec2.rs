@@ -117,7 +117,7 @@ fn hint(call: &str, code: Option<&str>, message: &str) -> Option<String> {
                 .to_owned()
         }
         Some("UnauthorizedOperation" | "AccessDenied") => format!(
-            "the IAM identity is not allowed ec2:{call}; attach the policy from provision/README.md"
+            "the IAM identity is not allowed ec2:{call}; attach the policy in README.md, section 'IAM permissions'"
         ),
         Some("AuthFailure" | "InvalidClientTokenId" | "SignatureDoesNotMatch") => {
             "the credentials were refused: check the access key, or renew the SSO session with \
