@@ -17,10 +17,9 @@ const QUIZ_FIRST_SCORE_MESSAGE: &str = include_str!("golden/quiz_first_score_mes
 
 /// A golden file's bytes without the trailing newline editors add.
 ///
-/// The golden files hold the exact bytes the service sends. Their keys are in
-/// alphabetical order (poem-openapi writes bodies through `serde_json::Value`, whose
-/// maps are sorted); JSON objects are unordered, so Kakao reads them exactly as the
-/// order CONTRACT.md shows, which the tests also check as values.
+/// The golden files hold the exact bytes the service sends, keys in the order
+/// CONTRACT.md shows them (the service enables serde_json's `preserve_order`, so the
+/// order does not depend on which crates a build unifies features with).
 fn golden(text: &str) -> &str {
     text.trim_end_matches('\n')
 }
