@@ -93,7 +93,6 @@ impl QuizBot {
                         category: category.id().to_owned(),
                         question_id: question.id.clone(),
                     })),
-                    answered: None,
                     reset_asked: restarted.then(|| category.id().to_owned()),
                     mark_asked: Some((category.id().to_owned(), question.id.clone())),
                 },

@@ -200,13 +200,6 @@ impl Store for MemoryStore {
             }
             None => {}
         }
-        if let Some(correct) = change.answered {
-            let score = state.scores.entry(user.to_owned()).or_default();
-            score.answered += 1;
-            if correct {
-                score.correct += 1;
-            }
-        }
         // Reset before mark, as the Redis pipeline does: a change that starts a new
         // round leaves exactly the newly asked question marked.
         if let Some(category) = &change.reset_asked {

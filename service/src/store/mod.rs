@@ -86,8 +86,6 @@ pub struct QuizState {
 pub struct QuizChange {
     /// `Some(Some(s))` starts a session, `Some(None)` ends it, `None` leaves it.
     pub session: Option<Option<QuizSession>>,
-    /// An answer was judged: count it, and as correct when `true`.
-    pub answered: Option<bool>,
     /// Forget which questions of this category were asked (all were). Applied before
     /// `mark_asked`, so a change that starts a new round leaves just its question marked.
     pub reset_asked: Option<String>,
@@ -192,7 +190,9 @@ pub trait Store: Send + Sync + 'static {
 
     /// Reads the quiz session and score, and the asked ids of `category` if given.
     async fn quiz_load(&self, user: &UserKey, category: Option<&str>) -> Result<QuizState>;
-    /// Applies everything one quiz message changes, atomically.
+    /// Starts, replaces or ends the quiz session and records asked questions,
+    /// atomically. Answers are counted only through [`Store::quiz_answer`], so each is
+    /// judged once.
     async fn quiz_save(&self, user: &UserKey, change: &QuizChange) -> Result<()>;
     /// Judges an answer once: if `user`'s pending question is still `asked`, ends the
     /// session and counts the answer (as correct when `correct`), atomically, and

@@ -258,22 +258,6 @@ impl Store for RedisStore {
             }
             None => {}
         }
-        if let Some(correct) = change.answered {
-            let score = self.keys.quiz_score(user);
-            pipe.cmd("HINCRBY")
-                .arg(&score)
-                .arg("answered")
-                .arg(1)
-                .ignore();
-            if correct {
-                pipe.cmd("HINCRBY")
-                    .arg(&score)
-                    .arg("correct")
-                    .arg(1)
-                    .ignore();
-            }
-            writes += 1;
-        }
         // Reset before mark: a change that starts a new round leaves exactly the newly
         // asked question marked.
         if let Some(category) = &change.reset_asked {

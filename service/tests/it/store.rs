@@ -393,15 +393,9 @@ async fn a_quiz_change_is_applied_in_full(s: &Subject) {
         mark_asked: Some(("python".into(), "py-1".into())),
         ..Default::default()
     };
-    let answer_right_and_ask_again = QuizChange {
+    let ask_again = QuizChange {
         session: Some(Some(question("python", "py-2"))),
-        answered: Some(true),
         mark_asked: Some(("python".into(), "py-2".into())),
-        ..Default::default()
-    };
-    let answer_wrong = QuizChange {
-        session: Some(None),
-        answered: Some(false),
         ..Default::default()
     };
 
@@ -411,11 +405,15 @@ async fn a_quiz_change_is_applied_in_full(s: &Subject) {
     assert_eq!(state.score, Score::default());
     assert_eq!(state.asked, names(&["py-1"]));
 
-    store
-        .quiz_save(&alice, &answer_right_and_ask_again)
+    assert!(store
+        .quiz_answer(&alice, &question("python", "py-1"), true)
         .await
-        .unwrap();
-    store.quiz_save(&alice, &answer_wrong).await.unwrap();
+        .unwrap());
+    store.quiz_save(&alice, &ask_again).await.unwrap();
+    assert!(store
+        .quiz_answer(&alice, &question("python", "py-2"), false)
+        .await
+        .unwrap());
 
     let state = store.quiz_load(&alice, Some("python")).await.unwrap();
     assert_eq!(state.session, None);
@@ -523,13 +521,17 @@ async fn concurrent_answers_to_one_question_count_once(s: &Subject) {
 async fn an_empty_quiz_change_changes_nothing(s: &Subject) {
     let store = &*s.store;
     let alice = user("alice");
-    let ask = QuizChange {
-        session: Some(Some(question("web", "web-1"))),
-        answered: Some(true),
-        mark_asked: Some(("web".into(), "web-1".into())),
+    let ask = |id: &str| QuizChange {
+        session: Some(Some(question("web", id))),
+        mark_asked: Some(("web".into(), id.into())),
         ..Default::default()
     };
-    store.quiz_save(&alice, &ask).await.unwrap();
+    store.quiz_save(&alice, &ask("web-1")).await.unwrap();
+    assert!(store
+        .quiz_answer(&alice, &question("web", "web-1"), true)
+        .await
+        .unwrap());
+    store.quiz_save(&alice, &ask("web-2")).await.unwrap();
     let before = store.quiz_load(&alice, Some("web")).await.unwrap();
 
     store
@@ -586,7 +588,6 @@ async fn a_reset_forgets_only_its_category_and_comes_before_the_new_mark(s: &Sub
         session: Some(Some(question("python", "py-2"))),
         reset_asked: Some("python".into()),
         mark_asked: Some(("python".into(), "py-2".into())),
-        ..Default::default()
     };
     store.quiz_save(&alice, &new_round).await.unwrap();
 
@@ -602,11 +603,14 @@ async fn scores_and_asked_questions_outlive_the_session(s: &Subject) {
     let alice = user("alice");
     let change = QuizChange {
         session: Some(Some(question("computer", "com-1"))),
-        answered: Some(true),
         mark_asked: Some(("computer".into(), "com-1".into())),
         ..Default::default()
     };
     store.quiz_save(&alice, &change).await.unwrap();
+    assert!(store
+        .quiz_answer(&alice, &question("computer", "com-1"), true)
+        .await
+        .unwrap());
 
     s.expire_sessions().await;
 
@@ -1122,13 +1126,17 @@ mod only_redis {
         let (alice, bob) = (user("alice"), user("bob"));
         store.add_friend(BotScope::Quiz, &alice).await.unwrap();
         store.add_friend(BotScope::Lunch, &alice).await.unwrap();
-        let change = QuizChange {
-            session: Some(Some(question("python", "py-1"))),
-            answered: Some(true),
-            mark_asked: Some(("python".into(), "py-1".into())),
+        let ask = |id: &str| QuizChange {
+            session: Some(Some(question("python", id))),
+            mark_asked: Some(("python".into(), id.into())),
             ..Default::default()
         };
-        store.quiz_save(&alice, &change).await.unwrap();
+        store.quiz_save(&alice, &ask("py-1")).await.unwrap();
+        store
+            .quiz_answer(&alice, &question("python", "py-1"), true)
+            .await
+            .unwrap();
+        store.quiz_save(&alice, &ask("py-2")).await.unwrap();
         group_with(store, &alice, "ABC123", &["a", "b"]).await;
         store.lunch_vote("ABC123", DAY, &alice, "a").await.unwrap();
         store
