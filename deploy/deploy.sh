@@ -150,6 +150,14 @@ remote_install() {
     local host_name restarted_at=0
     host_name=$(hostname)
     say() { printf '    [%s] %s\n' "$host_name" "$*"; }
+    # The journal since the restart. A process that exits at once may be logged
+    # before journald has read its cgroup, so its lines can lack _SYSTEMD_UNIT: match
+    # the syslog identifier too, and flush journald first so the newest lines are in.
+    journal_since_restart() {
+        journalctl --sync 2>/dev/null || true
+        journalctl --since "@$restarted_at" -n 40 --no-pager -o short-iso \
+            _SYSTEMD_UNIT=kakaobot.service + SYSLOG_IDENTIFIER=kakaobot || true
+    }
     # Installs file $1 as $2 by a rename in $2's directory: readers see the old or
     # the new file, never a half-written one.
     atomic_install() {
@@ -255,7 +263,7 @@ remote_install() {
     fi
 
     say "the new version did not become ready; its journal lines:"
-    journalctl -u kakaobot.service --since "@$restarted_at" -n 40 --no-pager -o short-iso || true
+    journal_since_restart
     if [[ ! -e $prev/kakaobot ]]; then
         say "no previous version to roll back to"
         return 1
@@ -272,7 +280,7 @@ remote_install() {
         say "rolled back: the previous version is running and ready"
     else
         say "the previous version is not ready either; its journal lines:"
-        journalctl -u kakaobot.service --since "@$restarted_at" -n 40 --no-pager -o short-iso || true
+        journal_since_restart
     fi
     return 1
 }
