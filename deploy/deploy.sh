@@ -17,9 +17,12 @@ Steps: build the release binary (unless --binary), upload binary, units and
 kakaobot.env.example; install the binary as /usr/local/bin/kakaobot with an
 atomic rename, keeping the previous binary and units under
 /usr/local/lib/kakaobot/previous/; install /etc/kakaobot/kakaobot.env from the
-example only if it does not exist; daemon-reload, enable, restart; poll /ready.
+example only if it does not exist; run the new binary's `kakaobot check` with
+those settings as the service's user (if it fails, its output is printed and
+nothing installed is touched); daemon-reload, enable, restart; poll /ready.
 If the new version is not ready in time, the previous one is restored and
-restarted, the last journal lines are printed and the exit status is 1.
+restarted, the service's journal lines since the restart are printed and the
+exit status is 1.
 Running it again with the same binary is harmless.
 
 Options:
@@ -34,8 +37,8 @@ Options:
                          (e.g. --ssh-option UserKnownHostsFile=/path)
   -h, --help             this help
 
-Exit status: 0 deployed and ready; 1 deploy failed (rolled back if there was
-a previous version); 2 bad usage.
+Exit status: 0 deployed and ready; 1 deploy failed (the check failed, or the
+new version was rolled back if there was a previous one); 2 bad usage.
 EOF
 }
 
@@ -147,16 +150,24 @@ remote_install() {
     local conf=/etc/kakaobot
     local lib=/usr/local/lib/kakaobot
     local prev=$lib/previous
-    local host_name restarted_at=0
+    local host_name journal_cursor=""
     host_name=$(hostname)
     say() { printf '    [%s] %s\n' "$host_name" "$*"; }
-    # The journal since the restart. A process that exits at once may be logged
-    # before journald has read its cgroup, so its lines can lack _SYSTEMD_UNIT: match
-    # the syslog identifier too, and flush journald first so the newest lines are in.
+    # Remembers where the journal ends, so that journal_since_restart shows only
+    # what was logged after the restart.
+    mark_journal() {
+        journal_cursor=$(journalctl -n 1 -q --show-cursor -o cat --no-pager 2>/dev/null |
+            sed -n 's/^-- cursor: //p') || journal_cursor=""
+    }
+    # The unit's newest journal lines since mark_journal: its own output and
+    # systemd's messages about it (a missing settings file is reported only there).
+    # Newest, not first: the old process may still log while it stops.
     journal_since_restart() {
+        local from=()
+        if [[ -n $journal_cursor ]]; then from=(--after-cursor="$journal_cursor"); fi
         journalctl --sync 2>/dev/null || true
-        journalctl --since "@$restarted_at" -n 40 --no-pager -o short-iso \
-            _SYSTEMD_UNIT=kakaobot.service + SYSLOG_IDENTIFIER=kakaobot || true
+        journalctl "${from[@]}" -u kakaobot.service --no-pager -q -o short-iso 2>/dev/null |
+            tail -n 40 || true
     }
     # Installs file $1 as $2 by a rename in $2's directory: readers see the old or
     # the new file, never a half-written one.
@@ -197,12 +208,30 @@ remote_install() {
         say "no 200 from GET http://$address/ready within ${ready_timeout}s"
         return 1
     }
+    # Runs the new binary's `check` as systemd will run the service (a dynamic
+    # user, the operator's settings file) before anything installed is touched: a
+    # binary that cannot run on this host, or settings or a question bank it
+    # refuses, stop the deploy while the running version keeps serving.
+    preflight() {
+        local candidate=$lib/kakaobot.candidate out rc=0
+        install -m 0755 -o root -g root "$src/kakaobot" "$candidate"
+        out=$(systemd-run --quiet --wait --pipe --collect -p DynamicUser=yes \
+            -p EnvironmentFile="$conf/kakaobot.env" "$candidate" check </dev/null 2>&1) || rc=$?
+        rm -f "$candidate"
+        if ((rc == 0)); then
+            say "checked the new binary with $conf/kakaobot.env: ${out##*$'\n'}"
+            return 0
+        fi
+        say "the new binary failed \`kakaobot check\` on this host (exit $rc); the installed version was left as it was:"
+        printf '%s\n' "$out" | sed 's/^/        /'
+        return 1
+    }
     # Restarts the service behind its socket. The socket is restarted only when
     # it is not listening or its unit changed, so an ordinary deploy never
     # closes the port: connections queue while the service restarts.
     restart_units() {
         local socket_changed=$1
-        restarted_at=$(date +%s)
+        mark_journal
         systemctl daemon-reload
         systemctl reset-failed kakaobot.service kakaobot.socket 2>/dev/null || true
         systemctl enable --quiet kakaobot.socket kakaobot.service
@@ -228,6 +257,8 @@ remote_install() {
         say "no $conf/kakaobot.env yet: installing it from the example"
         install -m 0600 -o root -g root "$src/kakaobot.env.example" "$conf/kakaobot.env"
     fi
+
+    preflight || return 1
 
     local same=yes socket_changed=no f
     cmp -s "$src/kakaobot" "$bin" 2>/dev/null || same=no

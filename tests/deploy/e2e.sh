@@ -10,8 +10,11 @@
 #   - kill -9 of the main process: systemd restarts it and it answers again;
 #   - a redeploy while clients send a steady stream of /message requests:
 #     zero failed requests (counted);
-#   - a deploy of a binary that cannot start: deploy.sh rolls back, exits
-#     non-zero, and the previous binary answers.
+#   - a deploy of a binary that fails `kakaobot check`: deploy.sh exits
+#     non-zero with its output, and the running service is not touched;
+#   - a deploy of a binary that passes the check but cannot serve: deploy.sh
+#     rolls back, shows the failed start's journal, exits non-zero, and the
+#     previous binary answers.
 # Everything it creates (network namespaces, veth, cgroups, the rootfs copy,
 # processes) is removed at the end, also on failure or Ctrl-C.
 #
@@ -309,20 +312,46 @@ echo "redeploy (+ $extra_restarts extra restarts) under load: $requests requests
 [[ $before_pid != "$after_pid" ]] || fail "the redeploy did not restart the service"
 ((failures == 0)) || fail "$failures of $requests requests failed during the redeploy (+ $extra_restarts extra restarts)"
 
-# --- rollback ---------------------------------------------------------------------------
-say "deploying a binary that cannot start: expect a rollback"
-printf '#!/bin/sh\necho "kakaobot (e2e broken build): refusing to start" >&2\nexit 3\n' >"$work/broken-kakaobot"
+# --- a binary that fails its check ----------------------------------------------------
+say "deploying a binary that fails \`kakaobot check\`: expect a refusal that changes nothing"
+printf '#!/bin/sh\necho "kakaobot (e2e broken build): cannot run here" >&2\nexit 3\n' >"$work/broken-kakaobot"
 chmod 0755 "$work/broken-kakaobot"
+expected_sha=$(sha256sum "$binary" | cut -d' ' -f1)
+installed_sha() { box 'sha256sum /usr/local/bin/kakaobot' | cut -d' ' -f1; }
+before_pid=$(main_pid)
 rc=0
-deploy --binary "$work/broken-kakaobot" >"$work/rollback.log" 2>&1 || rc=$?
+deploy --binary "$work/broken-kakaobot" >"$work/refused.log" 2>&1 || rc=$?
+cat "$work/refused.log"
+((rc != 0)) || fail "deploy.sh exited 0 with a binary that fails its check"
+grep -q "failed \`kakaobot check\` on this host (exit 3)" "$work/refused.log" ||
+    fail "deploy.sh did not report the failed check"
+grep -q "cannot run here" "$work/refused.log" || fail "deploy.sh did not show the check's output"
+! grep -q "restarting kakaobot.service" "$work/refused.log" || fail "deploy.sh restarted the service after a failed check"
+[[ $(main_pid) == "$before_pid" ]] || fail "the running service was restarted after a failed check"
+[[ $(installed_sha) == "$expected_sha" ]] || fail "after a failed check /usr/local/bin/kakaobot changed"
+box 'test ! -e /usr/local/lib/kakaobot/kakaobot.candidate' || fail "the failed check left its candidate binary behind"
+[[ $(ready_status) == 200 ]] || fail "after a failed check GET /ready is not 200"
+echo "deploy.sh exited $rc; main process $before_pid still serving, binary unchanged"
+
+# --- rollback ---------------------------------------------------------------------------
+say "deploying a binary that passes its check but cannot serve: expect a rollback"
+cat >"$work/unservable-kakaobot" <<'EOF'
+#!/bin/sh
+if [ "$1" = check ]; then echo "settings and question bank are valid"; exit 0; fi
+echo "kakaobot (e2e broken build): refusing to serve" >&2
+exit 3
+EOF
+chmod 0755 "$work/unservable-kakaobot"
+rc=0
+deploy --binary "$work/unservable-kakaobot" >"$work/rollback.log" 2>&1 || rc=$?
 cat "$work/rollback.log"
-((rc != 0)) || fail "deploy.sh exited 0 with a binary that cannot start"
+((rc != 0)) || fail "deploy.sh exited 0 with a binary that cannot serve"
 grep -q "rolled back: the previous version is running and ready" "$work/rollback.log" ||
     fail "deploy.sh did not report a successful rollback"
-grep -q "refusing to start" "$work/rollback.log" || fail "deploy.sh did not show the journal of the failed start"
+grep -q "refusing to serve" "$work/rollback.log" || fail "deploy.sh did not show the journal of the failed start"
+grep -q "status=3" "$work/rollback.log" || fail "deploy.sh did not show systemd's messages about the failed start"
 [[ $(ready_status) == 200 ]] || fail "after the rollback GET /ready is not 200"
-installed=$(box 'sha256sum /usr/local/bin/kakaobot' | cut -d' ' -f1)
-[[ $installed == $(sha256sum "$binary" | cut -d' ' -f1) ]] || fail "after the rollback /usr/local/bin/kakaobot is not the previous binary"
+[[ $(installed_sha) == "$expected_sha" ]] || fail "after the rollback /usr/local/bin/kakaobot is not the previous binary"
 in_client "$python" "$root/tests/deploy/lib/kakao_client.py" conversation "$app_url" \
     "$root/service/questions/quiz.toml" "e2eQuizUser_02" || fail "the quiz conversation after the rollback failed"
 echo "deploy.sh exited $rc, rolled back, and the previous binary answers"
