@@ -106,6 +106,25 @@ pub struct Launch {
     pub user_data: Option<Vec<u8>>,
 }
 
+impl Launch {
+    /// What `RunInstances` gets, once the image, key pair and group are known.
+    fn spec<'a>(
+        &'a self,
+        image_id: &'a str,
+        key_name: &'a str,
+        group_id: &'a str,
+    ) -> LaunchSpec<'a> {
+        LaunchSpec {
+            name: &self.name,
+            image_id,
+            instance_type: &self.instance_type,
+            key_name,
+            group_id,
+            user_data: self.user_data.as_deref(),
+        }
+    }
+}
+
 /// Why applying stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
@@ -447,14 +466,7 @@ impl Applier<'_> {
                 )?;
                 let image_id = self.image(produced).await?;
                 let launch = self.launch()?;
-                let spec = LaunchSpec {
-                    name: &launch.name,
-                    image_id: &image_id,
-                    instance_type: &launch.instance_type,
-                    key_name,
-                    group_id: &group_id,
-                    user_data: launch.user_data.as_deref(),
-                };
+                let spec = launch.spec(&image_id, key_name, &group_id);
                 // The key pair or group may have been created a moment ago;
                 // an unknown image, on the other hand, is not worth waiting for.
                 let backoff = if produced.key_pair {
@@ -649,14 +661,7 @@ impl Applier<'_> {
                 let group_id = self.resolve(group, None, "security group", PLACEHOLDER_GROUP)?;
                 let image_id = self.image(produced).await?;
                 let launch = self.launch()?;
-                let spec = LaunchSpec {
-                    name: &launch.name,
-                    image_id: &image_id,
-                    instance_type: &launch.instance_type,
-                    key_name,
-                    group_id: &group_id,
-                    user_data: launch.user_data.as_deref(),
-                };
+                let spec = launch.spec(&image_id, key_name, &group_id);
                 ec2.run_instance(&spec, true).await?;
             }
             Action::StartInstance { id } => ec2.start_instance(id, true).await?,
