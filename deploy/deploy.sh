@@ -213,6 +213,7 @@ remote_install() {
     # binary that cannot run on this host, or settings or a question bank it
     # refuses, stop the deploy while the running version keeps serving.
     preflight() {
+        # A copy, because the dynamic user cannot read the login user's upload directory.
         local candidate=$lib/kakaobot.candidate out rc=0
         install -m 0755 -o root -g root "$src/kakaobot" "$candidate"
         out=$(systemd-run --quiet --wait --pipe --collect -p DynamicUser=yes \
