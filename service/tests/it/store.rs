@@ -139,6 +139,24 @@ fn question(category: &str, id: &str) -> QuizSession {
     }
 }
 
+/// A change that only makes `question` the pending one.
+fn pending(question: QuizSession) -> QuizChange {
+    QuizChange {
+        session: Some(Some(question)),
+        ..Default::default()
+    }
+}
+
+/// A change that asks a question, as the quiz bot does: it becomes the pending
+/// one and is marked asked in its category.
+fn ask(category: &str, id: &str) -> QuizChange {
+    QuizChange {
+        session: Some(Some(question(category, id))),
+        mark_asked: Some((category.into(), id.into())),
+        ..Default::default()
+    }
+}
+
 fn names(list: &[&str]) -> Vec<String> {
     list.iter().map(|s| s.to_string()).collect()
 }
@@ -232,11 +250,10 @@ async fn the_store_answers_a_ping(s: &Subject) {
 async fn a_session_lasts_until_it_expires(s: &Subject) {
     let store = &*s.store;
     let alice = user("alice");
-    let change = QuizChange {
-        session: Some(Some(question("python", "py-1"))),
-        ..Default::default()
-    };
-    store.quiz_save(&alice, &change).await.unwrap();
+    store
+        .quiz_save(&alice, &pending(question("python", "py-1")))
+        .await
+        .unwrap();
     store
         .lunch_set_session(&alice, Some(LunchSession::Choosing))
         .await
@@ -259,11 +276,10 @@ async fn a_session_lasts_until_it_expires(s: &Subject) {
 async fn clearing_a_session_forgets_only_that_bots_session_and_can_be_repeated(s: &Subject) {
     let store = &*s.store;
     let alice = user("alice");
-    let change = QuizChange {
-        session: Some(Some(question("web", "web-1"))),
-        ..Default::default()
-    };
-    store.quiz_save(&alice, &change).await.unwrap();
+    store
+        .quiz_save(&alice, &pending(question("web", "web-1")))
+        .await
+        .unwrap();
     store
         .lunch_set_session(&alice, Some(LunchSession::Settings))
         .await
@@ -312,14 +328,8 @@ async fn a_session_can_be_replaced_and_ended(s: &Subject) {
     store.lunch_set_session(&alice, None).await.unwrap();
     assert_eq!(store.lunch_load(&alice, DAY).await.unwrap().session, None);
 
-    let start = QuizChange {
-        session: Some(Some(question("python", "py-1"))),
-        ..Default::default()
-    };
-    let replace = QuizChange {
-        session: Some(Some(question("web", "web-2"))),
-        ..Default::default()
-    };
+    let start = pending(question("python", "py-1"));
+    let replace = pending(question("web", "web-2"));
     let end = QuizChange {
         session: Some(None),
         ..Default::default()
@@ -359,11 +369,10 @@ async fn removing_a_friend_forgets_their_session_with_that_bot(s: &Subject) {
         .lunch_set_session(&alice, Some(LunchSession::Choosing))
         .await
         .unwrap();
-    let change = QuizChange {
-        session: Some(Some(question("python", "py-1"))),
-        ..Default::default()
-    };
-    store.quiz_save(&alice, &change).await.unwrap();
+    store
+        .quiz_save(&alice, &pending(question("python", "py-1")))
+        .await
+        .unwrap();
 
     store.remove_friend(BotScope::Lunch, &alice).await.unwrap();
 
@@ -388,18 +397,10 @@ async fn a_new_quiz_user_has_no_session_no_score_and_nothing_asked(s: &Subject) 
 async fn a_quiz_change_is_applied_in_full(s: &Subject) {
     let store = &*s.store;
     let alice = user("alice");
-    let ask = QuizChange {
-        session: Some(Some(question("python", "py-1"))),
-        mark_asked: Some(("python".into(), "py-1".into())),
-        ..Default::default()
-    };
-    let ask_again = QuizChange {
-        session: Some(Some(question("python", "py-2"))),
-        mark_asked: Some(("python".into(), "py-2".into())),
-        ..Default::default()
-    };
-
-    store.quiz_save(&alice, &ask).await.unwrap();
+    store
+        .quiz_save(&alice, &ask("python", "py-1"))
+        .await
+        .unwrap();
     let state = store.quiz_load(&alice, Some("python")).await.unwrap();
     assert_eq!(state.session, Some(question("python", "py-1")));
     assert_eq!(state.score, Score::default());
@@ -409,7 +410,10 @@ async fn a_quiz_change_is_applied_in_full(s: &Subject) {
         .quiz_answer(&alice, &question("python", "py-1"), true)
         .await
         .unwrap());
-    store.quiz_save(&alice, &ask_again).await.unwrap();
+    store
+        .quiz_save(&alice, &ask("python", "py-2"))
+        .await
+        .unwrap();
     assert!(store
         .quiz_answer(&alice, &question("python", "py-2"), false)
         .await
@@ -432,13 +436,7 @@ async fn an_answer_to_the_pending_question_is_judged_once(s: &Subject) {
     let alice = user("alice");
     let asked = question("python", "py-1");
     store
-        .quiz_save(
-            &alice,
-            &QuizChange {
-                session: Some(Some(asked.clone())),
-                ..Default::default()
-            },
-        )
+        .quiz_save(&alice, &pending(asked.clone()))
         .await
         .unwrap();
 
@@ -461,13 +459,7 @@ async fn an_answer_to_a_question_no_longer_pending_changes_nothing(s: &Subject) 
     let alice = user("alice");
     let now_pending = question("web", "web-2");
     store
-        .quiz_save(
-            &alice,
-            &QuizChange {
-                session: Some(Some(now_pending.clone())),
-                ..Default::default()
-            },
-        )
+        .quiz_save(&alice, &pending(now_pending.clone()))
         .await
         .unwrap();
 
@@ -487,13 +479,7 @@ async fn concurrent_answers_to_one_question_count_once(s: &Subject) {
     let alice = user("alice");
     let asked = question("computer", "cs-1");
     s.store
-        .quiz_save(
-            &alice,
-            &QuizChange {
-                session: Some(Some(asked.clone())),
-                ..Default::default()
-            },
-        )
+        .quiz_save(&alice, &pending(asked.clone()))
         .await
         .unwrap();
 
@@ -521,17 +507,12 @@ async fn concurrent_answers_to_one_question_count_once(s: &Subject) {
 async fn an_empty_quiz_change_changes_nothing(s: &Subject) {
     let store = &*s.store;
     let alice = user("alice");
-    let ask = |id: &str| QuizChange {
-        session: Some(Some(question("web", id))),
-        mark_asked: Some(("web".into(), id.into())),
-        ..Default::default()
-    };
-    store.quiz_save(&alice, &ask("web-1")).await.unwrap();
+    store.quiz_save(&alice, &ask("web", "web-1")).await.unwrap();
     assert!(store
         .quiz_answer(&alice, &question("web", "web-1"), true)
         .await
         .unwrap());
-    store.quiz_save(&alice, &ask("web-2")).await.unwrap();
+    store.quiz_save(&alice, &ask("web", "web-2")).await.unwrap();
     let before = store.quiz_load(&alice, Some("web")).await.unwrap();
 
     store
@@ -601,12 +582,10 @@ async fn a_reset_forgets_only_its_category_and_comes_before_the_new_mark(s: &Sub
 async fn scores_and_asked_questions_outlive_the_session(s: &Subject) {
     let store = &*s.store;
     let alice = user("alice");
-    let change = QuizChange {
-        session: Some(Some(question("computer", "com-1"))),
-        mark_asked: Some(("computer".into(), "com-1".into())),
-        ..Default::default()
-    };
-    store.quiz_save(&alice, &change).await.unwrap();
+    store
+        .quiz_save(&alice, &ask("computer", "com-1"))
+        .await
+        .unwrap();
     assert!(store
         .quiz_answer(&alice, &question("computer", "com-1"), true)
         .await
@@ -1126,17 +1105,18 @@ mod only_redis {
         let (alice, bob) = (user("alice"), user("bob"));
         store.add_friend(BotScope::Quiz, &alice).await.unwrap();
         store.add_friend(BotScope::Lunch, &alice).await.unwrap();
-        let ask = |id: &str| QuizChange {
-            session: Some(Some(question("python", id))),
-            mark_asked: Some(("python".into(), id.into())),
-            ..Default::default()
-        };
-        store.quiz_save(&alice, &ask("py-1")).await.unwrap();
+        store
+            .quiz_save(&alice, &ask("python", "py-1"))
+            .await
+            .unwrap();
         store
             .quiz_answer(&alice, &question("python", "py-1"), true)
             .await
             .unwrap();
-        store.quiz_save(&alice, &ask("py-2")).await.unwrap();
+        store
+            .quiz_save(&alice, &ask("python", "py-2"))
+            .await
+            .unwrap();
         group_with(store, &alice, "ABC123", &["a", "b"]).await;
         store.lunch_vote("ABC123", DAY, &alice, "a").await.unwrap();
         store
