@@ -96,17 +96,7 @@ fn status_reports_missing_then_complete() {
     );
 
     w.up("kb", &[]).expect_code(0);
-    let after = w
-        .run(&[
-            "status",
-            "--name",
-            "kb",
-            "--ssh-cidr",
-            "203.0.113.7/32",
-            "--output",
-            "json",
-        ])
-        .expect_code(0);
+    let after = w.status("kb").expect_code(0);
     let json = after.json();
     assert_eq!(json["complete"], true);
     let s = states(&json);
@@ -308,17 +298,7 @@ fn an_existing_tagged_group_is_adopted_and_the_rest_converges() {
     assert!(calls.get("CreateSecurityGroup").is_none(), "{calls}");
     assert_eq!(calls["AuthorizeSecurityGroupIngress"], 1);
     assert_eq!(calls["RevokeSecurityGroupIngress"], 1);
-    let s = w
-        .run(&[
-            "status",
-            "--name",
-            "kb",
-            "--ssh-cidr",
-            "203.0.113.7/32",
-            "--output",
-            "json",
-        ])
-        .expect_code(0);
+    let s = w.status("kb").expect_code(0);
     assert!(s.stdout.contains(&group), "{}", s.stdout);
 }
 

@@ -299,7 +299,7 @@ impl World {
             "--name",
             name,
             "--ssh-cidr",
-            "203.0.113.7/32",
+            SSH_CIDR,
             "--output",
             "json",
         ];
@@ -307,9 +307,17 @@ impl World {
         self.run(&args)
     }
 
-    /// `status` for stack `name` with JSON output.
+    /// `status` for stack `name` against the SSH CIDR `up` uses, with JSON output.
     pub fn status(&self, name: &str) -> Run {
-        self.run(&["status", "--name", name, "--output", "json"])
+        self.run(&[
+            "status",
+            "--name",
+            name,
+            "--ssh-cidr",
+            SSH_CIDR,
+            "--output",
+            "json",
+        ])
     }
 
     /// `down --yes` for stack `name` with JSON output.
@@ -319,6 +327,9 @@ impl World {
         self.run(&args)
     }
 }
+
+/// Who may ssh, in the stacks `up` and `status` work on.
+pub const SSH_CIDR: &str = "203.0.113.7/32";
 
 /// A loopback port with nothing listening on it.
 pub fn closed_port() -> u16 {
