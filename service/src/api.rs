@@ -1,19 +1,30 @@
-//! The HTTP API: Kakao's smart-chat routes for every bot (and for the default bot at
-//! the root), plus health and readiness. Operations are declared with poem-openapi,
-//! so the OpenAPI document and the Swagger UI come from this file.
+//! The HTTP API: Open Builder skill routes and the tutorials' smart-chat routes for
+//! every bot (and for the default bot at the root), plus health and readiness.
+//! Operations are declared with poem-openapi, so the OpenAPI document and the Swagger
+//! UI come from this file.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use poem_openapi::param::Path;
+use poem_openapi::param::{Header, Path};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
+use secrecy::{ExposeSecret, SecretString};
+use subtle::ConstantTimeEq;
+use tokio::time::Instant as TokioInstant;
 use tracing::{info, warn};
 
-use crate::bots::{BotName, Bots, Input};
-use crate::kakao::{self, Ack, FriendRequest, KeyboardBody, MessageRequest, MessageResponse};
+use crate::bots::{BotName, Bots, Input, Reply};
+use crate::callback::{self, Callbacks};
+use crate::kakao::skill::{self, SkillRequest, SkillResponse};
+use crate::kakao::smartchat::{
+    self, Ack, FriendRequest, KeyboardBody, MessageRequest, MessageResponse,
+};
 use crate::store::{BotScope, Store, StoreError};
 use crate::user::UserKey;
+
+/// The header that carries `KAKAOBOT_SKILL_SECRET`, when one is set.
+pub const SKILL_SECRET_HEADER: &str = "X-Kakaobot-Skill-Secret";
 
 /// What every request handler shares.
 #[derive(Clone)]
@@ -26,14 +37,23 @@ pub struct AppState {
     pub reply_budget: Duration,
     /// `redis` or `memory`, shown by `/ready`.
     pub store_kind: &'static str,
+    /// When set, skill requests must carry it in [`SKILL_SECRET_HEADER`].
+    pub skill_secret: Option<SecretString>,
+    /// Where late skill answers go when Kakao sent a callback URL.
+    pub callbacks: Callbacks,
 }
 
 #[derive(Tags)]
 enum Tag {
+    /// Kakao i Open Builder skills, how Kakao channels reach bots today: register
+    /// `http://HOST:5000/quiz/skill` or `http://HOST:5000/lunch/skill` as a skill in Kakao's
+    /// chatbot admin centre and use it in the fallback and welcome blocks.
+    Skills,
     /// The default bot (`KAKAOBOT_DEFAULT_BOT`, `quiz` unless set) at the root URL, so a
     /// Kakao app registered with `http://HOST:5000` works unchanged.
     DefaultBot,
-    /// Every bot under its own prefix: register `http://HOST:5000/quiz` or `http://HOST:5000/lunch`.
+    /// Every bot under its own prefix (smart-chat API of the tutorials, retired by Kakao
+    /// on 2019-12-31): register `http://HOST:5000/quiz` or `http://HOST:5000/lunch`.
     Bots,
     /// Liveness and readiness for load balancers, systemd and deploy scripts.
     Operations,
@@ -123,6 +143,41 @@ fn message_bad_request(err: poem::Error) -> MessageReply {
     match parse_error(&err, MESSAGE_SHAPE) {
         (true, body) => MessageReply::PayloadTooLarge(body),
         (false, body) => MessageReply::BadRequest(body),
+    }
+}
+
+/// Response of a skill call.
+#[derive(ApiResponse)]
+#[oai(bad_request_handler = "skill_bad_request")]
+pub enum SkillReply {
+    /// The bot's answer, `{"version":"2.0","template":{…}}`. Also sent when storage is
+    /// slow or down: a "try again" answer with the home menu, or, when the request had a
+    /// callback URL, `{"version":"2.0","useCallback":true,…}` with the real answer
+    /// POSTed to that URL once it is ready (within 50 s).
+    #[oai(status = 200)]
+    Ok(Json<SkillResponse>),
+    /// The body is not a skill payload: malformed JSON, or no `userRequest.user.id`.
+    /// Kakao never sends these.
+    #[oai(status = 400)]
+    BadRequest(Json<ErrorBody>),
+    /// `KAKAOBOT_SKILL_SECRET` is set and the request's `X-Kakaobot-Skill-Secret`
+    /// header is missing or wrong.
+    #[oai(status = 401)]
+    Unauthorized(Json<ErrorBody>),
+    /// No bot has that name; the bots are `quiz` and `lunch`.
+    #[oai(status = 404)]
+    UnknownBot(Json<ErrorBody>),
+    /// The body is larger than 64 KiB.
+    #[oai(status = 413)]
+    PayloadTooLarge(Json<ErrorBody>),
+}
+
+const SKILL_SHAPE: &str = r#"{"userRequest": {"utterance": string, "user": {"id": string, …}, …}, "action": {"clientExtra": {…}, …}, …}"#;
+
+fn skill_bad_request(err: poem::Error) -> SkillReply {
+    match parse_error(&err, SKILL_SHAPE) {
+        (true, body) => SkillReply::PayloadTooLarge(body),
+        (false, body) => SkillReply::BadRequest(body),
     }
 }
 
@@ -221,7 +276,7 @@ impl Api {
     }
 
     fn keyboard(&self, bot: BotName) -> KeyboardResponse {
-        KeyboardResponse::Ok(Json(kakao::keyboard(&self.state.bots.get(bot).home())))
+        KeyboardResponse::Ok(Json(smartchat::keyboard(&self.state.bots.get(bot).home())))
     }
 
     async fn message(&self, bot: BotName, body: MessageRequest) -> MessageReply {
@@ -233,20 +288,7 @@ impl Api {
         };
         let input = body.input();
         let started = Instant::now();
-        let reply = self
-            .within_budget(
-                self.state
-                    .bots
-                    .reply(bot, &user, &input, self.state.store.as_ref()),
-            )
-            .await;
-        let reply = match reply {
-            Ok(reply) => reply,
-            Err(cause) => {
-                warn!(%bot, %user, %cause, "store failed; sending the fallback reply");
-                self.state.bots.unavailable(bot)
-            }
-        };
+        let reply = self.answer(bot, &user, &input).await;
         info!(
             %bot,
             %user,
@@ -254,7 +296,131 @@ impl Api {
             elapsed_ms = started.elapsed().as_millis() as u64,
             "message answered"
         );
-        MessageReply::Ok(Json(kakao::message(&reply)))
+        MessageReply::Ok(Json(smartchat::message(&reply)))
+    }
+
+    /// The bot's reply within the reply budget, or the "try again" reply.
+    async fn answer(&self, bot: BotName, user: &UserKey, input: &Input) -> Reply {
+        let store = self.state.store.as_ref();
+        match self
+            .within_budget(self.state.bots.reply(bot, user, input, store))
+            .await
+        {
+            Ok(reply) => reply,
+            Err(cause) => {
+                warn!(%bot, %user, %cause, "store failed; sending the fallback reply");
+                self.state.bots.unavailable(bot)
+            }
+        }
+    }
+
+    async fn skill(&self, bot: BotName, body: SkillRequest, secret: Option<&str>) -> SkillReply {
+        if let Some(expected) = &self.state.skill_secret {
+            let given = secret.unwrap_or_default().as_bytes();
+            if !bool::from(given.ct_eq(expected.expose_secret().as_bytes())) {
+                return SkillReply::Unauthorized(ErrorBody::new(
+                    "unauthorized",
+                    format!(
+                        "missing or wrong {SKILL_SECRET_HEADER} header: add it, with the value of \
+                         KAKAOBOT_SKILL_SECRET, to the skill's headers in Kakao's chatbot admin centre"
+                    ),
+                ));
+            }
+        }
+        let user = match body.user() {
+            Ok(user) => user,
+            Err(e) => return SkillReply::BadRequest(ErrorBody::new("bad_request", e.to_string())),
+        };
+        let input = body.input();
+        let started = Instant::now();
+        let callback = body.callback_url().and_then(|raw| {
+            let permitted = self.state.callbacks.permit(raw);
+            if permitted.is_none() {
+                warn!(%bot, "callback URL refused (not https on kakao.com, nor an allowed host); answering without callback");
+            }
+            permitted
+        });
+        let reply = match callback {
+            None => self.answer(bot, &user, &input).await,
+            Some(url) => match self
+                .answer_or_call_back(bot, user.clone(), input.clone(), url)
+                .await
+            {
+                Some(reply) => reply,
+                None => {
+                    info!(%bot, %user, elapsed_ms = started.elapsed().as_millis() as u64, "skill answered with useCallback");
+                    return SkillReply::Ok(Json(SkillResponse::callback_ack(
+                        callback::WAITING_TEXT,
+                    )));
+                }
+            },
+        };
+        info!(
+            %bot,
+            %user,
+            kind = %input_kind(&input),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "skill answered"
+        );
+        SkillReply::Ok(Json(skill::render(&reply)))
+    }
+
+    /// The reply if it is ready within the budget; otherwise `None`, and the reply is
+    /// delivered to `url` when it is ready (see [`callback`]).
+    async fn answer_or_call_back(
+        &self,
+        bot: BotName,
+        user: UserKey,
+        input: Input,
+        url: callback::CallbackUrl,
+    ) -> Option<Reply> {
+        let started = TokioInstant::now();
+        let state = self.state.clone();
+        let work = {
+            let (state, user, input) = (state.clone(), user.clone(), input.clone());
+            move || {
+                let (state, user, input) = (state.clone(), user.clone(), input.clone());
+                async move {
+                    state
+                        .bots
+                        .reply(bot, &user, &input, state.store.as_ref())
+                        .await
+                }
+            }
+        };
+        let mut first = tokio::spawn(work());
+        let first = match tokio::time::timeout(state.reply_budget, &mut first).await {
+            Ok(Ok(Ok(reply))) => return Some(reply),
+            Ok(Ok(Err(cause))) => {
+                warn!(%bot, %user, %cause, host = url.host(), "store failed; answering useCallback");
+                None
+            }
+            Ok(Err(join)) => {
+                warn!(%bot, %user, cause = %join, "reply task failed; answering useCallback");
+                None
+            }
+            Err(_) => {
+                warn!(%bot, %user, host = url.host(), "store slow; answering useCallback");
+                Some(first)
+            }
+        };
+        let acked = TokioInstant::now();
+        tokio::spawn(async move {
+            let host = url.host().to_owned();
+            let outcome = state
+                .callbacks
+                .follow_up(
+                    url,
+                    first,
+                    work,
+                    skill::render,
+                    acked,
+                    started + callback::DEADLINE,
+                )
+                .await;
+            callback::log_outcome(&host, &outcome);
+        });
+        None
     }
 
     async fn notice(&self, bot: BotName, user_key: &str, notice: Notice) -> AckReply {
@@ -282,12 +448,54 @@ impl Api {
 fn input_kind(input: &Input) -> &'static str {
     match input {
         Input::Text(_) => "text",
+        Input::Tapped { .. } => "tap",
         Input::Media(_) => "media",
     }
 }
 
 #[OpenApi]
 impl Api {
+    /// A skill call to the default bot
+    ///
+    /// Kakao calls this when a block linked to the skill answers a user. Always answered
+    /// with 200 and a SkillResponse 2.0, also when storage is down.
+    #[oai(
+        path = "/skill",
+        method = "post",
+        tag = "Tag::Skills",
+        operation_id = "default_skill"
+    )]
+    async fn default_skill(
+        &self,
+        body: Json<SkillRequest>,
+        /// Required when `KAKAOBOT_SKILL_SECRET` is set: its value.
+        #[oai(name = "X-Kakaobot-Skill-Secret")]
+        secret: Header<Option<String>>,
+    ) -> SkillReply {
+        self.skill(self.state.default_bot, body.0, secret.0.as_deref())
+            .await
+    }
+
+    /// A skill call to a bot
+    ///
+    /// Kakao calls this when a block linked to the skill answers a user. Always answered
+    /// with 200 and a SkillResponse 2.0, also when storage is down.
+    #[oai(path = "/:bot/skill", method = "post", tag = "Tag::Skills")]
+    async fn bot_skill(
+        &self,
+        /// The bot: `quiz` or `lunch`.
+        bot: Path<String>,
+        body: Json<SkillRequest>,
+        /// Required when `KAKAOBOT_SKILL_SECRET` is set: its value.
+        #[oai(name = "X-Kakaobot-Skill-Secret")]
+        secret: Header<Option<String>>,
+    ) -> SkillReply {
+        match self.bot(&bot.0) {
+            Ok(bot) => self.skill(bot, body.0, secret.0.as_deref()).await,
+            Err(e) => SkillReply::UnknownBot(e),
+        }
+    }
+
     /// Home keyboard of the default bot
     ///
     /// Kakao calls this when a user opens the chat (and after the 10-minute context expires).

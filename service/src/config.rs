@@ -28,6 +28,8 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ),
     ("KAKAOBOT_REPLY_BUDGET_MS", "reply_budget_ms"),
     ("KAKAOBOT_SHUTDOWN_GRACE_SECS", "shutdown_grace_secs"),
+    ("KAKAOBOT_SKILL_SECRET", "skill_secret"),
+    ("KAKAOBOT_CALLBACK_ALLOWED_HOSTS", "callback_allowed_hosts"),
 ];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
@@ -62,6 +64,13 @@ pub struct Settings {
     pub reply_budget: Duration,
     /// How long in-flight requests may run after SIGTERM.
     pub shutdown_grace: Duration,
+    /// When set, a skill request must carry it in the `X-Kakaobot-Skill-Secret` header
+    /// (added in the skill's settings in Kakao's admin centre); `None` leaves skills
+    /// open to anyone who can reach the port.
+    pub skill_secret: Option<SecretString>,
+    /// Hosts (`host` or `host:port`) that callback URLs may name besides `*.kakao.com`,
+    /// over http or https; for tests and private relays. Empty: Kakao only, over https.
+    pub callback_allowed_hosts: Vec<String>,
 }
 
 impl Default for Settings {
@@ -77,6 +86,8 @@ impl Default for Settings {
             redis_response_timeout: Duration::from_millis(500),
             reply_budget: Duration::from_millis(800),
             shutdown_grace: Duration::from_secs(10),
+            skill_secret: None,
+            callback_allowed_hosts: Vec::new(),
         }
     }
 }
@@ -95,6 +106,8 @@ struct FileSettings {
     redis_response_timeout_ms: Option<u64>,
     reply_budget_ms: Option<u64>,
     shutdown_grace_secs: Option<u64>,
+    skill_secret: Option<String>,
+    callback_allowed_hosts: Option<Vec<String>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -177,6 +190,12 @@ impl Settings {
         if let Some(v) = f.shutdown_grace_secs {
             self.shutdown_grace = Duration::from_secs(v);
         }
+        if let Some(v) = f.skill_secret {
+            self.skill_secret = non_empty(v).map(SecretString::from);
+        }
+        if let Some(v) = f.callback_allowed_hosts {
+            self.callback_allowed_hosts = v.into_iter().filter_map(non_empty).collect();
+        }
         Ok(())
     }
 
@@ -223,6 +242,15 @@ impl Settings {
         if let Some(v) = number("KAKAOBOT_SHUTDOWN_GRACE_SECS")? {
             self.shutdown_grace = Duration::from_secs(v);
         }
+        if let Some(v) = env("KAKAOBOT_SKILL_SECRET") {
+            self.skill_secret = non_empty(v).map(SecretString::from);
+        }
+        if let Some(v) = env("KAKAOBOT_CALLBACK_ALLOWED_HOSTS") {
+            self.callback_allowed_hosts = v
+                .split(',')
+                .filter_map(|h| non_empty(h.to_owned()))
+                .collect();
+        }
         Ok(())
     }
 
@@ -258,6 +286,15 @@ impl Settings {
                     "redis_url",
                     &redact_url(url),
                     "expected redis://[user:password@]host:port[/db] or unix:///path",
+                ));
+            }
+        }
+        for host in &self.callback_allowed_hosts {
+            if host.contains(['/', '@', '*']) || host.chars().any(char::is_whitespace) {
+                return Err(invalid(
+                    "callback_allowed_hosts",
+                    host,
+                    "name hosts as host or host:port, separated by commas (no scheme, path or wildcard)",
                 ));
             }
         }

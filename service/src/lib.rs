@@ -1,7 +1,10 @@
-//! kakaobot: a KakaoTalk smart-chat bot service.
+//! kakaobot: a KakaoTalk bot service, reached as Kakao i Open Builder skills or through
+//! the tutorials' smart-chat API.
 //!
 //! Layers, each a module:
-//! - [`kakao`]: the wire format Kakao speaks, and the renderer that keeps its limits;
+//! - [`kakao`]: the wire formats Kakao speaks (skills, smart-chat), and the renderers
+//!   that keep their limits;
+//! - [`callback`]: late skill answers delivered to Kakao's callback URL;
 //! - [`bots`]: the quiz and lunch-vote bots, plain Rust deciding replies;
 //! - [`store`]: what the bots remember, in Redis or in memory;
 //! - [`api`]: the HTTP operations (poem-openapi), which also make the OpenAPI document;
@@ -11,6 +14,7 @@
 
 pub mod api;
 pub mod bots;
+pub mod callback;
 pub mod config;
 pub mod kakao;
 pub mod listener;

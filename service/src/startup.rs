@@ -20,6 +20,7 @@ use tracing::{info, warn};
 
 use crate::api::{Api, AppState};
 use crate::bots::{Bots, LunchBot, QuestionBank, QuizBot};
+use crate::callback::Callbacks;
 use crate::config::Settings;
 use crate::listener;
 use crate::store::{MemoryStore, RedisStore, RedisTimeouts, Store};
@@ -166,24 +167,35 @@ pub fn build_state(settings: &Settings) -> anyhow::Result<AppState> {
     };
     info!(questions = bank.len(), "question bank loaded");
     let (store, store_kind) = build_store(settings)?;
+    if settings.skill_secret.is_none() {
+        warn!(
+            "skills are open to anyone who can reach this port; set KAKAOBOT_SKILL_SECRET \
+             and add the header X-Kakaobot-Skill-Secret in the skill's settings to require it"
+        );
+    }
     Ok(AppState {
         bots: Bots::new(QuizBot::new(bank), LunchBot::new()),
         store,
         default_bot: settings.default_bot,
         reply_budget: settings.reply_budget,
         store_kind,
+        skill_secret: settings.skill_secret.clone(),
+        callbacks: Callbacks::new(settings.callback_allowed_hosts.clone())?,
     })
 }
 
 /// The OpenAPI service for `state`. The document does not depend on the state.
 pub fn openapi(state: AppState) -> OpenApiService<Api, ()> {
     OpenApiService::new(Api::new(state), "kakaobot", env!("CARGO_PKG_VERSION")).description(
-        "KakaoTalk smart-chat bots: a quiz and a group lunch vote. \
-             Kakao calls these routes when users talk to the bot. Every Kakao route answers \
-             HTTP 200 with `application/json; charset=utf-8` — Kakao counts anything else as a \
-             failure — including when storage is down, with a \"try again\" reply. \
-             Register `http://HOST:PORT` (default bot) or `http://HOST:PORT/quiz`, \
-             `http://HOST:PORT/lunch` in Kakao's admin centre.",
+        "KakaoTalk bots: a quiz and a group lunch vote. Kakao calls these routes when users \
+             talk to the bot. Today's Kakao channels reach them as Kakao i Open Builder skills: \
+             register `http://HOST:PORT/quiz/skill` or `http://HOST:PORT/lunch/skill` as a skill \
+             in Kakao's chatbot admin centre. The smart-chat routes (`/keyboard`, `/message`, …; \
+             register `http://HOST:PORT`, `http://HOST:PORT/quiz` or `http://HOST:PORT/lunch`) \
+             serve the tutorials and old integrations: Kakao retired that API on 2019-12-31. \
+             Every Kakao route answers HTTP 200 with `application/json; charset=utf-8` — Kakao \
+             counts anything else as a failure — including when storage is down, with a \
+             \"try again\" reply.",
     )
 }
 
@@ -195,6 +207,8 @@ pub fn spec_json() -> anyhow::Result<String> {
         default_bot: crate::bots::BotName::Quiz,
         reply_budget: Duration::from_millis(800),
         store_kind: "memory",
+        skill_secret: None,
+        callbacks: Callbacks::new(Vec::new())?,
     };
     Ok(openapi(state).spec())
 }

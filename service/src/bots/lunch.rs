@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use chrono::Utc;
 use rand::Rng;
 
-use super::{Bot, Keyboard, Reply};
+use super::{Bot, Button, Keyboard, Reply, Tap};
 use crate::store::{
     AddOutcome, LunchSession, LunchState, Membership, Store, StoreError, VoteOutcome,
 };
@@ -80,8 +80,24 @@ impl LunchBot {
         }
     }
 
-    fn list_keyboard(restaurants: &[String], extra: &str) -> Keyboard {
-        Keyboard::buttons(restaurants.iter().map(String::as_str).chain([extra]))
+    /// The group's restaurants as buttons that vote for them.
+    fn vote_keyboard(restaurants: &[String]) -> Keyboard {
+        Self::list_keyboard(restaurants, |r| Tap::Vote { restaurant: r }, BACK)
+    }
+
+    /// The group's restaurants as buttons that take them off the list.
+    fn removal_keyboard(restaurants: &[String]) -> Keyboard {
+        Self::list_keyboard(restaurants, |r| Tap::Remove { restaurant: r }, CANCEL)
+    }
+
+    fn list_keyboard(restaurants: &[String], tap: fn(String) -> Tap, last: &str) -> Keyboard {
+        Keyboard::Buttons(
+            restaurants
+                .iter()
+                .map(|r| Button::item(r.clone(), tap(r.clone())))
+                .chain([Button::menu(last)])
+                .collect(),
+        )
     }
 
     fn no_group() -> Reply {
@@ -209,7 +225,7 @@ impl LunchBot {
         if !store.lunch_remove_restaurant(&member.code, picked).await? {
             return Ok(Reply::new(
                 "목록에 없는 식당이에요. 아래에서 지울 식당을 골라 주세요.",
-                Self::list_keyboard(&member.restaurants, CANCEL),
+                Self::removal_keyboard(&member.restaurants),
             ));
         }
         store
@@ -251,7 +267,7 @@ impl LunchBot {
         };
         Ok(Reply::new(
             format!("오늘 점심은 어디로 갈까요?{mine}"),
-            Self::list_keyboard(&member.restaurants, BACK),
+            Self::vote_keyboard(&member.restaurants),
         ))
     }
 
@@ -276,7 +292,7 @@ impl LunchBot {
             )),
             VoteOutcome::UnknownRestaurant => Ok(Reply::new(
                 "목록에 없는 식당이에요. 아래에서 골라 주세요.",
-                Self::list_keyboard(&member.restaurants, BACK),
+                Self::vote_keyboard(&member.restaurants),
             )),
         }
     }
@@ -301,11 +317,25 @@ impl Bot for LunchBot {
         &self,
         user: &UserKey,
         text: &str,
+        tap: Option<&Tap>,
         store: &dyn Store,
     ) -> Result<Reply, StoreError> {
         let text = text.trim();
         let state = store.lunch_load(user, &(self.today)()).await?;
         let member = state.membership.as_ref();
+
+        // A tapped restaurant says what it was for, so it does that whatever step the
+        // conversation is at now (an old list, an expired context).
+        match (tap, member) {
+            (Some(Tap::Vote { restaurant }), Some(member)) => {
+                return self.vote(user, member, restaurant, store).await
+            }
+            (Some(Tap::Remove { restaurant }), Some(member)) => {
+                return self.remove(user, member, restaurant, store).await
+            }
+            (Some(Tap::Vote { .. } | Tap::Remove { .. }), None) => return Ok(Self::no_group()),
+            _ => {}
+        }
 
         // Menu buttons mean the same thing at every step, so a button pressed after
         // the context expired still does what its label says.
@@ -361,7 +391,7 @@ impl Bot for LunchBot {
                     .await?;
                 return Ok(Reply::new(
                     "지울 식당을 골라 주세요.",
-                    Self::list_keyboard(&member.restaurants, CANCEL),
+                    Self::removal_keyboard(&member.restaurants),
                 ));
             }
             _ => {}

@@ -1,8 +1,9 @@
 //! The bots: plain Rust decisions, no JSON and no Redis.
 //!
-//! A bot receives a user's text and a [`Store`] and returns a [`Reply`]: text, an
-//! optional photo or link, and the keyboard to show next. How a reply travels (the
-//! smart-chat wire format today, Open Builder tomorrow) is the `kakao` module's job.
+//! A bot receives a user's text (and, for a tapped button, what the button meant) and a
+//! [`Store`], and returns a [`Reply`]: text, an optional photo or link, and the keyboard
+//! to show next. How a reply travels (the tutorials' smart-chat format, or Open Builder
+//! skills) is the `kakao` module's job.
 //!
 //! - [`quiz`]: the quiz bot of tutorial 1, with per-user pending questions and scores.
 //! - [`lunch`]: the group lunch-vote bot of tutorial 2.
@@ -30,6 +31,10 @@ pub use self::quiz::QuizBot;
 pub enum Input {
     /// Typed text or a pressed button's label.
     Text(String),
+    /// A tapped button that said what it meant ([`Button::tap`]); `text` is what the
+    /// button showed. The meaning wins over the text: a tap on an old message still
+    /// means what that message offered.
+    Tapped { text: String, tap: Tap },
     /// A photo, video or audio message; bots answer these politely but do not read them.
     Media(MediaKind),
 }
@@ -43,22 +48,66 @@ pub enum MediaKind {
     Other,
 }
 
+/// What a button means, beyond its label: the item it picks.
+///
+/// A wire format that can carry it with the button (Open Builder's `extra`) hands it
+/// back with the tap, so the bot acts on what was offered even when the conversation
+/// has moved on; one that cannot (smart-chat) sends the label alone.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Tap {
+    /// A quiz choice, for the question it was offered with.
+    Answer { question: String, choice: String },
+    /// A lunch restaurant to vote for.
+    Vote { restaurant: String },
+    /// A lunch restaurant to take off the group's list.
+    Remove { restaurant: String },
+}
+
+/// One button of a keyboard.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Button {
+    /// What the button shows, and what tapping it sends as text.
+    pub label: String,
+    /// `Some` for an item picked from a list (a choice, a restaurant); `None` for a
+    /// menu button, whose label is its meaning.
+    pub tap: Option<Tap>,
+}
+
+impl Button {
+    /// A menu button.
+    pub fn menu(label: impl Into<String>) -> Self {
+        Self {
+            label: label.into(),
+            tap: None,
+        }
+    }
+
+    /// An item button that carries its meaning.
+    pub fn item(label: impl Into<String>, tap: Tap) -> Self {
+        Self {
+            label: label.into(),
+            tap: Some(tap),
+        }
+    }
+}
+
 /// The keyboard shown under a reply.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Keyboard {
     /// Free text input.
     Text,
     /// A choice of buttons, in order.
-    Buttons(Vec<String>),
+    Buttons(Vec<Button>),
 }
 
 impl Keyboard {
+    /// A keyboard of menu buttons.
     pub fn buttons<I, S>(labels: I) -> Self
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        Keyboard::Buttons(labels.into_iter().map(Into::into).collect())
+        Keyboard::Buttons(labels.into_iter().map(Button::menu).collect())
     }
 }
 
@@ -149,11 +198,13 @@ pub trait Bot: Send + Sync {
     /// The keyboard Kakao shows when a chat opens (`GET /keyboard`).
     fn home(&self) -> Keyboard;
 
-    /// Decides the reply to `text` from `user`.
+    /// Decides the reply to `text` from `user`. `tap` is what the tapped button meant,
+    /// when the wire format brought it back; it takes precedence over `text`.
     async fn reply(
         &self,
         user: &UserKey,
         text: &str,
+        tap: Option<&Tap>,
         store: &dyn Store,
     ) -> Result<Reply, StoreError>;
 }
@@ -191,7 +242,8 @@ impl Bots {
     ) -> Result<Reply, StoreError> {
         let bot = self.get(name);
         match input {
-            Input::Text(text) => bot.reply(user, text, store).await,
+            Input::Text(text) => bot.reply(user, text, None, store).await,
+            Input::Tapped { text, tap } => bot.reply(user, text, Some(tap), store).await,
             Input::Media(kind) => Ok(Reply::new(media_reply(*kind), bot.home())),
         }
     }

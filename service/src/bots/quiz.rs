@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use rand::seq::IndexedRandom;
 
 use super::question_bank::{Category, Question, QuestionBank};
-use super::{Bot, Keyboard, Reply};
+use super::{Bot, Button, Keyboard, Reply, Tap};
 use crate::store::{QuizChange, QuizSession, Store, StoreError};
 use crate::user::UserKey;
 
@@ -21,11 +21,17 @@ pub struct QuizBot {
     bank: QuestionBank,
 }
 
-/// What the user asked for, decided from the text alone before anything is loaded.
+/// What the user asked for, decided from the message alone before anything is loaded.
 enum Intent<'a> {
     Score,
     Ask(Category),
+    /// Typed (or tapped without meaning attached): judged against the pending question.
     Answer(&'a str),
+    /// Tapped on a question's keyboard: judged against that question only.
+    TappedAnswer {
+        question: &'a str,
+        choice: &'a str,
+    },
 }
 
 impl QuizBot {
@@ -37,6 +43,25 @@ impl QuizBot {
         let mut labels: Vec<&str> = Category::ALL.iter().map(|c| c.label()).collect();
         labels.push(MY_SCORE);
         Keyboard::buttons(labels)
+    }
+
+    /// A question's choices, each carrying the question it answers.
+    fn choices_keyboard(question: &Question) -> Keyboard {
+        Keyboard::Buttons(
+            question
+                .choices
+                .iter()
+                .map(|choice| {
+                    Button::item(
+                        choice.clone(),
+                        Tap::Answer {
+                            question: question.id.clone(),
+                            choice: choice.clone(),
+                        },
+                    )
+                })
+                .collect(),
+        )
     }
 
     async fn score(&self, user: &UserKey, store: &dyn Store) -> Result<Reply, StoreError> {
@@ -106,14 +131,18 @@ impl QuizBot {
         };
         Ok(Reply::new(
             format!("{intro}[{}] {}", category.label(), question.text),
-            Keyboard::buttons(question.choices.iter().cloned()),
+            Self::choices_keyboard(question),
         ))
     }
 
+    /// Judges `choice`. A typed answer (`tapped_question` is `None`) is judged against
+    /// the pending question; a tapped one against the question its button belonged
+    /// to, so a tap on an old message never scores against a newer question.
     async fn answer(
         &self,
         user: &UserKey,
-        text: &str,
+        choice: &str,
+        tapped_question: Option<&str>,
         store: &dyn Store,
     ) -> Result<Reply, StoreError> {
         let state = store.quiz_load(user, None).await?;
@@ -121,9 +150,20 @@ impl QuizBot {
             .session
             .as_ref()
             .and_then(|s| Some((s, self.bank.get(&s.question_id)?)));
+        if let (Some(tapped), Some((asked, question))) = (tapped_question, pending) {
+            if asked.question_id != tapped {
+                return Ok(Reply::new(
+                    format!(
+                        "지난 문제의 보기를 누르셨어요. 지금 풀고 있는 문제예요.\n\n{}",
+                        question.text
+                    ),
+                    Self::choices_keyboard(question),
+                ));
+            }
+        }
         let Some((asked, question)) = pending else {
             // No pending question: a stale button after the context expired, a
-            // question removed from the bank since, or just chat.
+            // question removed from the bank since, a second tap, or just chat.
             if state.session.is_some() {
                 store
                     .quiz_save(
@@ -135,19 +175,21 @@ impl QuizBot {
                     )
                     .await?;
             }
-            return Ok(Reply::new(
-                "풀고 있는 문제가 없어요. (문제는 10분이 지나면 사라져요) 아래에서 퀴즈를 골라 주세요.",
-                Self::home_keyboard(),
-            ));
+            let text = if tapped_question.is_some() {
+                "이미 채점했거나 시간이 지난 문제예요. 아래에서 다음 퀴즈를 골라 주세요."
+            } else {
+                "풀고 있는 문제가 없어요. (문제는 10분이 지나면 사라져요) 아래에서 퀴즈를 골라 주세요."
+            };
+            return Ok(Reply::new(text, Self::home_keyboard()));
         };
-        if !question.choices.iter().any(|c| c == text) {
+        if !question.choices.iter().any(|c| c == choice) {
             return Ok(Reply::new(
                 format!("보기 중에서 골라 주세요.\n\n{}", question.text),
-                Keyboard::buttons(question.choices.iter().cloned()),
+                Self::choices_keyboard(question),
             ));
         }
 
-        let correct = text == question.answer;
+        let correct = choice == question.answer;
         if !store.quiz_answer(user, asked, correct).await? {
             // The same answer tapped twice: the first tap was judged and counted.
             return Ok(Reply::new(
@@ -182,10 +224,13 @@ impl Bot for QuizBot {
         &self,
         user: &UserKey,
         text: &str,
+        tap: Option<&Tap>,
         store: &dyn Store,
     ) -> Result<Reply, StoreError> {
         let text = text.trim();
-        let intent = if text == MY_SCORE {
+        let intent = if let Some(Tap::Answer { question, choice }) = tap {
+            Intent::TappedAnswer { question, choice }
+        } else if text == MY_SCORE {
             Intent::Score
         } else if let Some(category) = Category::from_label(text) {
             Intent::Ask(category)
@@ -195,7 +240,10 @@ impl Bot for QuizBot {
         match intent {
             Intent::Score => self.score(user, store).await,
             Intent::Ask(category) => self.ask(user, category, store).await,
-            Intent::Answer(text) => self.answer(user, text, store).await,
+            Intent::Answer(text) => self.answer(user, text, None, store).await,
+            Intent::TappedAnswer { question, choice } => {
+                self.answer(user, choice, Some(question), store).await
+            }
         }
     }
 }

@@ -344,7 +344,9 @@ async fn the_openapi_document_lists_every_route() {
     assert!(spec["openapi"].as_str().unwrap().starts_with("3."));
     let paths = spec["paths"].as_object().unwrap();
     for (path, methods) in [
-        ("/keyboard", &["get"][..]),
+        ("/skill", &["post"][..]),
+        ("/{bot}/skill", &["post"]),
+        ("/keyboard", &["get"]),
         ("/message", &["post"]),
         ("/friend", &["post", "delete"]),
         ("/friend/{user_key}", &["delete"]),
@@ -364,7 +366,7 @@ async fn the_openapi_document_lists_every_route() {
             assert!(item.get(*method).is_some(), "{method} {path}");
         }
     }
-    assert_eq!(paths.len(), 12, "{:?}", paths.keys());
+    assert_eq!(paths.len(), 14, "{:?}", paths.keys());
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -1,5 +1,6 @@
-//! The smart-chat wire format (CONTRACT.md §1): request and response bodies as Kakao
-//! sends and expects them, and the renderer that turns a bot's [`Reply`] into them.
+//! The smart-chat wire format (CONTRACT.md §1), which the tutorials use and Kakao
+//! retired on 2019-12-31: request and response bodies as Kakao sent and expected them,
+//! and the renderer that turns a bot's [`Reply`] into them.
 //!
 //! The renderer is where Kakao's limits hold by construction: text is cut to 1000
 //! characters (newlines not counted) at a character boundary, and at most 100 buttons
@@ -219,13 +220,21 @@ pub fn keyboard(keyboard: &Keyboard) -> KeyboardBody {
         },
         // An empty button list is not a valid buttons keyboard; free text is the
         // honest fallback.
-        Keyboard::Buttons(labels) if labels.is_empty() => KeyboardBody {
+        Keyboard::Buttons(buttons) if buttons.is_empty() => KeyboardBody {
             kind: KeyboardType::Text,
             buttons: None,
         },
-        Keyboard::Buttons(labels) => KeyboardBody {
+        // Smart-chat buttons carry their label only; the bots read a label as the
+        // pending step's choice, as the tutorials did.
+        Keyboard::Buttons(buttons) => KeyboardBody {
             kind: KeyboardType::Buttons,
-            buttons: Some(labels.iter().take(MAX_BUTTONS).cloned().collect()),
+            buttons: Some(
+                buttons
+                    .iter()
+                    .take(MAX_BUTTONS)
+                    .map(|b| b.label.clone())
+                    .collect(),
+            ),
         },
     }
 }
@@ -331,7 +340,7 @@ mod tests {
             buttons in proptest::collection::vec(".{0,20}", 0..300),
         ) {
             let text = format!("{text}{}", "\n".repeat(newlines));
-            let rendered = message(&Reply::new(text, Keyboard::Buttons(buttons)));
+            let rendered = message(&Reply::new(text, Keyboard::buttons(buttons)));
             let shown = rendered.message.text.expect("text is always present");
             prop_assert!(!shown.is_empty());
             prop_assert!(counted_chars(&shown) <= MAX_TEXT_CHARS);

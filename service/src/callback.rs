@@ -1,0 +1,230 @@
+//! Skill callbacks (OPENBUILDER.md §4): when a block of an approved "AI chatbot" has
+//! callback on, Kakao sends a one-time `callbackUrl` with the request. If the store does
+//! not answer within the reply budget, the skill answers `useCallback` at once and this
+//! module delivers the real answer to that URL later: at most once, within
+//! [`DEADLINE`] of the request, or not at all (logged).
+//!
+//! Only `https` URLs on `kakao.com` and its subdomains are called, so a request cannot
+//! make the service POST to an address of the sender's choosing; the
+//! `callback_allowed_hosts` setting names further hosts (for tests and private relays).
+
+use std::future::Future;
+use std::time::Duration;
+
+use backon::{ExponentialBuilder, Retryable};
+use poem_openapi::types::ToJSON;
+use reqwest::Url;
+use tokio::time::Instant;
+use tracing::{info, warn};
+
+use crate::kakao::skill::SkillResponse;
+
+/// How long after the request the real answer may still be delivered. Kakao's callback
+/// URL is valid for one minute; the rest is margin for the POST itself.
+pub const DEADLINE: Duration = Duration::from_secs(50);
+/// The least time between the acknowledgement and the callback POST: a callback that
+/// races its own acknowledgement can be refused.
+pub const AFTER_ACK: Duration = Duration::from_secs(1);
+/// Longest a callback POST may take.
+const POST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The waiting message shown until the callback arrives.
+pub const WAITING_TEXT: &str = "답변을 준비하고 있어요. 잠시만 기다려 주세요!";
+
+/// Sends callbacks to the hosts that may receive them.
+#[derive(Clone, Debug)]
+pub struct Callbacks {
+    client: reqwest::Client,
+    extra_hosts: Vec<String>,
+}
+
+/// A callback URL that passed [`Callbacks::permit`].
+#[derive(Clone, Debug)]
+pub struct CallbackUrl(Url);
+
+impl CallbackUrl {
+    /// The host, for log lines: the URL's path is a one-time token and is never logged.
+    pub fn host(&self) -> &str {
+        self.0.host_str().unwrap_or_default()
+    }
+}
+
+/// Why a callback was not delivered.
+#[derive(Debug, thiserror::Error)]
+pub enum CallbackError {
+    #[error("no answer from the store within {} s of the request", DEADLINE.as_secs())]
+    NoAnswer,
+    #[error("the callback POST failed: {0}")]
+    Post(#[source] reqwest::Error),
+    #[error("Kakao refused the callback: HTTP {status}: {body}")]
+    Refused { status: u16, body: String },
+}
+
+impl Callbacks {
+    /// `extra_hosts`: `host` or `host:port` entries allowed besides Kakao's, over http or https.
+    pub fn new(extra_hosts: Vec<String>) -> anyhow::Result<Self> {
+        let client = reqwest::Client::builder()
+            .timeout(POST_TIMEOUT)
+            // A redirect could lead anywhere; Kakao's callback endpoint does not redirect.
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| anyhow::anyhow!("failed to build the callback HTTP client: {e}"))?;
+        Ok(Self {
+            client,
+            extra_hosts: extra_hosts
+                .into_iter()
+                .map(|h| h.to_ascii_lowercase())
+                .collect(),
+        })
+    }
+
+    /// The URL, if it may be called: `https` on `kakao.com` or a subdomain, or any
+    /// http(s) URL on a host named in `callback_allowed_hosts`.
+    pub fn permit(&self, raw: &str) -> Option<CallbackUrl> {
+        let url = Url::parse(raw).ok()?;
+        let host = url.host_str()?.to_ascii_lowercase();
+        let kakao = url.scheme() == "https"
+            && (host == "kakao.com" || host.ends_with(".kakao.com"))
+            && url.username().is_empty()
+            && url.password().is_none();
+        let named = matches!(url.scheme(), "http" | "https")
+            && self.extra_hosts.iter().any(|allowed| {
+                *allowed == host
+                    || url
+                        .port_or_known_default()
+                        .is_some_and(|port| *allowed == format!("{host}:{port}"))
+            });
+        (kakao || named).then_some(CallbackUrl(url))
+    }
+
+    /// Delivers the answer that the still-running `first` try will produce, or, if it
+    /// fails (or had failed already: `None`), that `retry` produces on a later try, to
+    /// `url`: once, not before [`AFTER_ACK`] after `acked`, and only if it is ready by
+    /// `deadline`.
+    pub async fn follow_up<T, E, F, Fut>(
+        &self,
+        url: CallbackUrl,
+        first: Option<tokio::task::JoinHandle<Result<T, E>>>,
+        retry: F,
+        render: impl Fn(&T) -> SkillResponse,
+        acked: Instant,
+        deadline: Instant,
+    ) -> Result<(), CallbackError>
+    where
+        E: std::fmt::Display,
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        // The first try is awaited, not abandoned: it may still be writing (an answer
+        // being counted), and a second try would then see its own effect.
+        let first = match first {
+            None => Err("the first try failed".to_owned()),
+            Some(task) => match tokio::time::timeout_at(deadline, task).await {
+                Ok(Ok(result)) => result.map_err(|e| e.to_string()),
+                Ok(Err(join)) => Err(join.to_string()),
+                Err(_) => return Err(CallbackError::NoAnswer),
+            },
+        };
+        let answer = match first {
+            Ok(answer) => answer,
+            Err(cause) => {
+                info!(%cause, host = url.host(), "first try failed; retrying for the callback");
+                let backoff = ExponentialBuilder::default()
+                    .with_min_delay(Duration::from_millis(250))
+                    .with_max_delay(Duration::from_secs(2))
+                    .without_max_times();
+                let tries = retry.retry(backoff).notify(|err, pause| {
+                    info!(cause = %err, ?pause, "store still failing; callback retry");
+                });
+                match tokio::time::timeout_at(deadline, tries).await {
+                    Ok(Ok(answer)) => answer,
+                    _ => return Err(CallbackError::NoAnswer),
+                }
+            }
+        };
+        tokio::time::sleep_until(acked + AFTER_ACK).await;
+        self.post(&url, &render(&answer)).await
+    }
+
+    async fn post(&self, url: &CallbackUrl, body: &SkillResponse) -> Result<(), CallbackError> {
+        let response = self
+            .client
+            .post(url.0.clone())
+            .header(
+                reqwest::header::CONTENT_TYPE,
+                "application/json; charset=utf-8",
+            )
+            .body(body.to_json_string())
+            .send()
+            .await
+            .map_err(|e| CallbackError::Post(e.without_url()))?;
+        let status = response.status();
+        // Kakao answers {taskId, status: SUCCESS|FAIL|ERROR, message, timestamp}.
+        let text = response.text().await.unwrap_or_default();
+        let kakao_status = serde_json::from_str::<serde_json::Value>(&text)
+            .ok()
+            .and_then(|v| v.get("status")?.as_str().map(str::to_owned));
+        if !status.is_success() || matches!(kakao_status.as_deref(), Some("FAIL" | "ERROR")) {
+            return Err(CallbackError::Refused {
+                status: status.as_u16(),
+                body: crate::kakao::cut(&text, 300),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Logs how a callback ended; the URL's token is never logged.
+pub fn log_outcome(host: &str, outcome: &Result<(), CallbackError>) {
+    match outcome {
+        Ok(()) => info!(host, "callback delivered"),
+        Err(err) => {
+            warn!(host, cause = %err, "callback not delivered; the user saw only the waiting message")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn callbacks(extra: &[&str]) -> Callbacks {
+        Callbacks::new(extra.iter().map(|h| h.to_string()).collect()).unwrap()
+    }
+
+    #[test]
+    fn only_kakao_over_https_is_called_back_by_default() {
+        let c = callbacks(&[]);
+        assert!(c
+            .permit("https://bot-api.kakao.com/v1/bots/5ae9!/callback/tok")
+            .is_some());
+        for refused in [
+            "http://bot-api.kakao.com/v1/bots/x/callback/tok",
+            "https://kakao.com.evil.example/cb",
+            "https://evilkakao.com/cb",
+            "https://user:pw@bot-api.kakao.com/cb",
+            "https://127.0.0.1/cb",
+            "file:///etc/passwd",
+            "not a url",
+        ] {
+            assert!(c.permit(refused).is_none(), "{refused}");
+        }
+    }
+
+    #[test]
+    fn a_named_host_may_be_called_over_http_on_its_port() {
+        let c = callbacks(&["127.0.0.1:8080", "relay.internal"]);
+        assert!(c.permit("http://127.0.0.1:8080/cb").is_some());
+        assert!(c.permit("http://127.0.0.1:9090/cb").is_none());
+        assert!(c.permit("https://relay.internal/cb").is_some());
+        assert!(c.permit("ftp://relay.internal/cb").is_none());
+    }
+
+    #[test]
+    fn the_logged_host_never_carries_the_token() {
+        let url = callbacks(&[])
+            .permit("https://bot-api.kakao.com/v1/bots/b/callback/SECRET-TOKEN")
+            .unwrap();
+        assert_eq!(url.host(), "bot-api.kakao.com");
+    }
+}

@@ -1,0 +1,877 @@
+//! Kakao i Open Builder skills (`../shared/kakao/OPENBUILDER.md`): the SkillPayload
+//! Kakao POSTs when a block calls the skill, and the SkillResponse "2.0" it expects back.
+//!
+//! Requests are read leniently, as real payloads vary (§2.2–2.7): `lang` may be `ko`,
+//! `kr` or null; `clientExtra` an object, null or the string `"null"`; user properties
+//! come in camelCase and snake_case; utterances may end in a newline; unknown keys are
+//! ignored. Only `userRequest.user.id` is required.
+//!
+//! Responses hold Kakao's limits by construction ([`render`]): 1–3 outputs, at most 10
+//! quick replies with labels of at most 14 characters, simpleText of at most 1000
+//! characters, a listCard of at most 5 items (4 in a carousel), a carousel of at most 10
+//! cards, and a body of at most 30,000 bytes. Every button a bot offers stays one tap
+//! away: items that do not fit as quick replies become list cards, in a carousel when
+//! there are more than 5.
+
+use std::collections::HashMap;
+
+use poem_openapi::types::Example;
+use poem_openapi::{Enum, Object};
+use serde_json::{json, Value};
+
+use super::cut;
+use crate::bots::{Button, Input, Keyboard, Reply, Tap};
+use crate::user::{UserKey, UserKeyError};
+
+/// The only response version Kakao supports.
+pub const VERSION: &str = "2.0";
+/// Longest simpleText.
+pub const MAX_TEXT_CHARS: usize = 1000;
+/// Most components in `template.outputs`.
+pub const MAX_OUTPUTS: usize = 3;
+/// Most quick replies.
+pub const MAX_QUICK_REPLIES: usize = 10;
+/// Longest quick-reply or button label. Kakao states 14 for buttons (8 when two sit side
+/// by side, which kakaobot never does) and no limit for quick replies; 14 is our rule for both.
+pub const MAX_LABEL_CHARS: usize = 14;
+/// Most items in a listCard shown on its own.
+pub const MAX_LIST_ITEMS: usize = 5;
+/// Most items in a listCard inside a carousel.
+pub const MAX_CAROUSEL_LIST_ITEMS: usize = 4;
+/// Most cards in a carousel of listCards.
+pub const MAX_CAROUSEL_LIST_CARDS: usize = 5;
+/// Longest list item title we send (Kakao states none; a title this long already wraps).
+pub const MAX_ITEM_TITLE_CHARS: usize = 50;
+/// Longest text a tap sends back as the user's utterance.
+pub const MAX_MESSAGE_TEXT_CHARS: usize = 100;
+/// Largest body Kakao delivers: "30KB 이하로" (keep it at or under 30 KB).
+pub const MAX_BODY_BYTES: usize = 30_000;
+/// Longest textCard description on its own.
+const MAX_TEXT_CARD_CHARS: usize = 400;
+/// Longest image alt text.
+const MAX_ALT_TEXT_CHARS: usize = 50;
+
+/// The key of `extra` (and so of the next request's `action.clientExtra`) that says which
+/// kakaobot item a button is; other keys are left to the operator's own blocks.
+const EXTRA_KIND: &str = "kakaobot";
+
+// --- request --------------------------------------------------------------------------
+
+/// A skill call: what Kakao POSTs when a block linked to the skill answers a user.
+/// Fields kakaobot does not read (`intent`, `bot`, `contexts`, `flow`, …) are accepted
+/// as they come.
+#[derive(Debug, Clone, Object)]
+#[oai(rename = "SkillPayload", rename_all = "camelCase", example)]
+pub struct SkillRequest {
+    /// Who said what, and where to call back.
+    pub user_request: UserRequest,
+    /// The skill's action; `clientExtra` carries the tapped button's `extra`.
+    pub action: Option<SkillAction>,
+    /// The block that matched (`{id, name, extra}`); not read.
+    pub intent: Option<Value>,
+    /// The bot (`{id, name}`); not read.
+    pub bot: Option<Value>,
+    /// Open Builder contexts; kakaobot keeps its own state and does not read them.
+    pub contexts: Option<Value>,
+}
+
+/// `userRequest`.
+#[derive(Debug, Clone, Object)]
+#[oai(rename = "SkillUserRequest", rename_all = "camelCase")]
+pub struct UserRequest {
+    /// What the user said, or the text of the button they tapped. A trailing newline,
+    /// seen in real payloads, is ignored.
+    pub utterance: Option<String>,
+    /// The user.
+    pub user: SkillUser,
+    /// Present only for an approved "AI chatbot" block with callback on: a one-time
+    /// URL, valid for a minute, to POST the real answer to.
+    pub callback_url: Option<String>,
+    /// `ko`, `kr` or null, depending on the era of the payload; not read.
+    pub lang: Option<String>,
+    /// `Asia/Seoul` for users in Korea; not read.
+    pub timezone: Option<String>,
+    /// `{"surface": "Kakaotalk.plusfriend"}` for channel traffic; not read.
+    pub params: Option<Value>,
+    /// The block that answered (`{id, name}`); not read.
+    pub block: Option<Value>,
+}
+
+/// `userRequest.user`.
+#[derive(Debug, Clone, Object)]
+#[oai(rename = "SkillUser")]
+pub struct SkillUser {
+    /// The user's botUserKey: up to 70 characters, stable per user and bot. Required.
+    pub id: String,
+    /// `botUserKey` today; other values are accepted.
+    #[oai(rename = "type")]
+    pub kind: Option<String>,
+    /// `plusfriendUserKey` (or `plusfriend_user_key`) is the `user_key` the smart-chat
+    /// API sent for the same person: when present, the request acts for that user, so
+    /// scores and groups carry over. Other properties are not read.
+    pub properties: Option<HashMap<String, Value>>,
+}
+
+/// `action`.
+#[derive(Debug, Clone, Object)]
+#[oai(rename = "SkillAction", rename_all = "camelCase")]
+pub struct SkillAction {
+    /// The skill's id; not read.
+    pub id: Option<String>,
+    /// The skill's name; not read.
+    pub name: Option<String>,
+    /// Parameters extracted by the block; not read.
+    pub params: Option<Value>,
+    /// Parameters with their origin text; not read.
+    pub detail_params: Option<Value>,
+    /// The `extra` of the tapped quick reply or list item: an object, null, or the
+    /// string `"null"` (older payloads).
+    pub client_extra: Option<Value>,
+}
+
+/// Why a skill request cannot be answered as any user.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("userRequest.user.id: {0}")]
+pub struct BadUser(#[from] pub UserKeyError);
+
+impl SkillRequest {
+    /// The user this request acts for: the smart-chat `user_key` when Kakao sends it
+    /// (`plusfriendUserKey`, either spelling), so one person is one user on both wire
+    /// formats; otherwise `user.id`. `user.id` must be valid either way, since it is
+    /// the one field every skill request has.
+    pub fn user(&self) -> Result<UserKey, BadUser> {
+        let user = &self.user_request.user;
+        let id = UserKey::parse(&user.id)?;
+        let alias = user.properties.as_ref().and_then(|props| {
+            ["plusfriendUserKey", "plusfriend_user_key"]
+                .iter()
+                .find_map(|name| props.get(*name)?.as_str())
+                .and_then(|raw| UserKey::parse(raw).ok())
+        });
+        Ok(alias.unwrap_or(id))
+    }
+
+    /// What the bot sees: the utterance, and what the tapped item meant when its
+    /// `extra` came back as `clientExtra`.
+    pub fn input(&self) -> Input {
+        let text = self
+            .user_request
+            .utterance
+            .as_deref()
+            .unwrap_or_default()
+            .trim_end_matches(['\n', '\r'])
+            .to_owned();
+        let tap = self
+            .action
+            .as_ref()
+            .and_then(|a| a.client_extra.as_ref())
+            .and_then(tap_from_extra);
+        match tap {
+            Some(tap) => Input::Tapped { text, tap },
+            None => Input::Text(text),
+        }
+    }
+
+    /// The callback URL, when the block has callback on.
+    pub fn callback_url(&self) -> Option<&str> {
+        self.user_request
+            .callback_url
+            .as_deref()
+            .filter(|u| !u.is_empty())
+    }
+}
+
+impl Example for SkillRequest {
+    /// A quiz answer tapped on a quick reply, as Kakao sends it (OPENBUILDER.md §2).
+    fn example() -> Self {
+        Self {
+            user_request: UserRequest {
+                utterance: Some("JSON".to_owned()),
+                user: SkillUser {
+                    id: "b1f5c3e9a0d24f6e8c7b5a3d1e9f0c2b4a6d8e0f1a3c5e7b9d1f3a5c7e9b1d3f5a"
+                        .to_owned(),
+                    kind: Some("botUserKey".to_owned()),
+                    properties: Some(HashMap::from([(
+                        "plusfriendUserKey".to_owned(),
+                        json!("Wb8QkM2xRt1a"),
+                    )])),
+                },
+                callback_url: None,
+                lang: Some("ko".to_owned()),
+                timezone: Some("Asia/Seoul".to_owned()),
+                params: Some(json!({"surface": "Kakaotalk.plusfriend"})),
+                block: Some(json!({"id": "5f1b2c3d4e5f6a7b8c9d0e1f", "name": "폴백 블록"})),
+            },
+            action: Some(SkillAction {
+                id: Some("5f1b2c3d4e5f6a7b8c9d0e20".to_owned()),
+                name: Some("kakaobot quiz".to_owned()),
+                params: Some(json!({})),
+                detail_params: Some(json!({})),
+                client_extra: Some(extra_for(&Tap::Answer {
+                    question: "web-not-markup".to_owned(),
+                    choice: "JSON".to_owned(),
+                })),
+            }),
+            intent: Some(json!({
+                "id": "5f1b2c3d4e5f6a7b8c9d0e1f",
+                "name": "폴백 블록",
+                "extra": {"reason": {"code": 1, "message": "OK"}}
+            })),
+            bot: Some(json!({"id": "5ae9b76d7409b11ec845b746!", "name": "kakaobot"})),
+            contexts: Some(json!([])),
+        }
+    }
+}
+
+/// `clientExtra` → the tap it describes. Anything else (null, the string `"null"`, an
+/// operator's own extra, an item this version does not know) is no tap: the utterance
+/// decides, exactly as if the user had typed it.
+fn tap_from_extra(extra: &Value) -> Option<Tap> {
+    let extra = extra.as_object()?;
+    let field = |name: &str| extra.get(name)?.as_str().map(str::to_owned);
+    match extra.get(EXTRA_KIND)?.as_str()? {
+        "answer" => Some(Tap::Answer {
+            question: field("question")?,
+            choice: field("choice")?,
+        }),
+        "vote" => Some(Tap::Vote {
+            restaurant: field("restaurant")?,
+        }),
+        "remove" => Some(Tap::Remove {
+            restaurant: field("restaurant")?,
+        }),
+        _ => None,
+    }
+}
+
+/// The tap → the `extra` its button carries (a JSON object).
+fn extra_for(tap: &Tap) -> Value {
+    match tap {
+        Tap::Answer { question, choice } => {
+            json!({EXTRA_KIND: "answer", "question": question, "choice": choice})
+        }
+        Tap::Vote { restaurant } => json!({EXTRA_KIND: "vote", "restaurant": restaurant}),
+        Tap::Remove { restaurant } => json!({EXTRA_KIND: "remove", "restaurant": restaurant}),
+    }
+}
+
+// --- response -------------------------------------------------------------------------
+
+/// The answer to a skill call.
+#[derive(Debug, Clone, PartialEq, Object)]
+#[oai(rename = "SkillResponse", rename_all = "camelCase")]
+pub struct SkillResponse {
+    /// Always `2.0`.
+    pub version: String,
+    /// What the user sees. Absent in a callback acknowledgement.
+    #[oai(skip_serializing_if_is_none)]
+    pub template: Option<SkillTemplate>,
+    /// `true` in a callback acknowledgement: the real answer follows on the callback URL.
+    #[oai(skip_serializing_if_is_none)]
+    pub use_callback: Option<bool>,
+    /// With `useCallback`: `{"text": …}` fills the block's waiting message.
+    #[oai(skip_serializing_if_is_none)]
+    pub data: Option<CallbackData>,
+}
+
+/// `data` of a callback acknowledgement.
+#[derive(Debug, Clone, PartialEq, Eq, Object)]
+#[oai(rename = "SkillCallbackData")]
+pub struct CallbackData {
+    /// The waiting message shown until the real answer arrives.
+    pub text: String,
+}
+
+/// `template`: 1 to 3 outputs and at most 10 quick replies.
+#[derive(Debug, Clone, PartialEq, Object)]
+#[oai(rename = "SkillTemplate", rename_all = "camelCase")]
+pub struct SkillTemplate {
+    /// The speech bubbles, in order (1 to 3).
+    pub outputs: Vec<Component>,
+    /// Buttons under the last bubble (at most 10); tapping one sends its `messageText`.
+    #[oai(skip_serializing_if_is_empty)]
+    pub quick_replies: Vec<QuickReply>,
+}
+
+/// One output; exactly one field is present.
+#[derive(Debug, Clone, PartialEq, Object)]
+#[oai(rename = "SkillComponent", rename_all = "camelCase")]
+pub struct Component {
+    /// Text (at most 1000 characters).
+    #[oai(skip_serializing_if_is_none)]
+    pub simple_text: Option<SimpleText>,
+    /// An image.
+    #[oai(skip_serializing_if_is_none)]
+    pub simple_image: Option<SimpleImage>,
+    /// A text card with a link button.
+    #[oai(skip_serializing_if_is_none)]
+    pub text_card: Option<TextCard>,
+    /// A list of up to 5 tappable items.
+    #[oai(skip_serializing_if_is_none)]
+    pub list_card: Option<ListCard>,
+    /// Up to 5 list cards of up to 4 items each, side by side.
+    #[oai(skip_serializing_if_is_none)]
+    pub carousel: Option<Carousel>,
+}
+
+impl Component {
+    fn empty() -> Self {
+        Self {
+            simple_text: None,
+            simple_image: None,
+            text_card: None,
+            list_card: None,
+            carousel: None,
+        }
+    }
+
+    fn text(text: String) -> Self {
+        Self {
+            simple_text: Some(SimpleText { text }),
+            ..Self::empty()
+        }
+    }
+}
+
+/// `simpleText`.
+#[derive(Debug, Clone, PartialEq, Eq, Object)]
+#[oai(rename = "SkillSimpleText")]
+pub struct SimpleText {
+    /// At most 1000 characters; past 500 Kakao folds the rest behind "전체 보기".
+    pub text: String,
+}
+
+/// `simpleImage`.
+#[derive(Debug, Clone, PartialEq, Eq, Object)]
+#[oai(rename = "SkillSimpleImage", rename_all = "camelCase")]
+pub struct SimpleImage {
+    /// The image URL.
+    pub image_url: String,
+    /// What a screen reader says (at most 50 characters).
+    pub alt_text: String,
+}
+
+/// `textCard`.
+#[derive(Debug, Clone, PartialEq, Eq, Object)]
+#[oai(rename = "SkillTextCard")]
+pub struct TextCard {
+    /// At most 400 characters.
+    pub description: String,
+    /// One link button.
+    pub buttons: Vec<CardButton>,
+}
+
+/// A card button that opens a page.
+#[derive(Debug, Clone, PartialEq, Eq, Object)]
+#[oai(rename = "SkillCardButton", rename_all = "camelCase")]
+pub struct CardButton {
+    /// At most 14 characters.
+    pub label: String,
+    /// Always `webLink`.
+    pub action: ButtonAction,
+    /// The page to open.
+    pub web_link_url: String,
+}
+
+/// `listCard`.
+#[derive(Debug, Clone, PartialEq, Object)]
+#[oai(rename = "SkillListCard")]
+pub struct ListCard {
+    /// The card's title.
+    pub header: ListHeader,
+    /// The items (at most 5; at most 4 inside a carousel).
+    pub items: Vec<ListItem>,
+}
+
+/// A listCard's header.
+#[derive(Debug, Clone, PartialEq, Eq, Object)]
+#[oai(rename = "SkillListHeader")]
+pub struct ListHeader {
+    /// The card's title.
+    pub title: String,
+}
+
+/// One tappable line of a listCard: tapping sends `messageText` and hands `extra` to
+/// the next skill call as `clientExtra`.
+#[derive(Debug, Clone, PartialEq, Object)]
+#[oai(rename = "SkillListItem", rename_all = "camelCase")]
+pub struct ListItem {
+    /// What the item shows.
+    pub title: String,
+    /// Always `message`.
+    pub action: ButtonAction,
+    /// The text sent as the user's utterance when tapped.
+    pub message_text: String,
+    /// What the item means to kakaobot (`{"kakaobot": "vote", "restaurant": …}`).
+    #[oai(skip_serializing_if_is_none)]
+    pub extra: Option<Value>,
+}
+
+/// `carousel` of listCards.
+#[derive(Debug, Clone, PartialEq, Object)]
+#[oai(rename = "SkillCarousel")]
+pub struct Carousel {
+    /// Always `listCard`.
+    #[oai(rename = "type")]
+    pub kind: CarouselType,
+    /// At most 5 list cards.
+    pub items: Vec<ListCard>,
+}
+
+/// The card type of a carousel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename = "SkillCarouselType")]
+pub enum CarouselType {
+    /// List cards.
+    #[oai(rename = "listCard")]
+    ListCard,
+}
+
+/// What tapping does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename = "SkillButtonAction")]
+pub enum ButtonAction {
+    /// Sends `messageText` as if the user typed it. kakaobot uses no `block` action: a
+    /// skill server cannot know the operator's block ids.
+    #[oai(rename = "message")]
+    Message,
+    /// Opens `webLinkUrl`.
+    #[oai(rename = "webLink")]
+    WebLink,
+}
+
+/// A quick reply under the last bubble.
+#[derive(Debug, Clone, PartialEq, Object)]
+#[oai(rename = "SkillQuickReply", rename_all = "camelCase")]
+pub struct QuickReply {
+    /// At most 14 characters.
+    pub label: String,
+    /// Always `message`.
+    pub action: ButtonAction,
+    /// The text sent as the user's utterance when tapped.
+    pub message_text: String,
+    /// What the button means to kakaobot, for an item (a quiz choice, a restaurant).
+    #[oai(skip_serializing_if_is_none)]
+    pub extra: Option<Value>,
+}
+
+impl SkillResponse {
+    /// The immediate answer when the real one will follow on the callback URL.
+    pub fn callback_ack(waiting: &str) -> Self {
+        Self {
+            version: VERSION.to_owned(),
+            template: None,
+            use_callback: Some(true),
+            data: Some(CallbackData {
+                text: cut(waiting, MAX_TEXT_CHARS),
+            }),
+        }
+    }
+}
+
+/// Renders a bot's reply as a SkillResponse within Kakao's limits.
+///
+/// The text is a simpleText. Menu buttons become quick replies. Item buttons (a quiz's
+/// choices, a group's restaurants) become quick replies too when all of them fit (at
+/// most 10 buttons in all, labels of at most 14 characters); otherwise they become a
+/// listCard, or a carousel of listCards when there are more than 5, so that every one
+/// of them stays a tap away with its full name.
+pub fn render(reply: &Reply) -> SkillResponse {
+    // A button without a label cannot be shown or tapped; bots never make one.
+    let buttons: Vec<&Button> = match &reply.keyboard {
+        Keyboard::Text => Vec::new(),
+        Keyboard::Buttons(buttons) => buttons
+            .iter()
+            .filter(|b| !b.label.trim().is_empty())
+            .collect(),
+    };
+    let all_fit = buttons.len() <= MAX_QUICK_REPLIES
+        && buttons
+            .iter()
+            .all(|b| b.label.chars().count() <= MAX_LABEL_CHARS);
+    let (items, quick): (Vec<&Button>, Vec<&Button>) = if all_fit {
+        (Vec::new(), buttons)
+    } else {
+        buttons.into_iter().partition(|b| b.tap.is_some())
+    };
+
+    let text = if reply.text.trim().is_empty() {
+        // A simpleText needs text; a bot never sends none, but the wire must hold.
+        " ".to_owned()
+    } else {
+        cut(&reply.text, MAX_TEXT_CHARS)
+    };
+    let mut outputs = vec![Component::text(text)];
+    if let Some(cards) = item_cards(&items) {
+        outputs.push(cards);
+    }
+    // Media comes after what must stay reachable, and only while there is room.
+    if let Some(photo) = &reply.photo {
+        outputs.push(Component {
+            simple_image: Some(SimpleImage {
+                image_url: photo.url.clone(),
+                alt_text: cut(&reply.text, MAX_ALT_TEXT_CHARS),
+            }),
+            ..Component::empty()
+        });
+    }
+    if let Some(link) = &reply.link {
+        outputs.push(Component {
+            text_card: Some(TextCard {
+                description: cut(&link.label, MAX_TEXT_CARD_CHARS),
+                buttons: vec![CardButton {
+                    label: cut(&link.label, MAX_LABEL_CHARS),
+                    action: ButtonAction::WebLink,
+                    web_link_url: link.url.clone(),
+                }],
+            }),
+            ..Component::empty()
+        });
+    }
+    outputs.truncate(MAX_OUTPUTS);
+
+    let quick_replies = quick
+        .iter()
+        .take(MAX_QUICK_REPLIES)
+        .map(|b| QuickReply {
+            label: cut(&b.label, MAX_LABEL_CHARS),
+            action: ButtonAction::Message,
+            message_text: cut(&b.label, MAX_MESSAGE_TEXT_CHARS),
+            extra: b.tap.as_ref().map(extra_for),
+        })
+        .collect();
+    let mut response = SkillResponse {
+        version: VERSION.to_owned(),
+        template: Some(SkillTemplate {
+            outputs,
+            quick_replies,
+        }),
+        use_callback: None,
+        data: None,
+    };
+    fit_body(&mut response);
+    response
+}
+
+/// Items as one listCard (up to 5) or a carousel of listCards (4 each, up to 5 cards).
+fn item_cards(items: &[&Button]) -> Option<Component> {
+    if items.is_empty() {
+        return None;
+    }
+    let item = |b: &&Button| ListItem {
+        title: cut(&b.label, MAX_ITEM_TITLE_CHARS),
+        action: ButtonAction::Message,
+        message_text: cut(&b.label, MAX_MESSAGE_TEXT_CHARS),
+        extra: b.tap.as_ref().map(extra_for),
+    };
+    if items.len() <= MAX_LIST_ITEMS {
+        return Some(Component {
+            list_card: Some(ListCard {
+                header: ListHeader {
+                    title: "골라 주세요".to_owned(),
+                },
+                items: items.iter().map(item).collect(),
+            }),
+            ..Component::empty()
+        });
+    }
+    let pages: Vec<&[&Button]> = items
+        .chunks(MAX_CAROUSEL_LIST_ITEMS)
+        .take(MAX_CAROUSEL_LIST_CARDS)
+        .collect();
+    let total = pages.len();
+    Some(Component {
+        carousel: Some(Carousel {
+            kind: CarouselType::ListCard,
+            items: pages
+                .iter()
+                .enumerate()
+                .map(|(i, page)| ListCard {
+                    header: ListHeader {
+                        title: format!("골라 주세요 ({}/{total})", i + 1),
+                    },
+                    items: page.iter().map(item).collect(),
+                })
+                .collect(),
+        }),
+        ..Component::empty()
+    })
+}
+
+/// Keeps the body within [`MAX_BODY_BYTES`]. Only input far beyond what the bots send
+/// (they are bounded by the question bank's and the lunch list's own limits) can get
+/// here: the last list items go first, then quick replies, then the text shrinks.
+fn fit_body(response: &mut SkillResponse) {
+    let size = |r: &SkillResponse| {
+        use poem_openapi::types::ToJSON;
+        r.to_json_string().len()
+    };
+    while size(response) > MAX_BODY_BYTES {
+        let Some(template) = response.template.as_mut() else {
+            return;
+        };
+        if let Some(cards) = template.outputs.iter_mut().find_map(|o| {
+            o.carousel
+                .as_mut()
+                .map(|c| &mut c.items)
+                .filter(|cards| cards.len() > 1)
+        }) {
+            cards.pop();
+        } else if let Some(list) = template
+            .outputs
+            .iter_mut()
+            .find_map(|o| o.list_card.as_mut().filter(|l| l.items.len() > 1))
+        {
+            list.items.pop();
+        } else if template.quick_replies.pop().is_some() {
+        } else if template.outputs.len() > 1 {
+            template.outputs.pop();
+        } else if let Some(text) = template.outputs[0].simple_text.as_mut() {
+            let half = text.text.chars().count() / 2;
+            if half == 0 {
+                return;
+            }
+            text.text = cut(&text.text, half);
+        } else {
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use poem_openapi::types::{ParseFromJSON, ToJSON};
+    use proptest::prelude::*;
+
+    fn parse(value: Value) -> SkillRequest {
+        SkillRequest::parse_from_json(Some(value)).expect("a valid skill payload")
+    }
+
+    fn payload(user: Value, utterance: &str, client_extra: Value) -> Value {
+        json!({
+            "userRequest": {"utterance": utterance, "user": user, "lang": "ko"},
+            "action": {"clientExtra": client_extra},
+        })
+    }
+
+    #[test]
+    fn the_plusfriend_user_key_is_the_user_in_either_spelling() {
+        for name in ["plusfriendUserKey", "plusfriend_user_key"] {
+            let req = parse(payload(
+                json!({"id": "a".repeat(66), "type": "botUserKey", "properties": {name: "OLDKEY123456"}}),
+                "hi",
+                Value::Null,
+            ));
+            assert_eq!(req.user().unwrap().as_str(), "OLDKEY123456", "{name}");
+        }
+    }
+
+    #[test]
+    fn without_a_plusfriend_key_the_bot_user_key_is_the_user() {
+        let id = "f".repeat(70);
+        let req = parse(payload(
+            json!({"id": id, "type": "appUserId", "properties": {"isFriend": true}}),
+            "hi",
+            Value::Null,
+        ));
+        assert_eq!(req.user().unwrap().as_str(), id);
+    }
+
+    #[test]
+    fn an_empty_user_id_is_refused() {
+        let req = parse(payload(json!({"id": ""}), "hi", Value::Null));
+        assert!(req.user().is_err());
+    }
+
+    #[test]
+    fn client_extra_null_or_the_string_null_or_foreign_is_no_tap() {
+        for extra in [
+            Value::Null,
+            json!("null"),
+            json!({}),
+            json!({"menu": 3}),
+            json!({"kakaobot": "launch"}),
+        ] {
+            let req = parse(payload(json!({"id": "u"}), "김밥\n", extra.clone()));
+            assert_eq!(req.input(), Input::Text("김밥".into()), "{extra}");
+        }
+    }
+
+    #[test]
+    fn a_tapped_item_comes_back_as_its_tap() {
+        for tap in [
+            Tap::Answer {
+                question: "web-2".into(),
+                choice: "JSON".into(),
+            },
+            Tap::Vote {
+                restaurant: "김밥천국".into(),
+            },
+            Tap::Remove {
+                restaurant: "김밥천국".into(),
+            },
+        ] {
+            let extra = extra_for(&tap);
+            let req = parse(payload(json!({"id": "u"}), "x", extra));
+            assert_eq!(
+                req.input(),
+                Input::Tapped {
+                    text: "x".into(),
+                    tap
+                }
+            );
+        }
+    }
+
+    #[test]
+    fn the_documented_example_parses_and_acts_for_its_plusfriend_user() {
+        let example = SkillRequest::example().to_json().unwrap();
+        let req = parse(example);
+        assert_eq!(req.user().unwrap().as_str(), "Wb8QkM2xRt1a");
+        assert!(matches!(req.input(), Input::Tapped { .. }));
+    }
+
+    fn button(label: &str, item: bool) -> Button {
+        if item {
+            Button::item(
+                label,
+                Tap::Vote {
+                    restaurant: label.into(),
+                },
+            )
+        } else {
+            Button::menu(label)
+        }
+    }
+
+    #[test]
+    fn short_buttons_become_quick_replies_carrying_their_extra() {
+        let reply = Reply::new(
+            "어디로 갈까요?",
+            Keyboard::Buttons(vec![button("김밥", true), button("처음으로", false)]),
+        );
+        let template = render(&reply).template.unwrap();
+        assert_eq!(template.outputs.len(), 1);
+        let labels: Vec<&str> = template
+            .quick_replies
+            .iter()
+            .map(|q| q.label.as_str())
+            .collect();
+        assert_eq!(labels, ["김밥", "처음으로"]);
+        assert!(template.quick_replies[0].extra.is_some());
+        assert!(template.quick_replies[1].extra.is_none());
+    }
+
+    #[test]
+    fn long_choices_become_a_list_card_with_their_full_text() {
+        let long = "HTML (HyperText Markup Language)";
+        let reply = Reply::new(
+            "고르세요",
+            Keyboard::Buttons(vec![button(long, true), button("짧은", true)]),
+        );
+        let template = render(&reply).template.unwrap();
+        let list = template.outputs[1].list_card.as_ref().unwrap();
+        assert_eq!(list.items[0].title, long);
+        assert_eq!(list.items[0].message_text, long);
+        assert!(template.quick_replies.is_empty());
+    }
+
+    #[test]
+    fn twenty_restaurants_are_a_carousel_of_five_lists_and_all_tappable() {
+        let mut buttons: Vec<Button> = (1..=20)
+            .map(|i| button(&format!("{i:02}번째 아주 긴 식당 이름입니다"), true))
+            .collect();
+        buttons.push(button("처음으로", false));
+        let template = render(&Reply::new("골라요", Keyboard::Buttons(buttons)))
+            .template
+            .unwrap();
+        let carousel = template.outputs[1].carousel.as_ref().unwrap();
+        assert_eq!(carousel.items.len(), 5);
+        let titles: Vec<&str> = carousel
+            .items
+            .iter()
+            .flat_map(|c| c.items.iter().map(|i| i.title.as_str()))
+            .collect();
+        assert_eq!(titles.len(), 20);
+        assert_eq!(template.quick_replies.len(), 1);
+        assert_eq!(template.quick_replies[0].label, "처음으로");
+    }
+
+    /// Every limit of OPENBUILDER.md §3 that a rendered reply could break.
+    fn assert_within_limits(response: &SkillResponse) -> Result<(), TestCaseError> {
+        prop_assert_eq!(&response.version, VERSION);
+        prop_assert!(response.to_json_string().len() <= MAX_BODY_BYTES);
+        let template = response.template.as_ref().expect("a template");
+        prop_assert!((1..=MAX_OUTPUTS).contains(&template.outputs.len()));
+        prop_assert!(template.quick_replies.len() <= MAX_QUICK_REPLIES);
+        for q in &template.quick_replies {
+            prop_assert!((1..=MAX_LABEL_CHARS).contains(&q.label.chars().count()));
+            prop_assert!(!q.message_text.is_empty());
+        }
+        for output in &template.outputs {
+            let json = output.to_json().unwrap();
+            prop_assert_eq!(json.as_object().unwrap().len(), 1, "one kind per output");
+            if let Some(t) = &output.simple_text {
+                prop_assert!(!t.text.is_empty());
+                prop_assert!(t.text.chars().count() <= MAX_TEXT_CHARS);
+            }
+            if let Some(list) = &output.list_card {
+                prop_assert!((1..=MAX_LIST_ITEMS).contains(&list.items.len()));
+            }
+            if let Some(carousel) = &output.carousel {
+                prop_assert!((1..=MAX_CAROUSEL_LIST_CARDS).contains(&carousel.items.len()));
+                for list in &carousel.items {
+                    prop_assert!((1..=MAX_CAROUSEL_LIST_ITEMS).contains(&list.items.len()));
+                }
+            }
+            if let Some(card) = &output.text_card {
+                prop_assert!(card.description.chars().count() <= MAX_TEXT_CARD_CHARS);
+                prop_assert!(card.buttons.len() <= 1);
+                for b in &card.buttons {
+                    prop_assert!(b.label.chars().count() <= MAX_LABEL_CHARS);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #[test]
+        fn no_reply_ever_renders_over_kakaos_skill_limits(
+            text in ".{0,1500}",
+            buttons in proptest::collection::vec((".{0,60}", any::<bool>()), 0..60),
+            photo in proptest::option::of(".{1,40}"),
+            link in proptest::option::of(".{1,500}"),
+        ) {
+            let mut reply = Reply::new(
+                text,
+                Keyboard::Buttons(buttons.iter().map(|(l, item)| button(l, *item)).collect()),
+            );
+            reply.photo = photo.map(|url| crate::bots::Photo { url, width: 720, height: 630 });
+            reply.link = link.map(|label| crate::bots::Link { label, url: "https://example.com".into() });
+            assert_within_limits(&render(&reply))?;
+        }
+
+        #[test]
+        fn every_item_a_bot_can_offer_stays_one_tap_away(
+            labels in proptest::collection::hash_set("[가-힣a-z][가-힣a-z ]{0,19}", 1..=20),
+        ) {
+            // A lunch group's worst case: 20 restaurants of up to 20 characters, plus
+            // the way back.
+            let mut buttons: Vec<Button> = labels.iter().map(|l| button(l, true)).collect();
+            buttons.push(button("처음으로", false));
+            let response = render(&Reply::new("골라요", Keyboard::Buttons(buttons.clone())));
+            assert_within_limits(&response)?;
+            let json = response.to_json_string();
+            for b in &buttons {
+                let extra = b.tap.as_ref().map(|t| extra_for(t).to_string());
+                let reachable = match extra {
+                    Some(extra) => json.contains(&extra),
+                    None => json.contains(&format!("\"messageText\":{}", Value::from(b.label.clone()))),
+                };
+                prop_assert!(reachable, "{} is not tappable", b.label);
+            }
+        }
+    }
+}
