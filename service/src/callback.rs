@@ -220,6 +220,34 @@ mod tests {
         assert!(c.permit("ftp://relay.internal/cb").is_none());
     }
 
+    #[tokio::test]
+    async fn nothing_is_posted_when_no_answer_comes_before_the_deadline() {
+        let c = callbacks(&["127.0.0.1:9"]);
+        let url = c.permit("http://127.0.0.1:9/cb").unwrap();
+        let now = Instant::now();
+        let mut tries = 0;
+
+        let outcome = c
+            .follow_up(
+                url,
+                None::<tokio::task::JoinHandle<Result<(), String>>>,
+                || {
+                    tries += 1;
+                    async { Err::<(), _>("store down".to_owned()) }
+                },
+                |_| SkillResponse::callback_ack("unused"),
+                now,
+                now + Duration::from_millis(600),
+            )
+            .await;
+
+        assert!(
+            matches!(outcome, Err(CallbackError::NoAnswer)),
+            "{outcome:?}"
+        );
+        assert!(tries >= 2, "retried {tries} times");
+    }
+
     #[test]
     fn the_logged_host_never_carries_the_token() {
         let url = callbacks(&[])

@@ -112,22 +112,6 @@ async fn the_service_starts_while_redis_is_down_and_serves_once_it_is_up() {
         .assert_says("아직 푼 문제가 없어요");
 }
 
-/// Makes Redis hold every client command for `millis` (it stays up, just slow).
-async fn pause_redis(redis: &RedisServer, millis: u64) {
-    let mut admin = redis::Client::open(redis.url())
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
-    redis::cmd("CLIENT")
-        .arg("PAUSE")
-        .arg(millis)
-        .arg("ALL")
-        .query_async::<()>(&mut admin)
-        .await
-        .unwrap();
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn when_redis_is_slow_messages_fall_back_within_a_second_and_recover_when_it_answers() {
     let redis = RedisServer::start();
@@ -136,7 +120,7 @@ async fn when_redis_is_slow_messages_fall_back_within_a_second_and_recover_when_
         .await
         .assert_says("아직 푼 문제가 없어요");
 
-    pause_redis(&redis, 2_500).await;
+    redis.pause(2_500).await;
     let (quiz, quiz_took) = timed(&app, "/quiz", "slow_user_01", "웹 퀴즈").await;
     let (lunch, lunch_took) = timed(&app, "/lunch", "slow_user_01", "#결과 보기").await;
     let not_ready = app.ready().await;
@@ -173,7 +157,7 @@ async fn stopping_lets_an_in_flight_message_finish_and_then_refuses_connections(
     let (client, url, port) = (app.client.clone(), app.url("/quiz/message"), app.port);
     app.post_message("/quiz", "stop_user_01", "내 점수").await;
     // A slow store keeps the next message in flight for most of the reply budget.
-    pause_redis(&redis, 2_000).await;
+    redis.pause(2_000).await;
     let in_flight = tokio::spawn(async move {
         client
             .post(url)

@@ -3,12 +3,14 @@
 //!
 //! - `store`: the store contract, on memory and on a real `redis-server`;
 //! - `api_*`: the real service over HTTP on a free port, Kakao's routes and bots,
-//!   bad input, and Redis outages.
+//!   bad input, and Redis outages; `api_skill*`: the same for Open Builder skills.
 
 mod api_errors;
 mod api_kakao;
 mod api_lunch;
 mod api_outage;
 mod api_quiz;
+mod api_skill;
+mod api_skill_outage;
 mod helpers;
 mod store;

@@ -2,9 +2,13 @@
 #![allow(dead_code)]
 
 pub mod app;
+pub mod callback_receiver;
 pub mod raw_http;
 pub mod redis_server;
+pub mod skill;
 
 pub use app::{spawn_app, spawn_app_with, Answer, Plain, TestApp, KAKAO_CONTENT_TYPE};
+pub use callback_receiver::CallbackReceiver;
 pub use raw_http::{chunked, raw_request};
 pub use redis_server::{unique_prefix, RedisServer};
+pub use skill::{payload as skill_payload, SkillAnswer};

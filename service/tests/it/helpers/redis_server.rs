@@ -124,6 +124,24 @@ impl RedisServer {
     }
 }
 
+impl RedisServer {
+    /// Makes Redis hold every client command for `millis` (it stays up, just slow).
+    pub async fn pause(&self, millis: u64) {
+        let mut admin = redis::Client::open(self.url())
+            .unwrap()
+            .get_multiplexed_async_connection()
+            .await
+            .unwrap();
+        redis::cmd("CLIENT")
+            .arg("PAUSE")
+            .arg(millis)
+            .arg("ALL")
+            .query_async::<()>(&mut admin)
+            .await
+            .unwrap();
+    }
+}
+
 impl Drop for RedisServer {
     fn drop(&mut self) {
         self.stop();
