@@ -259,7 +259,7 @@ fn extra_for(tap: &Tap) -> Value {
 
 /// The answer to a skill call.
 #[derive(Debug, Clone, PartialEq, Object)]
-#[oai(rename = "SkillResponse", rename_all = "camelCase")]
+#[oai(rename = "SkillResponse", rename_all = "camelCase", example)]
 pub struct SkillResponse {
     /// Always `2.0`.
     pub version: String,
@@ -453,6 +453,31 @@ pub struct QuickReply {
     /// What the button means to kakaobot, for an item (a quiz choice, a restaurant).
     #[oai(skip_serializing_if_is_none)]
     pub extra: Option<Value>,
+}
+
+impl Example for SkillResponse {
+    /// A quiz question with its choices as quick replies, each carrying its question.
+    fn example() -> Self {
+        let question = "web-not-markup";
+        let choices = ["HTML", "XML", "JSON", "Markdown"];
+        render(&Reply::new(
+            "[웹 퀴즈] 다음 중 마크업 언어가 아닌 것은?",
+            Keyboard::Buttons(
+                choices
+                    .iter()
+                    .map(|choice| {
+                        Button::item(
+                            *choice,
+                            Tap::Answer {
+                                question: question.to_owned(),
+                                choice: (*choice).to_owned(),
+                            },
+                        )
+                    })
+                    .collect(),
+            ),
+        ))
+    }
 }
 
 impl SkillResponse {
