@@ -4,6 +4,10 @@ send to the deployed kakaobot. Standard library only (Python 3.11+).
   kakao_client.py conversation BASE_URL QUIZ_TOML USER_KEY
       GET /quiz/keyboard, pick 파이썬 퀴즈, answer the asked question with the
       right choice from the question bank, expect a reply starting with 정답.
+      Then the same person through Open Builder skills (POST /quiz/skill with
+      plusfriendUserKey = USER_KEY, as Kakao sends it): 내 점수 shows the answer
+      just counted, and a web question answered by tapping its quick reply (the
+      utterance is its messageText, clientExtra its extra) is 정답 too.
   kakao_client.py stream BASE_URL STOP_FILE RESULT_JSON [WORKERS]
       POST /quiz/message from WORKERS threads (a new connection per request,
       as separate Kakao callbacks would be) until STOP_FILE exists, then write
@@ -78,6 +82,58 @@ def conversation(base_url, quiz_toml, user_key):
     if status != 200 or not text.startswith("정답"):
         fail(f"answering {question['answer']!r}: {status} {body!r} (expected a reply starting with 정답)")
     print(f"POST {question['answer']!r} -> {text!r}")
+
+    skill_conversation(base_url, bank, user_key)
+
+
+def skill(base_url, user_key, utterance, client_extra=None):
+    """One skill call as Kakao makes it; returns (text of the first bubble, quick replies)."""
+    payload = {
+        "intent": {"id": "e2e", "name": "폴백 블록"},
+        "userRequest": {
+            "timezone": "Asia/Seoul",
+            "params": {"surface": "Kakaotalk.plusfriend"},
+            "block": {"id": "e2e", "name": "폴백 블록"},
+            "utterance": utterance,
+            "lang": "ko",
+            "user": {
+                "id": user_key.encode().hex().rjust(66, "0"),
+                "type": "botUserKey",
+                "properties": {"plusfriendUserKey": user_key},
+            },
+        },
+        "contexts": [],
+        "bot": {"id": "e2e!", "name": "kakaobot"},
+        "action": {"id": "e2e", "name": "kakaobot", "params": {}, "detailParams": {}, "clientExtra": client_extra},
+    }
+    status, body = request(base_url, "POST", "/quiz/skill", payload)
+    if status != 200 or not isinstance(body, dict) or body.get("version") != "2.0":
+        fail(f"POST /quiz/skill {utterance!r}: {status} {body!r}")
+    template = body.get("template", {})
+    text = template.get("outputs", [{}])[0].get("simpleText", {}).get("text", "")
+    return text, template.get("quickReplies", [])
+
+
+def skill_conversation(base_url, bank, user_key):
+    text, _ = skill(base_url, user_key, "내 점수")
+    if "1문제 중 1문제" not in text:
+        fail(f"skill 내 점수 for the same person: {text!r} (expected the smart-chat answer counted)")
+    print(f"POST /quiz/skill 내 점수 -> {text!r}")
+
+    text, quick = skill(base_url, user_key, "웹 퀴즈")
+    asked = [q for q in bank if q["category"] == "web" and q["text"] in text]
+    if len(asked) != 1:
+        fail(f"the skill answer names no single web question of the bank: {text!r}")
+    question = asked[0]
+    taps = {q.get("messageText"): q.get("extra") for q in quick}
+    if question["answer"] not in taps:
+        fail(f"no quick reply sends the answer {question['answer']!r}: {quick!r}")
+    print(f"POST /quiz/skill 웹 퀴즈 -> question {question['id']}, quick replies {list(taps)}")
+
+    text, _ = skill(base_url, user_key, question["answer"], taps[question["answer"]])
+    if not text.startswith("정답"):
+        fail(f"tapping {question['answer']!r}: {text!r} (expected a reply starting with 정답)")
+    print(f"POST /quiz/skill tap {question['answer']!r} -> {text!r}")
 
 
 def stream(base_url, stop_file, result_json, workers):
