@@ -34,10 +34,12 @@ fi
 # The Debian package starts a system-wide redis on 6379; the tests start their
 # own servers on free ports and never use it.
 
-# Python tools: an independent OpenAPI validator, the moto EC2 emulator and a
-# YAML parser for the cloud-init file. Pinned, in a venv under target/.
+# Python tools: an independent OpenAPI validator, the schemathesis API fuzzer,
+# the moto EC2 emulator and a YAML parser for the cloud-init file. Pinned, in a
+# venv under target/.
 py_requirements=(
     "openapi-spec-validator==0.9.0"
+    "schemathesis==4.32.5"
     "moto[ec2,server]==5.2.5"
     "flask"
     "flask-cors"
@@ -78,6 +80,7 @@ step "cargo fmt --check" cargo fmt --all -- --check
 step "cargo clippy" cargo clippy --workspace --all-targets --locked -- -D warnings
 step "cargo test" cargo test --workspace --locked
 step "OpenAPI spec validates" "$venv/bin/openapi-spec-validator" openapi/kakaobot.json
+step "API fuzzing (schemathesis)" bash tests/api/fuzz.sh
 for script in tests/deploy/*.sh; do
     [[ -e $script ]] || continue
     step "deploy: $(basename "$script" .sh)" bash "$script"

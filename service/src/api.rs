@@ -26,6 +26,47 @@ use crate::user::UserKey;
 /// The header that carries `KAKAOBOT_SKILL_SECRET`, when one is set.
 pub const SKILL_SECRET_HEADER: &str = "X-Kakaobot-Skill-Secret";
 
+/// The `{bot}` path segment. The document lists the bots as an enum, so clients and
+/// fuzzers know the valid names; any other name still reaches the handler, which
+/// answers 404 `unknown_bot` rather than a generic 400.
+#[derive(Debug, Clone)]
+pub struct BotPath(String);
+
+impl poem_openapi::types::Type for BotPath {
+    const IS_REQUIRED: bool = true;
+    type RawValueType = Self;
+    type RawElementValueType = Self;
+
+    fn name() -> std::borrow::Cow<'static, str> {
+        "string(bot)".into()
+    }
+
+    fn schema_ref() -> poem_openapi::registry::MetaSchemaRef {
+        let mut schema = poem_openapi::registry::MetaSchema::new("string");
+        schema.enum_items = BotName::ALL
+            .iter()
+            .map(|b| serde_json::Value::from(b.as_str()))
+            .collect();
+        poem_openapi::registry::MetaSchemaRef::Inline(Box::new(schema))
+    }
+
+    fn as_raw_value(&self) -> Option<&Self::RawValueType> {
+        Some(self)
+    }
+
+    fn raw_element_iter<'a>(
+        &'a self,
+    ) -> Box<dyn Iterator<Item = &'a Self::RawElementValueType> + 'a> {
+        Box::new(self.as_raw_value().into_iter())
+    }
+}
+
+impl poem_openapi::types::ParseFromParameter for BotPath {
+    fn parse_from_parameter(value: &str) -> poem_openapi::types::ParseResult<Self> {
+        Ok(Self(value.to_owned()))
+    }
+}
+
 /// What every request handler shares.
 #[derive(Clone)]
 pub struct AppState {
@@ -484,13 +525,13 @@ impl Api {
     async fn bot_skill(
         &self,
         /// The bot: `quiz` or `lunch`.
-        bot: Path<String>,
+        bot: Path<BotPath>,
         body: Json<SkillRequest>,
         /// Required when `KAKAOBOT_SKILL_SECRET` is set: its value.
         #[oai(name = "X-Kakaobot-Skill-Secret")]
         secret: Header<Option<String>>,
     ) -> SkillReply {
-        match self.bot(&bot.0) {
+        match self.bot(&bot.0 .0) {
             Ok(bot) => self.skill(bot, body.0, secret.0.as_deref()).await,
             Err(e) => SkillReply::UnknownBot(e),
         }
@@ -545,7 +586,12 @@ impl Api {
         tag = "Tag::DefaultBot",
         operation_id = "default_friend_blocked"
     )]
-    async fn default_friend_blocked(&self, user_key: Path<String>) -> AckReply {
+    async fn default_friend_blocked(
+        &self,
+        /// The user's key.
+        #[oai(validator(min_length = 1, max_length = 128, pattern = r"^[!$&-.0-9;->@-~]+$"))]
+        user_key: Path<String>,
+    ) -> AckReply {
         self.notice(self.state.default_bot, &user_key.0, Notice::FriendBlocked)
             .await
     }
@@ -573,7 +619,12 @@ impl Api {
         tag = "Tag::DefaultBot",
         operation_id = "default_left_chat_room"
     )]
-    async fn default_left_chat_room(&self, user_key: Path<String>) -> AckReply {
+    async fn default_left_chat_room(
+        &self,
+        /// The user's key.
+        #[oai(validator(min_length = 1, max_length = 128, pattern = r"^[!$&-.0-9;->@-~]+$"))]
+        user_key: Path<String>,
+    ) -> AckReply {
         self.notice(self.state.default_bot, &user_key.0, Notice::LeftChatRoom)
             .await
     }
@@ -583,9 +634,9 @@ impl Api {
     async fn bot_keyboard(
         &self,
         /// The bot: `quiz` or `lunch`.
-        bot: Path<String>,
+        bot: Path<BotPath>,
     ) -> KeyboardResponse {
-        match self.bot(&bot.0) {
+        match self.bot(&bot.0 .0) {
             Ok(bot) => self.keyboard(bot),
             Err(e) => KeyboardResponse::UnknownBot(e),
         }
@@ -598,10 +649,10 @@ impl Api {
     async fn bot_message(
         &self,
         /// The bot: `quiz` or `lunch`.
-        bot: Path<String>,
+        bot: Path<BotPath>,
         body: Json<MessageRequest>,
     ) -> MessageReply {
-        match self.bot(&bot.0) {
+        match self.bot(&bot.0 .0) {
             Ok(bot) => self.message(bot, body.0).await,
             Err(e) => MessageReply::UnknownBot(e),
         }
@@ -612,10 +663,10 @@ impl Api {
     async fn bot_friend_added(
         &self,
         /// The bot: `quiz` or `lunch`.
-        bot: Path<String>,
+        bot: Path<BotPath>,
         body: Json<FriendRequest>,
     ) -> AckReply {
-        match self.bot(&bot.0) {
+        match self.bot(&bot.0 .0) {
             Ok(bot) => {
                 self.notice(bot, &body.0.user_key, Notice::FriendAdded)
                     .await
@@ -629,11 +680,12 @@ impl Api {
     async fn bot_friend_blocked(
         &self,
         /// The bot: `quiz` or `lunch`.
-        bot: Path<String>,
+        bot: Path<BotPath>,
         /// The user's key.
+        #[oai(validator(min_length = 1, max_length = 128, pattern = r"^[!$&-.0-9;->@-~]+$"))]
         user_key: Path<String>,
     ) -> AckReply {
-        match self.bot(&bot.0) {
+        match self.bot(&bot.0 .0) {
             Ok(bot) => self.notice(bot, &user_key.0, Notice::FriendBlocked).await,
             Err(e) => AckReply::UnknownBot(e),
         }
@@ -644,10 +696,10 @@ impl Api {
     async fn bot_friend_blocked_body(
         &self,
         /// The bot: `quiz` or `lunch`.
-        bot: Path<String>,
+        bot: Path<BotPath>,
         body: Json<FriendRequest>,
     ) -> AckReply {
-        match self.bot(&bot.0) {
+        match self.bot(&bot.0 .0) {
             Ok(bot) => {
                 self.notice(bot, &body.0.user_key, Notice::FriendBlocked)
                     .await
@@ -665,11 +717,12 @@ impl Api {
     async fn bot_left_chat_room(
         &self,
         /// The bot: `quiz` or `lunch`.
-        bot: Path<String>,
+        bot: Path<BotPath>,
         /// The user's key.
+        #[oai(validator(min_length = 1, max_length = 128, pattern = r"^[!$&-.0-9;->@-~]+$"))]
         user_key: Path<String>,
     ) -> AckReply {
-        match self.bot(&bot.0) {
+        match self.bot(&bot.0 .0) {
             Ok(bot) => self.notice(bot, &user_key.0, Notice::LeftChatRoom).await,
             Err(e) => AckReply::UnknownBot(e),
         }

@@ -9,7 +9,8 @@
 //! - [`store`]: what the bots remember, in Redis or in memory;
 //! - [`api`]: the HTTP operations (poem-openapi), which also make the OpenAPI document;
 //! - [`config`], [`telemetry`], [`listener`], [`startup`]: settings, logs, sockets and
-//!   the assembly that `main` and the tests share;
+//!   the assembly that `main` and the tests share; [`method_table`]: the `Allow` header
+//!   of a 405, from the OpenAPI document;
 //! - [`user`]: the validated, log-safe `user_key`.
 
 pub mod api;
@@ -18,6 +19,7 @@ pub mod callback;
 pub mod config;
 pub mod kakao;
 pub mod listener;
+pub mod method_table;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

@@ -23,6 +23,7 @@ use crate::bots::{Bots, LunchBot, QuestionBank, QuizBot};
 use crate::callback::Callbacks;
 use crate::config::Settings;
 use crate::listener;
+use crate::method_table::MethodTable;
 use crate::store::{MemoryStore, RedisStore, RedisTimeouts, Store};
 
 /// Largest request body accepted; Kakao's are a few hundred bytes.
@@ -219,6 +220,9 @@ pub fn routes(state: AppState) -> impl Endpoint<Output = Response> {
     let api = openapi(state);
     let spec = api.spec_endpoint();
     let docs = api.swagger_ui();
+    let methods = Arc::new(MethodTable::from_spec(
+        &serde_json::from_str(&api.spec()).unwrap_or_default(),
+    ));
     Route::new()
         .nest("/docs", docs)
         .at("/openapi.json", spec)
@@ -228,6 +232,10 @@ pub fn routes(state: AppState) -> impl Endpoint<Output = Response> {
             limit_body(ep, req).await
         })
         .catch_all_error(|err| async move { error_response(err) })
+        .around(move |ep, req| {
+            let methods = methods.clone();
+            async move { methods.with_allow(&ep, req).await }
+        })
         .around(|ep, req| async move { access_log(ep, req).await })
 }
 

@@ -13,32 +13,37 @@ pub const MAX_USER_KEY_LEN: usize = 128;
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct UserKey(String);
 
+/// The characters a key may hold, as the OpenAPI document states it (ECMA-262
+/// syntax): printable ASCII except `:` (it separates Redis key segments) and the
+/// characters that mean something in a URL path (`/`, `%`, `?`, `#`) or need quoting
+/// (`"`). Kakao's keys are `[A-Za-z0-9_-]` (smart-chat) and lowercase hex (Open Builder).
+pub const USER_KEY_PATTERN: &str = "^[!$&-.0-9;->@-~]+$";
+
 /// Why a `user_key` was refused.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum UserKeyError {
     #[error("user_key is empty")]
     Empty,
-    #[error("user_key is longer than {MAX_USER_KEY_LEN} bytes")]
+    #[error("user_key is longer than {MAX_USER_KEY_LEN} characters")]
     TooLong,
-    #[error("user_key may not contain whitespace, control characters, ':' or '/'")]
+    #[error("user_key may hold printable ASCII only, without spaces or any of \" # % / : ?")]
     BadCharacter,
 }
 
 impl UserKey {
-    /// Validates a raw key. `:` is refused because it separates Redis key segments,
-    /// `/` because the key also travels in URL paths.
+    /// Validates a raw key against [`USER_KEY_PATTERN`] and [`MAX_USER_KEY_LEN`]. `:`
+    /// is refused because it separates Redis key segments, `/` because the key also
+    /// travels in URL paths.
     pub fn parse(raw: &str) -> Result<Self, UserKeyError> {
         if raw.is_empty() {
             return Err(UserKeyError::Empty);
         }
+        if !raw.bytes().all(is_key_byte) {
+            return Err(UserKeyError::BadCharacter);
+        }
+        // ASCII only, so bytes and characters count alike.
         if raw.len() > MAX_USER_KEY_LEN {
             return Err(UserKeyError::TooLong);
-        }
-        if raw
-            .chars()
-            .any(|c| c.is_whitespace() || c.is_control() || c == ':' || c == '/')
-        {
-            return Err(UserKeyError::BadCharacter);
         }
         Ok(Self(raw.to_owned()))
     }
@@ -47,6 +52,11 @@ impl UserKey {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+/// [`USER_KEY_PATTERN`]'s class: printable ASCII (`!` to `~`) except `" # % / : ?`.
+fn is_key_byte(b: u8) -> bool {
+    (b'!'..=b'~').contains(&b) && !b"\"#%/:?".contains(&b)
 }
 
 impl fmt::Display for UserKey {
@@ -80,6 +90,46 @@ mod tests {
         assert_eq!(UserKey::parse(&"a".repeat(129)), Err(UserKeyError::TooLong));
         assert_eq!(UserKey::parse("a b"), Err(UserKeyError::BadCharacter));
         assert_eq!(UserKey::parse("a:b"), Err(UserKeyError::BadCharacter));
+        for odd in ["a/b", "a%2F", "a?b", "a#b", "a\"b"] {
+            assert_eq!(
+                UserKey::parse(odd),
+                Err(UserKeyError::BadCharacter),
+                "{odd}"
+            );
+        }
+        assert_eq!(UserKey::parse("a\u{7f}"), Err(UserKeyError::BadCharacter));
+        assert_eq!(UserKey::parse("사용자"), Err(UserKeyError::BadCharacter));
+    }
+
+    /// The OpenAPI document states the rule as a pattern; the two must agree on every
+    /// byte, or the fuzzer's schema-valid keys would be refused.
+    #[test]
+    fn the_documented_pattern_is_the_rule_parse_applies() {
+        let class = USER_KEY_PATTERN
+            .strip_prefix("^[")
+            .and_then(|p| p.strip_suffix("]+$"))
+            .unwrap();
+        let in_class = |b: u8| {
+            let c = class.as_bytes();
+            let mut i = 0;
+            while i < c.len() {
+                if i + 2 < c.len() && c[i + 1] == b'-' {
+                    if (c[i]..=c[i + 2]).contains(&b) {
+                        return true;
+                    }
+                    i += 3;
+                } else {
+                    if c[i] == b {
+                        return true;
+                    }
+                    i += 1;
+                }
+            }
+            false
+        };
+        for b in 0..=255u8 {
+            assert_eq!(in_class(b), is_key_byte(b), "byte {b:#04x}");
+        }
     }
 
     #[test]

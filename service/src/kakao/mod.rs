@@ -11,6 +11,82 @@
 pub mod skill;
 pub mod smartchat;
 
+use std::borrow::Cow;
+use std::ops::Deref;
+
+use poem_openapi::registry::{MetaSchema, MetaSchemaRef};
+use poem_openapi::types::{ParseError, ParseFromJSON, ParseResult, ToJSON, Type};
+
+/// A request field that must be a JSON string. poem-openapi's `String` also accepts a
+/// number or a boolean (`{"user_key": 42}` would become `"42"`); a request with a
+/// wrongly typed field is a 400, so this type takes strings only. Its schema is
+/// `string`, exactly as `String`'s.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JsonString(pub String);
+
+impl Deref for JsonString {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl AsRef<str> for JsonString {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<&str> for JsonString {
+    fn from(s: &str) -> Self {
+        Self(s.to_owned())
+    }
+}
+
+impl Type for JsonString {
+    const IS_REQUIRED: bool = true;
+    type RawValueType = Self;
+    type RawElementValueType = Self;
+
+    fn name() -> Cow<'static, str> {
+        "string".into()
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        MetaSchemaRef::Inline(Box::new(MetaSchema::new("string")))
+    }
+
+    fn as_raw_value(&self) -> Option<&Self::RawValueType> {
+        Some(self)
+    }
+
+    fn raw_element_iter<'a>(
+        &'a self,
+    ) -> Box<dyn Iterator<Item = &'a Self::RawElementValueType> + 'a> {
+        Box::new(self.as_raw_value().into_iter())
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl ParseFromJSON for JsonString {
+    fn parse_from_json(value: Option<serde_json::Value>) -> ParseResult<Self> {
+        match value.unwrap_or_default() {
+            serde_json::Value::String(s) => Ok(Self(s)),
+            other => Err(ParseError::expected_type(other)),
+        }
+    }
+}
+
+impl ToJSON for JsonString {
+    fn to_json(&self) -> Option<serde_json::Value> {
+        Some(serde_json::Value::String(self.0.clone()))
+    }
+}
+
 /// Cuts `text` to at most `max` characters (Unicode scalar values, as Kakao counts
 /// them), ending with `…` when anything was cut.
 pub fn cut(text: &str, max: usize) -> String {

@@ -19,7 +19,7 @@ use poem_openapi::types::Example;
 use poem_openapi::{Enum, Object};
 use serde_json::{json, Value};
 
-use super::cut;
+use super::{cut, JsonString};
 use crate::bots::{Button, Input, Keyboard, Reply, Tap};
 use crate::user::{UserKey, UserKeyError};
 
@@ -66,12 +66,16 @@ pub struct SkillRequest {
     /// Who said what, and where to call back.
     pub user_request: UserRequest,
     /// The skill's action; `clientExtra` carries the tapped button's `extra`.
+    #[oai(nullable)]
     pub action: Option<SkillAction>,
     /// The block that matched (`{id, name, extra}`); not read.
+    #[oai(nullable)]
     pub intent: Option<Value>,
     /// The bot (`{id, name}`); not read.
+    #[oai(nullable)]
     pub bot: Option<Value>,
     /// Open Builder contexts; kakaobot keeps its own state and does not read them.
+    #[oai(nullable)]
     pub contexts: Option<Value>,
 }
 
@@ -81,19 +85,25 @@ pub struct SkillRequest {
 pub struct UserRequest {
     /// What the user said, or the text of the button they tapped. A trailing newline,
     /// seen in real payloads, is ignored.
-    pub utterance: Option<String>,
+    #[oai(nullable)]
+    pub utterance: Option<JsonString>,
     /// The user.
     pub user: SkillUser,
     /// Present only for an approved "AI chatbot" block with callback on: a one-time
     /// URL, valid for a minute, to POST the real answer to.
-    pub callback_url: Option<String>,
+    #[oai(nullable)]
+    pub callback_url: Option<JsonString>,
     /// `ko`, `kr` or null, depending on the era of the payload; not read.
-    pub lang: Option<String>,
+    #[oai(nullable)]
+    pub lang: Option<JsonString>,
     /// `Asia/Seoul` for users in Korea; not read.
-    pub timezone: Option<String>,
+    #[oai(nullable)]
+    pub timezone: Option<JsonString>,
     /// `{"surface": "Kakaotalk.plusfriend"}` for channel traffic; not read.
+    #[oai(nullable)]
     pub params: Option<Value>,
     /// The block that answered (`{id, name}`); not read.
+    #[oai(nullable)]
     pub block: Option<Value>,
 }
 
@@ -101,14 +111,18 @@ pub struct UserRequest {
 #[derive(Debug, Clone, Object)]
 #[oai(rename = "SkillUser")]
 pub struct SkillUser {
-    /// The user's botUserKey: up to 70 characters, stable per user and bot. Required.
-    pub id: String,
+    /// The user's botUserKey: up to 70 characters (Kakao's are lowercase hex), stable
+    /// per user and bot. Required; printable ASCII without spaces or any of `" # % / : ?`.
+    #[oai(validator(min_length = 1, max_length = 128, pattern = r"^[!$&-.0-9;->@-~]+$"))]
+    pub id: JsonString,
     /// `botUserKey` today; other values are accepted.
     #[oai(rename = "type")]
-    pub kind: Option<String>,
+    #[oai(nullable)]
+    pub kind: Option<JsonString>,
     /// `plusfriendUserKey` (or `plusfriend_user_key`) is the `user_key` the smart-chat
     /// API sent for the same person: when present, the request acts for that user, so
     /// scores and groups carry over. Other properties are not read.
+    #[oai(nullable)]
     pub properties: Option<HashMap<String, Value>>,
 }
 
@@ -117,15 +131,20 @@ pub struct SkillUser {
 #[oai(rename = "SkillAction", rename_all = "camelCase")]
 pub struct SkillAction {
     /// The skill's id; not read.
-    pub id: Option<String>,
+    #[oai(nullable)]
+    pub id: Option<JsonString>,
     /// The skill's name; not read.
-    pub name: Option<String>,
+    #[oai(nullable)]
+    pub name: Option<JsonString>,
     /// Parameters extracted by the block; not read.
+    #[oai(nullable)]
     pub params: Option<Value>,
     /// Parameters with their origin text; not read.
+    #[oai(nullable)]
     pub detail_params: Option<Value>,
     /// The `extra` of the tapped quick reply or list item: an object, null, or the
     /// string `"null"` (older payloads).
+    #[oai(nullable)]
     pub client_extra: Option<Value>,
 }
 
@@ -186,25 +205,24 @@ impl Example for SkillRequest {
     fn example() -> Self {
         Self {
             user_request: UserRequest {
-                utterance: Some("JSON".to_owned()),
+                utterance: Some("JSON".into()),
                 user: SkillUser {
-                    id: "b1f5c3e9a0d24f6e8c7b5a3d1e9f0c2b4a6d8e0f1a3c5e7b9d1f3a5c7e9b1d3f5a"
-                        .to_owned(),
-                    kind: Some("botUserKey".to_owned()),
+                    id: "b1f5c3e9a0d24f6e8c7b5a3d1e9f0c2b4a6d8e0f1a3c5e7b9d1f3a5c7e9b1d3f5a".into(),
+                    kind: Some("botUserKey".into()),
                     properties: Some(HashMap::from([(
                         "plusfriendUserKey".to_owned(),
                         json!("Wb8QkM2xRt1a"),
                     )])),
                 },
                 callback_url: None,
-                lang: Some("ko".to_owned()),
-                timezone: Some("Asia/Seoul".to_owned()),
+                lang: Some("ko".into()),
+                timezone: Some("Asia/Seoul".into()),
                 params: Some(json!({"surface": "Kakaotalk.plusfriend"})),
                 block: Some(json!({"id": "5f1b2c3d4e5f6a7b8c9d0e1f", "name": "폴백 블록"})),
             },
             action: Some(SkillAction {
-                id: Some("5f1b2c3d4e5f6a7b8c9d0e20".to_owned()),
-                name: Some("kakaobot quiz".to_owned()),
+                id: Some("5f1b2c3d4e5f6a7b8c9d0e20".into()),
+                name: Some("kakaobot quiz".into()),
                 params: Some(json!({})),
                 detail_params: Some(json!({})),
                 client_extra: Some(extra_for(&Tap::Answer {
@@ -704,9 +722,15 @@ mod tests {
     }
 
     #[test]
-    fn an_empty_user_id_is_refused() {
-        let req = parse(payload(json!({"id": ""}), "hi", Value::Null));
-        assert!(req.user().is_err());
+    fn an_empty_or_odd_user_id_is_refused_when_read() {
+        for id in ["", "a b", "a:b", "사용자", &"a".repeat(129)] {
+            let read = SkillRequest::parse_from_json(Some(payload(
+                json!({ "id": id }),
+                "hi",
+                Value::Null,
+            )));
+            assert!(read.is_err(), "{id:?}");
+        }
     }
 
     #[test]

@@ -6,13 +6,9 @@
 //! characters (newlines not counted) at a character boundary, and at most 100 buttons
 //! are sent, whatever a bot or a question bank produces.
 
-use std::borrow::Cow;
-use std::ops::Deref;
-
-use poem_openapi::registry::{MetaSchema, MetaSchemaRef};
-use poem_openapi::types::{ParseError, ParseFromJSON, ParseResult, ToJSON, Type};
 use poem_openapi::{Enum, Object};
 
+use super::JsonString;
 use crate::bots::{Input, Keyboard, MediaKind, Reply};
 
 /// Longest message text Kakao shows; newlines do not count.
@@ -46,7 +42,10 @@ pub enum KeyboardType {
 #[derive(Debug, Clone, Object)]
 #[oai(rename = "MessageRequest")]
 pub struct MessageRequest {
-    /// The user's key: opaque, stable per user and bot (Kakao's are 12 characters of `[A-Za-z0-9_-]`).
+    /// The user's key: opaque, stable per user and bot (Kakao's are 12 characters of
+    /// `[A-Za-z0-9_-]`); printable ASCII without spaces or any of `" # % / : ?`, at most
+    /// 128 characters.
+    #[oai(validator(min_length = 1, max_length = 128, pattern = r"^[!$&-.0-9;->@-~]+$"))]
     pub user_key: JsonString,
     /// `text`, `photo`, `video` or `audio`; other kinds get a polite reply.
     #[oai(rename = "type")]
@@ -121,72 +120,10 @@ pub struct MessageResponse {
 #[derive(Debug, Clone, Object)]
 #[oai(rename = "FriendRequest")]
 pub struct FriendRequest {
-    /// The user's key.
+    /// The user's key: printable ASCII without spaces or any of `" # % / : ?`, at most
+    /// 128 characters.
+    #[oai(validator(min_length = 1, max_length = 128, pattern = r"^[!$&-.0-9;->@-~]+$"))]
     pub user_key: JsonString,
-}
-
-/// A request field that must be a JSON string. poem-openapi's `String` also accepts a
-/// number or a boolean (`{"user_key": 42}` would become `"42"`); a request with a
-/// wrongly typed field is a 400, so this type takes strings only. Its schema is
-/// `string`, exactly as `String`'s.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct JsonString(pub String);
-
-impl Deref for JsonString {
-    type Target = str;
-
-    fn deref(&self) -> &str {
-        &self.0
-    }
-}
-
-impl From<&str> for JsonString {
-    fn from(s: &str) -> Self {
-        Self(s.to_owned())
-    }
-}
-
-impl Type for JsonString {
-    const IS_REQUIRED: bool = true;
-    type RawValueType = Self;
-    type RawElementValueType = Self;
-
-    fn name() -> Cow<'static, str> {
-        "string".into()
-    }
-
-    fn schema_ref() -> MetaSchemaRef {
-        MetaSchemaRef::Inline(Box::new(MetaSchema::new("string")))
-    }
-
-    fn as_raw_value(&self) -> Option<&Self::RawValueType> {
-        Some(self)
-    }
-
-    fn raw_element_iter<'a>(
-        &'a self,
-    ) -> Box<dyn Iterator<Item = &'a Self::RawElementValueType> + 'a> {
-        Box::new(self.as_raw_value().into_iter())
-    }
-
-    fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-}
-
-impl ParseFromJSON for JsonString {
-    fn parse_from_json(value: Option<serde_json::Value>) -> ParseResult<Self> {
-        match value.unwrap_or_default() {
-            serde_json::Value::String(s) => Ok(Self(s)),
-            other => Err(ParseError::expected_type(other)),
-        }
-    }
-}
-
-impl ToJSON for JsonString {
-    fn to_json(&self) -> Option<serde_json::Value> {
-        Some(serde_json::Value::String(self.0.clone()))
-    }
 }
 
 /// Kakao's acknowledgement body: `{"code":0,"message":"SUCCESS","comment":"정상 응답"}`.

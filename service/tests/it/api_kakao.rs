@@ -379,3 +379,127 @@ async fn kakao_answers_carry_the_exact_content_type_header() {
     assert_eq!(keyboard.content_type, KAKAO_CONTENT_TYPE);
     assert_eq!(ack.content_type, KAKAO_CONTENT_TYPE);
 }
+
+/// Every place the document describes a user key: the `user_key` path parameters and
+/// body fields, and a skill's `userRequest.user.id`.
+fn user_key_schemas(spec: &Value) -> Vec<(String, Value)> {
+    let mut found = Vec::new();
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            for param in op["parameters"].as_array().into_iter().flatten() {
+                if param["name"] == "user_key" {
+                    found.push((format!("{method} {path}"), param["schema"].clone()));
+                }
+            }
+        }
+    }
+    let schemas = &spec["components"]["schemas"];
+    for (schema, field) in [
+        ("MessageRequest", "user_key"),
+        ("FriendRequest", "user_key"),
+        ("SkillUser", "id"),
+    ] {
+        found.push((
+            format!("{schema}.{field}"),
+            schemas[schema]["properties"][field].clone(),
+        ));
+    }
+    found
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_document_states_exactly_the_user_key_rules_the_service_applies() {
+    let app = spawn_app("spec_user_key", None).await;
+    let spec = app.get("/openapi.json").await.json();
+
+    let schemas = user_key_schemas(&spec);
+
+    assert_eq!(schemas.len(), 7, "{schemas:?}");
+    for (place, schema) in &schemas {
+        assert_eq!(
+            schema["pattern"],
+            kakaobot::user::USER_KEY_PATTERN,
+            "{place}"
+        );
+        assert_eq!(schema["minLength"], 1, "{place}");
+        assert_eq!(
+            schema["maxLength"],
+            kakaobot::user::MAX_USER_KEY_LEN,
+            "{place}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_bot_path_is_documented_as_an_enum_and_an_unknown_bot_is_still_a_404() {
+    let app = spawn_app("spec_bot_enum", None).await;
+    let spec = app.get("/openapi.json").await.json();
+
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            for param in op["parameters"].as_array().into_iter().flatten() {
+                if param["name"] == "bot" {
+                    assert_eq!(
+                        param["schema"]["enum"],
+                        json!(["quiz", "lunch"]),
+                        "{method} {path}"
+                    );
+                }
+            }
+        }
+    }
+    app.keyboard("/weather")
+        .await
+        .assert_error(StatusCode::NOT_FOUND, "unknown_bot");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_undeclared_method_is_a_405_with_an_allow_header_naming_the_declared_ones() {
+    let app = spawn_app("spec_allow", None).await;
+    for (method, path, allow) in [
+        ("TRACE", "/quiz/friend", "DELETE, POST"),
+        ("PUT", "/skill", "POST"),
+        ("GET", "/lunch/skill", "POST"),
+        ("POST", "/quiz/keyboard", "GET"),
+        ("PATCH", "/chat_room/abc", "DELETE"),
+    ] {
+        let resp = app
+            .client
+            .request(
+                reqwest::Method::from_bytes(method.as_bytes()).unwrap(),
+                app.url(path),
+            )
+            .send()
+            .await
+            .unwrap();
+        let got = resp
+            .headers()
+            .get(reqwest::header::ALLOW)
+            .map(|v| v.to_str().unwrap().to_owned());
+        let plain = crate::helpers::Plain::from(resp).await;
+        plain.assert_error(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed");
+        assert_eq!(got.as_deref(), Some(allow), "{method} {path}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn keys_with_characters_that_mean_something_in_a_url_are_refused_everywhere() {
+    let app = spawn_app("spec_url_chars", None).await;
+    for key in ["a%2Fb", "a?b", "a#b", "a\"b", "a:b", "키"] {
+        let message = app
+            .send_json(
+                reqwest::Method::POST,
+                "/quiz/message",
+                &json!({"user_key": key, "type": "text", "content": "내 점수"}),
+            )
+            .await;
+        message.assert_error(StatusCode::BAD_REQUEST, "bad_request");
+        let skill = app
+            .skill_raw(
+                "/quiz",
+                &json!({"userRequest": {"utterance": "내 점수", "user": {"id": key}}}),
+            )
+            .await;
+        skill.assert_error(StatusCode::BAD_REQUEST, "bad_request");
+    }
+}
