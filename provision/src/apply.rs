@@ -326,6 +326,7 @@ impl Interpreter<'_> {
             ..Applied::default()
         };
         for (n, action) in actions.iter().enumerate() {
+            let mut stop = false;
             // The earlier steps this one needs and that made nothing: in a dry
             // run, every step that creates something.
             let missing: Vec<(usize, &'static str)> = action
@@ -381,16 +382,8 @@ impl Interpreter<'_> {
                             error: e.to_string(),
                         };
                         applied.errors.push(e);
-                        applied.steps.push(Step {
-                            step: n + 1,
-                            action: action.to_string(),
-                            call: action.call(),
-                            outcome,
-                        });
-                        if keep_going {
-                            continue;
-                        }
-                        break;
+                        stop = !keep_going;
+                        outcome
                     }
                 }
             };
@@ -400,6 +393,9 @@ impl Interpreter<'_> {
                 call: action.call(),
                 outcome,
             });
+            if stop {
+                break;
+            }
         }
         applied
     }

@@ -80,7 +80,8 @@ pub enum Command {
     /// Show each resource of the stack and whether it matches the desired
     /// state; exits with 3 when the stack is incomplete or drifted.
     Status(StatusArgs),
-    /// Remove everything the stack owns (asks for confirmation unless --yes).
+    /// Remove everything the stack owns (asks for confirmation unless --yes);
+    /// exits with 3 when something is still there afterwards.
     Down(DownArgs),
     /// Print a shell completion script, e.g. `provision completions bash`.
     Completions(CompletionsArgs),
