@@ -282,14 +282,12 @@ pub enum KeySource {
     },
 }
 
-/// User data for a new instance and the file it came from. Reports show
-/// where it came from, never its contents.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// User data for a new instance and the file it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserData {
     /// The file it was read from.
     pub path: PathBuf,
     /// Its contents, sent base64-encoded.
-    #[serde(skip)]
     pub bytes: Vec<u8>,
 }
 

@@ -28,8 +28,6 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use serde::Serialize;
-
 use crate::desired::{Desired, InstanceType, KeySource, UserData};
 use crate::ec2::Image;
 use crate::stack::{Address, Group, Instance, InstanceState, Rule, Stack};
@@ -75,8 +73,7 @@ pub struct Resolved {
 
 /// A resource id that is either known now or produced by an earlier action of
 /// the same plan.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Ref {
     /// An existing resource: its id (a key pair: its name).
     Existing(String),
@@ -94,16 +91,14 @@ impl fmt::Display for Ref {
 }
 
 /// One step of a plan. Each maps to one mutating EC2 call, or to a wait, and
-/// carries everything that call needs.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "action", rename_all = "snake_case")]
+/// carries everything that call needs. Reports show it through `Display`.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
     /// CreateKeyPair (ed25519), private key written to `file`.
     CreateKeyPair { name: String, file: PathBuf },
     /// ImportKeyPair from the user's public key.
     ImportKeyPair {
         name: String,
-        #[serde(skip)]
         public_key: String,
         path: PathBuf,
     },
@@ -294,7 +289,7 @@ impl fmt::Display for Action {
 }
 
 /// A plan: actions in order, plus notes about drift the plan does not fix.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Plan {
     /// What to do, in order.
     pub actions: Vec<Action>,
