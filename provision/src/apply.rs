@@ -1,7 +1,12 @@
-//! The applier: runs a plan's actions in order against EC2, resolving the ids
-//! that earlier actions produce, retrying the transient errors EC2 is known
-//! for, and in dry-run mode asking EC2 with `DryRun` instead of changing
-//! anything.
+//! The interpreter: one loop that runs a plan's actions in order against EC2,
+//! resolving the ids that earlier actions produce ([`Ref::Step`]) and retrying
+//! the transient errors EC2 is known for.
+//!
+//! The same loop runs a dry run: the [`Ec2`] wrapper was built in
+//! [`Mode::DryRun`], so each mutating call is sent with `DryRun` and EC2's
+//! answer becomes the step's outcome. An action that uses a resource the plan
+//! would create first is not sent at all (there is no id to ask about); its
+//! outcome says which step it depends on. Waits are not sent either.
 //!
 //! Retries (all bounded, with exponential backoff):
 //! - `*.NotFound` right after this run created the resource (EC2 is
@@ -18,7 +23,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::ec2::{Ec2, Ec2Error, Image, LaunchSpec};
+use crate::ec2::{Ec2, Ec2Error, LaunchSpec, Mode};
 use crate::output::Progress;
 use crate::plan::{Action, Ref};
 
@@ -84,47 +89,6 @@ impl Default for Timing {
     }
 }
 
-/// Where a new instance's image comes from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ImageChoice {
-    /// The newest official Ubuntu server image of this LTS release.
-    Ubuntu(String),
-    /// This AMI.
-    Ami(String),
-}
-
-/// Everything a launch needs besides the plan.
-#[derive(Debug, Clone)]
-pub struct Launch {
-    /// Stack name, for tags.
-    pub name: String,
-    /// Instance type.
-    pub instance_type: String,
-    /// The image.
-    pub image: ImageChoice,
-    /// Raw user data.
-    pub user_data: Option<Vec<u8>>,
-}
-
-impl Launch {
-    /// What `RunInstances` gets, once the image, key pair and group are known.
-    fn spec<'a>(
-        &'a self,
-        image_id: &'a str,
-        key_name: &'a str,
-        group_id: &'a str,
-    ) -> LaunchSpec<'a> {
-        LaunchSpec {
-            name: &self.name,
-            image_id,
-            instance_type: &self.instance_type,
-            key_name,
-            group_id,
-            user_data: self.user_data.as_deref(),
-        }
-    }
-}
-
 /// Why applying stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
@@ -139,15 +103,54 @@ pub enum ApplyError {
         /// The I/O error.
         source: std::io::Error,
     },
-    /// No default VPC to put the group in.
-    #[error("the region has no default VPC to create the security group in (create one with `aws ec2 create-default-vpc`)")]
-    NoDefaultVpc,
-    /// No Ubuntu image found.
-    #[error("no official Ubuntu {0} amd64 server image found in this region; pass --ami or another --ubuntu")]
-    NoImage(String),
-    /// An action referred to a resource no earlier action created: a planner bug.
-    #[error("internal error: the plan uses a new {0} before creating it")]
-    Unresolved(&'static str),
+    /// An action needs what an earlier step makes, and that step did not
+    /// succeed (only possible when running past failures).
+    #[error("not attempted: it needs {what} (step {step}), which was not made")]
+    Skipped {
+        /// What the earlier step makes, e.g. "the instance this plan launches".
+        what: &'static str,
+        /// The earlier step, counted from 1.
+        step: usize,
+    },
+}
+
+/// What an action made, for later actions and the report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Made {
+    /// A key pair, by name.
+    KeyPair {
+        /// Its name.
+        name: String,
+    },
+    /// A security group.
+    Group {
+        /// `sg-…` id.
+        id: String,
+    },
+    /// An instance.
+    Instance {
+        /// `i-…` id.
+        id: String,
+    },
+    /// An Elastic IP.
+    Address {
+        /// `eipalloc-…` id.
+        allocation_id: String,
+        /// The public address.
+        public_ip: String,
+    },
+}
+
+impl Made {
+    /// The id a later action passes to EC2.
+    fn id(&self) -> &str {
+        match self {
+            Made::KeyPair { name } => name,
+            Made::Group { id } | Made::Instance { id } => id,
+            Made::Address { allocation_id, .. } => allocation_id,
+        }
+    }
 }
 
 /// What happened to one action.
@@ -167,12 +170,18 @@ pub enum Outcome {
         /// The refusal.
         error: String,
     },
-    /// Dry run: could not be checked (e.g. it needs a resource the plan
-    /// creates first), or it is a wait.
-    NotChecked {
-        /// Why.
-        reason: String,
+    /// Dry run: EC2 would refuse it for another reason than permissions.
+    Refused {
+        /// The refusal.
+        error: String,
     },
+    /// Dry run: not asked, because it uses resources the plan makes first.
+    Depends {
+        /// What it needs, e.g. "the instance this plan launches (step 4)".
+        on: Vec<String>,
+    },
+    /// Dry run: a wait, which has nothing to ask EC2.
+    Wait,
     /// It failed.
     Failed {
         /// The error.
@@ -180,9 +189,33 @@ pub enum Outcome {
     },
 }
 
+impl Outcome {
+    /// Whether EC2 said no in a dry run.
+    pub fn is_refusal(&self) -> bool {
+        matches!(self, Outcome::Denied { .. } | Outcome::Refused { .. })
+    }
+
+    /// How a dry run reports it: "permitted", "DENIED: …", "not checked: …".
+    pub fn verdict(&self) -> String {
+        match self {
+            Outcome::Permitted => "permitted".to_owned(),
+            Outcome::Denied { error } => format!("DENIED: {error}"),
+            Outcome::Refused { error } => format!("REFUSED: {error}"),
+            Outcome::Depends { on } => {
+                format!("not checked: depends on {}", on.join(" and "))
+            }
+            Outcome::Wait => "not checked: a wait, nothing to ask EC2".to_owned(),
+            Outcome::Done { .. } => "done".to_owned(),
+            Outcome::Failed { error } => format!("failed: {error}"),
+        }
+    }
+}
+
 /// One applied action and its outcome.
 #[derive(Debug, Clone, Serialize)]
 pub struct Step {
+    /// Its place in the plan, counted from 1 (as in "(new, step 2)").
+    pub step: usize,
     /// What the plan said.
     pub action: String,
     /// The EC2 call, if any.
@@ -193,47 +226,41 @@ pub struct Step {
     pub outcome: Outcome,
 }
 
-/// Ids produced while applying, so later actions and the report can use them.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct Produced {
-    /// The group created by this run.
-    pub group_id: Option<String>,
-    /// The instance launched by this run.
-    pub instance_id: Option<String>,
-    /// The address allocated by this run: (allocation id, public IP).
-    pub address: Option<(String, String)>,
-    /// Whether this run created or imported the key pair.
-    pub key_pair: bool,
-    /// The image a launch used or would use.
-    pub image: Option<Image>,
-}
-
 /// The result of applying a plan.
 #[derive(Debug, Default)]
 pub struct Applied {
     /// Each action in order with its outcome.
     pub steps: Vec<Step>,
-    /// Ids produced.
-    pub produced: Produced,
+    /// What each action made, by its index in the plan (none in a dry run).
+    pub made: Vec<Option<Made>>,
     /// The errors, in order (with `keep_going`, possibly several).
     pub errors: Vec<ApplyError>,
 }
 
-/// Placeholder ids for dry runs of actions on resources the plan would create.
-const PLACEHOLDER_GROUP: &str = "sg-00000000000000000";
-const PLACEHOLDER_INSTANCE: &str = "i-00000000000000000";
-const PLACEHOLDER_ALLOCATION: &str = "eipalloc-00000000000000000";
+impl Applied {
+    /// The instance this run launched.
+    pub fn instance(&self) -> Option<&str> {
+        self.made.iter().flatten().find_map(|m| match m {
+            Made::Instance { id } => Some(id.as_str()),
+            _ => None,
+        })
+    }
 
-/// Runs plans against one EC2 wrapper.
-pub struct Applier<'a> {
-    /// The EC2 wrapper.
+    /// The public IP of the address this run allocated (and kept).
+    pub fn public_ip(&self) -> Option<&str> {
+        self.made.iter().flatten().find_map(|m| match m {
+            Made::Address { public_ip, .. } => Some(public_ip.as_str()),
+            _ => None,
+        })
+    }
+}
+
+/// Runs plans against one EC2 wrapper, in the wrapper's [`Mode`].
+pub struct Interpreter<'a> {
+    /// The EC2 wrapper; its mode decides between applying and a dry run.
     pub ec2: &'a Ec2,
-    /// What to launch.
-    pub launch: Option<&'a Launch>,
     /// Retry and wait limits.
     pub timing: Timing,
-    /// Ask EC2 with DryRun instead of changing anything.
-    pub dry_run: bool,
     /// Where progress goes (stderr).
     pub progress: &'a Progress,
 }
@@ -289,117 +316,125 @@ fn open_key_file(path: &Path) -> std::io::Result<std::fs::File> {
         .open(path)
 }
 
-impl Applier<'_> {
-    /// Applies `actions` in order. Stops at the first error unless
-    /// `keep_going` (used by `down`, which reports everything it could not remove).
-    pub async fn apply(&self, actions: &[Action], keep_going: bool) -> Applied {
-        let mut applied = Applied::default();
-        for action in actions {
-            let outcome = if self.dry_run {
-                self.check(action, &mut applied.produced).await
+impl Interpreter<'_> {
+    /// Runs `actions` in order. Stops at the first error unless `keep_going`
+    /// (used by `down`, which reports everything it could not remove).
+    pub async fn run(&self, actions: &[Action], keep_going: bool) -> Applied {
+        let dry_run = self.ec2.mode() == Mode::DryRun;
+        let mut applied = Applied {
+            made: vec![None; actions.len()],
+            ..Applied::default()
+        };
+        for (n, action) in actions.iter().enumerate() {
+            let mut stop = false;
+            // The earlier steps this one needs and that made nothing: in a dry
+            // run, every step that creates something.
+            let missing: Vec<(usize, &'static str)> = action
+                .refs()
+                .into_iter()
+                .filter_map(|r| match r {
+                    Ref::Step(m) if applied.made[*m].is_none() => Some((
+                        *m,
+                        actions[*m].makes().unwrap_or("an earlier step's result"),
+                    )),
+                    _ => None,
+                })
+                .collect();
+            let outcome = if dry_run && !missing.is_empty() {
+                Outcome::Depends {
+                    on: missing
+                        .iter()
+                        .map(|(m, what)| format!("{what} (step {})", m + 1))
+                        .collect(),
+                }
+            } else if dry_run && action.call().is_none() {
+                Outcome::Wait
             } else {
-                self.progress.start(&action.to_string());
-                match self.run(action, &mut applied.produced).await {
-                    Ok(detail) => {
-                        self.progress.done(&action.to_string(), detail.as_deref());
-                        Outcome::Done { detail }
+                if !dry_run {
+                    self.progress.start(&action.to_string());
+                }
+                let result = match missing.first() {
+                    Some(&(m, what)) => Err(ApplyError::Skipped { what, step: m + 1 }),
+                    None => self.exec(action, &mut applied.made).await,
+                };
+                match result {
+                    Ok((made, detail)) => {
+                        applied.made[n] = made;
+                        if dry_run {
+                            // EC2 answers a permitted DryRun with an error, but
+                            // an emulator may simply say yes.
+                            Outcome::Permitted
+                        } else {
+                            self.progress.done(&action.to_string(), detail.as_deref());
+                            Outcome::Done { detail }
+                        }
                     }
+                    Err(ApplyError::Ec2(e)) if dry_run && e.is_dry_run_ok() => Outcome::Permitted,
+                    Err(ApplyError::Ec2(e)) if dry_run && e.is_unauthorized() => Outcome::Denied {
+                        error: e.to_string(),
+                    },
+                    Err(e) if dry_run => Outcome::Refused {
+                        error: e.to_string(),
+                    },
                     Err(e) => {
                         self.progress.failed(&action.to_string());
                         let outcome = Outcome::Failed {
                             error: e.to_string(),
                         };
                         applied.errors.push(e);
-                        applied.steps.push(Step {
-                            action: action.to_string(),
-                            call: action.call(),
-                            outcome,
-                        });
-                        if keep_going {
-                            continue;
-                        }
-                        break;
+                        stop = !keep_going;
+                        outcome
                     }
                 }
             };
             applied.steps.push(Step {
+                step: n + 1,
                 action: action.to_string(),
                 call: action.call(),
                 outcome,
             });
+            if stop {
+                break;
+            }
         }
         applied
     }
 
-    fn launch(&self) -> Result<&Launch, ApplyError> {
-        self.launch
-            .ok_or(ApplyError::Unresolved("launch specification"))
-    }
-
-    async fn image(&self, produced: &mut Produced) -> Result<String, ApplyError> {
-        if let Some(image) = &produced.image {
-            return Ok(image.id.clone());
-        }
-        match &self.launch()?.image {
-            ImageChoice::Ami(id) => Ok(id.clone()),
-            ImageChoice::Ubuntu(release) => {
-                let image = self
-                    .ec2
-                    .newest_ubuntu_image(release)
-                    .await?
-                    .ok_or_else(|| ApplyError::NoImage(release.clone()))?;
-                self.progress
-                    .note(&format!("using image {} ({})", image.id, image.name));
-                let id = image.id.clone();
-                produced.image = Some(image);
-                Ok(id)
-            }
-        }
-    }
-
-    async fn default_vpc(&self) -> Result<String, ApplyError> {
-        self.ec2
-            .default_vpc()
-            .await?
-            .ok_or(ApplyError::NoDefaultVpc)
-    }
-
-    /// Resolves a reference; `placeholder` stands in during dry runs.
-    fn resolve(
-        &self,
-        r: &Ref,
-        produced: Option<&String>,
-        what: &'static str,
-        placeholder: &str,
-    ) -> Result<String, ApplyError> {
-        match (r, produced) {
-            (Ref::Existing(id), _) => Ok(id.clone()),
-            (Ref::Created, Some(id)) => Ok(id.clone()),
-            (Ref::Created, None) if self.dry_run => Ok(placeholder.to_owned()),
-            (Ref::Created, None) => Err(ApplyError::Unresolved(what)),
-        }
-    }
-
-    /// The backoff for an action on `r`: retry not-found only for resources
-    /// this run just created.
+    /// The backoff for an action on `refs`: retry not-found only for
+    /// resources this run just made.
     fn after_create(&self, refs: &[&Ref]) -> Backoff {
-        if refs.iter().any(|r| **r == Ref::Created) {
+        if refs.iter().any(|r| matches!(r, Ref::Step(_))) {
             self.timing.not_found
         } else {
             Backoff::NONE
         }
     }
 
-    /// Runs one action for real; returns a detail for the report.
-    async fn run(
+    /// Runs one action (for real, or as a DryRun call in a dry run); returns
+    /// what it made and a detail for the report.
+    async fn exec(
         &self,
         action: &Action,
-        produced: &mut Produced,
-    ) -> Result<Option<String>, ApplyError> {
+        made: &mut [Option<Made>],
+    ) -> Result<(Option<Made>, Option<String>), ApplyError> {
         let ec2 = self.ec2;
         let p = self.progress;
+        let id = |r: &Ref| -> String {
+            match r {
+                Ref::Existing(id) => id.clone(),
+                // `run` checked that every step referred to made something.
+                Ref::Step(m) => made[*m]
+                    .as_ref()
+                    .map(|x| x.id().to_owned())
+                    .unwrap_or_default(),
+            }
+        };
         Ok(match action {
             Action::CreateKeyPair { name, file } => {
+                if ec2.mode() == Mode::DryRun {
+                    ec2.create_key_pair(name).await?;
+                    return Ok((None, None));
+                }
                 // Claim the file before asking EC2, so a key that EC2 hands
                 // out only once always has somewhere to go.
                 let key_file_error = |source| ApplyError::KeyFile {
@@ -407,7 +442,7 @@ impl Applier<'_> {
                     source,
                 };
                 let mut f = open_key_file(file).map_err(key_file_error)?;
-                let material = match ec2.create_key_pair(name, false).await {
+                let material = match ec2.create_key_pair(name).await {
                     Ok(m) => m,
                     Err(e) => {
                         let _ = std::fs::remove_file(file);
@@ -421,61 +456,55 @@ impl Applier<'_> {
                 f.write_all(&text)
                     .and_then(|()| f.sync_all())
                     .map_err(key_file_error)?;
-                produced.key_pair = true;
-                Some("written, mode 0600".to_owned())
+                let made = Made::KeyPair { name: name.clone() };
+                (Some(made), Some("written, mode 0600".to_owned()))
             }
             Action::ImportKeyPair {
                 name, public_key, ..
             } => {
-                ec2.import_key_pair(name, public_key, false).await?;
-                produced.key_pair = true;
-                None
+                ec2.import_key_pair(name, public_key).await?;
+                (Some(Made::KeyPair { name: name.clone() }), None)
             }
-            Action::CreateSecurityGroup { name } => {
-                let vpc = self.default_vpc().await?;
-                let id = ec2.create_security_group(name, &vpc, false).await?;
-                produced.group_id = Some(id.clone());
-                Some(id)
+            Action::CreateSecurityGroup { name, vpc_id } => {
+                let id = ec2.create_security_group(name, vpc_id).await?;
+                (Some(Made::Group { id: id.clone() }), Some(id))
             }
             Action::AuthorizeIngress { group, rules } => {
-                let id = self.resolve(
-                    group,
-                    produced.group_id.as_ref(),
-                    "security group",
-                    PLACEHOLDER_GROUP,
-                )?;
+                let group_id = id(group);
                 retry(
                     self.after_create(&[group]),
                     p,
                     Ec2Error::is_not_found,
-                    || ec2.authorize_ingress(&id, rules, false),
+                    || ec2.authorize_ingress(&group_id, rules),
                 )
                 .await?;
-                Some(id)
+                (None, Some(group_id))
             }
             Action::RevokeIngress { group, rules } => {
-                ec2.revoke_ingress(group, rules, false).await?;
-                None
+                ec2.revoke_ingress(group, rules).await?;
+                (None, None)
             }
-            Action::RunInstance { group, key_name } => {
-                let group_id = self.resolve(
-                    group,
-                    produced.group_id.as_ref(),
-                    "security group",
-                    PLACEHOLDER_GROUP,
-                )?;
-                let image_id = self.image(produced).await?;
-                let launch = self.launch()?;
-                let spec = launch.spec(&image_id, key_name, &group_id);
-                // The key pair or group may have been created a moment ago;
-                // an unknown image, on the other hand, is not worth waiting for.
-                let backoff = if produced.key_pair {
-                    self.timing.not_found
-                } else {
-                    self.after_create(&[group])
+            Action::RunInstance {
+                name,
+                image,
+                instance_type,
+                key,
+                group,
+                user_data,
+            } => {
+                let (key_name, group_id) = (id(key), id(group));
+                let spec = LaunchSpec {
+                    name,
+                    image_id: &image.id,
+                    instance_type: instance_type.as_str(),
+                    key_name: &key_name,
+                    group_id: &group_id,
+                    user_data: user_data.as_ref().map(|u| u.bytes.as_slice()),
                 };
-                let id = retry(
-                    backoff,
+                // The key pair or group may have been made a moment ago; an
+                // unknown image, on the other hand, is not worth waiting for.
+                let instance = retry(
+                    self.after_create(&[key, group]),
                     p,
                     |e| {
                         matches!(
@@ -483,91 +512,82 @@ impl Applier<'_> {
                             "InvalidGroup.NotFound" | "InvalidKeyPair.NotFound"
                         )
                     },
-                    || ec2.run_instance(&spec, false),
+                    || ec2.run_instance(&spec),
                 )
                 .await?;
-                produced.instance_id = Some(id.clone());
-                Some(format!("{id} from {image_id}"))
+                let detail = format!("{instance} from {}", image.id);
+                (Some(Made::Instance { id: instance }), Some(detail))
             }
             Action::StartInstance { id } => {
-                ec2.start_instance(id, false).await?;
-                None
+                ec2.start_instance(id).await?;
+                (None, None)
             }
             Action::WaitStopped { id } => {
                 let spinner = p.spinner(&format!("waiting for {id} to stop"));
                 let r = ec2.wait_stopped(id, self.timing.wait_stopped).await;
                 spinner.finish_and_clear();
                 r?;
-                None
+                (None, None)
             }
             Action::WaitRunning { instance } => {
-                let id = self.resolve(
-                    instance,
-                    produced.instance_id.as_ref(),
-                    "instance",
-                    PLACEHOLDER_INSTANCE,
-                )?;
+                let instance_id = id(instance);
                 let spinner = p.spinner(&format!(
-                    "waiting for {id} to be running (at most {}s)",
+                    "waiting for {instance_id} to be running (at most {}s)",
                     self.timing.wait_running.as_secs()
                 ));
-                let r = ec2.wait_running(&id, self.timing.wait_running).await;
+                let r = ec2
+                    .wait_running(&instance_id, self.timing.wait_running)
+                    .await;
                 spinner.finish_and_clear();
                 r?;
-                Some(id)
+                (None, Some(instance_id))
             }
-            Action::AllocateAddress => {
-                let name = &self.launch()?.name;
-                let (allocation, ip) = ec2.allocate_address(name, false).await?;
-                produced.address = Some((allocation.clone(), ip.clone()));
-                Some(format!("{ip} ({allocation})"))
+            Action::AllocateAddress { name } => {
+                let (allocation_id, public_ip) = ec2.allocate_address(name).await?;
+                let detail = format!("{public_ip} ({allocation_id})");
+                let made = Made::Address {
+                    allocation_id,
+                    public_ip,
+                };
+                (Some(made), Some(detail))
             }
             Action::AssociateAddress {
                 allocation,
                 instance,
             } => {
-                let produced_allocation = produced.address.as_ref().map(|(a, _)| a);
-                let allocation_id = self.resolve(
-                    allocation,
-                    produced_allocation,
-                    "address",
-                    PLACEHOLDER_ALLOCATION,
-                )?;
-                let instance_id = self.resolve(
-                    instance,
-                    produced.instance_id.as_ref(),
-                    "instance",
-                    PLACEHOLDER_INSTANCE,
-                )?;
+                let (allocation_id, instance_id) = (id(allocation), id(instance));
                 let fresh = self.after_create(&[allocation, instance]) != Backoff::NONE;
                 let associated = retry(
                     self.timing.incorrect_state,
                     p,
                     |e| e.code() == "IncorrectInstanceState" || (fresh && e.is_not_found()),
-                    || ec2.associate_address(&allocation_id, &instance_id, false),
+                    || ec2.associate_address(&allocation_id, &instance_id),
                 )
                 .await;
                 if let Err(e) = associated {
                     // An address this run allocated and could not attach would
                     // bill by the hour for nothing: give it back.
-                    if *allocation == Ref::Created {
-                        match ec2.release_address(&allocation_id, false).await {
+                    if let Ref::Step(m) = allocation {
+                        match ec2.release_address(&allocation_id).await {
                             Ok(()) => {
-                                produced.address = None;
-                                p.note(&format!("released {allocation_id} again, so it does not bill unused"));
+                                made[*m] = None;
+                                p.note(&format!(
+                                    "released {allocation_id} again, so it does not bill unused"
+                                ));
                             }
                             Err(r) => p.note(&format!(
-                                "could not release {allocation_id} ({r}); `provision status` shows it, `provision down` removes it"
+                                "could not release {allocation_id} ({r}); `provision status` \
+                                 shows it, `provision down` removes it"
                             )),
                         }
                     }
                     return Err(e.into());
                 }
-                Some(format!("{allocation_id} with {instance_id}"))
+                (None, Some(format!("{allocation_id} with {instance_id}")))
             }
             Action::DisassociateAddress { association_id, .. } => {
-                ec2.disassociate_address(association_id, false).await?;
-                None
+                ec2.disassociate_address(association_id).await?;
+                (None, None)
             }
             Action::ReleaseAddress { allocation_id, .. } => {
                 // Right after DisassociateAddress, EC2 may still see it in use.
@@ -575,14 +595,14 @@ impl Applier<'_> {
                     self.timing.incorrect_state,
                     p,
                     |e| e.code() == "InvalidIPAddress.InUse",
-                    || ec2.release_address(allocation_id, false),
+                    || ec2.release_address(allocation_id),
                 )
                 .await?;
-                None
+                (None, None)
             }
             Action::TerminateInstances { ids } => {
-                ec2.terminate_instances(ids, false).await?;
-                None
+                ec2.terminate_instances(ids).await?;
+                (None, None)
             }
             Action::WaitTerminated { ids } => {
                 let spinner = p.spinner(&format!(
@@ -593,7 +613,7 @@ impl Applier<'_> {
                 let r = ec2.wait_terminated(ids, self.timing.wait_terminated).await;
                 spinner.finish_and_clear();
                 r?;
-                None
+                (None, None)
             }
             Action::DeleteSecurityGroup { id } => {
                 let spinner = p.spinner(&format!("deleting security group {id}"));
@@ -601,97 +621,18 @@ impl Applier<'_> {
                     self.timing.dependency,
                     p,
                     |e| e.code() == "DependencyViolation",
-                    || ec2.delete_security_group(id, false),
+                    || ec2.delete_security_group(id),
                 )
                 .await;
                 spinner.finish_and_clear();
                 r?;
-                None
+                (None, None)
             }
             Action::DeleteKeyPair { name } => {
-                ec2.delete_key_pair(name, false).await?;
-                None
+                ec2.delete_key_pair(name).await?;
+                (None, None)
             }
         })
-    }
-
-    /// Asks EC2 with DryRun whether one action would be permitted.
-    async fn check(&self, action: &Action, produced: &mut Produced) -> Outcome {
-        match self.dry_call(action, produced).await {
-            Ok(None) => Outcome::NotChecked {
-                reason: "a wait; nothing to ask".into(),
-            },
-            Ok(Some(())) => Outcome::Permitted,
-            Err(ApplyError::Ec2(e)) if e.is_dry_run_ok() => Outcome::Permitted,
-            Err(ApplyError::Ec2(e)) if e.is_unauthorized() => Outcome::Denied {
-                error: e.to_string(),
-            },
-            Err(e) => Outcome::NotChecked {
-                reason: e.to_string(),
-            },
-        }
-    }
-
-    /// Sends the DryRun variant of an action's call; `Ok(None)` for waits.
-    async fn dry_call(
-        &self,
-        action: &Action,
-        produced: &mut Produced,
-    ) -> Result<Option<()>, ApplyError> {
-        let ec2 = self.ec2;
-        match action {
-            Action::CreateKeyPair { name, .. } => {
-                ec2.create_key_pair(name, true).await?;
-            }
-            Action::ImportKeyPair {
-                name, public_key, ..
-            } => ec2.import_key_pair(name, public_key, true).await?,
-            Action::CreateSecurityGroup { name } => {
-                let vpc = self.default_vpc().await?;
-                ec2.create_security_group(name, &vpc, true).await?;
-            }
-            Action::AuthorizeIngress { group, rules } => {
-                let id = self.resolve(group, None, "security group", PLACEHOLDER_GROUP)?;
-                ec2.authorize_ingress(&id, rules, true).await?;
-            }
-            Action::RevokeIngress { group, rules } => {
-                ec2.revoke_ingress(group, rules, true).await?
-            }
-            Action::RunInstance { group, key_name } => {
-                let group_id = self.resolve(group, None, "security group", PLACEHOLDER_GROUP)?;
-                let image_id = self.image(produced).await?;
-                let launch = self.launch()?;
-                let spec = launch.spec(&image_id, key_name, &group_id);
-                ec2.run_instance(&spec, true).await?;
-            }
-            Action::StartInstance { id } => ec2.start_instance(id, true).await?,
-            Action::AllocateAddress => {
-                ec2.allocate_address(&self.launch()?.name, true).await?;
-            }
-            Action::AssociateAddress {
-                allocation,
-                instance,
-            } => {
-                let allocation_id =
-                    self.resolve(allocation, None, "address", PLACEHOLDER_ALLOCATION)?;
-                let instance_id = self.resolve(instance, None, "instance", PLACEHOLDER_INSTANCE)?;
-                ec2.associate_address(&allocation_id, &instance_id, true)
-                    .await?;
-            }
-            Action::DisassociateAddress { association_id, .. } => {
-                ec2.disassociate_address(association_id, true).await?
-            }
-            Action::ReleaseAddress { allocation_id, .. } => {
-                ec2.release_address(allocation_id, true).await?
-            }
-            Action::TerminateInstances { ids } => ec2.terminate_instances(ids, true).await?,
-            Action::DeleteSecurityGroup { id } => ec2.delete_security_group(id, true).await?,
-            Action::DeleteKeyPair { name } => ec2.delete_key_pair(name, true).await?,
-            Action::WaitStopped { .. }
-            | Action::WaitRunning { .. }
-            | Action::WaitTerminated { .. } => return Ok(None),
-        }
-        Ok(Some(()))
     }
 }
 
@@ -701,7 +642,7 @@ mod tests {
     //! aws-smithy-mocks.
     use super::*;
     use aws_sdk_ec2::error::ErrorMetadata;
-    use aws_sdk_ec2::operation::allocate_address::AllocateAddressOutput;
+    use aws_sdk_ec2::operation::allocate_address::{AllocateAddressError, AllocateAddressOutput};
     use aws_sdk_ec2::operation::associate_address::{
         AssociateAddressError, AssociateAddressOutput,
     };
@@ -714,13 +655,11 @@ mod tests {
     use aws_sdk_ec2::operation::delete_security_group::{
         DeleteSecurityGroupError, DeleteSecurityGroupOutput,
     };
-    use aws_sdk_ec2::operation::describe_vpcs::DescribeVpcsOutput;
     use aws_sdk_ec2::operation::release_address::{ReleaseAddressError, ReleaseAddressOutput};
-    use aws_sdk_ec2::types::Vpc;
     use aws_sdk_ec2::Client;
     use aws_smithy_mocks::{mock, mock_client, Rule as MockRule, RuleMode};
 
-    use crate::settings::Cidr;
+    use crate::desired::Cidr;
     use crate::stack::Rule;
 
     fn meta(code: &str) -> ErrorMetadata {
@@ -748,19 +687,22 @@ mod tests {
 
     fn ec2(rules: &[&MockRule]) -> Ec2 {
         let client: Client = mock_client!(aws_sdk_ec2, RuleMode::MatchAny, rules);
-        Ec2::from_client(client)
+        Ec2::from_client(client, Mode::Apply)
+    }
+
+    fn dry_ec2(rules: &[&MockRule]) -> Ec2 {
+        let client: Client = mock_client!(aws_sdk_ec2, RuleMode::MatchAny, rules);
+        Ec2::from_client(client, Mode::DryRun)
     }
 
     async fn apply(ec2: &Ec2, actions: &[Action], keep_going: bool) -> Applied {
         let progress = Progress::default();
-        let applier = Applier {
+        let interpreter = Interpreter {
             ec2,
-            launch: None,
             timing: fast(),
-            dry_run: false,
             progress: &progress,
         };
-        applier.apply(actions, keep_going).await
+        interpreter.run(actions, keep_going).await
     }
 
     #[tokio::test]
@@ -840,31 +782,17 @@ mod tests {
             .match_requests(|r| r.allocation_id() == Some("eipalloc-new"))
             .then_output(|| ReleaseAddressOutput::builder().build());
         let ec2 = ec2(&[&allocate, &associate, &release]);
-        let launch = Launch {
-            name: "kb".into(),
-            instance_type: "t2.micro".into(),
-            image: ImageChoice::Ami("ami-1".into()),
-            user_data: None,
-        };
-        let progress = Progress::default();
-        let applier = Applier {
-            ec2: &ec2,
-            launch: Some(&launch),
-            timing: fast(),
-            dry_run: false,
-            progress: &progress,
-        };
         let actions = [
-            Action::AllocateAddress,
+            Action::AllocateAddress { name: "kb".into() },
             Action::AssociateAddress {
-                allocation: Ref::Created,
+                allocation: Ref::Step(0),
                 instance: Ref::Existing("i-1".into()),
             },
         ];
-        let applied = applier.apply(&actions, false).await;
+        let applied = apply(&ec2, &actions, false).await;
         assert_eq!(applied.errors.len(), 1);
         assert_eq!(release.num_calls(), 1);
-        assert!(applied.produced.address.is_none());
+        assert!(applied.public_ip().is_none());
     }
 
     #[tokio::test]
@@ -886,11 +814,6 @@ mod tests {
 
     #[tokio::test]
     async fn not_found_right_after_a_create_is_retried() {
-        let vpcs = mock!(Client::describe_vpcs).then_output(|| {
-            DescribeVpcsOutput::builder()
-                .vpcs(Vpc::builder().vpc_id("vpc-1").is_default(true).build())
-                .build()
-        });
         let create = mock!(Client::create_security_group).then_output(|| {
             CreateSecurityGroupOutput::builder()
                 .group_id("sg-new")
@@ -906,18 +829,26 @@ mod tests {
                     .build()
             })
             .build();
-        let ec2 = ec2(&[&vpcs, &create, &authorize]);
+        let ec2 = ec2(&[&create, &authorize]);
         let actions = [
-            Action::CreateSecurityGroup { name: "kb".into() },
+            Action::CreateSecurityGroup {
+                name: "kb".into(),
+                vpc_id: "vpc-1".into(),
+            },
             Action::AuthorizeIngress {
-                group: Ref::Created,
+                group: Ref::Step(0),
                 rules: vec![Rule::tcp(5000, Cidr::ANYWHERE)],
             },
         ];
         let applied = apply(&ec2, &actions, false).await;
         assert!(applied.errors.is_empty(), "{:?}", applied.errors);
         assert_eq!(authorize.num_calls(), 2);
-        assert_eq!(applied.produced.group_id.as_deref(), Some("sg-new"));
+        assert_eq!(
+            applied.made[0],
+            Some(Made::Group {
+                id: "sg-new".into()
+            })
+        );
     }
 
     #[tokio::test]
@@ -1002,5 +933,59 @@ mod tests {
         assert_eq!(delete_group.num_calls(), 1);
         assert_eq!(delete_key.num_calls(), 1);
         assert!(matches!(applied.steps[0].outcome, Outcome::Failed { .. }));
+    }
+
+    #[tokio::test]
+    async fn a_dry_run_asks_ec2_once_per_action_and_reports_its_answer() {
+        let create = mock!(Client::create_key_pair)
+            .then_error(|| CreateKeyPairError::generic(meta("DryRunOperation")));
+        let release = mock!(Client::release_address)
+            .then_error(|| ReleaseAddressError::generic(meta("UnauthorizedOperation")));
+        let ec2 = dry_ec2(&[&create, &release]);
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("kb.pem");
+        let actions = [
+            Action::CreateKeyPair {
+                name: "kb".into(),
+                file: file.clone(),
+            },
+            Action::ReleaseAddress {
+                allocation_id: "eipalloc-1".into(),
+                public_ip: "198.51.100.1".into(),
+            },
+        ];
+        let applied = apply(&ec2, &actions, false).await;
+        assert!(matches!(applied.steps[0].outcome, Outcome::Permitted));
+        assert!(matches!(applied.steps[1].outcome, Outcome::Denied { .. }));
+        assert!(applied.errors.is_empty(), "{:?}", applied.errors);
+        assert_eq!((create.num_calls(), release.num_calls()), (1, 1));
+        assert!(!file.exists(), "a dry run writes no key file");
+    }
+
+    #[tokio::test]
+    async fn a_dry_run_does_not_ask_about_actions_on_resources_the_plan_would_create() {
+        let allocate = mock!(Client::allocate_address)
+            .then_error(|| AllocateAddressError::generic(meta("DryRunOperation")));
+        let associate = mock!(Client::associate_address)
+            .then_output(|| AssociateAddressOutput::builder().build());
+        let ec2 = dry_ec2(&[&allocate, &associate]);
+        let actions = [
+            Action::AllocateAddress { name: "kb".into() },
+            Action::WaitRunning {
+                instance: Ref::Existing("i-1".into()),
+            },
+            Action::AssociateAddress {
+                allocation: Ref::Step(0),
+                instance: Ref::Existing("i-1".into()),
+            },
+        ];
+        let applied = apply(&ec2, &actions, false).await;
+        assert!(matches!(applied.steps[0].outcome, Outcome::Permitted));
+        assert!(matches!(applied.steps[1].outcome, Outcome::Wait));
+        assert_eq!(
+            applied.steps[2].outcome.verdict(),
+            "not checked: depends on the Elastic IP this plan allocates (step 1)"
+        );
+        assert_eq!(associate.num_calls(), 0, "no call with a made-up id");
     }
 }

@@ -1,12 +1,16 @@
 //! The command line: clap derive types. The `///` comments are the `--help` text.
 //!
 //! Every flag has an environment fallback with the `PROVISION_` prefix, so a
-//! shell profile or CI job can set the stack once. Values are only parsed
-//! here; [`crate::settings`] validates them before any AWS call.
+//! shell profile or CI job can set the stack once. Values are parsed into the
+//! types of [`crate::desired`] by clap itself, so a malformed value is a usage
+//! error (exit 2) before any AWS call; files named by flags are read by
+//! [`crate::settings`].
 
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::desired::{AmiId, Cidr, InstanceType, Port, RegionName, StackName, UbuntuRelease};
 
 /// Stand up, inspect and tear down the EC2 side of a kakaobot deployment:
 /// a key pair, a security group, an Ubuntu instance and an Elastic IP, all
@@ -15,8 +19,10 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// Credentials and endpoints come the standard AWS way (profiles, environment,
 /// SSO, instance metadata); `AWS_ENDPOINT_URL` points it at another endpoint.
 ///
-/// Exit codes: 0 success, 1 error, 2 usage error, 3 `status` found the stack
-/// incomplete or drifted (or `down` could not remove everything).
+/// Exit codes: 0 success; 1 error (also: a dry run found a change EC2 would
+/// refuse, or `down` was not confirmed); 2 usage error (a malformed flag, before
+/// any AWS call); 3 `status` found the stack incomplete or drifted, or `down`
+/// could not remove everything.
 #[derive(Debug, Parser)]
 #[command(name = "provision", version, about, long_about)]
 pub struct Cli {
@@ -40,12 +46,12 @@ pub struct Common {
         env = "PROVISION_NAME",
         default_value = "kakaobot"
     )]
-    pub name: String,
+    pub name: StackName,
 
     /// AWS region; without it the standard AWS region chain is used
     /// (AWS_REGION, the profile's region, instance metadata).
     #[arg(long, global = true, env = "PROVISION_REGION")]
-    pub region: Option<String>,
+    pub region: Option<RegionName>,
 
     /// Output format of the result on stdout.
     #[arg(long, global = true, env = "PROVISION_OUTPUT", value_enum, default_value_t = OutputFormat::Text)]
@@ -74,7 +80,8 @@ pub enum Command {
     /// Show each resource of the stack and whether it matches the desired
     /// state; exits with 3 when the stack is incomplete or drifted.
     Status(StatusArgs),
-    /// Remove everything the stack owns (asks for confirmation unless --yes).
+    /// Remove everything the stack owns (asks for confirmation unless --yes);
+    /// exits with 3 when something is still there afterwards.
     Down(DownArgs),
     /// Print a shell completion script, e.g. `provision completions bash`.
     Completions(CompletionsArgs),
@@ -85,22 +92,22 @@ pub enum Command {
 pub struct RuleArgs {
     /// TCP port the kakaobot service listens on (the tutorial's Flask port).
     #[arg(long, env = "PROVISION_PORT", default_value = "5000")]
-    pub port: String,
+    pub port: Port,
 
     /// Who may reach the app port, as an IPv4 CIDR (default: anywhere, which
     /// Kakao's servers need).
     #[arg(long, env = "PROVISION_APP_CIDR", default_value = "0.0.0.0/0")]
-    pub app_cidr: String,
+    pub app_cidr: Cidr,
 
     /// Who may ssh in, as an IPv4 CIDR. Without it `up` uses this machine's
     /// public address as a /32. SSH is opened to everyone only if you pass
     /// 0.0.0.0/0 here yourself.
     #[arg(long, env = "PROVISION_SSH_CIDR")]
-    pub ssh_cidr: Option<String>,
+    pub ssh_cidr: Option<Cidr>,
 
     /// EC2 instance type.
     #[arg(long, env = "PROVISION_INSTANCE_TYPE", default_value = "t2.micro")]
-    pub instance_type: String,
+    pub instance_type: InstanceType,
 
     /// Private key file of a key pair created by `up` (default: ~/.ssh/<name>.pem).
     #[arg(long, env = "PROVISION_KEY_FILE")]
@@ -116,11 +123,11 @@ pub struct UpArgs {
 
     /// Ubuntu LTS release whose newest official amd64 server image is used.
     #[arg(long, env = "PROVISION_UBUNTU", default_value = "24.04")]
-    pub ubuntu: String,
+    pub ubuntu: UbuntuRelease,
 
     /// Use this AMI instead of looking up the Ubuntu image.
     #[arg(long, env = "PROVISION_AMI")]
-    pub ami: Option<String>,
+    pub ami: Option<AmiId>,
 
     /// Import this OpenSSH public key as the stack's key pair instead of
     /// creating a new key pair.
@@ -189,5 +196,41 @@ mod tests {
     #[test]
     fn the_command_line_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn a_malformed_value_is_a_usage_error_that_names_the_flag() {
+        for (args, flag) in [
+            (&["provision", "up", "--port", "abc"][..], "--port"),
+            (
+                &["provision", "up", "--ssh-cidr", "300.1.1.1/99"],
+                "--ssh-cidr",
+            ),
+            (
+                &["provision", "status", "--app-cidr", "10.0.0.1/8"],
+                "--app-cidr",
+            ),
+            (
+                &["provision", "up", "--instance-type", "huge"],
+                "--instance-type",
+            ),
+            (&["provision", "up", "--ubuntu", "23.10"], "--ubuntu"),
+        ] {
+            let err = Cli::try_parse_from(args).unwrap_err();
+            assert_eq!(err.exit_code(), crate::Exit::Usage as i32, "{args:?}");
+            assert!(err.to_string().contains(flag), "{args:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn the_defaults_parse_into_typed_values() {
+        let cli = Cli::try_parse_from(["provision", "up"]).unwrap();
+        let Command::Up(up) = cli.command else {
+            panic!("not up")
+        };
+        assert_eq!(up.rules.port, Port(5000));
+        assert_eq!(up.rules.app_cidr, Cidr::ANYWHERE);
+        assert_eq!(up.rules.instance_type.as_str(), "t2.micro");
+        assert_eq!(cli.common.name.as_str(), "kakaobot");
     }
 }

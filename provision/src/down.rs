@@ -7,15 +7,15 @@ use std::path::PathBuf;
 use anyhow::{bail, Context as _};
 use serde::Serialize;
 
-use crate::apply::{Applier, Outcome, Step, Timing};
+use crate::apply::{Interpreter, Step, Timing};
 use crate::cli::{Common, DownArgs};
 use crate::discover::discover;
-use crate::ec2::CallSummary;
+use crate::ec2::{CallSummary, Mode};
 use crate::output;
 use crate::plan;
 use crate::settings;
 use crate::stack::{InstanceState, Stack};
-use crate::{connect, exit};
+use crate::{connect, Exit};
 
 /// What `down` prints.
 #[derive(Debug, Serialize)]
@@ -81,14 +81,12 @@ fn text(r: &DownReport) -> String {
     if r.dry_run {
         out += &format!("dry run for stack {} in {}:\n", r.stack, r.region);
         for s in &r.steps {
-            let verdict = match &s.outcome {
-                Outcome::Permitted => "permitted".to_owned(),
-                Outcome::Denied { error } => format!("DENIED: {error}"),
-                Outcome::NotChecked { reason } => format!("not checked: {reason}"),
-                Outcome::Done { .. } => "done".to_owned(),
-                Outcome::Failed { error } => format!("failed: {error}"),
-            };
-            out += &format!("  would {}: {verdict}\n", s.action);
+            out += &format!(
+                "  {}. would {}: {}\n",
+                s.step,
+                s.action,
+                s.outcome.verdict()
+            );
         }
     } else if r.steps.is_empty() {
         out += &format!("stack {} in {}: nothing to remove\n", r.stack, r.region);
@@ -135,54 +133,68 @@ fn confirm(name: &str, plan: &plan::Plan) -> anyhow::Result<bool> {
     Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes"))
 }
 
-/// Runs `provision down`.
-pub async fn run(common: &Common, args: &DownArgs) -> anyhow::Result<u8> {
-    let name = settings::stack_name(&common.name)?;
+/// What the local private key file's fate is, given what is left in EC2.
+/// The file is deleted only when asked and when no key pair of the stack is
+/// left in EC2 (or there was none), so an instance still reachable keeps its key.
+fn key_file_fate(exists: bool, purge: bool, dry_run: bool, key_pair_left: bool) -> &'static str {
+    match (exists, purge, dry_run, key_pair_left) {
+        (false, ..) => "absent",
+        (true, false, ..) => "kept",
+        (true, true, true, _) => "would delete",
+        (true, true, false, true) => "kept (the key pair is still in EC2)",
+        (true, true, false, false) => "deleted",
+    }
+}
+
+/// Runs `provision down`; exit code 3 when something is still there afterwards.
+pub async fn run(common: &Common, args: &DownArgs) -> anyhow::Result<Exit> {
+    let name = common.name.as_str();
     let key_file = match &args.key_file {
         Some(p) => p.clone(),
-        None => settings::default_key_file(&name)?,
+        None => settings::default_key_file(name)?,
     };
-    let ctx = connect(common, name.clone()).await?;
-    let stack = discover(&ctx.ec2, &name).await?;
+    let mode = if args.dry_run {
+        Mode::DryRun
+    } else {
+        Mode::Apply
+    };
+    let ctx = connect(common, mode).await?;
+    let stack = discover(&ctx.ec2, name).await?;
     let plan = plan::plan_down(&stack);
 
-    if !args.dry_run && !args.yes && !plan.actions.is_empty() && !confirm(&name, &plan)? {
+    if !args.dry_run && !args.yes && !plan.actions.is_empty() && !confirm(name, &plan)? {
         eprintln!("nothing removed");
-        return Ok(exit::ERROR);
+        return Ok(Exit::Error);
     }
 
-    let applier = Applier {
+    let interpreter = Interpreter {
         ec2: &ctx.ec2,
-        launch: None,
         timing: Timing::default(),
-        dry_run: args.dry_run,
         progress: &ctx.progress,
     };
-    let applied = applier.apply(&plan.actions, true).await;
+    let applied = interpreter.run(&plan.actions, true).await;
 
     // Look again rather than trust the steps: this is what the user pays for.
-    let not_removed = if args.dry_run || plan.actions.is_empty() {
-        Vec::new()
+    let after = if args.dry_run || plan.actions.is_empty() {
+        Stack::default()
     } else {
-        remaining(&discover(&ctx.ec2, &name).await?)
+        discover(&ctx.ec2, name).await?
     };
+    let not_removed = remaining(&after);
 
-    let fate = if !key_file.exists() {
-        "absent"
-    } else if !args.purge_key {
-        "kept"
-    } else if args.dry_run {
-        "would delete"
-    } else if stack.key_pairs.is_empty() || not_removed.iter().all(|r| !r.starts_with("key pair")) {
+    let fate = key_file_fate(
+        key_file.exists(),
+        args.purge_key,
+        args.dry_run,
+        !after.key_pairs.is_empty(),
+    );
+    if fate == "deleted" {
         std::fs::remove_file(&key_file)
             .with_context(|| format!("failed to delete {}", key_file.display()))?;
-        "deleted"
-    } else {
-        "kept (the key pair is still in EC2)"
-    };
+    }
 
     let report = DownReport {
-        stack: name,
+        stack: name.to_owned(),
         region: ctx.region.clone(),
         dry_run: args.dry_run,
         steps: applied.steps,
@@ -198,15 +210,61 @@ pub async fn run(common: &Common, args: &DownArgs) -> anyhow::Result<u8> {
     for e in &applied.errors {
         eprintln!("error: {e}");
     }
-    let denied = report
-        .steps
-        .iter()
-        .any(|s| matches!(s.outcome, Outcome::Denied { .. }));
-    Ok(
-        if report.not_removed.is_empty() && applied.errors.is_empty() && !denied {
-            0
-        } else {
-            exit::ERROR
-        },
-    )
+    let refused = report.steps.iter().any(|s| s.outcome.is_refusal());
+    Ok(exit_code(
+        report.not_removed.len(),
+        applied.errors.len(),
+        refused,
+    ))
+}
+
+/// `down`'s exit code: 3 when anything is still there afterwards (whatever
+/// the errors were), else 1 after an error or a refusal in a dry run, else 0.
+fn exit_code(not_removed: usize, errors: usize, refused: bool) -> Exit {
+    if not_removed > 0 {
+        Exit::Incomplete
+    } else if errors > 0 || refused {
+        Exit::Error
+    } else {
+        Exit::Success
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_key_file_is_deleted_only_when_asked_and_no_key_pair_is_left() {
+        assert_eq!(key_file_fate(true, true, false, false), "deleted");
+        assert_eq!(
+            key_file_fate(true, true, false, true),
+            "kept (the key pair is still in EC2)"
+        );
+        assert_eq!(key_file_fate(true, false, false, false), "kept");
+        assert_eq!(key_file_fate(true, true, true, false), "would delete");
+        assert_eq!(key_file_fate(false, true, false, false), "absent");
+    }
+
+    #[test]
+    fn down_exits_3_when_it_could_not_remove_everything() {
+        assert_eq!(exit_code(1, 1, false), Exit::Incomplete);
+        assert_eq!(exit_code(2, 0, false), Exit::Incomplete);
+        assert_eq!(exit_code(0, 1, false), Exit::Error);
+        assert_eq!(exit_code(0, 0, true), Exit::Error);
+        assert_eq!(exit_code(0, 0, false), Exit::Success);
+    }
+
+    #[test]
+    fn what_is_left_is_listed_one_line_per_resource() {
+        let stack = Stack {
+            key_pairs: vec![crate::stack::KeyPair {
+                name: "kb".into(),
+                id: None,
+            }],
+            ..Stack::default()
+        };
+        assert_eq!(remaining(&stack), ["key pair kb"]);
+        assert!(remaining(&Stack::default()).is_empty());
+    }
 }

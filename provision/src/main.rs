@@ -5,8 +5,10 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use provision::cli::Cli;
+use provision::Exit;
 
 fn main() -> ExitCode {
+    // A malformed flag ends here with clap's message and exit 2 (Exit::Usage).
     let cli = Cli::parse();
     let default_level = match cli.common.verbose {
         0 | 1 => "warn",
@@ -28,15 +30,15 @@ fn main() -> ExitCode {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("provision: failed to start the async runtime: {e}");
-            return ExitCode::from(provision::exit::ERROR);
+            return Exit::Error.into();
         }
     };
     match runtime.block_on(provision::run(cli)) {
-        Ok(code) => ExitCode::from(code),
+        Ok(code) => code.into(),
         Err(e) => {
             // One line with the cause chain, as ripgrep and fd do.
             eprintln!("provision: {e:#}");
-            ExitCode::from(provision::exit::ERROR)
+            Exit::Error.into()
         }
     }
 }

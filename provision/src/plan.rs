@@ -1,6 +1,8 @@
-//! The planner: a pure function from (desired, actual) to an ordered list of
-//! actions. No I/O happens here, so every ordering rule is unit-tested below,
-//! including the ones the emulator does not enforce.
+//! The planner: a pure function from (desired, discovered, resolved, local) to
+//! an ordered list of complete actions. No I/O happens here, so every ordering
+//! rule is unit-tested below, including the ones the emulator does not enforce.
+//! [`needs`] says what must be looked up in AWS before planning (the default
+//! VPC, the image), so that the plan never has to ask while it runs.
 //!
 //! Ordering rules for `up`:
 //! 1. The key pair exists before an instance is launched with it.
@@ -26,96 +28,104 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use serde::Serialize;
-
+use crate::desired::{Desired, InstanceType, KeySource, UserData};
+use crate::ec2::Image;
 use crate::stack::{Address, Group, Instance, InstanceState, Rule, Stack};
 
-/// Where the stack's key pair comes from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum KeySource {
-    /// EC2 creates an ed25519 key pair; its private key goes to `file`.
-    Create {
-        /// Where the private key is written (mode 0600, never overwritten).
-        file: PathBuf,
-    },
-    /// The user's OpenSSH public key is imported.
-    Import {
-        /// The public key line.
-        public_key: String,
-        /// The file it came from, for messages.
-        path: PathBuf,
-    },
-}
-
-/// What `up` should converge to.
+/// Facts about this machine that the plan depends on: what `up` read from
+/// local files before planning.
 #[derive(Debug, Clone)]
-pub struct Desired {
-    /// Stack name: key pair name, group name, tag value.
-    pub name: String,
-    /// The key pair's origin.
-    pub key: KeySource,
-    /// The group's complete ingress rules (SSH and the app port).
-    pub ingress: Vec<Rule>,
-    /// Instance type of a newly launched instance.
-    pub instance_type: String,
-}
-
-/// Facts about this machine that the plan depends on.
-#[derive(Debug, Clone, Copy)]
 pub struct Local {
+    /// The key pair's origin (for an import, the public key already read).
+    pub key: KeySource,
     /// Whether the private key file of a created key pair exists.
     pub key_file_exists: bool,
+    /// User data for a new instance, if any.
+    pub user_data: Option<UserData>,
+}
+
+/// What the plan needs from AWS besides the stack itself. Only what the plan
+/// will use is looked up, so a stack that needs nothing costs no extra call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Needs {
+    /// The default VPC, because a security group will be created in it.
+    pub default_vpc: bool,
+    /// The image, because an instance will be launched.
+    pub image: bool,
+}
+
+/// What discovery must look up for [`plan_up`] besides the stack.
+pub fn needs(desired: &Desired, stack: &Stack) -> Needs {
+    Needs {
+        default_vpc: kept_group(stack, desired.name.as_str()).is_none(),
+        image: kept_instance(stack).is_none(),
+    }
+}
+
+/// What discovery looked up for the plan, as [`needs`] asked.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Resolved {
+    /// The region's default VPC, when a group will be created.
+    pub default_vpc: Option<String>,
+    /// The image a new instance is launched from.
+    pub image: Option<Image>,
 }
 
 /// A resource id that is either known now or produced by an earlier action of
 /// the same plan.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Ref {
-    /// An existing resource.
+    /// An existing resource: its id (a key pair: its name).
     Existing(String),
-    /// The resource an earlier action in the plan creates.
-    Created,
+    /// The resource that the action at this index of the plan creates.
+    Step(usize),
 }
 
 impl fmt::Display for Ref {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Ref::Existing(id) => f.write_str(id),
-            Ref::Created => f.write_str("(new)"),
+            Ref::Step(n) => write!(f, "(new, step {})", n + 1),
         }
     }
 }
 
-/// One step of a plan. Each maps to one mutating EC2 call, or to a wait.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "action", rename_all = "snake_case")]
+/// One step of a plan. Each maps to one mutating EC2 call, or to a wait, and
+/// carries everything that call needs. Reports show it through `Display`.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
     /// CreateKeyPair (ed25519), private key written to `file`.
     CreateKeyPair { name: String, file: PathBuf },
     /// ImportKeyPair from the user's public key.
     ImportKeyPair {
         name: String,
-        #[serde(skip)]
         public_key: String,
         path: PathBuf,
     },
     /// CreateSecurityGroup in the default VPC.
-    CreateSecurityGroup { name: String },
+    CreateSecurityGroup { name: String, vpc_id: String },
     /// AuthorizeSecurityGroupIngress.
     AuthorizeIngress { group: Ref, rules: Vec<Rule> },
     /// RevokeSecurityGroupIngress of rules the stack does not want.
     RevokeIngress { group: String, rules: Vec<Rule> },
-    /// RunInstances with the key pair, group, AMI and user data.
-    RunInstance { group: Ref, key_name: String },
+    /// RunInstances: one instance of `instance_type` from `image`, with the
+    /// key pair, the group and the user data, tagged with the stack `name`.
+    RunInstance {
+        name: String,
+        image: Image,
+        instance_type: InstanceType,
+        key: Ref,
+        group: Ref,
+        user_data: Option<UserData>,
+    },
     /// StartInstances of a stopped instance.
     StartInstance { id: String },
     /// Wait until a stopping instance has stopped.
     WaitStopped { id: String },
     /// Wait until the instance is running.
     WaitRunning { instance: Ref },
-    /// AllocateAddress (tagged).
-    AllocateAddress,
+    /// AllocateAddress, tagged with the stack `name`.
+    AllocateAddress { name: String },
     /// AssociateAddress with the instance.
     AssociateAddress { allocation: Ref, instance: Ref },
     /// DisassociateAddress.
@@ -149,7 +159,7 @@ impl Action {
             Action::RevokeIngress { .. } => "RevokeSecurityGroupIngress",
             Action::RunInstance { .. } => "RunInstances",
             Action::StartInstance { .. } => "StartInstances",
-            Action::AllocateAddress => "AllocateAddress",
+            Action::AllocateAddress { .. } => "AllocateAddress",
             Action::AssociateAddress { .. } => "AssociateAddress",
             Action::DisassociateAddress { .. } => "DisassociateAddress",
             Action::ReleaseAddress { .. } => "ReleaseAddress",
@@ -159,6 +169,33 @@ impl Action {
             Action::WaitStopped { .. }
             | Action::WaitRunning { .. }
             | Action::WaitTerminated { .. } => return None,
+        })
+    }
+
+    /// The resources this action uses, known or made by earlier actions.
+    pub fn refs(&self) -> Vec<&Ref> {
+        match self {
+            Action::AuthorizeIngress { group, .. } => vec![group],
+            Action::RunInstance { key, group, .. } => vec![key, group],
+            Action::WaitRunning { instance } => vec![instance],
+            Action::AssociateAddress {
+                allocation,
+                instance,
+            } => vec![allocation, instance],
+            _ => Vec::new(),
+        }
+    }
+
+    /// What this action makes, for a later action that depends on it:
+    /// "the instance this plan launches".
+    pub fn makes(&self) -> Option<&'static str> {
+        Some(match self {
+            Action::CreateKeyPair { .. } => "the key pair this plan creates",
+            Action::ImportKeyPair { .. } => "the key pair this plan imports",
+            Action::CreateSecurityGroup { .. } => "the security group this plan creates",
+            Action::RunInstance { .. } => "the instance this plan launches",
+            Action::AllocateAddress { .. } => "the Elastic IP this plan allocates",
+            _ => return None,
         })
     }
 }
@@ -181,8 +218,11 @@ impl fmt::Display for Action {
             Action::ImportKeyPair { name, path, .. } => {
                 write!(f, "import key pair {name} from {}", path.display())
             }
-            Action::CreateSecurityGroup { name } => {
-                write!(f, "create security group {name} in the default VPC")
+            Action::CreateSecurityGroup { name, vpc_id } => {
+                write!(
+                    f,
+                    "create security group {name} in the default VPC {vpc_id}"
+                )
             }
             Action::AuthorizeIngress { group, rules } => {
                 write!(f, "allow {} in group {group}", list(rules))
@@ -190,16 +230,37 @@ impl fmt::Display for Action {
             Action::RevokeIngress { group, rules } => {
                 write!(f, "remove {} from group {group}", list(rules))
             }
-            Action::RunInstance { group, key_name } => write!(
-                f,
-                "launch an instance with key pair {key_name} and group {group}"
-            ),
+            Action::RunInstance {
+                name,
+                image,
+                instance_type,
+                key,
+                group,
+                user_data,
+            } => {
+                // The key pair is named after the stack, so its name reads
+                // better than "(new, step 1)".
+                let key = match key {
+                    Ref::Existing(k) => k.clone(),
+                    Ref::Step(n) => format!("{name} (new, step {})", n + 1),
+                };
+                write!(
+                    f,
+                    "launch a {instance_type} instance from {} ({}) with key pair {key} and \
+                     group {group}, ",
+                    image.id, image.name
+                )?;
+                match user_data {
+                    Some(u) => write!(f, "user data {}", u.path.display()),
+                    None => f.write_str("no user data"),
+                }
+            }
             Action::StartInstance { id } => write!(f, "start stopped instance {id}"),
             Action::WaitStopped { id } => write!(f, "wait for instance {id} to stop"),
             Action::WaitRunning { instance } => {
                 write!(f, "wait for instance {instance} to be running")
             }
-            Action::AllocateAddress => write!(f, "allocate an Elastic IP"),
+            Action::AllocateAddress { .. } => write!(f, "allocate an Elastic IP"),
             Action::AssociateAddress {
                 allocation,
                 instance,
@@ -228,7 +289,7 @@ impl fmt::Display for Action {
 }
 
 /// A plan: actions in order, plus notes about drift the plan does not fix.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Plan {
     /// What to do, in order.
     pub actions: Vec<Action>,
@@ -263,6 +324,10 @@ pub enum PlanError {
         /// The existing file.
         file: PathBuf,
     },
+    /// The plan needs something that was not looked up before planning: a
+    /// bug in the caller, which must follow [`needs`].
+    #[error("internal error: the plan needs {0}, which was not looked up before planning")]
+    Unresolved(&'static str),
 }
 
 /// Picks the instance the stack keeps: the one holding an owned address, else
@@ -325,29 +390,51 @@ fn minus(a: &[Rule], b: &[Rule]) -> Vec<Rule> {
     a.iter().filter(|r| !b.contains(r)).cloned().collect()
 }
 
-/// Plans `up`: what to do to turn `stack` into `desired`.
-pub fn plan_up(desired: &Desired, stack: &Stack, local: Local) -> Result<Plan, PlanError> {
+/// Plans `up`: what to do to turn `stack` into `desired`. The plan is
+/// complete: every action carries what its call needs, and a resource made
+/// by an earlier action is referred to by that action's index.
+pub fn plan_up(
+    desired: &Desired,
+    stack: &Stack,
+    resolved: &Resolved,
+    local: &Local,
+) -> Result<Plan, PlanError> {
     let mut plan = Plan::default();
     let actions = &mut plan.actions;
+    let name = desired.name.as_str();
+    let ssh_cidr = desired
+        .ssh_cidr
+        .ok_or(PlanError::Unresolved("the SSH CIDR"))?;
+    let ingress = vec![Rule::tcp(22, ssh_cidr), desired.app_rule()];
     let instance = kept_instance(stack);
     let launching = instance.is_none();
+    // The index the next pushed action will have.
+    let next = |actions: &Vec<Action>| Ref::Step(actions.len());
 
     // 1. Key pair.
-    match (stack.key_pairs.first(), &desired.key) {
+    let mut key_ref = stack
+        .key_pairs
+        .first()
+        .map(|k| Ref::Existing(k.name.clone()));
+    match (stack.key_pairs.first(), &local.key) {
         (None, KeySource::Create { file }) => {
             if local.key_file_exists {
                 return Err(PlanError::KeyFileExists { file: file.clone() });
             }
+            key_ref = Some(next(actions));
             actions.push(Action::CreateKeyPair {
-                name: desired.name.clone(),
+                name: name.to_owned(),
                 file: file.clone(),
             });
         }
-        (None, KeySource::Import { public_key, path }) => actions.push(Action::ImportKeyPair {
-            name: desired.name.clone(),
-            public_key: public_key.clone(),
-            path: path.clone(),
-        }),
+        (None, KeySource::Import { public_key, path }) => {
+            key_ref = Some(next(actions));
+            actions.push(Action::ImportKeyPair {
+                name: name.to_owned(),
+                public_key: public_key.clone(),
+                path: path.clone(),
+            });
+        }
         (Some(pair), KeySource::Create { file }) if !local.key_file_exists => {
             if launching {
                 return Err(PlanError::KeyFileMissing {
@@ -371,23 +458,29 @@ pub fn plan_up(desired: &Desired, stack: &Stack, local: Local) -> Result<Plan, P
     let key_name = stack
         .key_pairs
         .first()
-        .map_or_else(|| desired.name.clone(), |k| k.name.clone());
+        .map_or_else(|| name.to_owned(), |k| k.name.clone());
 
     // 2. Security group and its rules: add missing before removing extra.
-    let group_ref = match kept_group(stack, &desired.name) {
+    let group_ref = match kept_group(stack, name) {
         None => {
+            let vpc_id = resolved
+                .default_vpc
+                .clone()
+                .ok_or(PlanError::Unresolved("the default VPC"))?;
+            let group = next(actions);
             actions.push(Action::CreateSecurityGroup {
-                name: desired.name.clone(),
+                name: name.to_owned(),
+                vpc_id,
             });
             actions.push(Action::AuthorizeIngress {
-                group: Ref::Created,
-                rules: desired.ingress.clone(),
+                group: group.clone(),
+                rules: ingress.clone(),
             });
-            Ref::Created
+            group
         }
         Some(group) => {
-            let missing = minus(&desired.ingress, &group.ingress);
-            let extra = minus(&group.ingress, &desired.ingress);
+            let missing = minus(&ingress, &group.ingress);
+            let extra = minus(&group.ingress, &ingress);
             if !missing.is_empty() {
                 actions.push(Action::AuthorizeIngress {
                     group: Ref::Existing(group.id.clone()),
@@ -407,14 +500,25 @@ pub fn plan_up(desired: &Desired, stack: &Stack, local: Local) -> Result<Plan, P
     // 3. Instance, running.
     let instance_ref = match instance {
         None => {
+            let image = resolved
+                .image
+                .clone()
+                .ok_or(PlanError::Unresolved("the image"))?;
+            let launched = next(actions);
             actions.push(Action::RunInstance {
+                name: name.to_owned(),
+                image,
+                instance_type: desired.instance_type.clone(),
+                // The key pair exists, or step 1 makes it: `launching` with
+                // neither stopped above with KeyFileMissing or pushed it.
+                key: key_ref.unwrap_or_else(|| Ref::Existing(key_name.clone())),
                 group: group_ref.clone(),
-                key_name: key_name.clone(),
+                user_data: local.user_data.clone(),
             });
             actions.push(Action::WaitRunning {
-                instance: Ref::Created,
+                instance: launched.clone(),
             });
-            Ref::Created
+            launched
         }
         Some(i) => {
             let id = Ref::Existing(i.id.clone());
@@ -436,7 +540,7 @@ pub fn plan_up(desired: &Desired, stack: &Stack, local: Local) -> Result<Plan, P
                     unreachable!("kept_instance skips instances that are going")
                 }
             }
-            if i.instance_type != desired.instance_type {
+            if i.instance_type != desired.instance_type.as_str() {
                 plan.notes.push(format!(
                     "instance {} is {}, not {}; it is kept (run `provision down` and `up` to replace it)",
                     i.id, i.instance_type, desired.instance_type
@@ -463,9 +567,12 @@ pub fn plan_up(desired: &Desired, stack: &Stack, local: Local) -> Result<Plan, P
     let address = kept_address(stack, instance);
     match address {
         None => {
-            actions.push(Action::AllocateAddress);
+            let allocation = next(actions);
+            actions.push(Action::AllocateAddress {
+                name: name.to_owned(),
+            });
             actions.push(Action::AssociateAddress {
-                allocation: Ref::Created,
+                allocation,
                 instance: instance_ref.clone(),
             });
         }
@@ -561,7 +668,7 @@ pub fn plan_down(stack: &Stack) -> Plan {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::settings::Cidr;
+    use crate::desired::{Cidr, Port};
     use crate::stack::KeyPair;
 
     fn cidr(s: &str) -> Cidr {
@@ -570,24 +677,47 @@ mod tests {
 
     fn desired() -> Desired {
         Desired {
-            name: "kb".into(),
-            key: KeySource::Create {
-                file: "/home/u/.ssh/kb.pem".into(),
-            },
-            ingress: vec![
-                Rule::tcp(22, cidr("203.0.113.7/32")),
-                Rule::tcp(5000, Cidr::ANYWHERE),
-            ],
-            instance_type: "t2.micro".into(),
+            name: "kb".parse().unwrap(),
+            port: Port(5000),
+            app_cidr: Cidr::ANYWHERE,
+            ssh_cidr: Some(cidr("203.0.113.7/32")),
+            instance_type: "t2.micro".parse().unwrap(),
+            key_file: "/home/u/.ssh/kb.pem".into(),
         }
     }
 
-    const NO_KEY_FILE: Local = Local {
-        key_file_exists: false,
-    };
-    const KEY_FILE: Local = Local {
-        key_file_exists: true,
-    };
+    fn image() -> Image {
+        Image {
+            id: "ami-0b0000000000002404".into(),
+            name: "ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-amd64-server-20261101".into(),
+            creation_date: "2026-11-01T00:00:00.000Z".into(),
+        }
+    }
+
+    fn resolved() -> Resolved {
+        Resolved {
+            default_vpc: Some("vpc-1".into()),
+            image: Some(image()),
+        }
+    }
+
+    fn local(key_file_exists: bool) -> Local {
+        Local {
+            key: KeySource::Create {
+                file: "/home/u/.ssh/kb.pem".into(),
+            },
+            key_file_exists,
+            user_data: None,
+        }
+    }
+
+    const NO_KEY_FILE: bool = false;
+    const KEY_FILE: bool = true;
+
+    /// Plans `up` of the usual desired state with everything resolved.
+    fn up(stack: &Stack, key_file_exists: bool) -> Result<Plan, PlanError> {
+        plan_up(&desired(), stack, &resolved(), &local(key_file_exists))
+    }
 
     fn instance(id: &str, state: InstanceState) -> Instance {
         Instance {
@@ -620,7 +750,7 @@ mod tests {
                 id: "sg-1".into(),
                 name: "kb".into(),
                 vpc_id: Some("vpc-1".into()),
-                ingress: desired().ingress,
+                ingress: desired().ingress(),
             }],
             instances: vec![instance("i-1", InstanceState::Running)],
             addresses: vec![address("eipalloc-1", Some("i-1"))],
@@ -650,7 +780,7 @@ mod tests {
 
     #[test]
     fn a_fresh_stack_is_created_in_dependency_order() {
-        let plan = plan_up(&desired(), &Stack::default(), NO_KEY_FILE).unwrap();
+        let plan = up(&Stack::default(), NO_KEY_FILE).unwrap();
         assert_eq!(
             calls(&plan),
             [
@@ -664,17 +794,41 @@ mod tests {
             ]
         );
         assert_eq!(
+            plan.actions[1],
+            Action::CreateSecurityGroup {
+                name: "kb".into(),
+                vpc_id: "vpc-1".into()
+            }
+        );
+        assert_eq!(
+            plan.actions[2],
+            Action::AuthorizeIngress {
+                group: Ref::Step(1),
+                rules: desired().ingress()
+            }
+        );
+        assert_eq!(
             plan.actions[3],
             Action::RunInstance {
-                group: Ref::Created,
-                key_name: "kb".into()
+                name: "kb".into(),
+                image: image(),
+                instance_type: "t2.micro".parse().unwrap(),
+                key: Ref::Step(0),
+                group: Ref::Step(1),
+                user_data: None,
+            }
+        );
+        assert_eq!(
+            plan.actions[4],
+            Action::WaitRunning {
+                instance: Ref::Step(3)
             }
         );
         assert_eq!(
             plan.actions[6],
             Action::AssociateAddress {
-                allocation: Ref::Created,
-                instance: Ref::Created
+                allocation: Ref::Step(5),
+                instance: Ref::Step(3)
             }
         );
     }
@@ -685,13 +839,13 @@ mod tests {
         stack.key_pairs.clear();
         stack.instances.clear();
         stack.addresses.clear();
-        let plan = plan_up(&desired(), &stack, NO_KEY_FILE).unwrap();
+        let plan = up(&stack, NO_KEY_FILE).unwrap();
         assert!(position(&plan, "CreateKeyPair") < position(&plan, "RunInstances"));
     }
 
     #[test]
     fn the_group_and_its_rules_come_before_the_instance() {
-        let plan = plan_up(&desired(), &Stack::default(), NO_KEY_FILE).unwrap();
+        let plan = up(&Stack::default(), NO_KEY_FILE).unwrap();
         assert!(
             position(&plan, "CreateSecurityGroup")
                 < position(&plan, "AuthorizeSecurityGroupIngress")
@@ -701,14 +855,14 @@ mod tests {
 
     #[test]
     fn the_address_is_allocated_after_the_instance_runs_and_associated_after_that() {
-        let plan = plan_up(&desired(), &Stack::default(), NO_KEY_FILE).unwrap();
+        let plan = up(&Stack::default(), NO_KEY_FILE).unwrap();
         assert!(position(&plan, "WaitRunning") < position(&plan, "AllocateAddress"));
         assert!(position(&plan, "AllocateAddress") < position(&plan, "AssociateAddress"));
     }
 
     #[test]
     fn a_complete_stack_needs_nothing() {
-        let plan = plan_up(&desired(), &complete(), KEY_FILE).unwrap();
+        let plan = up(&complete(), KEY_FILE).unwrap();
         assert_eq!(plan, Plan::default());
     }
 
@@ -720,7 +874,7 @@ mod tests {
             Rule::tcp(5000, Cidr::ANYWHERE),
             Rule::tcp(8080, Cidr::ANYWHERE),
         ];
-        let plan = plan_up(&desired(), &stack, KEY_FILE).unwrap();
+        let plan = up(&stack, KEY_FILE).unwrap();
         assert_eq!(
             plan.actions,
             [
@@ -745,7 +899,7 @@ mod tests {
         stack.key_pairs.clear();
         stack.instances.clear();
         stack.addresses.clear();
-        let plan = plan_up(&desired(), &stack, NO_KEY_FILE).unwrap();
+        let plan = up(&stack, NO_KEY_FILE).unwrap();
         assert_eq!(
             calls(&plan),
             [
@@ -756,12 +910,13 @@ mod tests {
                 "AssociateAddress"
             ]
         );
-        assert_eq!(
-            plan.actions[1],
-            Action::RunInstance {
-                group: Ref::Existing("sg-1".into()),
-                key_name: "kb".into()
-            }
+        assert!(
+            matches!(
+                &plan.actions[1],
+                Action::RunInstance { key: Ref::Step(0), group: Ref::Existing(g), .. } if g == "sg-1"
+            ),
+            "{:?}",
+            plan.actions[1]
         );
     }
 
@@ -769,13 +924,13 @@ mod tests {
     fn an_instance_without_an_address_gets_one() {
         let mut stack = complete();
         stack.addresses.clear();
-        let plan = plan_up(&desired(), &stack, KEY_FILE).unwrap();
+        let plan = up(&stack, KEY_FILE).unwrap();
         assert_eq!(
             plan.actions,
             [
-                Action::AllocateAddress,
+                Action::AllocateAddress { name: "kb".into() },
                 Action::AssociateAddress {
-                    allocation: Ref::Created,
+                    allocation: Ref::Step(0),
                     instance: Ref::Existing("i-1".into())
                 }
             ]
@@ -786,7 +941,7 @@ mod tests {
     fn an_unassociated_address_is_associated_not_reallocated() {
         let mut stack = complete();
         stack.addresses = vec![address("eipalloc-1", None)];
-        let plan = plan_up(&desired(), &stack, KEY_FILE).unwrap();
+        let plan = up(&stack, KEY_FILE).unwrap();
         assert_eq!(
             plan.actions,
             [Action::AssociateAddress {
@@ -801,7 +956,7 @@ mod tests {
         let mut stack = complete();
         stack.instances = vec![instance("i-1", InstanceState::Pending)];
         stack.addresses.clear();
-        let plan = plan_up(&desired(), &stack, KEY_FILE).unwrap();
+        let plan = up(&stack, KEY_FILE).unwrap();
         assert!(position(&plan, "WaitRunning") < position(&plan, "AssociateAddress"));
     }
 
@@ -809,7 +964,7 @@ mod tests {
     fn a_stopping_instance_is_waited_for_then_started() {
         let mut stack = complete();
         stack.instances = vec![instance("i-1", InstanceState::Stopping)];
-        let plan = plan_up(&desired(), &stack, KEY_FILE).unwrap();
+        let plan = up(&stack, KEY_FILE).unwrap();
         assert_eq!(
             calls(&plan),
             ["WaitStopped", "StartInstances", "WaitRunning"]
@@ -824,7 +979,7 @@ mod tests {
             instance("i-2", InstanceState::ShuttingDown),
         ];
         stack.addresses = vec![address("eipalloc-1", None)];
-        let plan = plan_up(&desired(), &stack, KEY_FILE).unwrap();
+        let plan = up(&stack, KEY_FILE).unwrap();
         assert_eq!(
             calls(&plan),
             ["RunInstances", "WaitRunning", "AssociateAddress"]
@@ -839,7 +994,7 @@ mod tests {
             .instances
             .push(instance("i-22", InstanceState::Running));
         stack.addresses.push(address("eipalloc-22", Some("i-22")));
-        let plan = plan_up(&desired(), &stack, KEY_FILE).unwrap();
+        let plan = up(&stack, KEY_FILE).unwrap();
         assert_eq!(
             plan.actions,
             [
@@ -868,7 +1023,7 @@ mod tests {
             instance("i-22", InstanceState::Stopped),
         ];
         stack.addresses = vec![address("eipalloc-1", Some("i-22"))];
-        let plan = plan_up(&desired(), &stack, KEY_FILE).unwrap();
+        let plan = up(&stack, KEY_FILE).unwrap();
         assert_eq!(
             calls(&plan),
             ["StartInstances", "WaitRunning", "TerminateInstances"]
@@ -889,7 +1044,7 @@ mod tests {
             instance("i-333", InstanceState::Terminated),
         ];
         stack.addresses = vec![address("eipalloc-1", Some("i-333"))];
-        let plan = plan_up(&desired(), &stack, KEY_FILE).unwrap();
+        let plan = up(&stack, KEY_FILE).unwrap();
         assert_eq!(
             plan.actions,
             [Action::AssociateAddress {
@@ -903,7 +1058,7 @@ mod tests {
     fn a_missing_private_key_stops_a_launch() {
         let mut stack = complete();
         stack.instances.clear();
-        let err = plan_up(&desired(), &stack, NO_KEY_FILE).unwrap_err();
+        let err = up(&stack, NO_KEY_FILE).unwrap_err();
         assert!(matches!(err, PlanError::KeyFileMissing { .. }));
         let text = err.to_string();
         assert!(
@@ -914,33 +1069,110 @@ mod tests {
 
     #[test]
     fn a_missing_private_key_is_only_noted_when_the_instance_exists() {
-        let plan = plan_up(&desired(), &complete(), NO_KEY_FILE).unwrap();
+        let plan = up(&complete(), NO_KEY_FILE).unwrap();
         assert!(plan.actions.is_empty());
         assert_eq!(plan.notes.len(), 1);
     }
 
     #[test]
     fn an_existing_key_file_is_never_overwritten() {
-        let err = plan_up(&desired(), &Stack::default(), KEY_FILE).unwrap_err();
+        let err = up(&Stack::default(), KEY_FILE).unwrap_err();
         assert!(matches!(err, PlanError::KeyFileExists { .. }));
     }
 
     #[test]
     fn an_imported_key_needs_no_local_file() {
-        let mut d = desired();
-        d.key = KeySource::Import {
+        let mut l = local(NO_KEY_FILE);
+        l.key = KeySource::Import {
             public_key: "ssh-ed25519 AAAA x".into(),
             path: "/k.pub".into(),
         };
-        let plan = plan_up(&d, &Stack::default(), NO_KEY_FILE).unwrap();
+        let plan = plan_up(&desired(), &Stack::default(), &resolved(), &l).unwrap();
         assert_eq!(calls(&plan)[0], "ImportKeyPair");
+        assert!(
+            matches!(
+                &plan.actions[3],
+                Action::RunInstance {
+                    key: Ref::Step(0),
+                    ..
+                }
+            ),
+            "{:?}",
+            plan.actions[3]
+        );
+    }
+
+    #[test]
+    fn a_launch_uses_the_existing_key_pair_by_name() {
+        let mut stack = complete();
+        stack.instances.clear();
+        stack.addresses.clear();
+        let plan = up(&stack, KEY_FILE).unwrap();
+        assert!(
+            matches!(&plan.actions[0], Action::RunInstance { key: Ref::Existing(k), .. } if k == "kb"),
+            "{:?}",
+            plan.actions[0]
+        );
+    }
+
+    #[test]
+    fn every_reference_to_a_new_resource_names_an_earlier_action_that_makes_it() {
+        let plan = up(&Stack::default(), NO_KEY_FILE).unwrap();
+        for (n, action) in plan.actions.iter().enumerate() {
+            for r in action.refs() {
+                if let Ref::Step(m) = r {
+                    assert!(*m < n, "step {n} refers to later step {m}");
+                    assert!(plan.actions[*m].makes().is_some(), "{:?}", plan.actions[*m]);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn only_what_the_plan_will_use_is_looked_up() {
+        assert_eq!(
+            needs(&desired(), &complete()),
+            Needs {
+                default_vpc: false,
+                image: false
+            }
+        );
+        assert_eq!(
+            needs(&desired(), &Stack::default()),
+            Needs {
+                default_vpc: true,
+                image: true
+            }
+        );
+    }
+
+    #[test]
+    fn a_launch_without_a_looked_up_image_is_an_internal_error_not_a_guess() {
+        let missing = Resolved {
+            default_vpc: Some("vpc-1".into()),
+            image: None,
+        };
+        let err =
+            plan_up(&desired(), &Stack::default(), &missing, &local(NO_KEY_FILE)).unwrap_err();
+        assert_eq!(err, PlanError::Unresolved("the image"));
+    }
+
+    #[test]
+    fn the_launch_reads_as_one_line_with_image_type_and_user_data() {
+        let plan = up(&Stack::default(), NO_KEY_FILE).unwrap();
+        assert_eq!(
+            plan.actions[3].to_string(),
+            "launch a t2.micro instance from ami-0b0000000000002404 \
+             (ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-amd64-server-20261101) with key pair \
+             kb (new, step 1) and group (new, step 2), no user data"
+        );
     }
 
     #[test]
     fn drift_that_needs_replacement_is_noted_not_acted_on() {
         let mut stack = complete();
         stack.instances[0].instance_type = "t3.small".into();
-        let plan = plan_up(&desired(), &stack, KEY_FILE).unwrap();
+        let plan = up(&stack, KEY_FILE).unwrap();
         assert!(plan.actions.is_empty());
         assert!(plan.notes[0].contains("t3.small"), "{:?}", plan.notes);
     }

@@ -5,7 +5,10 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::settings::Cidr;
+use crate::desired::Cidr;
+
+/// The tag key that marks every resource of a stack; its value is the stack name.
+pub const STACK_TAG: &str = "kakaobot:stack";
 
 /// Where an ingress rule lets traffic come from.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]

@@ -1,19 +1,17 @@
 //! `provision status`: each resource with its id and state, and whether it
 //! matches the desired state. The assessment is pure and unit-tested.
 
-use std::path::PathBuf;
-
 use serde::Serialize;
 
 use crate::cli::{Common, StatusArgs};
+use crate::desired::Desired;
 use crate::discover::discover;
-use crate::ec2::CallSummary;
+use crate::ec2::{CallSummary, Mode};
 use crate::output;
 use crate::plan::{kept_address, kept_group, kept_instance};
-use crate::settings::{self, Cidr};
+use crate::settings;
 use crate::stack::{InstanceState, Rule, Stack};
-use crate::up::Rules;
-use crate::{connect, exit};
+use crate::{connect, Exit};
 
 /// One line of the status.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -45,23 +43,6 @@ pub struct StatusReport {
     pub calls: CallSummary,
 }
 
-/// What status compares against.
-#[derive(Debug, Clone)]
-pub struct Expect {
-    /// Stack name.
-    pub name: String,
-    /// App port.
-    pub port: u16,
-    /// Who may reach the app port.
-    pub app_cidr: Cidr,
-    /// Who may ssh in; `None` accepts any one IPv4 SSH rule.
-    pub ssh_cidr: Option<Cidr>,
-    /// Instance type.
-    pub instance_type: String,
-    /// The private key path and whether it exists.
-    pub key_file: (PathBuf, bool),
-}
-
 fn line(
     kind: &'static str,
     id: Option<String>,
@@ -78,8 +59,9 @@ fn line(
     }
 }
 
-/// Compares the stack with the expectation, one line per resource.
-pub fn assess(expect: &Expect, stack: &Stack) -> Vec<ResourceStatus> {
+/// Compares the stack with the desired state, one line per resource.
+/// `key_file_exists` says whether the private key is on this machine.
+pub fn assess(desired: &Desired, stack: &Stack, key_file_exists: bool) -> Vec<ResourceStatus> {
     let mut out = Vec::new();
 
     // Key pair, and (for information) its private key here.
@@ -93,13 +75,16 @@ pub fn assess(expect: &Expect, stack: &Stack) -> Vec<ResourceStatus> {
                 true,
                 k.id.clone(),
             ));
-            let (path, exists) = &expect.key_file;
             out.push(line(
                 "private key",
-                Some(path.display().to_string()),
-                if *exists { "present" } else { "not here" },
+                Some(desired.key_file.display().to_string()),
+                if key_file_exists {
+                    "present"
+                } else {
+                    "not here"
+                },
                 true,
-                (!*exists).then(|| {
+                (!key_file_exists).then(|| {
                     "fine if you imported your own public key or keep it elsewhere".to_owned()
                 }),
             ));
@@ -107,14 +92,14 @@ pub fn assess(expect: &Expect, stack: &Stack) -> Vec<ResourceStatus> {
     }
 
     // Security group and rules.
-    match kept_group(stack, &expect.name) {
+    match kept_group(stack, desired.name.as_str()) {
         None => out.push(line("security group", None, "missing", false, None)),
         Some(g) => {
-            let app = Rule::tcp(expect.port, expect.app_cidr);
+            let app = desired.app_rule();
             let ssh: Vec<&Rule> = g.ingress.iter().filter(|r| r.is_tcp_port(22)).collect();
             let others: Vec<&Rule> = g.ingress.iter().filter(|r| !r.is_tcp_port(22)).collect();
             let mut problems = Vec::new();
-            match expect.ssh_cidr {
+            match desired.ssh_cidr {
                 Some(c) => {
                     let want = Rule::tcp(22, c);
                     if ssh.len() != 1 || *ssh[0] != want {
@@ -173,10 +158,10 @@ pub fn assess(expect: &Expect, stack: &Stack) -> Vec<ResourceStatus> {
             if i.state != InstanceState::Running {
                 problems.push("not running".to_owned());
             }
-            if i.instance_type != expect.instance_type {
+            if i.instance_type != desired.instance_type.as_str() {
                 problems.push(format!(
                     "type {} (want {})",
-                    i.instance_type, expect.instance_type
+                    i.instance_type, desired.instance_type
                 ));
             }
             let detail = format!(
@@ -276,22 +261,13 @@ fn text(r: &StatusReport) -> String {
 }
 
 /// Runs `provision status`; exit code 3 when the stack is incomplete or drifted.
-pub async fn run(common: &Common, args: &StatusArgs) -> anyhow::Result<u8> {
-    let name = settings::stack_name(&common.name)?;
-    let rules = Rules::from_args(&name, &args.rules)?;
-    let ctx = connect(common, name.clone()).await?;
-    let stack = discover(&ctx.ec2, &name).await?;
-    let expect = Expect {
-        name: name.clone(),
-        port: rules.port,
-        app_cidr: rules.app_cidr,
-        ssh_cidr: rules.ssh_cidr,
-        instance_type: rules.instance_type,
-        key_file: (rules.key_file.clone(), rules.key_file.exists()),
-    };
-    let resources = assess(&expect, &stack);
+pub async fn run(common: &Common, args: &StatusArgs) -> anyhow::Result<Exit> {
+    let desired = settings::desired(&common.name, &args.rules)?;
+    let ctx = connect(common, Mode::Apply).await?;
+    let stack = discover(&ctx.ec2, &ctx.name).await?;
+    let resources = assess(&desired, &stack, desired.key_file.exists());
     let report = StatusReport {
-        stack: name,
+        stack: ctx.name.clone(),
         region: ctx.region.clone(),
         complete: resources.iter().all(|r| r.ok),
         resources,
@@ -299,22 +275,27 @@ pub async fn run(common: &Common, args: &StatusArgs) -> anyhow::Result<u8> {
     };
     output::print_calls(ctx.verbose, &report.calls);
     output::print(ctx.output, &report, text);
-    Ok(if report.complete { 0 } else { exit::DRIFT })
+    Ok(if report.complete {
+        Exit::Success
+    } else {
+        Exit::Incomplete
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::desired::{Cidr, Port};
     use crate::stack::{Address, Group, Instance, KeyPair};
 
-    fn expect() -> Expect {
-        Expect {
-            name: "kb".into(),
-            port: 5000,
+    fn expect() -> Desired {
+        Desired {
+            name: "kb".parse().unwrap(),
+            port: Port(5000),
             app_cidr: Cidr::ANYWHERE,
             ssh_cidr: None,
-            instance_type: "t2.micro".into(),
-            key_file: ("/k.pem".into(), true),
+            instance_type: "t2.micro".parse().unwrap(),
+            key_file: "/k.pem".into(),
         }
     }
 
@@ -353,13 +334,13 @@ mod tests {
 
     #[test]
     fn a_complete_stack_is_all_ok() {
-        let s = assess(&expect(), &complete());
+        let s = assess(&expect(), &complete(), true);
         assert!(s.iter().all(|r| r.ok), "{s:#?}");
     }
 
     #[test]
     fn an_empty_stack_is_all_missing() {
-        let s = assess(&expect(), &Stack::default());
+        let s = assess(&expect(), &Stack::default(), true);
         assert_eq!(
             s.iter().filter(|r| r.state == "missing").count(),
             4,
@@ -372,7 +353,7 @@ mod tests {
         let mut stack = complete();
         stack.addresses[0].instance_id = None;
         stack.addresses[0].association_id = None;
-        let s = assess(&expect(), &stack);
+        let s = assess(&expect(), &stack, true);
         let eip = s.iter().find(|r| r.kind == "elastic ip").unwrap();
         assert!(!eip.ok);
         assert!(eip.detail.as_deref().unwrap().contains("billed"));
@@ -382,18 +363,18 @@ mod tests {
     fn a_wrong_ssh_cidr_or_extra_rule_is_drift() {
         let mut e = expect();
         e.ssh_cidr = Some("192.0.2.0/24".parse().unwrap());
-        assert!(!assess(&e, &complete()).iter().all(|r| r.ok));
+        assert!(!assess(&e, &complete(), true).iter().all(|r| r.ok));
         let mut stack = complete();
         stack.groups[0]
             .ingress
             .push(Rule::tcp(8080, Cidr::ANYWHERE));
-        assert!(!assess(&expect(), &stack).iter().all(|r| r.ok));
+        assert!(!assess(&expect(), &stack, true).iter().all(|r| r.ok));
     }
 
     #[test]
     fn a_stopped_instance_is_not_ok() {
         let mut stack = complete();
         stack.instances[0].state = InstanceState::Stopped;
-        assert!(!assess(&expect(), &stack).iter().all(|r| r.ok));
+        assert!(!assess(&expect(), &stack, true).iter().all(|r| r.ok));
     }
 }

@@ -1,54 +1,20 @@
-//! `provision up`: converge the stack, then print how to reach it.
+//! `provision up`: discover, resolve, plan, apply (or dry-run), then print how
+//! to reach the stack.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use serde::Serialize;
 
-use crate::apply::{Applier, ImageChoice, Launch, Outcome, Step, Timing};
-use crate::cli::{Common, RuleArgs, UpArgs};
-use crate::discover::discover;
-use crate::ec2::CallSummary;
+use crate::apply::{Interpreter, Step, Timing};
+use crate::cli::{Common, UpArgs};
+use crate::desired::{Cidr, ImageChoice, InstanceType, KeySource, UserData};
+use crate::discover::{discover, resolve};
+use crate::ec2::{CallSummary, Image, Mode};
 use crate::output;
-use crate::plan::{self, Desired, KeySource, Local};
-use crate::settings::{self, Cidr, UserData};
-use crate::stack::Rule;
-use crate::{connect, exit};
-
-/// The validated desired rules shared by `up` and `status`.
-#[derive(Debug, Clone)]
-pub struct Rules {
-    /// App port.
-    pub port: u16,
-    /// Who may reach the app port.
-    pub app_cidr: Cidr,
-    /// Who may ssh in, if given.
-    pub ssh_cidr: Option<Cidr>,
-    /// Instance type.
-    pub instance_type: String,
-    /// Where a created key pair's private key lives.
-    pub key_file: PathBuf,
-}
-
-impl Rules {
-    /// Validates the shared flags (no AWS calls).
-    pub fn from_args(name: &str, args: &RuleArgs) -> Result<Self, settings::SettingsError> {
-        Ok(Rules {
-            port: settings::port(&args.port)?,
-            app_cidr: settings::cidr("--app-cidr", &args.app_cidr)?,
-            ssh_cidr: args
-                .ssh_cidr
-                .as_deref()
-                .map(|c| settings::cidr("--ssh-cidr", c))
-                .transpose()?,
-            instance_type: settings::instance_type(&args.instance_type)?,
-            key_file: match &args.key_file {
-                Some(p) => p.clone(),
-                None => settings::default_key_file(name)?,
-            },
-        })
-    }
-}
+use crate::plan::{self, Action, Local};
+use crate::settings;
+use crate::{connect, Exit};
 
 /// What `up` prints.
 #[derive(Debug, Serialize)]
@@ -79,8 +45,41 @@ pub struct UpReport {
     pub ssh_cidr: String,
     /// The user-data file given to a new instance, if any.
     pub user_data: Option<PathBuf>,
+    /// What a new instance is (or would be) launched with, when the plan
+    /// launches one.
+    pub launch: Option<LaunchReport>,
     /// EC2 calls made.
     pub calls: CallSummary,
+}
+
+/// What the plan launches: the image, the type and the user data.
+#[derive(Debug, Serialize)]
+pub struct LaunchReport {
+    /// The image.
+    pub image: Image,
+    /// The instance type.
+    pub instance_type: InstanceType,
+    /// The user-data file, or `None` for no user data.
+    pub user_data: Option<PathBuf>,
+}
+
+impl LaunchReport {
+    /// The launch in `plan`, if it has one.
+    fn of(plan: &plan::Plan) -> Option<Self> {
+        plan.actions.iter().find_map(|a| match a {
+            Action::RunInstance {
+                image,
+                instance_type,
+                user_data,
+                ..
+            } => Some(LaunchReport {
+                image: image.clone(),
+                instance_type: instance_type.clone(),
+                user_data: user_data.as_ref().map(|u| u.path.clone()),
+            }),
+            _ => None,
+        })
+    }
 }
 
 fn text(r: &UpReport) -> String {
@@ -91,15 +90,27 @@ fn text(r: &UpReport) -> String {
             "dry run for stack {} in {}: {} change(s) planned\n",
             r.stack, r.region, changes
         );
+        if let Some(l) = &r.launch {
+            out += &format!("image      {} ({})\n", l.image.id, l.image.name);
+            out += &format!("type       {}\n", l.instance_type);
+            out += &format!(
+                "user data  {}\n",
+                l.user_data.as_ref().map_or_else(
+                    || format!(
+                        "none ({} not found, --user-data not given)",
+                        settings::DEFAULT_USER_DATA
+                    ),
+                    |p| p.display().to_string()
+                )
+            );
+        }
         for s in &r.steps {
-            let verdict = match &s.outcome {
-                Outcome::Permitted => "permitted".to_owned(),
-                Outcome::Denied { error } => format!("DENIED: {error}"),
-                Outcome::NotChecked { reason } => format!("not checked: {reason}"),
-                Outcome::Done { .. } => "done".to_owned(),
-                Outcome::Failed { error } => format!("failed: {error}"),
-            };
-            out += &format!("  would {}: {verdict}\n", s.action);
+            out += &format!(
+                "  {}. would {}: {}\n",
+                s.step,
+                s.action,
+                s.outcome.verdict()
+            );
         }
     } else if r.up_to_date {
         out += &format!("stack {} in {} is up to date\n", r.stack, r.region);
@@ -138,13 +149,13 @@ fn identity(key: &KeySource) -> Option<PathBuf> {
 }
 
 /// Runs `provision up`.
-pub async fn run(common: &Common, args: &UpArgs) -> anyhow::Result<u8> {
-    // Every flag is checked before the first network call.
-    let name = settings::stack_name(&common.name)?;
-    let rules = Rules::from_args(&name, &args.rules)?;
+pub async fn run(common: &Common, args: &UpArgs) -> anyhow::Result<Exit> {
+    // Every flag was parsed by clap; the files they name are read here, all
+    // before the first network call.
+    let mut desired = settings::desired(&common.name, &args.rules)?;
     let image = match &args.ami {
-        Some(ami) => ImageChoice::Ami(settings::ami(ami)?),
-        None => ImageChoice::Ubuntu(settings::ubuntu_release(&args.ubuntu)?),
+        Some(ami) => ImageChoice::Ami(ami.clone()),
+        None => ImageChoice::Ubuntu(args.ubuntu.clone()),
     };
     let key = match &args.public_key {
         Some(path) => KeySource::Import {
@@ -152,30 +163,34 @@ pub async fn run(common: &Common, args: &UpArgs) -> anyhow::Result<u8> {
             path: path.clone(),
         },
         None => KeySource::Create {
-            file: rules.key_file.clone(),
+            file: desired.key_file.clone(),
         },
     };
     let user_data: Option<UserData> = settings::user_data(args.user_data.as_deref())?;
-    let ssh_cidr = match rules.ssh_cidr {
-        Some(c) => c,
-        None => {
-            let ip = crate::public_ip::detect(&args.checkip_url, crate::public_ip::TIMEOUT)
-                .await
-                .with_context(|| {
-                    format!(
-                        "could not detect this machine's public address via {} to limit SSH to it; \
-                         pass --ssh-cidr with the address or network that may ssh in, \
-                         e.g. --ssh-cidr 203.0.113.7/32",
-                        args.checkip_url
-                    )
-                })?;
-            Cidr::host(ip)
-        }
-    };
+    let ssh_given = desired.ssh_cidr.is_some();
+    if !ssh_given {
+        let ip = crate::public_ip::detect(&args.checkip_url, crate::public_ip::TIMEOUT)
+            .await
+            .with_context(|| {
+                format!(
+                    "could not detect this machine's public address via {} to limit SSH to it; \
+                     pass --ssh-cidr with the address or network that may ssh in, \
+                     e.g. --ssh-cidr 203.0.113.7/32",
+                    args.checkip_url
+                )
+            })?;
+        desired.ssh_cidr = Some(Cidr::host(ip));
+    }
+    let ssh_cidr = desired.ssh_cidr.map(|c| c.to_string()).unwrap_or_default();
 
-    let ctx = connect(common, name.clone()).await?;
+    let mode = if args.dry_run {
+        Mode::DryRun
+    } else {
+        Mode::Apply
+    };
+    let ctx = connect(common, mode).await?;
     let progress = &ctx.progress;
-    if rules.ssh_cidr.is_none() {
+    if !ssh_given {
         progress.note(&format!(
             "SSH allowed from this machine's address {ssh_cidr}"
         ));
@@ -188,62 +203,51 @@ pub async fn run(common: &Common, args: &UpArgs) -> anyhow::Result<u8> {
         )),
     }
 
-    let desired = Desired {
-        name: name.clone(),
-        key: key.clone(),
-        ingress: vec![
-            Rule::tcp(22, ssh_cidr),
-            Rule::tcp(rules.port, rules.app_cidr),
-        ],
-        instance_type: rules.instance_type.clone(),
-    };
-    let stack = discover(&ctx.ec2, &name).await?;
+    // Discover, resolve, plan: everything the plan needs is read first.
+    let stack = discover(&ctx.ec2, &ctx.name).await?;
+    let resolved = resolve(&ctx.ec2, plan::needs(&desired, &stack), &image).await?;
+    if let Some(image) = &resolved.image {
+        progress.note(&format!("using image {} ({})", image.id, image.name));
+    }
     // An empty key file is what a run killed between CreateKeyPair and the
     // write leaves behind: it holds no key, so it counts as missing.
     let local = Local {
-        key_file_exists: std::fs::metadata(&rules.key_file).is_ok_and(|m| m.len() > 0),
+        key: key.clone(),
+        key_file_exists: std::fs::metadata(&desired.key_file).is_ok_and(|m| m.len() > 0),
+        user_data: user_data.clone(),
     };
-    let plan = plan::plan_up(&desired, &stack, local)?;
-    let launch = Launch {
-        name: name.clone(),
-        instance_type: rules.instance_type.clone(),
-        image,
-        user_data: user_data.as_ref().map(|u| u.bytes.clone()),
-    };
-    let applier = Applier {
+    let plan = plan::plan_up(&desired, &stack, &resolved, &local)?;
+
+    // Apply (or ask EC2 about) the plan.
+    let interpreter = Interpreter {
         ec2: &ctx.ec2,
-        launch: Some(&launch),
         timing: Timing::default(),
-        dry_run: args.dry_run,
         progress,
     };
-    let applied = applier.apply(&plan.actions, false).await;
+    let applied = interpreter.run(&plan.actions, false).await;
 
+    let kept = plan::kept_instance(&stack);
     let instance_id = applied
-        .produced
-        .instance_id
-        .clone()
-        .or_else(|| plan::kept_instance(&stack).map(|i| i.id.clone()));
+        .instance()
+        .map(str::to_owned)
+        .or_else(|| kept.map(|i| i.id.clone()));
     let elastic_ip = applied
-        .produced
-        .address
-        .as_ref()
-        .map(|(_, ip)| ip.clone())
-        .or_else(|| {
-            plan::kept_address(&stack, plan::kept_instance(&stack)).map(|a| a.public_ip.clone())
-        });
+        .public_ip()
+        .map(str::to_owned)
+        .or_else(|| plan::kept_address(&stack, kept).map(|a| a.public_ip.clone()));
     let ssh = elastic_ip.as_ref().map(|ip| match identity(&key) {
         Some(file) => format!("ssh -i {} ubuntu@{ip}", shell_quote(&file)),
         None => format!("ssh ubuntu@{ip}"),
     });
     let app_url = elastic_ip
         .as_ref()
-        .map(|ip| format!("http://{ip}:{}", rules.port));
+        .map(|ip| format!("http://{ip}:{}", desired.port));
     let report = UpReport {
-        stack: name,
+        stack: ctx.name.clone(),
         region: ctx.region.clone(),
         dry_run: args.dry_run,
         up_to_date: plan.actions.is_empty(),
+        launch: LaunchReport::of(&plan),
         steps: applied.steps,
         notes: plan.notes,
         instance_id,
@@ -251,7 +255,7 @@ pub async fn run(common: &Common, args: &UpArgs) -> anyhow::Result<u8> {
         ssh,
         docs_url: app_url.as_ref().map(|u| format!("{u}/docs")),
         app_url,
-        ssh_cidr: ssh_cidr.to_string(),
+        ssh_cidr,
         user_data: user_data.map(|u| u.path),
         calls: ctx.ec2.log().summary(),
     };
@@ -265,11 +269,8 @@ pub async fn run(common: &Common, args: &UpArgs) -> anyhow::Result<u8> {
         )));
     }
     output::print(ctx.output, &report, text);
-    let denied = report
-        .steps
-        .iter()
-        .any(|s| matches!(s.outcome, Outcome::Denied { .. }));
-    Ok(if denied { exit::ERROR } else { 0 })
+    let refused = report.steps.iter().any(|s| s.outcome.is_refusal());
+    Ok(if refused { Exit::Error } else { Exit::Success })
 }
 
 /// Quotes a path for the printed ssh command when it needs it.

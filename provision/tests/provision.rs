@@ -41,6 +41,9 @@ fn a_fresh_up_builds_the_stack_and_a_second_up_changes_nothing() {
     assert_eq!(r["up_to_date"], false);
     // Key pair, group, rules, instance, address, association.
     assert_eq!(mutating(&r), 6, "{}", first.stdout);
+    // Four reads, the default VPC, the image, six changes and the wait.
+    let total = r["calls"]["total"].as_u64().unwrap();
+    assert!(total <= 13, "{total} EC2 calls: {}", first.stdout);
     // The newest Canonical 24.04 amd64 server image, not the newer arm64,
     // EKS, Pro, minimal or look-alike ones.
     assert!(
@@ -199,14 +202,35 @@ fn dry_run_changes_nothing() {
     let json = r.json();
     assert_eq!(json["dry_run"], true);
     assert_eq!(mutating(&json), 0);
-    assert!(
-        json["calls"]["dry_run"].as_u64().unwrap() >= 6,
-        "{}",
-        r.stdout
-    );
+    // EC2 is asked about the three changes that use no new resource (key
+    // pair, group, address); the others depend on those and say so.
+    assert_eq!(json["calls"]["dry_run"], 3, "{}", r.stdout);
     let steps = json["steps"].as_array().unwrap();
     assert_eq!(steps[0]["call"], "CreateKeyPair");
     assert_eq!(steps[0]["outcome"], "permitted");
+    let launch = &steps[3];
+    assert_eq!(launch["call"], "RunInstances");
+    assert_eq!(launch["outcome"], "depends", "{}", r.stdout);
+    assert_eq!(
+        launch["on"][1], "the security group this plan creates (step 2)",
+        "{}",
+        r.stdout
+    );
+    assert_eq!(steps[6]["call"], "AssociateAddress");
+    assert_eq!(
+        steps[6]["on"][1], "the instance this plan launches (step 4)",
+        "{}",
+        r.stdout
+    );
+    assert!(!r.stdout.contains("NotFound"), "{}", r.stdout);
+    // What would be launched: the image by id and name, the type, the user data.
+    assert_eq!(json["launch"]["image"]["id"], "ami-0b0000000000002404");
+    assert!(json["launch"]["image"]["name"]
+        .as_str()
+        .unwrap()
+        .contains("24.04-amd64-server"));
+    assert_eq!(json["launch"]["instance_type"], "t2.micro");
+    assert_eq!(json["launch"]["user_data"], Value::Null);
     assert!(w.moto().tagged("kb").is_empty());
     assert!(!w.key_file("kb").exists());
     w.status("kb").expect_code(3);
@@ -216,6 +240,69 @@ fn dry_run_changes_nothing() {
     let d = w.down("kb", &["--dry-run"]).expect_code(0).json();
     assert_eq!(mutating(&d), 0);
     w.run(&["status", "--name", "kb"]).expect_code(0);
+}
+
+#[test]
+fn a_dry_run_in_text_names_the_image_the_type_the_user_data_and_each_verdict() {
+    let w = World::new();
+    let cloud_init = w.cwd.path().join("deploy");
+    std::fs::create_dir_all(&cloud_init).unwrap();
+    std::fs::write(cloud_init.join("cloud-init.yaml"), "#cloud-config\n").unwrap();
+    let r = w
+        .run(&[
+            "up",
+            "--name",
+            "kb",
+            "--ssh-cidr",
+            "203.0.113.7/32",
+            "--dry-run",
+        ])
+        .expect_code(0);
+    let out = &r.stdout;
+    assert!(
+        out.contains("image      ami-0b0000000000002404 (ubuntu/images/"),
+        "{out}"
+    );
+    assert!(out.contains("type       t2.micro"), "{out}");
+    assert!(out.contains("user data  deploy/cloud-init.yaml"), "{out}");
+    assert!(
+        out.contains("1. would create ed25519 key pair kb") && out.contains(": permitted"),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "7. would associate Elastic IP (new, step 6) with instance (new, step 4): \
+             not checked: depends on the Elastic IP this plan allocates (step 6) and the \
+             instance this plan launches (step 4)"
+        ),
+        "{out}"
+    );
+    assert!(w.moto().tagged("kb").is_empty());
+}
+
+#[test]
+fn a_dry_run_of_an_up_to_date_stack_asks_nothing() {
+    let w = World::new();
+    w.up("kb", &[]).expect_code(0);
+    let r = w.up("kb", &["--dry-run"]).expect_code(0).json();
+    assert_eq!(r["steps"].as_array().unwrap().len(), 0);
+    assert_eq!(r["launch"], Value::Null);
+    assert_eq!(r["calls"]["total"], 4);
+}
+
+#[test]
+fn an_ami_that_does_not_exist_stops_up_before_any_change() {
+    let w = World::new();
+    let r = w
+        .up("kb", &["--ami", "ami-0123456789abcdef0"])
+        .expect_code(1);
+    assert!(
+        r.stderr.contains("ami-0123456789abcdef0") && r.stderr.contains("--ami"),
+        "{}",
+        r.stderr
+    );
+    assert!(w.moto().tagged("kb").is_empty());
+    assert!(!w.key_file("kb").exists());
 }
 
 #[test]
@@ -479,9 +566,15 @@ fn invalid_flags_fail_before_any_aws_call() {
             "--user-data",
         ),
         (&["status", "--port", "22"], "--port"),
+        (&["up", "--port", "abc"], "--port"),
+        (&["up", "--ssh-cidr", "300.1.1.1/99"], "--ssh-cidr"),
+        (&["status", "--region", "EU West"], "--region"),
     ];
     for (args, flag) in cases {
-        let r = w.run(args).expect_code(1);
+        // A malformed value is a usage error (2) from clap's own parsing; a
+        // file that cannot be read or used is an error (1).
+        let usage = !matches!(*flag, "--public-key" | "--user-data");
+        let r = w.run(args).expect_code(if usage { 2 } else { 1 });
         assert!(r.stderr.contains(flag), "{args:?}: {}", r.stderr);
         assert!(
             !r.stderr.contains(" failed: "),

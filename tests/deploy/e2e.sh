@@ -18,6 +18,12 @@
 # Everything it creates (network namespaces, veth, cgroups, the rootfs copy,
 # processes) is removed at the end, also on failure or Ctrl-C.
 #
+# Hosts: where PID 1 is systemd (any cgroup layout; the usual workstation or CI
+# runner), systemd places the container in a transient scope; where PID 1 is
+# something else, the test makes cgroups of its own in the mounted hierarchies
+# (hybrid or unified). See tests/deploy/lib/container.sh; that file's selection
+# logic is checked against fixture layouts of both kinds at the start.
+#
 # Environment: CARGO_TARGET_DIR (default target/): the binary is built there and
 # the rootfs tarball is cached in its deploy-cache/. KAKAOBOT_TEST_BINARY: test
 # this kakaobot binary instead of building one (e.g. a release build). KAKAOBOT_TEST_PYTHON: a
@@ -36,6 +42,8 @@ extra_restarts=${KAKAOBOT_E2E_EXTRA_RESTARTS:-0}
 [[ $extra_restarts =~ ^[0-9]+$ ]] || { echo "e2e.sh: KAKAOBOT_E2E_EXTRA_RESTARTS must be a number" >&2; exit 2; }
 # shellcheck source=tests/deploy/lib/rootfs.sh
 source "$root/tests/deploy/lib/rootfs.sh"
+# shellcheck source=tests/deploy/lib/container.sh
+source "$root/tests/deploy/lib/container.sh"
 
 say() { printf '\n--- %s (%ds)\n' "$*" $((SECONDS - started)); }
 fail() {
@@ -53,8 +61,12 @@ done
 ((${#missing[@]} == 0)) || fail "missing tools; install them with: apt-get install ${missing[*]}"
 "$python" -c 'import tomllib, yaml' 2>/dev/null ||
     fail "$python needs Python 3.11+ with PyYAML (tests/run.sh builds such a venv; or set KAKAOBOT_TEST_PYTHON)"
-[[ -d /sys/fs/cgroup/systemd && -d /sys/fs/cgroup/unified ]] ||
-    fail "expected the hybrid cgroup layout (/sys/fs/cgroup/systemd and /sys/fs/cgroup/unified)"
+container_selftest || fail "the container placement logic chose wrong on a fixture host (above)"
+placement=$(container_placement) ||
+    fail "cannot place the container: systemd-nspawn needs systemd as PID 1 or a mounted cgroup hierarchy (reason above)"
+if [[ $placement == systemd ]]; then
+    command -v systemd-run >/dev/null || fail "PID 1 is systemd but systemd-run is missing; install it with: apt-get install systemd"
+fi
 
 # --- names of everything this run creates -------------------------------------------
 tag="kbe2e$$"                           # unique per run
@@ -66,7 +78,7 @@ veth_client="${tag}c"
 # lives only on a veth pair between two namespaces of this test.
 ip_client=198.18.0.1
 ip_box=198.18.0.2
-cgroup="kakaobot-e2e-$$"
+cgroup="kakaobot-e2e-$$"                 # the manual cgroup, or the transient scope's name
 app_url="http://$ip_box:5000"
 mkdir -p "$target_dir"
 work=$(mktemp -d "$target_dir/deploy-e2e.XXXXXX")
@@ -88,16 +100,23 @@ cleanup() {
         wait "$nspawn_pid" 2>/dev/null
         echo "container stopped ($((SECONDS - started))s)"
     fi
-    # Whatever is left in the container's cgroups is killed, then the cgroups go.
-    local h d
-    for h in systemd unified; do
-        d="/sys/fs/cgroup/$h/$cgroup"
-        [[ -d $d ]] || continue
-        find "$d" -name cgroup.procs -exec cat {} + 2>/dev/null | while read -r pid; do kill -KILL "$pid" 2>/dev/null; done
-        sleep 0.2
-        find "$d" -depth -type d -exec rmdir {} + 2>/dev/null
-        [[ -d $d ]] && echo "e2e.sh: could not remove the cgroup $d" >&2
-    done
+    # Whatever is left in the container's cgroups is killed, then the cgroups go:
+    # systemd does both when its scope is stopped; the manual cgroups are ours.
+    if [[ $placement == systemd ]]; then
+        systemctl stop "$cgroup.scope" 2>/dev/null
+        systemctl reset-failed "$cgroup.scope" 2>/dev/null
+        systemctl is-active --quiet "$cgroup.scope" && echo "e2e.sh: could not stop the scope $cgroup.scope" >&2
+    else
+        local h d
+        while read -r h; do
+            d="$h/$cgroup"
+            [[ -d $d ]] || continue
+            find "$d" -name cgroup.procs -exec cat {} + 2>/dev/null | while read -r pid; do kill -KILL "$pid" 2>/dev/null; done
+            sleep 0.2
+            find "$d" -depth -type d -exec rmdir {} + 2>/dev/null
+            [[ -d $d ]] && echo "e2e.sh: could not remove the cgroup $d" >&2
+        done < <(cgroup_hierarchies)
+    fi
     ip netns del "$ns_box" 2>/dev/null
     ip netns del "$ns_client" 2>/dev/null
     # The rootfs tmpfs, and anything else still mounted under $work; never
@@ -179,19 +198,31 @@ ip -n "$ns_box" link set "$veth_box" up
 in_client() { ip netns exec "$ns_client" "$@"; }
 
 # --- boot ------------------------------------------------------------------------
-say "booting the container with systemd-nspawn"
-# This machine's PID 1 is not systemd: nspawn needs --register=no --keep-unit,
-# and is started from a subshell that first moves itself into cgroups of its
-# own, so the container's cgroups (payload/, supervisor/) are ours to remove.
-(
-    for h in systemd unified; do
-        mkdir -p "/sys/fs/cgroup/$h/$cgroup"
-        echo "$BASHPID" >"/sys/fs/cgroup/$h/$cgroup/cgroup.procs"
-    done
-    exec systemd-nspawn --quiet --boot --directory="$rootfs" --machine="$tag" \
-        --register=no --keep-unit --network-namespace-path="/run/netns/$ns_box" \
-        --console=read-only
-) >"$work/console.log" 2>&1 &
+say "booting the container with systemd-nspawn (placement: $placement)"
+# --keep-unit --register=no: nspawn runs the container in the cgroup it is
+# started in and does not ask systemd-machined for one, so the same command
+# works with and without machined; where it is started from differs.
+nspawn=(systemd-nspawn --quiet --boot --directory="$rootfs" --machine="$tag"
+    --register=no --keep-unit --network-namespace-path="/run/netns/$ns_box"
+    --console=read-only)
+if [[ $placement == systemd ]]; then
+    # systemd owns the cgroup tree: it makes a transient scope and delegates
+    # it to nspawn (payload/ and supervisor/ below it). systemd-run --scope
+    # execs nspawn, so $! is nspawn itself.
+    systemd-run --scope --quiet --collect --unit="$cgroup" -p Delegate=yes -- \
+        "${nspawn[@]}" >"$work/console.log" 2>&1 &
+else
+    # No systemd to ask: a subshell moves itself into cgroups of its own in
+    # each mounted hierarchy, then execs nspawn, so the container's cgroups
+    # are ours to remove.
+    (
+        while read -r h; do
+            mkdir -p "$h/$cgroup"
+            echo "$BASHPID" >"$h/$cgroup/cgroup.procs"
+        done < <(cgroup_hierarchies)
+        exec "${nspawn[@]}"
+    ) >"$work/console.log" 2>&1 &
+fi
 nspawn_pid=$!
 
 ssh_opts=(-i "$work/id_ed25519" -o IdentitiesOnly=yes -o BatchMode=yes -o ConnectTimeout=5
