@@ -13,4 +13,5 @@ mod api_quiz;
 mod api_skill;
 mod api_skill_outage;
 mod helpers;
+mod quiz_reload;
 mod store;
