@@ -2,7 +2,8 @@
 //! (`KAKAOBOT_METRICS_LISTEN`, loopback by default), never on the public port.
 //!
 //! - `http_server_request_duration_seconds{method,http_route,status}`: labelled by
-//!   the route *pattern* (`/{bot}/friend/{user_key}`), never the raw path, so no
+//!   the route *pattern* (`/:param0/friend/:param1`, poem-openapi's name for
+//!   `/{bot}/friend/{user_key}`), never the raw path, so no
 //!   user key becomes a label; a path no route matches counts as
 //!   [`UNMATCHED_ROUTE`].
 //! - `http_server_active_requests`: requests being answered now.

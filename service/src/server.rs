@@ -16,6 +16,7 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -235,26 +236,34 @@ impl Connection {
         } = self;
         // Nagle would hold back the last segment of a response waiting for an ACK.
         let _ = stream.set_nodelay(true);
-        let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
-            let endpoint = endpoint.clone();
-            let draining = draining.clone();
-            async move {
-                let req = poem::Request::from((
-                    req,
-                    LocalAddr(local_addr.into()),
-                    RemoteAddr(remote_addr.into()),
-                    Scheme::HTTP,
-                ));
-                let mut resp = endpoint.get_response(req).await;
-                if *draining.borrow() {
-                    // hyper closes the connection after a response that says so, and
-                    // the client sends its next request on a new connection (under
-                    // systemd, queued for the next process) instead of into this one
-                    // as it closes.
-                    resp.headers_mut()
-                        .insert(CONNECTION, HeaderValue::from_static("close"));
+        // Requests of this connection being answered: 0 or 1 (HTTP/1.1 without
+        // pipelining answers one at a time).
+        let in_flight = Arc::new(AtomicUsize::new(0));
+        let service = hyper::service::service_fn({
+            let in_flight = in_flight.clone();
+            move |req: hyper::Request<Incoming>| {
+                let endpoint = endpoint.clone();
+                let draining = draining.clone();
+                let answering = InFlight::start(&in_flight);
+                async move {
+                    let _answering = answering;
+                    let req = poem::Request::from((
+                        req,
+                        LocalAddr(local_addr.into()),
+                        RemoteAddr(remote_addr.into()),
+                        Scheme::HTTP,
+                    ));
+                    let mut resp = endpoint.get_response(req).await;
+                    if *draining.borrow() {
+                        // hyper closes the connection after a response that says so, and
+                        // the client sends its next request on a new connection (under
+                        // systemd, queued for the next process) instead of into this one
+                        // as it closes.
+                        resp.headers_mut()
+                            .insert(CONNECTION, HeaderValue::from_static("close"));
+                    }
+                    Ok::<_, Infallible>(hyper::Response::from(resp))
                 }
-                Ok::<_, Infallible>(hyper::Response::from(resp))
             }
         });
         let mut builder = hyper::server::conn::http1::Builder::new();
@@ -269,6 +278,13 @@ impl Connection {
         let result = tokio::select! {
             result = conn.as_mut() => result,
             () = close_idle.cancelled() => {
+                // No request being answered: the connection is idle, or still sending
+                // a header a second after the drain began, which is a stalled client
+                // rather than a request to finish. Closing it now keeps it from
+                // holding the exit until the header timeout.
+                if in_flight.load(Ordering::Acquire) == 0 {
+                    return;
+                }
                 conn.as_mut().graceful_shutdown();
                 tokio::select! {
                     result = conn.as_mut() => result,
@@ -281,5 +297,21 @@ impl Connection {
             // hyper has already answered what can be answered (400, 431, 414).
             debug!(%remote_addr, cause = %err, "connection ended with an error");
         }
+    }
+}
+
+/// Counts a request of one connection as being answered until dropped.
+struct InFlight(Arc<AtomicUsize>);
+
+impl InFlight {
+    fn start(count: &Arc<AtomicUsize>) -> Self {
+        count.fetch_add(1, Ordering::AcqRel);
+        Self(count.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }

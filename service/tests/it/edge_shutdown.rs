@@ -42,12 +42,46 @@ async fn a_keep_alive_client_is_told_to_reconnect_during_the_drain() {
 }
 
 #[tokio::test]
-async fn a_stalled_client_cannot_hold_the_exit_past_the_grace() {
-    // A long header timeout, so only the shutdown grace (1 s) can end the stall.
+async fn a_client_stalled_in_its_header_does_not_hold_the_exit() {
+    // Long header timeout and grace, so neither can be what ends the stall.
     let app = spawn_app_with(
-        "stalled_client",
+        "stalled_header",
         None,
-        &[("KAKAOBOT_HEADER_TIMEOUT_SECS", "60")],
+        &[
+            ("KAKAOBOT_HEADER_TIMEOUT_SECS", "60"),
+            ("KAKAOBOT_SHUTDOWN_GRACE_SECS", "10"),
+        ],
+        |_| {},
+    )
+    .await;
+    let mut stalled = Conn::open(app.port).await;
+    stalled
+        .send(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        .await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    let started = Instant::now();
+    app.stop().await.unwrap();
+
+    // The one-second wait for first bytes, and slack.
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "stopping took {:?}",
+        started.elapsed()
+    );
+    assert!(stalled.is_closed_within(Duration::from_secs(1)).await);
+}
+
+#[tokio::test]
+async fn a_client_stalled_in_its_body_holds_the_exit_at_most_the_grace() {
+    // Long header and body timeouts, so only the grace (1 s) can end the stall.
+    let app = spawn_app_with(
+        "stalled_body",
+        None,
+        &[
+            ("KAKAOBOT_HEADER_TIMEOUT_SECS", "60"),
+            ("KAKAOBOT_BODY_TIMEOUT_SECS", "60"),
+        ],
         |_| {},
     )
     .await;
