@@ -13,7 +13,7 @@ use poem::{Endpoint, EndpointExt, IntoResponse, PathPattern, Request, Response, 
 use poem_openapi::OpenApiService;
 use secrecy::ExposeSecret;
 use tokio::sync::watch;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use crate::api::{Api, AppState};
 use crate::bots::{Bots, LunchBot, QuestionBank, QuizBot};
@@ -65,29 +65,9 @@ impl Application {
         };
         let api = HttpServer::new("api", api_listener, app, limits);
 
+        warn_if_descriptors_run_short(settings.max_connections);
         let metrics = match settings.metrics_listen {
-            Some(addr) => {
-                let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| {
-                    format!(
-                        "failed to bind the metrics listener {addr} \
-                             (set KAKAOBOT_METRICS_LISTEN, or empty it to turn metrics off)"
-                    )
-                })?;
-                let addr = listener
-                    .local_addr()
-                    .context("failed to read the metrics address")?;
-                metrics::handle();
-                metrics::spawn_upkeep();
-                info!(%addr, "metrics at http://{addr}/metrics");
-                let limits = Limits {
-                    max_connections: METRICS_MAX_CONNECTIONS,
-                    ..limits
-                };
-                Some((
-                    HttpServer::new("metrics", listener, metrics::routes(), limits),
-                    addr,
-                ))
-            }
+            Some(addr) => metrics_server(addr, limits).await,
             None => {
                 info!("metrics are off (KAKAOBOT_METRICS_LISTEN is empty)");
                 None
@@ -139,6 +119,72 @@ impl Application {
         metrics.context("the metrics server failed")?;
         Ok(())
     }
+}
+
+/// The metrics listener on `addr`. A failure to bind is logged, not fatal: the bots
+/// matter more than their metrics, and the error says what to change.
+async fn metrics_server(addr: SocketAddr, limits: Limits) -> Option<(HttpServer, SocketAddr)> {
+    let bound = tokio::net::TcpListener::bind(addr)
+        .await
+        .and_then(|listener| listener.local_addr().map(|addr| (listener, addr)));
+    let (listener, addr) = match bound {
+        Ok(bound) => bound,
+        Err(err) => {
+            error!(
+                %addr,
+                cause = %err,
+                "metrics are off: cannot bind their listener; set KAKAOBOT_METRICS_LISTEN to a \
+                 free loopback address, or empty it"
+            );
+            return None;
+        }
+    };
+    metrics::handle();
+    metrics::spawn_upkeep();
+    info!(%addr, "metrics at http://{addr}/metrics");
+    let limits = Limits {
+        max_connections: METRICS_MAX_CONNECTIONS,
+        ..limits
+    };
+    Some((
+        HttpServer::new("metrics", listener, metrics::routes(), limits),
+        addr,
+    ))
+}
+
+/// Descriptors the process needs besides its connections: the runtime, stdio, the
+/// listeners, Redis, the metrics scrapes.
+const RESERVED_DESCRIPTORS: u64 = 64;
+
+/// Warns when the open-file limit cannot hold `max_connections` connections: the
+/// service still works (accepting backs off when descriptors run out), but the limit
+/// will be reached before the connection cap protects Redis's descriptor.
+fn warn_if_descriptors_run_short(max_connections: usize) {
+    let Some(limit) = open_file_limit() else {
+        return;
+    };
+    let needed = max_connections as u64 + RESERVED_DESCRIPTORS;
+    if limit < needed {
+        warn!(
+            open_file_limit = limit,
+            max_connections,
+            "the open-file limit is below KAKAOBOT_MAX_CONNECTIONS + {RESERVED_DESCRIPTORS}: \
+             raise it (LimitNOFILE= in the unit, ulimit -n by hand) or lower \
+             KAKAOBOT_MAX_CONNECTIONS"
+        );
+    }
+}
+
+/// The soft open-file limit, from `/proc/self/limits` (Linux; `None` elsewhere or
+/// when unlimited).
+fn open_file_limit() -> Option<u64> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line["Max open files".len()..]
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
 }
 
 /// The store the settings ask for, with a log line saying what that means.
@@ -212,7 +258,11 @@ pub fn openapi(state: AppState) -> OpenApiService<Api, ()> {
              serve the tutorials and old integrations: Kakao retired that API on 2019-12-31. \
              Every Kakao route answers HTTP 200 with `application/json; charset=utf-8` — Kakao \
              counts anything else as a failure — including when storage is down, with a \
-             \"try again\" reply.",
+             \"try again\" reply. Besides the statuses each operation lists, any request may \
+             get 408 with a JSON error body when its body arrives slower than \
+             `KAKAOBOT_BODY_TIMEOUT_SECS`, and, from the HTTP layer before any operation and \
+             so with an empty body, 431 for a header over 16 KiB or 400 for a malformed \
+             request; the connection is closed after each. The server speaks HTTP/1.1 only.",
     )
 }
 
@@ -462,6 +512,11 @@ mod tests {
             "openapi/kakaobot.json is out of date with the code; regenerate it with:\n    \
              cargo run -p kakaobot -- openapi > openapi/kakaobot.json"
         );
+    }
+
+    #[test]
+    fn the_open_file_limit_is_read_from_proc() {
+        assert!(open_file_limit().is_some_and(|n| n > 0));
     }
 
     #[test]

@@ -4,6 +4,7 @@
 use std::net::TcpListener;
 
 use crate::helpers::process::{request, Service};
+use crate::helpers::spawn_app_with;
 
 fn scrape(service: &Service) -> String {
     let port = service.metrics_port.expect("metrics are on");
@@ -126,4 +127,20 @@ fn a_redis_outage_shows_as_fallback_replies_and_failed_redis_calls() {
         .is_empty(),
         "{text}"
     );
+}
+
+#[tokio::test]
+async fn a_taken_metrics_port_turns_metrics_off_but_the_bots_still_serve() {
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+
+    let app = spawn_app_with(
+        "metrics_port_taken",
+        None,
+        &[("KAKAOBOT_METRICS_LISTEN", &addr)],
+        |_| {},
+    )
+    .await;
+
+    assert_eq!(app.get("/health").await.status, 200);
 }
