@@ -144,7 +144,7 @@ impl std::str::FromStr for LogFormat {
         match s {
             "text" => Ok(LogFormat::Text),
             "json" => Ok(LogFormat::Json),
-            _ => Err("expected text or json".to_owned()),
+            other => Err(format!("unknown log format '{other}': use text or json")),
         }
     }
 }
@@ -385,9 +385,8 @@ mod parsed {
         T::Err: Display,
     {
         let text = String::deserialize(d)?;
-        text.trim().parse().map_err(|e: T::Err| {
-            D::Error::invalid_value(serde::de::Unexpected::Str(&text), &e.to_string().as_str())
-        })
+        // The type's own message names the bad value and the good ones.
+        text.trim().parse().map_err(D::Error::custom)
     }
 }
 

@@ -99,8 +99,9 @@ impl HttpServer {
     /// not yet accepted stay queued in the socket), marks every further response
     /// `Connection: close` so no keep-alive client sends a request into a closing
     /// connection, waits [`FIRST_BYTES_WAIT`] for connections accepted just before to
-    /// send theirs, asks every connection to close after its current response, and
-    /// after `shutdown_grace` closes whatever is left.
+    /// send theirs, then closes connections with no request being answered and asks
+    /// the others to close after their current response, and after `shutdown_grace`
+    /// closes whatever is left.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> io::Result<()> {
         let Self {
             name,
