@@ -107,8 +107,8 @@ settings! {
     /// is closed. Keep it below the unit's `TimeoutStopSec=`.
     shutdown_grace: Duration, key "shutdown_grace_secs", default "10", with "secs";
     /// Seconds a client has to send a request's header, counted from the connection's
-    /// first byte or from the end of its previous response. It also closes idle
-    /// keep-alive and silent connections.
+    /// opening or from the end of its previous response, so it also closes silent
+    /// and idle keep-alive connections.
     header_timeout: Duration, key "header_timeout_secs", default "10", with "secs";
     /// Seconds a client has to send a request's body once its header has arrived;
     /// a slower body gets 408 and the connection is closed.

@@ -61,8 +61,9 @@ pub const FIRST_BYTES_WAIT: Duration = Duration::from_secs(1);
 /// What one listener allows each client.
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
-    /// Time for a request header to arrive, from the connection's first byte or the
-    /// end of the previous response: it also closes idle keep-alive connections.
+    /// Time for a request header to arrive, from the connection's opening or the end
+    /// of the previous response: it also closes silent and idle keep-alive
+    /// connections.
     pub header_timeout: Duration,
     /// Connections served at once; more wait in the kernel's accept queue.
     pub max_connections: usize,

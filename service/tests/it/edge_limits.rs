@@ -30,7 +30,7 @@ async fn a_header_sent_one_byte_at_a_time_is_cut_off_by_the_header_timeout() {
     let mut conn = Conn::open(app.port).await;
 
     // One byte every 200 ms: each byte alone would reset an idle timer, but not the
-    // header timeout, which counts from the first byte.
+    // header timeout, which counts from the connection's opening.
     let header =
         b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n";
     let started = std::time::Instant::now();
