@@ -62,12 +62,28 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             _ => {
                 let app = Application::build(settings).await?;
+                reload_on_hangup(app.bank_reloader())?;
                 app.run_until_stopped(shutdown_signal()).await?;
                 tracing::info!("stopped");
                 Ok(())
             }
         }
     })
+}
+
+/// Reloads the question bank on each SIGHUP (`systemctl reload kakaobot`), for as long
+/// as the process runs.
+fn reload_on_hangup(reloader: startup::BankReloader) -> anyhow::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut hangups = signal(SignalKind::hangup()).context("cannot listen for SIGHUP")?;
+    tokio::spawn(async move {
+        while hangups.recv().await.is_some() {
+            tracing::info!("SIGHUP: reloading the question bank");
+            // The outcome is logged by the reloader; a bad file changes nothing.
+            let _ = reloader.reload();
+        }
+    });
+    Ok(())
 }
 
 /// Completes on SIGINT or SIGTERM (systemd's stop signal).

@@ -16,7 +16,7 @@ use tokio::sync::watch;
 use tracing::{error, info, warn};
 
 use crate::api::{Api, AppState};
-use crate::bots::{Bots, LunchBot, QuestionBank, QuizBot};
+use crate::bots::{BankError, BankSource, Bots, LunchBot, QuestionBank, QuizBot};
 use crate::callback::Callbacks;
 use crate::config::Settings;
 use crate::method_table::MethodTable;
@@ -39,12 +39,45 @@ pub struct Application {
     local_addr: SocketAddr,
     /// The metrics listener, unless `metrics_listen` is empty.
     metrics: Option<(HttpServer, SocketAddr)>,
+    reloader: BankReloader,
+}
+
+/// Reads the question bank again (SIGHUP, `systemctl reload kakaobot`).
+#[derive(Clone)]
+pub struct BankReloader {
+    bots: Bots,
+    source: BankSource,
+}
+
+impl BankReloader {
+    /// Loads the bank from its source; a valid one serves from the next message on, an
+    /// invalid one is refused and the bank in use stays. Says which in the log.
+    pub fn reload(&self) -> Result<(), BankError> {
+        match self.bots.reload_question_bank(&self.source) {
+            Ok(bank) => {
+                info!(
+                    questions = bank.len(),
+                    categories = bank.categories().len(),
+                    "question bank reloaded"
+                );
+                Ok(())
+            }
+            Err(err) => {
+                error!(cause = %err, "question bank not reloaded; the one in use stays");
+                Err(err)
+            }
+        }
+    }
 }
 
 impl Application {
     /// Loads the question bank, connects the store and binds the listeners.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let state = build_state(&settings)?;
+        let reloader = BankReloader {
+            bots: state.bots.clone(),
+            source: bank_source(&settings),
+        };
         let app = routes(state, settings.body_timeout).boxed();
         let (std_listener, from_systemd) = listener::open(&settings.listen.to_string())
             .context("failed to open the listening socket")?;
@@ -77,7 +110,13 @@ impl Application {
             api,
             local_addr,
             metrics,
+            reloader,
         })
+    }
+
+    /// What reloads the question bank of this application.
+    pub fn bank_reloader(&self) -> BankReloader {
+        self.reloader.clone()
     }
 
     /// The bound address (useful with port 0).
@@ -222,12 +261,16 @@ pub fn build_store(settings: &Settings) -> anyhow::Result<(Arc<dyn Store>, &'sta
     }
 }
 
+fn bank_source(settings: &Settings) -> BankSource {
+    match &settings.question_bank {
+        Some(path) => BankSource::File(path.clone()),
+        None => BankSource::Embedded,
+    }
+}
+
 /// Bots and store, as the handlers share them.
 pub fn build_state(settings: &Settings) -> anyhow::Result<AppState> {
-    let bank = match &settings.question_bank {
-        Some(path) => QuestionBank::from_file(path)?,
-        None => QuestionBank::embedded()?,
-    };
+    let bank = bank_source(settings).load()?;
     info!(questions = bank.len(), "question bank loaded");
     let (store, store_kind) = build_store(settings)?;
     if settings.skill_secret.is_none() {

@@ -272,6 +272,21 @@ keys=$(box "redis-cli --scan --pattern 'kakaobot:*'")
 [[ -n $keys ]] || fail "no kakaobot:* keys in the container's Redis"
 echo "Redis keys: $(tr '\n' ' ' <<<"$keys")"
 
+say "systemctl reload re-reads the question bank without a restart"
+main_pid=$(box 'systemctl show -p MainPID --value kakaobot.service')
+box 'sudo systemctl reload kakaobot.service' || fail "systemctl reload kakaobot failed"
+reloaded=""
+for _ in $(seq 50); do
+    reloaded=$(box 'sudo journalctl -u kakaobot.service --no-pager -o cat | grep -c "question bank reloaded"' || true)
+    [[ ${reloaded:-0} -ge 1 ]] && break
+    sleep 0.1
+done
+[[ ${reloaded:-0} -ge 1 ]] || fail "no 'question bank reloaded' in the journal after systemctl reload"
+[[ $(box 'systemctl show -p MainPID --value kakaobot.service') == "$main_pid" ]] ||
+    fail "systemctl reload restarted the service instead of reloading it"
+[[ $(ready_status) == 200 ]] || fail "GET /ready is not 200 after the reload"
+echo "reloaded in place (main PID $main_pid kept)"
+
 # --- unprivileged ------------------------------------------------------------------
 say "checking that the service runs unprivileged"
 main_pid() { box 'systemctl show -p MainPID --value kakaobot.service'; }

@@ -51,6 +51,9 @@ if [[ ! -e $vroot/usr/lib/systemd/system/redis-server.service ]]; then
 fi
 printf '#!/bin/sh\nexit 0\n' >"$vroot/usr/local/bin/kakaobot"
 chmod 0755 "$vroot/usr/local/bin/kakaobot"
+# ExecReload= runs /bin/kill (procps on Debian and Ubuntu): a stand-in, only to be found.
+mkdir -p "$vroot/bin"
+cp "$vroot/usr/local/bin/kakaobot" "$vroot/bin/kill"
 cp deploy/kakaobot.service deploy/kakaobot.socket "$vroot/etc/systemd/system/"
 verify_rc=0
 verify_out=$(systemd-analyze verify --root="$vroot" kakaobot.socket kakaobot.service 2>&1) || verify_rc=$?

@@ -23,7 +23,7 @@ use crate::store::{BotScope, Store, StoreError};
 use crate::user::UserKey;
 
 pub use self::lunch::LunchBot;
-pub use self::question_bank::QuestionBank;
+pub use self::question_bank::{BankError, BankSource, QuestionBank};
 pub use self::quiz::QuizBot;
 
 /// What the user sent.
@@ -246,6 +246,17 @@ impl Bots {
             Input::Tapped { text, tap } => bot.reply(user, text, Some(tap), store).await,
             Input::Media(kind) => Ok(Reply::new(media_reply(*kind), bot.home())),
         }
+    }
+
+    /// Reads the quiz's bank again from `source` and uses it from the next message on.
+    /// When the new bank is invalid, the one in use stays and the error says why.
+    pub fn reload_question_bank(
+        &self,
+        source: &BankSource,
+    ) -> Result<Arc<QuestionBank>, BankError> {
+        let bank = source.load()?;
+        self.quiz.replace_bank(bank);
+        Ok(self.quiz.bank())
     }
 
     /// The reply when the store is slow or down: still a valid answer, so Kakao does

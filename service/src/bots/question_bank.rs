@@ -1,11 +1,14 @@
-//! The quiz's questions: data, not code. The embedded bank is `service/questions/quiz.toml`;
-//! an operator may point the `question_bank` setting at their own file.
+//! The quiz's categories and questions: data, not code. The embedded bank is
+//! `service/questions/quiz.toml`; an operator may point the `question_bank` setting at
+//! their own file, with categories of their own, and reload it without a restart.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::path::Path;
 
 use serde::Deserialize;
+
+use super::quiz::MY_SCORE;
 
 /// Longest question text. A question is shown with a category header in a message of
 /// at most 1000 characters, so leave room.
@@ -17,56 +20,61 @@ pub const MAX_CHOICE_CHARS: usize = 50;
 pub const MIN_CHOICES: usize = 2;
 pub const MAX_CHOICES: usize = 10;
 
-/// A quiz category, with the home-keyboard button that asks for it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Category {
-    Python,
-    Web,
-    Computer,
+/// Most categories: with `내 점수` they fill the 10 quick replies a skill answer may carry.
+pub const MAX_CATEGORIES: usize = 9;
+/// Longest category button label: a quick reply's label (skills show 14 characters).
+pub const MAX_CATEGORY_LABEL_CHARS: usize = 14;
+
+/// A quiz category, with the home-keyboard button that asks for it. Categories are
+/// data: the bank file lists them (`[[category]]`), in the order the home keyboard
+/// shows them.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Category {
+    /// The id questions name (`category = "python"`) and storage uses.
+    pub id: String,
+    /// The home-keyboard button that asks for a question of this category.
+    pub label: String,
 }
 
 impl Category {
-    pub const ALL: [Category; 3] = [Category::Python, Category::Web, Category::Computer];
-
-    /// The id used in storage and in the bank file.
-    pub fn id(self) -> &'static str {
-        match self {
-            Category::Python => "python",
-            Category::Web => "web",
-            Category::Computer => "computer",
-        }
+    pub fn id(&self) -> &str {
+        &self.id
     }
 
-    /// The home-keyboard button.
-    pub fn label(self) -> &'static str {
-        match self {
-            Category::Python => "파이썬 퀴즈",
-            Category::Web => "웹 퀴즈",
-            Category::Computer => "컴퓨터 퀴즈",
-        }
-    }
-
-    pub fn from_label(label: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|c| c.label() == label)
-    }
-
-    pub fn from_id(id: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|c| c.id() == id)
+    pub fn label(&self) -> &str {
+        &self.label
     }
 }
 
 impl fmt::Display for Category {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.id())
+        f.write_str(&self.id)
     }
+}
+
+/// The categories of a bank file that lists none: the three the tutorial had, so a
+/// bank written before categories were data still loads unchanged.
+fn tutorial_categories() -> Vec<Category> {
+    [
+        ("python", "파이썬 퀴즈"),
+        ("web", "웹 퀴즈"),
+        ("computer", "컴퓨터 퀴즈"),
+    ]
+    .into_iter()
+    .map(|(id, label)| Category {
+        id: id.to_owned(),
+        label: label.to_owned(),
+    })
+    .collect()
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Question {
     pub id: String,
-    pub category: Category,
+    /// The id of one of the bank's categories.
+    pub category: String,
     pub text: String,
     pub choices: Vec<String>,
     pub answer: String,
@@ -76,6 +84,8 @@ pub struct Question {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct BankFile {
+    #[serde(default)]
+    category: Vec<Category>,
     question: Vec<Question>,
 }
 
@@ -99,14 +109,39 @@ pub enum BankError {
         problem: String,
     },
     #[error("question bank {origin} has no question in category '{category}'")]
-    EmptyCategory { origin: String, category: Category },
+    EmptyCategory { origin: String, category: String },
+    #[error("question bank {origin}, category '{id}': {problem}")]
+    InvalidCategory {
+        origin: String,
+        id: String,
+        problem: String,
+    },
 }
 
-/// A validated set of questions.
+/// A validated set of categories and questions.
 #[derive(Clone, Debug)]
 pub struct QuestionBank {
+    categories: Vec<Category>,
     questions: Vec<Question>,
     by_id: HashMap<String, usize>,
+}
+
+/// Where the bank comes from, so it can be read again (`systemctl reload kakaobot`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BankSource {
+    /// `service/questions/quiz.toml`, built into the binary.
+    Embedded,
+    /// The operator's file (the `question_bank` setting).
+    File(std::path::PathBuf),
+}
+
+impl BankSource {
+    pub fn load(&self) -> Result<QuestionBank, BankError> {
+        match self {
+            BankSource::Embedded => QuestionBank::embedded(),
+            BankSource::File(path) => QuestionBank::from_file(path),
+        }
+    }
 }
 
 const EMBEDDED: &str = include_str!("../../questions/quiz.toml");
@@ -132,6 +167,12 @@ impl QuestionBank {
             origin: origin.to_owned(),
             source: Box::new(source),
         })?;
+        let categories = if file.category.is_empty() {
+            tutorial_categories()
+        } else {
+            file.category
+        };
+        check_categories(&categories, origin)?;
         let mut by_id = HashMap::new();
         for (index, question) in file.question.iter().enumerate() {
             let invalid = |problem: String| BankError::Invalid {
@@ -143,33 +184,49 @@ impl QuestionBank {
                 },
                 problem,
             };
-            check_question(question).map_err(invalid)?;
+            check_question(question, &categories).map_err(invalid)?;
             if by_id.insert(question.id.clone(), index).is_some() {
                 return Err(invalid("the id is used by an earlier question".into()));
             }
         }
-        for category in Category::ALL {
-            if !file.question.iter().any(|q| q.category == category) {
+        for category in &categories {
+            if !file.question.iter().any(|q| q.category == category.id) {
                 return Err(BankError::EmptyCategory {
                     origin: origin.to_owned(),
-                    category,
+                    category: category.id.clone(),
                 });
             }
         }
         Ok(Self {
+            categories,
             questions: file.question,
             by_id,
         })
+    }
+
+    /// The categories, in home-keyboard order.
+    pub fn categories(&self) -> &[Category] {
+        &self.categories
+    }
+
+    /// The category whose button says `label`.
+    pub fn category_by_label(&self, label: &str) -> Option<&Category> {
+        self.categories.iter().find(|c| c.label == label)
+    }
+
+    /// The category with this id.
+    pub fn category(&self, id: &str) -> Option<&Category> {
+        self.categories.iter().find(|c| c.id == id)
     }
 
     pub fn get(&self, id: &str) -> Option<&Question> {
         self.by_id.get(id).map(|&i| &self.questions[i])
     }
 
-    pub fn in_category(&self, category: Category) -> impl Iterator<Item = &Question> {
+    pub fn in_category<'a>(&'a self, category: &'a Category) -> impl Iterator<Item = &'a Question> {
         self.questions
             .iter()
-            .filter(move |q| q.category == category)
+            .filter(move |q| q.category == category.id)
     }
 
     pub fn len(&self) -> usize {
@@ -181,7 +238,60 @@ impl QuestionBank {
     }
 }
 
-fn check_question(q: &Question) -> Result<(), String> {
+fn check_categories(categories: &[Category], origin: &str) -> Result<(), BankError> {
+    if categories.len() > MAX_CATEGORIES {
+        return Err(BankError::InvalidCategory {
+            origin: origin.to_owned(),
+            id: categories[MAX_CATEGORIES].id.clone(),
+            problem: format!(
+                "a bank has at most {MAX_CATEGORIES} categories: with '{MY_SCORE}' they fill the home menu"
+            ),
+        });
+    }
+    let mut ids = HashSet::new();
+    let mut labels = HashSet::new();
+    for category in categories {
+        let invalid = |problem: String| BankError::InvalidCategory {
+            origin: origin.to_owned(),
+            id: category.id.clone(),
+            problem,
+        };
+        if category.id.trim().is_empty()
+            || category
+                .id
+                .contains(|c: char| c.is_whitespace() || c == ':')
+        {
+            return Err(invalid(
+                "the id must be non-empty, without whitespace or ':'".into(),
+            ));
+        }
+        check_len("the label", &category.label, 1, MAX_CATEGORY_LABEL_CHARS).map_err(invalid)?;
+        if category.label == MY_SCORE {
+            return Err(invalid(format!(
+                "the label '{MY_SCORE}' is the score button"
+            )));
+        }
+        if !ids.insert(category.id.as_str()) {
+            return Err(invalid("the id is used by an earlier category".into()));
+        }
+        if !labels.insert(category.label.as_str()) {
+            return Err(invalid(format!(
+                "the label '{}' is used by an earlier category",
+                category.label
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn check_question(q: &Question, categories: &[Category]) -> Result<(), String> {
+    if !categories.iter().any(|c| c.id == q.category) {
+        let known: Vec<&str> = categories.iter().map(|c| c.id.as_str()).collect();
+        return Err(format!(
+            "category '{}' is not one of the bank's categories {known:?}",
+            q.category
+        ));
+    }
     if q.id.trim().is_empty() {
         return Err("id is empty".into());
     }
@@ -205,7 +315,7 @@ fn check_question(q: &Question) -> Result<(), String> {
         if !seen.insert(choice.as_str()) {
             return Err(format!("choice '{choice}' is listed twice"));
         }
-        if super::quiz::is_reserved_label(choice) {
+        if choice == MY_SCORE || categories.iter().any(|c| c.label == *choice) {
             return Err(format!(
                 "choice '{choice}' is also a home-keyboard button, so an answer could not be told apart"
             ));
@@ -268,7 +378,9 @@ explanation = "because"
     #[test]
     fn the_embedded_bank_is_valid_with_at_least_three_questions_per_category() {
         let bank = QuestionBank::embedded().unwrap();
-        for category in Category::ALL {
+        let labels: Vec<&str> = bank.categories().iter().map(Category::label).collect();
+        assert_eq!(labels, ["파이썬 퀴즈", "웹 퀴즈", "컴퓨터 퀴즈"]);
+        for category in bank.categories() {
             assert!(bank.in_category(category).count() >= 3, "{category}");
         }
     }
@@ -279,7 +391,7 @@ explanation = "because"
         let markup = bank.get("web-not-markup").unwrap();
         assert_eq!(markup.answer, "JSON");
         assert!(bank
-            .in_category(Category::Computer)
+            .in_category(bank.category("computer").unwrap())
             .all(|q| q.choices.contains(&q.answer)));
     }
 
@@ -328,10 +440,88 @@ explanation = "because"
     }
 
     #[test]
-    fn unknown_fields_and_categories_are_parse_errors() {
+    fn a_bank_without_categories_gets_the_tutorials_three() {
+        let bank = QuestionBank::from_toml(ONE_EACH, "t").unwrap();
+        let ids: Vec<&str> = bank.categories().iter().map(Category::id).collect();
+        assert_eq!(ids, ["python", "web", "computer"]);
+    }
+
+    const HISTORY: &str = r#"
+[[category]]
+id = "history"
+label = "역사 퀴즈"
+[[category]]
+id = "art"
+label = "미술 퀴즈"
+[[question]]
+id = "h1"
+category = "history"
+text = "훈민정음을 만든 왕은?"
+choices = ["세종", "태조"]
+answer = "세종"
+explanation = "1443년, 세종입니다."
+[[question]]
+id = "a1"
+category = "art"
+text = "모나리자를 그린 사람은?"
+choices = ["다빈치", "고흐"]
+answer = "다빈치"
+explanation = "레오나르도 다빈치입니다."
+"#;
+
+    #[test]
+    fn an_operator_defines_categories_in_the_file_in_menu_order() {
+        let bank = QuestionBank::from_toml(HISTORY, "history.toml").unwrap();
+        let labels: Vec<&str> = bank.categories().iter().map(Category::label).collect();
+        assert_eq!(labels, ["역사 퀴즈", "미술 퀴즈"]);
+        assert_eq!(bank.category_by_label("역사 퀴즈").unwrap().id(), "history");
+        assert_eq!(bank.in_category(&bank.categories()[0]).count(), 1);
+    }
+
+    #[test]
+    fn bad_categories_are_named_in_the_error() {
+        let unknown = HISTORY.replacen("category = \"art\"", "category = \"music\"", 1);
+        assert!(
+            error_of(&unknown).contains("category 'music' is not one of"),
+            "{}",
+            error_of(&unknown)
+        );
+        let dup_label = HISTORY.replacen("label = \"미술 퀴즈\"", "label = \"역사 퀴즈\"", 1);
+        assert!(error_of(&dup_label).contains("category 'art': the label '역사 퀴즈' is used"));
+        let long = HISTORY.replacen(
+            "label = \"미술 퀴즈\"",
+            "label = \"아주 아주 긴 미술 퀴즈 버튼\"",
+            1,
+        );
+        assert!(
+            error_of(&long).contains("category 'art': the label has 16 characters"),
+            "{}",
+            error_of(&long)
+        );
+        let score = HISTORY.replacen("label = \"미술 퀴즈\"", "label = \"내 점수\"", 1);
+        assert!(error_of(&score).contains("score button"));
+        let empty = HISTORY.replacen("category = \"art\"", "category = \"history\"", 1);
+        assert!(error_of(&empty).contains("no question in category 'art'"));
+        let mut many = String::new();
+        for i in 0..10 {
+            many.push_str(&format!(
+                "[[category]]\nid = \"c{i}\"\nlabel = \"퀴즈 {i}\"\n"
+            ));
+        }
+        assert!(error_of(&format!("{many}{HISTORY}")).contains("at most 9 categories"));
+    }
+
+    #[test]
+    fn a_choice_equal_to_a_category_button_is_refused() {
+        let bad = HISTORY.replacen(r#"["세종", "태조"]"#, r#"["세종", "미술 퀴즈"]"#, 1);
+        assert!(error_of(&bad).contains("home-keyboard button"));
+    }
+
+    #[test]
+    fn unknown_fields_and_categories_are_refused() {
         assert!(
             error_of(&ONE_EACH.replacen("category = \"web\"", "category = \"art\"", 1))
-                .contains("not valid TOML")
+                .contains("category 'art' is not one of")
         );
         assert!(
             error_of(&ONE_EACH.replacen("id = \"w\"", "id = \"w\"\nhint = \"x\"", 1))

@@ -1,6 +1,8 @@
 //! The quiz bot (tutorial 1, done right): an answer is judged against the question
 //! *this user* was asked, which the store remembers for Kakao's 10-minute context.
 
+use std::sync::{Arc, RwLock};
+
 use async_trait::async_trait;
 use rand::seq::IndexedRandom;
 
@@ -12,19 +14,15 @@ use crate::user::UserKey;
 /// The home-keyboard button that shows the user's score.
 pub const MY_SCORE: &str = "내 점수";
 
-/// Whether `label` is a home-keyboard button (a choice may not be one).
-pub fn is_reserved_label(label: &str) -> bool {
-    label == MY_SCORE || Category::from_label(label).is_some()
-}
-
 pub struct QuizBot {
-    bank: QuestionBank,
+    /// Replaced whole by a reload; each message works on the bank it started with.
+    bank: RwLock<Arc<QuestionBank>>,
 }
 
 /// What the user asked for, decided from the message alone before anything is loaded.
 enum Intent<'a> {
     Score,
-    Ask(Category),
+    Ask(&'a Category),
     /// Typed (or tapped without meaning attached): judged against the pending question.
     Answer(&'a str),
     /// Tapped on a question's keyboard: judged against that question only.
@@ -36,11 +34,32 @@ enum Intent<'a> {
 
 impl QuizBot {
     pub fn new(bank: QuestionBank) -> Self {
-        Self { bank }
+        Self {
+            bank: RwLock::new(Arc::new(bank)),
+        }
     }
 
-    pub fn home_keyboard() -> Keyboard {
-        let mut labels: Vec<&str> = Category::ALL.iter().map(|c| c.label()).collect();
+    /// The bank now in use.
+    pub fn bank(&self) -> Arc<QuestionBank> {
+        // A poisoned lock still holds a whole bank: a replace is a single assignment.
+        self.bank
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    /// Uses `bank` from the next message on; messages already being answered finish
+    /// with the bank they started with.
+    pub fn replace_bank(&self, bank: QuestionBank) {
+        *self
+            .bank
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::new(bank);
+    }
+
+    /// The bank's categories, in order, then `내 점수`.
+    pub fn home_keyboard(bank: &QuestionBank) -> Keyboard {
+        let mut labels: Vec<&str> = bank.categories().iter().map(Category::label).collect();
         labels.push(MY_SCORE);
         Keyboard::buttons(labels)
     }
@@ -64,7 +83,12 @@ impl QuizBot {
         )
     }
 
-    async fn score(&self, user: &UserKey, store: &dyn Store) -> Result<Reply, StoreError> {
+    async fn score(
+        &self,
+        bank: &QuestionBank,
+        user: &UserKey,
+        store: &dyn Store,
+    ) -> Result<Reply, StoreError> {
         let state = store.quiz_load(user, None).await?;
         let s = state.score;
         let text = if s.answered == 0 {
@@ -77,17 +101,18 @@ impl QuizBot {
                 s.correct * 100 / s.answered
             )
         };
-        Ok(Reply::new(text, Self::home_keyboard()))
+        Ok(Reply::new(text, Self::home_keyboard(bank)))
     }
 
     async fn ask(
         &self,
+        bank: &QuestionBank,
         user: &UserKey,
-        category: Category,
+        category: &Category,
         store: &dyn Store,
     ) -> Result<Reply, StoreError> {
         let state = store.quiz_load(user, Some(category.id())).await?;
-        let all: Vec<&Question> = self.bank.in_category(category).collect();
+        let all: Vec<&Question> = bank.in_category(category).collect();
         let fresh: Vec<&Question> = all
             .iter()
             .copied()
@@ -140,6 +165,7 @@ impl QuizBot {
     /// to, so a tap on an old message never scores against a newer question.
     async fn answer(
         &self,
+        bank: &QuestionBank,
         user: &UserKey,
         choice: &str,
         tapped_question: Option<&str>,
@@ -149,7 +175,7 @@ impl QuizBot {
         let pending = state
             .session
             .as_ref()
-            .and_then(|s| Some((s, self.bank.get(&s.question_id)?)));
+            .and_then(|s| Some((s, bank.get(&s.question_id)?)));
         if let (Some(tapped), Some((asked, question))) = (tapped_question, pending) {
             if asked.question_id != tapped {
                 return Ok(Reply::new(
@@ -175,12 +201,15 @@ impl QuizBot {
                     )
                     .await?;
             }
-            let text = if tapped_question.is_some() {
+            let text = if state.session.is_some() {
+                // The bank was reloaded without the question this user was answering.
+                "풀던 문제가 퀴즈에서 빠졌어요. 아래에서 새 퀴즈를 골라 주세요."
+            } else if tapped_question.is_some() {
                 "이미 채점했거나 시간이 지난 문제예요. 아래에서 다음 퀴즈를 골라 주세요."
             } else {
                 "풀고 있는 문제가 없어요. (문제는 10분이 지나면 사라져요) 아래에서 퀴즈를 골라 주세요."
             };
-            return Ok(Reply::new(text, Self::home_keyboard()));
+            return Ok(Reply::new(text, Self::home_keyboard(bank)));
         };
         if !question.choices.iter().any(|c| c == choice) {
             return Ok(Reply::new(
@@ -194,7 +223,7 @@ impl QuizBot {
             // The same answer tapped twice: the first tap was judged and counted.
             return Ok(Reply::new(
                 "이미 채점한 문제예요. 아래에서 다음 퀴즈를 골라 주세요.",
-                Self::home_keyboard(),
+                Self::home_keyboard(bank),
             ));
         }
         let answered = state.score.answered + 1;
@@ -209,7 +238,7 @@ impl QuizBot {
                 "{verdict}\n{}\n\n(지금까지 {answered}문제 중 {right}문제 정답)",
                 question.explanation
             ),
-            Self::home_keyboard(),
+            Self::home_keyboard(bank),
         ))
     }
 }
@@ -217,7 +246,7 @@ impl QuizBot {
 #[async_trait]
 impl Bot for QuizBot {
     fn home(&self) -> Keyboard {
-        Self::home_keyboard()
+        Self::home_keyboard(&self.bank())
     }
 
     async fn reply(
@@ -227,22 +256,24 @@ impl Bot for QuizBot {
         tap: Option<&Tap>,
         store: &dyn Store,
     ) -> Result<Reply, StoreError> {
+        let bank = self.bank();
         let text = text.trim();
         let intent = if let Some(Tap::Answer { question, choice }) = tap {
             Intent::TappedAnswer { question, choice }
         } else if text == MY_SCORE {
             Intent::Score
-        } else if let Some(category) = Category::from_label(text) {
+        } else if let Some(category) = bank.category_by_label(text) {
             Intent::Ask(category)
         } else {
             Intent::Answer(text)
         };
         match intent {
-            Intent::Score => self.score(user, store).await,
-            Intent::Ask(category) => self.ask(user, category, store).await,
-            Intent::Answer(text) => self.answer(user, text, None, store).await,
+            Intent::Score => self.score(&bank, user, store).await,
+            Intent::Ask(category) => self.ask(&bank, user, category, store).await,
+            Intent::Answer(text) => self.answer(&bank, user, text, None, store).await,
             Intent::TappedAnswer { question, choice } => {
-                self.answer(user, choice, Some(question), store).await
+                self.answer(&bank, user, choice, Some(question), store)
+                    .await
             }
         }
     }

@@ -23,6 +23,15 @@ fn bot_user_key(seed: &str) -> String {
     format!("{hex:0>66}")
 }
 
+/// The embedded bank's category `id`.
+fn category(id: &str) -> Category {
+    QuestionBank::embedded()
+        .unwrap()
+        .category(id)
+        .expect("an embedded category")
+        .clone()
+}
+
 /// The question `answer` asks in `category`, found by its text in the embedded bank.
 #[track_caller]
 fn question_in(category: Category, answer: &SkillAnswer) -> Question {
@@ -34,7 +43,7 @@ fn question_in(category: Category, answer: &SkillAnswer) -> Question {
         .1;
     QuestionBank::embedded()
         .unwrap()
-        .in_category(category)
+        .in_category(&category)
         .find(|q| q.text == asked)
         .unwrap_or_else(|| panic!("{asked:?} is not a {category} question"))
         .clone()
@@ -76,7 +85,7 @@ async fn a_quiz_conversation_by_taps(app: &TestApp) {
     start.assert_says("아직 푼 문제가 없어요");
     assert_eq!(start.quick_labels(), QUIZ_HOME);
 
-    let (web, asked) = ask_by_tap(app, &user, &start, Category::Web).await;
+    let (web, asked) = ask_by_tap(app, &user, &start, category("web")).await;
     let right = app.tap(QUIZ, &user, &asked.tappable(&web.answer)).await;
     right.assert_says("정답입니다");
     assert_eq!(right.quick_labels(), QUIZ_HOME);
@@ -84,7 +93,7 @@ async fn a_quiz_conversation_by_taps(app: &TestApp) {
     let again = app.tap(QUIZ, &user, &asked.tappable(&web.answer)).await;
     again.assert_says("이미 채점했거나 시간이 지난 문제예요");
 
-    let (python, asked) = ask_by_tap(app, &user, &right, Category::Python).await;
+    let (python, asked) = ask_by_tap(app, &user, &right, category("python")).await;
     let wrong = app
         .tap(QUIZ, &user, &asked.tappable(a_wrong_choice(&python)))
         .await;
@@ -112,8 +121,8 @@ async fn an_answer_tapped_on_an_old_bubble_is_never_judged_against_the_new_quest
     let app = spawn_app("skill_old_bubble", None).await;
     let user = bot_user_key("old-bubble");
     let home = app.skill(QUIZ, &user, "처음").await;
-    let (first, first_bubble) = ask_by_tap(&app, &user, &home, Category::Web).await;
-    let (second, _) = ask_by_tap(&app, &user, &home, Category::Python).await;
+    let (first, first_bubble) = ask_by_tap(&app, &user, &home, category("web")).await;
+    let (second, _) = ask_by_tap(&app, &user, &home, category("python")).await;
 
     let stale = app
         .tap(QUIZ, &user, &first_bubble.tappable(&first.answer))
@@ -136,7 +145,7 @@ async fn a_typed_answer_works_exactly_like_the_tap_it_matches() {
     let user = bot_user_key("typed");
 
     let asked = app.skill(QUIZ, &user, "웹 퀴즈").await;
-    let question = question_in(Category::Web, &asked);
+    let question = question_in(category("web"), &asked);
     let typed = app
         .skill(QUIZ, &user, &format!("{}\n", question.answer))
         .await;
@@ -322,7 +331,7 @@ async fn one_person_on_both_wire_formats(app: &TestApp, spelling: &str) {
     let asked_text = asked.text.split_once("[웹 퀴즈] ").unwrap().1.to_owned();
     let question = QuestionBank::embedded()
         .unwrap()
-        .in_category(Category::Web)
+        .in_category(&category("web"))
         .find(|q| q.text == asked_text)
         .unwrap()
         .clone();

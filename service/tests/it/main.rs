@@ -20,4 +20,5 @@ mod edge_logs;
 mod edge_metrics;
 mod edge_shutdown;
 mod helpers;
+mod quiz_reload;
 mod store;

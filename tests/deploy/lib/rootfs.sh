@@ -9,7 +9,8 @@
 # the service's state, curl for deploy.sh's readiness check, sudo because
 # deploy.sh logs in as an unprivileged user (as on an Ubuntu cloud image).
 rootfs_suite=bookworm
-rootfs_packages=systemd,systemd-sysv,dbus,openssh-server,curl,redis-server,ca-certificates,sudo
+# procps: /bin/kill, which the unit's ExecReload= runs.
+rootfs_packages=systemd,systemd-sysv,dbus,openssh-server,curl,redis-server,ca-certificates,sudo,procps
 
 # Prints the Debian mirror to bootstrap from: $KAKAOBOT_TEST_DEBIAN_MIRROR, else
 # the first Debian archive this machine's apt is configured with (deb822 or
