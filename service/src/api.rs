@@ -350,6 +350,7 @@ impl Api {
             Ok(reply) => reply,
             Err(cause) => {
                 warn!(%bot, %user, %cause, "store failed; sending the fallback reply");
+                crate::metrics::fallback_reply(bot, &cause);
                 self.state.bots.unavailable(bot)
             }
         }

@@ -11,6 +11,8 @@
 //! - [`config`], [`telemetry`], [`listener`], [`startup`]: settings, logs, sockets and
 //!   the assembly that `main` and the tests share; [`method_table`]: the `Allow` header
 //!   of a 405, from the OpenAPI document;
+//! - [`server`]: the HTTP/1.1 edge (timeouts, connection limit, accept back-off,
+//!   draining); [`metrics`]: Prometheus metrics on their own listener;
 //! - [`user`]: the validated, log-safe `user_key`.
 
 pub mod api;
@@ -20,6 +22,8 @@ pub mod config;
 pub mod kakao;
 pub mod listener;
 pub mod method_table;
+pub mod metrics;
+pub mod server;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

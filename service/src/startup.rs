@@ -6,35 +6,39 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::sync::watch;
-
 use anyhow::Context;
-use poem::http::uri::Scheme;
-use poem::http::StatusCode;
-use poem::listener::{Acceptor, TcpAcceptor};
-use poem::web::{LocalAddr, RemoteAddr};
-use poem::{Endpoint, EndpointExt, IntoResponse, Request, Response, Route, Server};
+use poem::http::header::CONNECTION;
+use poem::http::{HeaderValue, StatusCode};
+use poem::{Endpoint, EndpointExt, IntoResponse, PathPattern, Request, Response, Route};
 use poem_openapi::OpenApiService;
 use secrecy::ExposeSecret;
+use tokio::sync::watch;
 use tracing::{error, info, warn};
 
 use crate::api::{Api, AppState};
 use crate::bots::{BankError, BankSource, Bots, LunchBot, QuestionBank, QuizBot};
 use crate::callback::Callbacks;
 use crate::config::Settings;
-use crate::listener;
 use crate::method_table::MethodTable;
+use crate::server::{HttpServer, Limits};
 use crate::store::{MemoryStore, RedisStore, RedisTimeouts, Store};
+use crate::{listener, metrics};
+
+pub use crate::server::FIRST_BYTES_WAIT;
 
 /// Largest request body accepted; Kakao's are a few hundred bytes.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
+/// Connections the metrics listener serves at once: one Prometheus, a person with
+/// curl.
+const METRICS_MAX_CONNECTIONS: usize = 16;
+
 /// A built service, bound and ready to run.
 pub struct Application {
-    acceptor: TcpAcceptor,
+    api: HttpServer,
     local_addr: SocketAddr,
-    app: poem::endpoint::BoxEndpoint<'static>,
-    settings: Settings,
+    /// The metrics listener, unless `metrics_listen` is empty.
+    metrics: Option<(HttpServer, SocketAddr)>,
     reloader: BankReloader,
 }
 
@@ -67,31 +71,45 @@ impl BankReloader {
 }
 
 impl Application {
-    /// Loads the question bank, connects the store and binds the listener.
+    /// Loads the question bank, connects the store and binds the listeners.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let state = build_state(&settings)?;
         let reloader = BankReloader {
             bots: state.bots.clone(),
             source: bank_source(&settings),
         };
-        let app = routes(state).boxed();
-        let (std_listener, from_systemd) =
-            listener::open(&settings.listen).context("failed to open the listening socket")?;
+        let app = routes(state, settings.body_timeout).boxed();
+        let (std_listener, from_systemd) = listener::open(&settings.listen.to_string())
+            .context("failed to open the listening socket")?;
         let local_addr = std_listener
             .local_addr()
             .context("failed to read the listening address")?;
-        let acceptor =
-            TcpAcceptor::from_std(std_listener).context("failed to use the listening socket")?;
+        let api_listener = tokio::net::TcpListener::from_std(std_listener)
+            .context("failed to use the listening socket")?;
         if from_systemd {
             info!(%local_addr, "serving on the socket passed by systemd");
         } else {
             info!(%local_addr, "listening");
         }
+        let limits = Limits {
+            header_timeout: settings.header_timeout,
+            max_connections: settings.max_connections,
+            shutdown_grace: settings.shutdown_grace,
+        };
+        let api = HttpServer::new("api", api_listener, app, limits);
+
+        warn_if_descriptors_run_short(settings.max_connections);
+        let metrics = match settings.metrics_listen {
+            Some(addr) => metrics_server(addr, limits).await,
+            None => {
+                info!("metrics are off (KAKAOBOT_METRICS_LISTEN is empty)");
+                None
+            }
+        };
         Ok(Self {
-            acceptor,
+            api,
             local_addr,
-            app,
-            settings,
+            metrics,
             reloader,
         })
     }
@@ -106,62 +124,106 @@ impl Application {
         self.local_addr
     }
 
-    /// Serves until `shutdown` completes, then stops accepting, waits
-    /// [`FIRST_BYTES_WAIT`] for connections already accepted to send their request,
-    /// and gives in-flight requests `shutdown_grace` to finish.
+    /// The metrics listener's address, unless metrics are off.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().map(|(_, addr)| *addr)
+    }
+
+    /// Serves until `shutdown` completes, then drains both listeners (see
+    /// [`HttpServer::run`]): stop accepting, `Connection: close` on every further
+    /// response, [`FIRST_BYTES_WAIT`] for connections accepted just before, then
+    /// `shutdown_grace` for in-flight requests.
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send,
     ) -> anyhow::Result<()> {
-        let (stop_tx, stop_rx) = watch::channel(false);
-        let acceptor = StopAccepting {
-            inner: self.acceptor,
-            stop: stop_rx,
+        let (stop_tx, stop) = watch::channel(false);
+        let stopped = |mut stop: watch::Receiver<bool>| async move {
+            // An error means the sender is gone, which only happens once stopped.
+            let _ = stop.wait_for(|stopped| *stopped).await;
         };
-        let shutdown = async move {
+        let signal = async move {
             shutdown.await;
             let _ = stop_tx.send(true);
-            tokio::time::sleep(FIRST_BYTES_WAIT).await;
         };
-        Server::new_with_acceptor(acceptor)
-            .name("kakaobot")
-            .run_with_graceful_shutdown(self.app, shutdown, Some(self.settings.shutdown_grace))
-            .await
-            .context("the HTTP server failed")
-    }
-}
-
-/// How long connections accepted just before shutdown get to send their request.
-///
-/// hyper's graceful shutdown closes a connection that has not sent its first byte
-/// yet, and the client sees a reset. So accepting stops first, and the connections
-/// already accepted get this long to become in-flight requests, which are then
-/// drained. Connections not yet accepted stay queued in the socket, which systemd
-/// holds open for the next process (socket activation): a restart drops nothing.
-pub const FIRST_BYTES_WAIT: Duration = Duration::from_secs(1);
-
-/// An acceptor that stops taking connections once `stop` turns true.
-struct StopAccepting<A> {
-    inner: A,
-    stop: watch::Receiver<bool>,
-}
-
-impl<A: Acceptor> Acceptor for StopAccepting<A> {
-    type Io = A::Io;
-
-    fn local_addr(&self) -> Vec<LocalAddr> {
-        self.inner.local_addr()
-    }
-
-    async fn accept(&mut self) -> std::io::Result<(Self::Io, LocalAddr, RemoteAddr, Scheme)> {
-        if !*self.stop.borrow() {
-            tokio::select! {
-                accepted = self.inner.accept() => return accepted,
-                _ = self.stop.wait_for(|stopped| *stopped) => {}
+        let api = self.api.run(stopped(stop.clone()));
+        let metrics = async {
+            match self.metrics {
+                Some((server, _)) => server.run(stopped(stop.clone())).await,
+                None => Ok(()),
             }
-        }
-        std::future::pending().await
+        };
+        let (_, api, metrics) = tokio::join!(signal, api, metrics);
+        api.context("the HTTP server failed")?;
+        metrics.context("the metrics server failed")?;
+        Ok(())
     }
+}
+
+/// The metrics listener on `addr`. A failure to bind is logged, not fatal: the bots
+/// matter more than their metrics, and the error says what to change.
+async fn metrics_server(addr: SocketAddr, limits: Limits) -> Option<(HttpServer, SocketAddr)> {
+    let bound = tokio::net::TcpListener::bind(addr)
+        .await
+        .and_then(|listener| listener.local_addr().map(|addr| (listener, addr)));
+    let (listener, addr) = match bound {
+        Ok(bound) => bound,
+        Err(err) => {
+            error!(
+                %addr,
+                cause = %err,
+                "metrics are off: cannot bind their listener; set KAKAOBOT_METRICS_LISTEN to a \
+                 free loopback address, or empty it"
+            );
+            return None;
+        }
+    };
+    metrics::handle();
+    metrics::spawn_upkeep();
+    info!(%addr, "metrics at http://{addr}/metrics");
+    let limits = Limits {
+        max_connections: METRICS_MAX_CONNECTIONS,
+        ..limits
+    };
+    Some((
+        HttpServer::new("metrics", listener, metrics::routes(), limits),
+        addr,
+    ))
+}
+
+/// Descriptors the process needs besides its connections: the runtime, stdio, the
+/// listeners, Redis, the metrics scrapes.
+const RESERVED_DESCRIPTORS: u64 = 64;
+
+/// Warns when the open-file limit cannot hold `max_connections` connections: the
+/// service still works (accepting backs off when descriptors run out), but the limit
+/// will be reached before the connection cap protects Redis's descriptor.
+fn warn_if_descriptors_run_short(max_connections: usize) {
+    let Some(limit) = open_file_limit() else {
+        return;
+    };
+    let needed = max_connections as u64 + RESERVED_DESCRIPTORS;
+    if limit < needed {
+        warn!(
+            open_file_limit = limit,
+            max_connections,
+            "the open-file limit is below KAKAOBOT_MAX_CONNECTIONS + {RESERVED_DESCRIPTORS}: \
+             raise it (LimitNOFILE= in the unit, ulimit -n by hand) or lower \
+             KAKAOBOT_MAX_CONNECTIONS"
+        );
+    }
+}
+
+/// The soft open-file limit, from `/proc/self/limits` (Linux; `None` elsewhere or
+/// when unlimited).
+fn open_file_limit() -> Option<u64> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line["Max open files".len()..]
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
 }
 
 /// The store the settings ask for, with a log line saying what that means.
@@ -239,7 +301,11 @@ pub fn openapi(state: AppState) -> OpenApiService<Api, ()> {
              serve the tutorials and old integrations: Kakao retired that API on 2019-12-31. \
              Every Kakao route answers HTTP 200 with `application/json; charset=utf-8` — Kakao \
              counts anything else as a failure — including when storage is down, with a \
-             \"try again\" reply.",
+             \"try again\" reply. Besides the statuses each operation lists, any request may \
+             get 408 with a JSON error body when its body arrives slower than \
+             `KAKAOBOT_BODY_TIMEOUT_SECS`, and, from the HTTP layer before any operation and \
+             so with an empty body, 431 for a header over 16 KiB or 400 for a malformed \
+             request; the connection is closed after each. The server speaks HTTP/1.1 only.",
     )
 }
 
@@ -249,7 +315,7 @@ pub fn spec_json() -> anyhow::Result<String> {
         bots: Bots::new(QuizBot::new(QuestionBank::embedded()?), LunchBot::new()),
         store: Arc::new(MemoryStore::new()),
         default_bot: crate::bots::BotName::Quiz,
-        reply_budget: Duration::from_millis(800),
+        reply_budget: Settings::default().reply_budget,
         store_kind: "memory",
         skill_secret: None,
         callbacks: Callbacks::new(Vec::new())?,
@@ -257,9 +323,9 @@ pub fn spec_json() -> anyhow::Result<String> {
     Ok(openapi(state).spec())
 }
 
-/// Every route: the API, its document, the Swagger UI; body limit, JSON errors and
-/// access logs around them.
-pub fn routes(state: AppState) -> impl Endpoint<Output = Response> {
+/// Every route: the API, its document, the Swagger UI; body limits, JSON errors,
+/// access logs and metrics around them.
+pub fn routes(state: AppState, body_timeout: Duration) -> impl Endpoint<Output = Response> {
     let api = openapi(state);
     let spec = api.spec_endpoint();
     let docs = api.swagger_ui();
@@ -270,16 +336,18 @@ pub fn routes(state: AppState) -> impl Endpoint<Output = Response> {
         .nest("/docs", docs)
         .at("/openapi.json", spec)
         .nest("/", api)
-        .around(|ep, mut req| async move {
-            collapse_slashes(&mut req);
-            limit_body(ep, req).await
-        })
+        .around(move |ep, req| limit_body(ep, req, body_timeout))
         .catch_all_error(|err| async move { error_response(err) })
         .around(move |ep, req| {
             let methods = methods.clone();
             async move { methods.with_allow(&ep, req).await }
         })
-        .around(|ep, req| async move { access_log(ep, req).await })
+        .around(|ep, mut req| async move {
+            // Before the access log, so the log sees the path the routes see (and
+            // redacts the user key wherever the slashes put it).
+            collapse_slashes(&mut req);
+            observe(ep, req).await
+        })
 }
 
 /// Kakao appends `/keyboard`, `/message`, … to the URL the operator registered, so
@@ -308,8 +376,14 @@ fn collapse_slashes(req: &mut Request) {
 }
 
 /// Refuses bodies over [`MAX_BODY_BYTES`] with 413, whether or not they announce
-/// their length.
-async fn limit_body<E: Endpoint>(ep: Arc<E>, mut req: Request) -> poem::Result<Response> {
+/// their length, and bodies slower than `timeout` with 408: a client that announces
+/// 100 bytes and sends 10, or an endless chunked trickle, does not hold the
+/// connection.
+async fn limit_body<E: Endpoint>(
+    ep: Arc<E>,
+    mut req: Request,
+    timeout: Duration,
+) -> poem::Result<Response> {
     let announced = req
         .headers()
         .get(poem::http::header::CONTENT_LENGTH)
@@ -319,9 +393,17 @@ async fn limit_body<E: Endpoint>(ep: Arc<E>, mut req: Request) -> poem::Result<R
         return Err(too_large());
     }
     let body = req.take_body();
-    let bytes = body
-        .into_bytes_limit(MAX_BODY_BYTES)
+    let bytes = tokio::time::timeout(timeout, body.into_bytes_limit(MAX_BODY_BYTES))
         .await
+        .map_err(|_| {
+            poem::Error::from_string(
+                format!(
+                    "the request body did not arrive within {} s",
+                    timeout.as_secs()
+                ),
+                StatusCode::REQUEST_TIMEOUT,
+            )
+        })?
         .map_err(|err| match err {
             poem::error::ReadBodyError::PayloadTooLarge => too_large(),
             other => poem::Error::from_string(
@@ -346,6 +428,8 @@ fn too_large() -> poem::Error {
 /// Every error as a JSON body. 5xx bodies stay generic; the cause goes to the log.
 fn error_response(err: poem::Error) -> Response {
     let status = err.status();
+    // The route the error came from, for the metrics label.
+    let pattern = err.data::<PathPattern>().cloned();
     let (code, message) = match status {
         StatusCode::NOT_FOUND => (
             "not_found",
@@ -353,6 +437,7 @@ fn error_response(err: poem::Error) -> Response {
         ),
         StatusCode::METHOD_NOT_ALLOWED => ("method_not_allowed", err.to_string()),
         StatusCode::PAYLOAD_TOO_LARGE => ("payload_too_large", err.to_string()),
+        StatusCode::REQUEST_TIMEOUT => ("request_timeout", err.to_string()),
         s if s.is_server_error() => {
             warn!(cause = %err, "internal error");
             ("internal", "internal error; see the service log".to_owned())
@@ -360,42 +445,97 @@ fn error_response(err: poem::Error) -> Response {
         _ => ("bad_request", err.to_string()),
     };
     let body = serde_json::json!({ "error": code, "message": message });
-    Response::builder()
+    let mut resp = Response::builder()
         .status(status)
         .content_type("application/json; charset=utf-8")
-        .body(body.to_string())
+        .body(body.to_string());
+    if status == StatusCode::REQUEST_TIMEOUT {
+        // The rest of the body may still come; the connection cannot be reused.
+        resp.headers_mut()
+            .insert(CONNECTION, HeaderValue::from_static("close"));
+    }
+    if let Some(pattern) = pattern {
+        resp.set_data(pattern);
+    }
+    resp
 }
 
-/// One log line per request. The path is logged without user keys.
-async fn access_log<E: Endpoint>(ep: Arc<E>, req: Request) -> poem::Result<Response> {
+/// One log line and one metrics sample per request. Neither holds a user key: the
+/// log's path is redacted, the metrics label is the route pattern.
+async fn observe<E: Endpoint>(ep: Arc<E>, req: Request) -> poem::Result<Response> {
+    let _in_flight = metrics::InFlight::start();
     let method = req.method().clone();
     let path = redact_path(req.uri().path());
     let started = Instant::now();
     let resp = ep.call(req).await?.into_response();
+    let elapsed = started.elapsed();
+    let status = resp.status();
+    let route = route_label(status, resp.data::<PathPattern>());
+    metrics::request(method.as_str(), route, status.as_u16(), elapsed);
     info!(
         %method,
         %path,
-        status = resp.status().as_u16(),
-        elapsed_us = started.elapsed().as_micros() as u64,
+        route,
+        status = status.as_u16(),
+        elapsed_us = elapsed.as_micros() as u64,
         "request"
     );
     Ok(resp)
 }
 
-/// `/quiz/friend/abcdef123456` → `/quiz/friend/…`: the last segment after `friend`
-/// or `chat_room` is a user key.
-pub fn redact_path(path: &str) -> String {
-    let segments: Vec<&str> = path.split('/').collect();
-    let mut out = Vec::with_capacity(segments.len());
-    for (i, seg) in segments.iter().enumerate() {
-        let after_marker = i > 0 && matches!(segments[i - 1], "friend" | "chat_room");
-        out.push(if after_marker && !seg.is_empty() {
-            "…"
-        } else {
-            seg
-        });
+/// The route pattern that answered, or [`metrics::UNMATCHED_ROUTE`] when none did
+/// (a 404: poem marks even those with the pattern of the nest they fell through).
+fn route_label(status: StatusCode, pattern: Option<&PathPattern>) -> &str {
+    match pattern {
+        Some(PathPattern(pattern)) if status != StatusCode::NOT_FOUND && !pattern.is_empty() => {
+            pattern
+        }
+        _ => metrics::UNMATCHED_ROUTE,
     }
-    out.join("/")
+}
+
+/// `/quiz/friend/abcdef123456` → `/quiz/friend/…`: a segment after `friend` or
+/// `chat_room` is a user key. Empty segments are dropped first and the markers are
+/// compared percent-decoded and case-insensitively, so no spelling of the path
+/// (`//`, `Friend`, `%66riend`) slips a key through.
+pub fn redact_path(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    let mut after_marker = false;
+    for segment in path.split('/').filter(|s| !s.is_empty()) {
+        out.push('/');
+        out.push_str(if after_marker { "…" } else { segment });
+        let decoded = percent_decode(segment).to_ascii_lowercase();
+        after_marker = matches!(decoded.as_str(), "friend" | "chat_room");
+    }
+    if out.is_empty() {
+        out.push('/');
+    }
+    out
+}
+
+/// `%XX` escapes decoded where they form ASCII; anything else kept as is.
+fn percent_decode(segment: &str) -> String {
+    let bytes = segment.as_bytes();
+    let mut out = String::with_capacity(segment.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let escaped = (bytes[i] == b'%')
+            .then(|| segment.get(i + 1..i + 3))
+            .flatten()
+            .and_then(|hex| u8::from_str_radix(hex, 16).ok())
+            .filter(u8::is_ascii);
+        match escaped {
+            Some(byte) => {
+                out.push(byte as char);
+                i += 3;
+            }
+            None => {
+                out.push(bytes[i] as char);
+                i += 1;
+            }
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -418,6 +558,11 @@ mod tests {
     }
 
     #[test]
+    fn the_open_file_limit_is_read_from_proc() {
+        assert!(open_file_limit().is_some_and(|n| n > 0));
+    }
+
+    #[test]
     fn a_registered_url_with_a_trailing_slash_still_routes() {
         let mut req = Request::builder().uri_str("/quiz//keyboard?x=1").finish();
         collapse_slashes(&mut req);
@@ -432,5 +577,21 @@ mod tests {
         assert_eq!(redact_path("/quiz/friend/abcdef123456"), "/quiz/friend/…");
         assert_eq!(redact_path("/chat_room/abcdef123456"), "/chat_room/…");
         assert_eq!(redact_path("/quiz/message"), "/quiz/message");
+        assert_eq!(redact_path("/"), "/");
+    }
+
+    #[test]
+    fn user_keys_are_cut_whatever_the_path_shape() {
+        assert_eq!(
+            redact_path("/quiz/chat_room//SECRETKEY"),
+            "/quiz/chat_room/…"
+        );
+        assert_eq!(redact_path("//friend///SECRETKEY/"), "/friend/…");
+        assert_eq!(redact_path("/quiz/Friend/SECRETKEY"), "/quiz/Friend/…");
+        assert_eq!(redact_path("/quiz/%66riend/SECRETKEY"), "/quiz/%66riend/…");
+        assert_eq!(
+            redact_path("/quiz/chat%5Froom/SECRETKEY"),
+            "/quiz/chat%5Froom/…"
+        );
     }
 }

@@ -7,8 +7,8 @@
 
 use std::time::Duration;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{Client, ErrorKind, RedisError, Script};
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::{Client, ErrorKind, RedisError, RedisFuture, Script, Value};
 
 use super::{
     AddOutcome, BotScope, Keys, LunchSession, LunchState, Membership, QuizChange, QuizSession,
@@ -110,8 +110,68 @@ impl RedisStore {
         &self.keys
     }
 
-    fn conn(&self) -> ConnectionManager {
-        self.conn.clone()
+    /// The shared connection, timing each round trip as a call of `operation`
+    /// (a [`Store`] method's name) for the metrics.
+    fn conn(&self, operation: &'static str) -> Timed {
+        Timed {
+            conn: self.conn.clone(),
+            operation,
+        }
+    }
+}
+
+/// A connection that records how long each round trip took and how it ended
+/// (`kakaobot_redis_command_duration_seconds`). A thin wrapper: it passes every call
+/// through unchanged.
+struct Timed {
+    conn: ConnectionManager,
+    operation: &'static str,
+}
+
+impl Timed {
+    async fn timed<T>(
+        operation: &'static str,
+        call: impl std::future::Future<Output = redis::RedisResult<T>>,
+    ) -> redis::RedisResult<T> {
+        let started = std::time::Instant::now();
+        let result = call.await;
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(err) if err.is_timeout() => "timeout",
+            // The first call of a script after Redis restarted: expected, and retried
+            // with the script's text at once.
+            Err(err) if err.kind() == ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
+                "noscript"
+            }
+            Err(_) => "error",
+        };
+        crate::metrics::redis_call(operation, outcome, started.elapsed());
+        result
+    }
+}
+
+impl ConnectionLike for Timed {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a redis::Cmd) -> RedisFuture<'a, Value> {
+        Box::pin(Self::timed(
+            self.operation,
+            self.conn.req_packed_command(cmd),
+        ))
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a redis::Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        Box::pin(Self::timed(
+            self.operation,
+            self.conn.req_packed_commands(pipeline, offset, count),
+        ))
+    }
+
+    fn get_db(&self) -> i64 {
+        self.conn.get_db()
     }
 }
 
@@ -147,7 +207,9 @@ fn set_session(pipe: &mut redis::Pipeline, key: String, json: String) {
 impl Store for RedisStore {
     #[tracing::instrument(level = "debug", skip_all)]
     async fn ping(&self) -> Result<()> {
-        let _: String = redis::cmd("PING").query_async(&mut self.conn()).await?;
+        let _: String = redis::cmd("PING")
+            .query_async(&mut self.conn("ping"))
+            .await?;
         Ok(())
     }
 
@@ -156,7 +218,7 @@ impl Store for RedisStore {
         redis::cmd("SADD")
             .arg(self.keys.friends(bot))
             .arg(user.as_str())
-            .exec_async(&mut self.conn())
+            .exec_async(&mut self.conn("add_friend"))
             .await?;
         Ok(())
     }
@@ -172,7 +234,7 @@ impl Store for RedisStore {
             .cmd("DEL")
             .arg(self.keys.session(bot, user))
             .ignore()
-            .exec_async(&mut self.conn())
+            .exec_async(&mut self.conn("remove_friend"))
             .await?;
         Ok(())
     }
@@ -182,7 +244,7 @@ impl Store for RedisStore {
         Ok(redis::cmd("SISMEMBER")
             .arg(self.keys.friends(bot))
             .arg(user.as_str())
-            .query_async(&mut self.conn())
+            .query_async(&mut self.conn("is_friend"))
             .await?)
     }
 
@@ -190,7 +252,7 @@ impl Store for RedisStore {
     async fn clear_session(&self, bot: BotScope, user: &UserKey) -> Result<()> {
         redis::cmd("DEL")
             .arg(self.keys.session(bot, user))
-            .exec_async(&mut self.conn())
+            .exec_async(&mut self.conn("clear_session"))
             .await?;
         Ok(())
     }
@@ -206,7 +268,7 @@ impl Store for RedisStore {
             .arg(self.keys.quiz_score(user))
             .arg("correct")
             .arg("answered");
-        let mut conn = self.conn();
+        let mut conn = self.conn("quiz_load");
         let (session, (correct, answered), mut asked) = match category {
             Some(category) => {
                 pipe.cmd("SMEMBERS")
@@ -274,7 +336,7 @@ impl Store for RedisStore {
             writes += 1;
         }
         if writes > 0 {
-            pipe.exec_async(&mut self.conn()).await?;
+            pipe.exec_async(&mut self.conn("quiz_save")).await?;
         }
         Ok(())
     }
@@ -293,7 +355,7 @@ impl Store for RedisStore {
             .key(self.keys.quiz_score(user))
             .arg(to_json(asked)?)
             .arg(i64::from(correct))
-            .invoke_async(&mut self.conn())
+            .invoke_async(&mut self.conn("quiz_answer"))
             .await?;
         Ok(counted == 1)
     }
@@ -316,7 +378,7 @@ impl Store for RedisStore {
             .arg(parts.votes_prefix)
             .arg(parts.votes_day_suffix)
             .arg(user.as_str())
-            .invoke_async(&mut self.conn())
+            .invoke_async(&mut self.conn("lunch_load"))
             .await?;
         Ok(LunchState {
             session: from_json::<LunchSession>(session)?,
@@ -338,7 +400,7 @@ impl Store for RedisStore {
                 pipe.cmd("DEL").arg(key).ignore();
             }
         }
-        pipe.exec_async(&mut self.conn()).await?;
+        pipe.exec_async(&mut self.conn("lunch_set_session")).await?;
         Ok(())
     }
 
@@ -352,7 +414,7 @@ impl Store for RedisStore {
             .key(self.keys.lunch_member(user))
             .arg(created_at)
             .arg(code)
-            .invoke_async(&mut self.conn())
+            .invoke_async(&mut self.conn("lunch_create_group"))
             .await?;
         Ok(created == 1)
     }
@@ -366,7 +428,7 @@ impl Store for RedisStore {
             .key(self.keys.lunch_member(user))
             .key(self.keys.session(BotScope::Lunch, user))
             .arg(code)
-            .invoke_async(&mut self.conn())
+            .invoke_async(&mut self.conn("lunch_join_group"))
             .await?;
         Ok(joined == 1)
     }
@@ -379,7 +441,7 @@ impl Store for RedisStore {
             .key(self.keys.lunch_restaurants(code))
             .arg(name)
             .arg(max)
-            .invoke_async(&mut self.conn())
+            .invoke_async(&mut self.conn("lunch_add_restaurant"))
             .await?;
         match outcome.as_str() {
             "added" => Ok(AddOutcome::Added),
@@ -395,7 +457,7 @@ impl Store for RedisStore {
             .arg(self.keys.lunch_restaurants(code))
             .arg(1)
             .arg(name)
-            .query_async(&mut self.conn())
+            .query_async(&mut self.conn("lunch_remove_restaurant"))
             .await?;
         Ok(removed > 0)
     }
@@ -417,7 +479,7 @@ impl Store for RedisStore {
             .arg(user.as_str())
             .arg(restaurant)
             .arg(VOTE_TTL.as_secs())
-            .invoke_async(&mut self.conn())
+            .invoke_async(&mut self.conn("lunch_vote"))
             .await?;
         Ok(if recorded == 1 {
             VoteOutcome::Recorded { previous }
@@ -436,7 +498,7 @@ impl Store for RedisStore {
             .arg(-1)
             .cmd("HVALS")
             .arg(self.keys.lunch_votes(code, day))
-            .query_async(&mut self.conn())
+            .query_async(&mut self.conn("lunch_tally"))
             .await?;
         Ok(Tally::count(restaurants, votes.iter().map(String::as_str)))
     }

@@ -3,7 +3,9 @@
 //!
 //! - `store`: the store contract, on memory and on a real `redis-server`;
 //! - `api_*`: the real service over HTTP on a free port, Kakao's routes and bots,
-//!   bad input, and Redis outages; `api_skill*`: the same for Open Builder skills.
+//!   bad input, and Redis outages; `api_skill*`: the same for Open Builder skills;
+//! - `edge_*`: the HTTP edge against slow, silent and hostile clients, shutdown,
+//!   log redaction and metrics, some on the real binary as a child process.
 
 mod api_errors;
 mod api_kakao;
@@ -12,6 +14,11 @@ mod api_outage;
 mod api_quiz;
 mod api_skill;
 mod api_skill_outage;
+mod edge_fds;
+mod edge_limits;
+mod edge_logs;
+mod edge_metrics;
+mod edge_shutdown;
 mod helpers;
 mod quiz_reload;
 mod store;

@@ -51,6 +51,9 @@ pub async fn spawn_app_with(
         ("KAKAOBOT_LISTEN".to_owned(), "127.0.0.1:0".to_owned()),
         ("KAKAOBOT_KEY_PREFIX".to_owned(), key_prefix.clone()),
         ("KAKAOBOT_SHUTDOWN_GRACE_SECS".to_owned(), "1".to_owned()),
+        // Off unless a test asks: the default port would be shared by every app the
+        // test binary runs at once.
+        ("KAKAOBOT_METRICS_LISTEN".to_owned(), String::new()),
     ]);
     if let Some(server) = redis {
         vars.insert("KAKAOBOT_REDIS_URL".to_owned(), server.url());

@@ -3,12 +3,16 @@
 
 pub mod app;
 pub mod callback_receiver;
+pub mod conn;
+pub mod process;
 pub mod raw_http;
 pub mod redis_server;
 pub mod skill;
 
 pub use app::{spawn_app, spawn_app_with, Answer, Plain, TestApp, KAKAO_CONTENT_TYPE};
 pub use callback_receiver::CallbackReceiver;
+pub use conn::Conn;
+pub use process::Service;
 pub use raw_http::{chunked, raw_request};
 pub use redis_server::{unique_prefix, RedisServer};
 pub use skill::{payload as skill_payload, SkillAnswer};

@@ -85,7 +85,7 @@ pub async fn raw_request(port: u16, head: &str, body: Vec<u8>) -> RawResponse {
 
 /// Whether `raw` holds a whole response (headers plus a body of the announced length,
 /// or a finished chunked body).
-fn response_complete(raw: &[u8]) -> bool {
+pub fn response_complete(raw: &[u8]) -> bool {
     let Some(end) = find(raw, b"\r\n\r\n") else {
         return false;
     };
@@ -104,7 +104,7 @@ fn response_complete(raw: &[u8]) -> bool {
     false
 }
 
-fn parse(raw: &[u8]) -> RawResponse {
+pub fn parse(raw: &[u8]) -> RawResponse {
     let end = find(raw, b"\r\n\r\n")
         .unwrap_or_else(|| panic!("no header end in {:?}", String::from_utf8_lossy(raw)));
     let head = String::from_utf8_lossy(&raw[..end]).into_owned();

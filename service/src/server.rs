@@ -1,0 +1,319 @@
+//! The HTTP/1.1 server at the service's edge: accepts connections, serves poem
+//! endpoints on them through hyper, bounds what a slow or hostile client can hold,
+//! and drains on shutdown without losing a request.
+//!
+//! Why not poem's `Server`: poem 3 builds hyper without a timer, so hyper's header
+//! timeout is off and a client that sends nothing keeps its connection forever; its
+//! accept loop retries `EMFILE` at once, spinning a core while file descriptors are
+//! exhausted; and it speaks cleartext HTTP/2 with no stream limit to anyone.
+//!
+//! HTTP/1.1 only: Kakao's servers call bots over HTTP/1.1, and refusing HTTP/2 takes
+//! away its whole class of stream-multiplexing abuse (one connection opening
+//! thousands of streams). A client speaking HTTP/2 prior knowledge gets its
+//! connection closed.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, CONNECTION};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use poem::endpoint::BoxEndpoint;
+use poem::http::uri::Scheme;
+use poem::web::{LocalAddr, RemoteAddr};
+use poem::{Endpoint, Response};
+use tokio::net::TcpListener;
+use tokio::sync::{watch, Semaphore};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{debug, info, warn};
+
+/// Largest request header (request line included) hyper reads; a larger one gets
+/// `431 Request Header Fields Too Large`. Kakao's headers are a few hundred bytes;
+/// 16 KiB leaves room for long URLs while keeping a partial header's memory small
+/// (1,000 connections × 16 KiB, where hyper's default allowed ~400 KiB each).
+pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+
+/// hyper's read buffer: a whole header plus the start of a body.
+const READ_BUFFER_BYTES: usize = 2 * MAX_HEADER_BYTES;
+
+/// The first wait after an accept error other than a vanished peer; it doubles up to
+/// [`ACCEPT_BACKOFF_MAX`]. Out of file descriptors (`EMFILE`, `ENFILE`) or memory,
+/// retrying at once spins a core without freeing anything; waiting lets open
+/// connections finish (the header timeout closes idle ones) and give theirs back.
+const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(10);
+const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
+
+/// How long connections accepted just before shutdown get to send their request.
+///
+/// hyper's graceful shutdown closes a connection that has not sent its first byte
+/// yet, and the client sees a reset. So accepting stops first, and the connections
+/// already accepted get this long to become in-flight requests, which are then
+/// drained. Connections not yet accepted stay queued in the socket, which systemd
+/// holds open for the next process (socket activation): a restart drops nothing.
+pub const FIRST_BYTES_WAIT: Duration = Duration::from_secs(1);
+
+/// What one listener allows each client.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Time for a request header to arrive, from the connection's opening or the end
+    /// of the previous response: it also closes silent and idle keep-alive
+    /// connections.
+    pub header_timeout: Duration,
+    /// Connections served at once; more wait in the kernel's accept queue.
+    pub max_connections: usize,
+    /// After the shutdown signal and [`FIRST_BYTES_WAIT`], how long in-flight
+    /// requests may still run before every connection is closed.
+    pub shutdown_grace: Duration,
+}
+
+/// One listening socket and what it serves.
+pub struct HttpServer {
+    /// Names the listener in log lines (`api`, `metrics`).
+    name: &'static str,
+    listener: TcpListener,
+    endpoint: Arc<BoxEndpoint<'static, Response>>,
+    limits: Limits,
+}
+
+impl HttpServer {
+    pub fn new(
+        name: &'static str,
+        listener: TcpListener,
+        endpoint: BoxEndpoint<'static, Response>,
+        limits: Limits,
+    ) -> Self {
+        Self {
+            name,
+            listener,
+            endpoint: Arc::new(endpoint),
+            limits,
+        }
+    }
+
+    /// Serves until `shutdown` completes, then drains: stops accepting (connections
+    /// not yet accepted stay queued in the socket), marks every further response
+    /// `Connection: close` so no keep-alive client sends a request into a closing
+    /// connection, waits [`FIRST_BYTES_WAIT`] for connections accepted just before to
+    /// send theirs, then closes connections with no request being answered and asks
+    /// the others to close after their current response, and after `shutdown_grace`
+    /// closes whatever is left.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> io::Result<()> {
+        let Self {
+            name,
+            listener,
+            endpoint,
+            limits,
+        } = self;
+        let local_addr = listener.local_addr()?;
+        let permits = Arc::new(Semaphore::new(limits.max_connections));
+        let connections = TaskTracker::new();
+        // `true` once draining: responses carry `Connection: close`.
+        let (draining_tx, draining) = watch::channel(false);
+        // Cancelled after FIRST_BYTES_WAIT: connections shut down gracefully.
+        let close_idle = CancellationToken::new();
+        // Cancelled when the grace is over: connections are dropped.
+        let hard_stop = CancellationToken::new();
+
+        tokio::pin!(shutdown);
+        let mut backoff = ACCEPT_BACKOFF_MIN;
+        loop {
+            // A permit first: at the connection limit, new connections wait in the
+            // kernel's queue rather than taking descriptors Redis needs.
+            let permit = tokio::select! {
+                () = &mut shutdown => break,
+                permit = permits.clone().acquire_owned() => match permit {
+                    Ok(permit) => permit,
+                    // The semaphore is never closed.
+                    Err(_) => break,
+                },
+            };
+            let accepted = tokio::select! {
+                () = &mut shutdown => break,
+                accepted = listener.accept() => accepted,
+            };
+            let (stream, remote_addr) = match accepted {
+                Ok(accepted) => {
+                    backoff = ACCEPT_BACKOFF_MIN;
+                    accepted
+                }
+                // The client gave up between connecting and our accept: nothing to
+                // wait for.
+                Err(err) if is_peer_gone(&err) => continue,
+                Err(err) => {
+                    if backoff == ACCEPT_BACKOFF_MIN {
+                        warn!(listener = name, cause = %err, "cannot accept connections; retrying with back-off");
+                    }
+                    tokio::select! {
+                        () = &mut shutdown => break,
+                        () = tokio::time::sleep(backoff) => {}
+                    }
+                    backoff = (backoff * 2).min(ACCEPT_BACKOFF_MAX);
+                    continue;
+                }
+            };
+            let connection = Connection {
+                endpoint: endpoint.clone(),
+                local_addr,
+                remote_addr,
+                draining: draining.clone(),
+                close_idle: close_idle.clone(),
+                hard_stop: hard_stop.clone(),
+                header_timeout: limits.header_timeout,
+            };
+            connections.spawn(async move {
+                connection.serve(stream).await;
+                drop(permit);
+            });
+        }
+
+        info!(
+            listener = name,
+            "stopped accepting; draining the open connections"
+        );
+        let _ = draining_tx.send(true);
+        connections.close();
+        if tokio::time::timeout(FIRST_BYTES_WAIT, connections.wait())
+            .await
+            .is_err()
+        {
+            close_idle.cancel();
+            if tokio::time::timeout(limits.shutdown_grace, connections.wait())
+                .await
+                .is_err()
+            {
+                warn!(
+                    listener = name,
+                    open = connections.len(),
+                    grace_secs = limits.shutdown_grace.as_secs(),
+                    "closing connections still open after the shutdown grace"
+                );
+                hard_stop.cancel();
+                connections.wait().await;
+            }
+        }
+        // The listener is dropped only now: until the end, connections not yet
+        // accepted stay queued (under systemd, for the next process).
+        drop(listener);
+        Ok(())
+    }
+}
+
+/// Errors of `accept` that concern one connection, not the listener.
+fn is_peer_gone(err: &io::Error) -> bool {
+    matches!(
+        err.kind(),
+        io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::Interrupted
+    )
+}
+
+/// One accepted connection and what it needs to serve and drain.
+struct Connection {
+    endpoint: Arc<BoxEndpoint<'static, Response>>,
+    local_addr: SocketAddr,
+    remote_addr: SocketAddr,
+    draining: watch::Receiver<bool>,
+    close_idle: CancellationToken,
+    hard_stop: CancellationToken,
+    header_timeout: Duration,
+}
+
+impl Connection {
+    async fn serve(self, stream: tokio::net::TcpStream) {
+        let Self {
+            endpoint,
+            local_addr,
+            remote_addr,
+            draining,
+            close_idle,
+            hard_stop,
+            header_timeout,
+        } = self;
+        // Nagle would hold back the last segment of a response waiting for an ACK.
+        let _ = stream.set_nodelay(true);
+        // Requests of this connection being answered: 0 or 1 (HTTP/1.1 without
+        // pipelining answers one at a time).
+        let in_flight = Arc::new(AtomicUsize::new(0));
+        let service = hyper::service::service_fn({
+            let in_flight = in_flight.clone();
+            move |req: hyper::Request<Incoming>| {
+                let endpoint = endpoint.clone();
+                let draining = draining.clone();
+                let answering = InFlight::start(&in_flight);
+                async move {
+                    let _answering = answering;
+                    let req = poem::Request::from((
+                        req,
+                        LocalAddr(local_addr.into()),
+                        RemoteAddr(remote_addr.into()),
+                        Scheme::HTTP,
+                    ));
+                    let mut resp = endpoint.get_response(req).await;
+                    if *draining.borrow() {
+                        // hyper closes the connection after a response that says so, and
+                        // the client sends its next request on a new connection (under
+                        // systemd, queued for the next process) instead of into this one
+                        // as it closes.
+                        resp.headers_mut()
+                            .insert(CONNECTION, HeaderValue::from_static("close"));
+                    }
+                    Ok::<_, Infallible>(hyper::Response::from(resp))
+                }
+            }
+        });
+        let mut builder = hyper::server::conn::http1::Builder::new();
+        builder
+            .timer(TokioTimer::new())
+            .header_read_timeout(header_timeout)
+            .max_header_size(MAX_HEADER_BYTES)
+            .max_buf_size(READ_BUFFER_BYTES)
+            .keep_alive(true);
+        let conn = builder.serve_connection(TokioIo::new(stream), service);
+        tokio::pin!(conn);
+        let result = tokio::select! {
+            result = conn.as_mut() => result,
+            () = close_idle.cancelled() => {
+                // No request being answered: the connection is idle, or still sending
+                // a header a second after the drain began, which is a stalled client
+                // rather than a request to finish. Closing it now keeps it from
+                // holding the exit until the header timeout.
+                if in_flight.load(Ordering::Acquire) == 0 {
+                    return;
+                }
+                conn.as_mut().graceful_shutdown();
+                tokio::select! {
+                    result = conn.as_mut() => result,
+                    () = hard_stop.cancelled() => return,
+                }
+            }
+        };
+        if let Err(err) = result {
+            // Timeouts, resets and malformed requests: the client's doing, and
+            // hyper has already answered what can be answered (400, 431, 414).
+            debug!(%remote_addr, cause = %err, "connection ended with an error");
+        }
+    }
+}
+
+/// Counts a request of one connection as being answered until dropped.
+struct InFlight(Arc<AtomicUsize>);
+
+impl InFlight {
+    fn start(count: &Arc<AtomicUsize>) -> Self {
+        count.fetch_add(1, Ordering::AcqRel);
+        Self(count.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
