@@ -283,6 +283,25 @@ pub struct Api {
     state: AppState,
 }
 
+/// Why the store gave no answer within the reply budget.
+#[derive(Debug, thiserror::Error)]
+enum Unanswered {
+    #[error("no answer within {} ms", .0.as_millis())]
+    Slow(Duration),
+    #[error(transparent)]
+    Failed(StoreError),
+}
+
+impl Unanswered {
+    /// The `reason` label of `kakaobot_fallback_replies_total`.
+    fn reason(&self) -> crate::metrics::FallbackReason {
+        match self {
+            Unanswered::Slow(_) => crate::metrics::FallbackReason::Timeout,
+            Unanswered::Failed(_) => crate::metrics::FallbackReason::Error,
+        }
+    }
+}
+
 /// Which kind of notification a friend or chat-room call is.
 #[derive(Clone, Copy, Debug)]
 enum Notice {
@@ -305,14 +324,11 @@ impl Api {
     async fn within_budget<T>(
         &self,
         op: impl std::future::Future<Output = Result<T, StoreError>>,
-    ) -> Result<T, String> {
+    ) -> Result<T, Unanswered> {
         match tokio::time::timeout(self.state.reply_budget, op).await {
             Ok(Ok(value)) => Ok(value),
-            Ok(Err(err)) => Err(err.to_string()),
-            Err(_) => Err(format!(
-                "no answer within {} ms",
-                self.state.reply_budget.as_millis()
-            )),
+            Ok(Err(err)) => Err(Unanswered::Failed(err)),
+            Err(_) => Err(Unanswered::Slow(self.state.reply_budget)),
         }
     }
 
@@ -350,7 +366,7 @@ impl Api {
             Ok(reply) => reply,
             Err(cause) => {
                 warn!(%bot, %user, %cause, "store failed; sending the fallback reply");
-                crate::metrics::fallback_reply(bot, &cause);
+                crate::metrics::fallback_reply(bot, cause.reason());
                 self.state.bots.unavailable(bot)
             }
         }
@@ -460,7 +476,7 @@ impl Api {
                     started + callback::DEADLINE,
                 )
                 .await;
-            callback::log_outcome(&host, &outcome);
+            callback::record_outcome(bot, &host, &outcome);
         });
         None
     }

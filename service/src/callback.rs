@@ -174,12 +174,23 @@ impl Callbacks {
     }
 }
 
-/// Logs how a callback ended; the URL's token is never logged.
-pub fn log_outcome(host: &str, outcome: &Result<(), CallbackError>) {
+/// Logs and counts how a callback of `bot` ended; the URL's token is never logged.
+pub fn record_outcome(
+    bot: impl std::fmt::Display,
+    host: &str,
+    outcome: &Result<(), CallbackError>,
+) {
+    let label = match outcome {
+        Ok(()) => "delivered",
+        Err(CallbackError::NoAnswer) => "gave_up",
+        Err(CallbackError::Post(_)) => "failed",
+        Err(CallbackError::Refused { .. }) => "refused",
+    };
+    crate::metrics::skill_callback(&bot, label);
     match outcome {
-        Ok(()) => info!(host, "callback delivered"),
+        Ok(()) => info!(%bot, host, "callback delivered"),
         Err(err) => {
-            warn!(host, cause = %err, "callback not delivered; the user saw only the waiting message")
+            warn!(%bot, host, cause = %err, "callback not delivered; the user saw only the waiting message")
         }
     }
 }

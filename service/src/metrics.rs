@@ -33,6 +33,7 @@ pub const UNMATCHED_ROUTE: &str = "unmatched";
 const REQUEST_DURATION: &str = "http_server_request_duration_seconds";
 const ACTIVE_REQUESTS: &str = "http_server_active_requests";
 const FALLBACK_REPLIES: &str = "kakaobot_fallback_replies_total";
+const SKILL_CALLBACKS: &str = "kakaobot_skill_callbacks_total";
 const REDIS_DURATION: &str = "kakaobot_redis_command_duration_seconds";
 const BUILD_INFO: &str = "kakaobot_build_info";
 
@@ -81,6 +82,10 @@ fn describe() {
     describe_counter!(
         FALLBACK_REPLIES,
         "Replies that said \"try again\" because the store failed (error) or was slower than the reply budget (timeout)."
+    );
+    describe_counter!(
+        SKILL_CALLBACKS,
+        "Skill answers sent late to Kakao's callback URL (the store missed the reply budget), by outcome."
     );
     describe_histogram!(
         REDIS_DURATION,
@@ -161,15 +166,28 @@ fn known_method(method: &str) -> &'static str {
     }
 }
 
-/// Counts a fallback ("try again") reply of `bot`. `cause` is the failure the API
-/// logged: the reply budget running out reads "no answer within …".
-pub fn fallback_reply(bot: impl std::fmt::Display, cause: &str) {
-    let reason = if cause.starts_with("no answer within") {
-        "timeout"
-    } else {
-        "error"
+/// Why a reply was the "try again" fallback.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FallbackReason {
+    /// The store was slower than the reply budget.
+    Timeout,
+    /// The store failed (refused, dropped, an error reply).
+    Error,
+}
+
+/// Counts a fallback ("try again") reply of `bot`.
+pub fn fallback_reply(bot: impl std::fmt::Display, reason: FallbackReason) {
+    let reason = match reason {
+        FallbackReason::Timeout => "timeout",
+        FallbackReason::Error => "error",
     };
     counter!(FALLBACK_REPLIES, "bot" => bot.to_string(), "reason" => reason).increment(1);
+}
+
+/// Counts how a skill callback ended: `delivered`, `refused` (Kakao said no),
+/// `failed` (the POST did not go through) or `gave_up` (no answer before the deadline).
+pub fn skill_callback(bot: impl std::fmt::Display, outcome: &'static str) {
+    counter!(SKILL_CALLBACKS, "bot" => bot.to_string(), "outcome" => outcome).increment(1);
 }
 
 /// Records one Redis round trip of the store operation `operation`.
