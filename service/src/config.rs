@@ -14,6 +14,8 @@ use crate::bots::BotName;
 pub const ENV_VARS: &[(&str, &str)] = &[
     ("KAKAOBOT_LISTEN", "listen"),
     ("KAKAOBOT_REDIS_URL", "redis_url"),
+    ("KAKAOBOT_REDIS_CLUSTER", "redis_cluster"),
+    ("KAKAOBOT_REDIS_TLS_CA", "redis_tls_ca"),
     ("KAKAOBOT_DEFAULT_BOT", "default_bot"),
     ("KAKAOBOT_KEY_PREFIX", "key_prefix"),
     ("KAKAOBOT_QUESTION_BANK", "question_bank"),
@@ -47,6 +49,13 @@ pub struct Settings {
     /// Redis URL; `None` keeps state in memory (not shared, lost on restart).
     /// May hold a password, hence secret.
     pub redis_url: Option<SecretString>,
+    /// Redis Cluster seed nodes, comma-separated `host:port` or `redis://` /
+    /// `rediss://` URLs (TLS); selects cluster mode. Exclusive with `redis_url`. May
+    /// hold a password, hence secret.
+    pub redis_cluster: Option<SecretString>,
+    /// A PEM CA bundle trusted for `rediss://` instead of the system's roots (for a
+    /// server whose certificate a private CA signed; ElastiCache needs none).
+    pub redis_tls_ca: Option<PathBuf>,
     /// The bot served at the root paths (`/keyboard`, `/message`, …), so the
     /// tutorial's root URL keeps working.
     pub default_bot: BotName,
@@ -78,6 +87,8 @@ impl Default for Settings {
         Self {
             listen: "127.0.0.1:5000".to_owned(),
             redis_url: None,
+            redis_cluster: None,
+            redis_tls_ca: None,
             default_bot: BotName::Quiz,
             key_prefix: "kakaobot".to_owned(),
             question_bank: None,
@@ -98,6 +109,8 @@ impl Default for Settings {
 struct FileSettings {
     listen: Option<String>,
     redis_url: Option<String>,
+    redis_cluster: Option<String>,
+    redis_tls_ca: Option<PathBuf>,
     default_bot: Option<String>,
     key_prefix: Option<String>,
     question_bank: Option<PathBuf>,
@@ -121,6 +134,12 @@ pub enum ConfigError {
     Parse {
         path: String,
         source: Box<toml::de::Error>,
+    },
+    #[error("{first} and {second} are both set: {reason}")]
+    Conflict {
+        first: &'static str,
+        second: &'static str,
+        reason: &'static str,
     },
     #[error("{key} = '{value}' is not valid: {reason}")]
     Invalid {
@@ -166,6 +185,12 @@ impl Settings {
         if let Some(v) = f.redis_url {
             self.redis_url = non_empty(v).map(SecretString::from);
         }
+        if let Some(v) = f.redis_cluster {
+            self.redis_cluster = non_empty(v).map(SecretString::from);
+        }
+        if let Some(v) = f.redis_tls_ca {
+            self.redis_tls_ca = Some(v);
+        }
         if let Some(v) = f.default_bot {
             self.default_bot = parse_bot("default_bot", &v)?;
         }
@@ -206,6 +231,12 @@ impl Settings {
         // An empty value means "unset", so an env file can switch Redis off.
         if let Some(v) = env("KAKAOBOT_REDIS_URL") {
             self.redis_url = non_empty(v).map(SecretString::from);
+        }
+        if let Some(v) = env("KAKAOBOT_REDIS_CLUSTER") {
+            self.redis_cluster = non_empty(v).map(SecretString::from);
+        }
+        if let Some(v) = env("KAKAOBOT_REDIS_TLS_CA") {
+            self.redis_tls_ca = non_empty(v).map(PathBuf::from);
         }
         if let Some(v) = env("KAKAOBOT_DEFAULT_BOT") {
             self.default_bot = parse_bot("KAKAOBOT_DEFAULT_BOT", &v)?;
@@ -271,21 +302,54 @@ impl Settings {
             || self.key_prefix.len() > 64
             || self
                 .key_prefix
-                .contains(|c: char| c.is_whitespace() || c == ':')
+                .contains(|c: char| c.is_whitespace() || matches!(c, ':' | '{' | '}'))
         {
+            // Braces would end the keys' Redis Cluster hash tag early.
             return Err(invalid(
                 "key_prefix",
                 &self.key_prefix,
-                "use 1 to 64 characters without spaces or ':'",
+                "use 1 to 64 characters without spaces, ':', '{' or '}'",
             ));
+        }
+        if self.redis_url.is_some() && self.redis_cluster.is_some() {
+            return Err(ConfigError::Conflict {
+                first: "redis_url (KAKAOBOT_REDIS_URL)",
+                second: "redis_cluster (KAKAOBOT_REDIS_CLUSTER)",
+                reason: "set redis_url for a single Redis or redis_cluster for a Redis Cluster, not both",
+            });
         }
         if let Some(url) = &self.redis_url {
             let url = url.expose_secret();
-            if !(url.starts_with("redis://") || url.starts_with("unix://")) {
+            if !(url.starts_with("redis://")
+                || url.starts_with("rediss://")
+                || url.starts_with("unix://"))
+            {
                 return Err(invalid(
                     "redis_url",
                     &redact_url(url),
-                    "expected redis://[user:password@]host:port[/db] or unix:///path",
+                    "expected redis[s]://[user:password@]host:port[/db] or unix:///path",
+                ));
+            }
+        }
+        for node in self.redis_cluster_nodes() {
+            let bare = node
+                .strip_prefix("redis://")
+                .or_else(|| node.strip_prefix("rediss://"))
+                .map(|rest| {
+                    rest.rsplit('@')
+                        .next()
+                        .unwrap_or(rest)
+                        .trim_end_matches('/')
+                });
+            let ok = bare.is_some_and(|hp| {
+                hp.rsplit_once(':')
+                    .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok())
+            });
+            if !ok {
+                return Err(invalid(
+                    "redis_cluster",
+                    &redact_url(&node),
+                    "expected seed nodes as host:port or redis[s]://[user:password@]host:port, separated by commas",
                 ));
             }
         }
@@ -312,6 +376,26 @@ impl Settings {
             }
         }
         Ok(())
+    }
+
+    /// The cluster seed nodes as URLs (`host:port` becomes `redis://host:port`); empty
+    /// outside cluster mode.
+    pub fn redis_cluster_nodes(&self) -> Vec<String> {
+        let Some(nodes) = &self.redis_cluster else {
+            return Vec::new();
+        };
+        nodes
+            .expose_secret()
+            .split(',')
+            .filter_map(|n| non_empty(n.to_owned()))
+            .map(|n| {
+                if n.contains("://") {
+                    n
+                } else {
+                    format!("redis://{n}")
+                }
+            })
+            .collect()
     }
 
     /// The Redis URL with any password hidden, for log lines.
@@ -423,6 +507,51 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("whole number"), "{err}");
+    }
+
+    #[test]
+    fn cluster_seeds_are_read_as_urls_and_exclude_a_single_redis_url() {
+        let s = Settings::load_from(
+            None,
+            env(&[(
+                "KAKAOBOT_REDIS_CLUSTER",
+                "10.0.0.1:7000, rediss://:pw@cache.example:6379",
+            )]),
+        )
+        .unwrap();
+        assert_eq!(
+            s.redis_cluster_nodes(),
+            ["redis://10.0.0.1:7000", "rediss://:pw@cache.example:6379"]
+        );
+        assert!(!format!("{s:?}").contains("pw@"));
+
+        let err = Settings::load_from(
+            None,
+            env(&[
+                ("KAKAOBOT_REDIS_CLUSTER", "10.0.0.1:7000"),
+                ("KAKAOBOT_REDIS_URL", "redis://127.0.0.1:6379"),
+            ]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("KAKAOBOT_REDIS_URL") && err.contains("KAKAOBOT_REDIS_CLUSTER"),
+            "{err}"
+        );
+        let err = Settings::load_from(None, env(&[("KAKAOBOT_REDIS_CLUSTER", "10.0.0.1")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("redis_cluster"), "{err}");
+    }
+
+    #[test]
+    fn a_tls_redis_url_is_accepted() {
+        let s = Settings::load_from(
+            None,
+            env(&[("KAKAOBOT_REDIS_URL", "rediss://cache.example:6379")]),
+        )
+        .unwrap();
+        assert!(s.redis_url.is_some());
     }
 
     #[test]

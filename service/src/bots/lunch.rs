@@ -11,7 +11,7 @@ use rand::Rng;
 
 use super::{Bot, Button, Keyboard, Reply, Tap};
 use crate::store::{
-    AddOutcome, LunchSession, LunchState, Membership, Store, StoreError, VoteOutcome,
+    AddOutcome, LunchSession, LunchState, Membership, SessionWrite, Store, StoreError, VoteOutcome,
 };
 use crate::user::UserKey;
 
@@ -107,15 +107,8 @@ impl LunchBot {
         )
     }
 
-    async fn settings(
-        &self,
-        user: &UserKey,
-        state: &LunchState,
-        store: &dyn Store,
-    ) -> Result<Reply, StoreError> {
-        store
-            .lunch_set_session(user, Some(LunchSession::Settings))
-            .await?;
+    /// The settings step was started by the load ([`session_write`]).
+    fn settings(state: &LunchState) -> Reply {
         let text = match &state.membership {
             None => {
                 "설정이에요. 새 그룹을 만들거나, 받은 참여 코드로 그룹에 참여하세요.".to_owned()
@@ -126,20 +119,15 @@ impl LunchBot {
                 describe_list(&m.restaurants)
             ),
         };
-        Ok(Reply::new(
-            text,
-            Self::settings_keyboard(state.membership.is_some()),
-        ))
+        Reply::new(text, Self::settings_keyboard(state.membership.is_some()))
     }
 
     async fn create_group(&self, user: &UserKey, store: &dyn Store) -> Result<Reply, StoreError> {
         // A collision among 31^6 codes is rare; a few fresh draws make it vanishing.
         for _ in 0..5 {
             let code = new_code();
+            // Creating also starts the settings step.
             if store.lunch_create_group(user, &code).await? {
-                store
-                    .lunch_set_session(user, Some(LunchSession::Settings))
-                    .await?;
                 return Ok(Reply::new(
                     format!(
                         "새 그룹을 만들었어요! 참여 코드는 {code} 이에요.\n같이 먹을 사람들에게 알려 주고, '식당 추가'로 후보를 올려 주세요."
@@ -192,10 +180,13 @@ impl LunchBot {
                 ))
             }
         };
-        let outcome = store
-            .lunch_add_restaurant(&member.code, &name, MAX_RESTAURANTS)
-            .await?;
-        let text = match outcome {
+        // The settings step follows whatever the outcome, so both go out together.
+        let (outcome, session) = tokio::join!(
+            store.lunch_add_restaurant(&member.code, &name, MAX_RESTAURANTS),
+            store.lunch_set_session(user, Some(LunchSession::Settings)),
+        );
+        session?;
+        let text = match outcome? {
             AddOutcome::Added => {
                 let mut list = member.restaurants.clone();
                 list.push(name.clone());
@@ -209,28 +200,33 @@ impl LunchBot {
                 "식당은 {MAX_RESTAURANTS}곳까지 올릴 수 있어요. '식당 삭제'로 자리를 만들어 주세요."
             ),
         };
-        store
-            .lunch_set_session(user, Some(LunchSession::Settings))
-            .await?;
         Ok(Reply::new(text, Self::settings_keyboard(true)))
     }
 
     async fn remove(
         &self,
         user: &UserKey,
+        state: &LunchState,
         member: &Membership,
         picked: &str,
         store: &dyn Store,
     ) -> Result<Reply, StoreError> {
-        if !store.lunch_remove_restaurant(&member.code, picked).await? {
+        let today = (self.today)();
+        // The settings step follows a removal, so it goes out with it; in the rare
+        // case the name was not listed (an old button), the session is put back as
+        // the load found it, at the cost of a second round trip.
+        let (removed, session) = tokio::join!(
+            store.lunch_remove_restaurant(&member.code, picked, &today),
+            store.lunch_set_session(user, Some(LunchSession::Settings)),
+        );
+        session?;
+        if !removed? {
+            store.lunch_set_session(user, state.session).await?;
             return Ok(Reply::new(
                 "목록에 없는 식당이에요. 아래에서 지울 식당을 골라 주세요.",
                 Self::removal_keyboard(&member.restaurants),
             ));
         }
-        store
-            .lunch_set_session(user, Some(LunchSession::Settings))
-            .await?;
         let rest: Vec<String> = member
             .restaurants
             .iter()
@@ -246,21 +242,23 @@ impl LunchBot {
         ))
     }
 
+    /// The choosing step was started by the load ([`session_write`]).
     async fn choose(
         &self,
         user: &UserKey,
+        state: &LunchState,
         member: &Membership,
         store: &dyn Store,
     ) -> Result<Reply, StoreError> {
         if member.restaurants.is_empty() {
+            // Nothing to choose from: undo the step the load started (a rare second
+            // round trip; a group gets its list once).
+            store.lunch_set_session(user, state.session).await?;
             return Ok(Reply::new(
                 "아직 식당 목록이 비어 있어요. '#설정' → '식당 추가'로 후보를 올려 주세요.",
                 Self::home_keyboard(),
             ));
         }
-        store
-            .lunch_set_session(user, Some(LunchSession::Choosing))
-            .await?;
         let mine = match &member.my_vote {
             Some(vote) => format!(" (지금 내 선택: {vote})"),
             None => String::new(),
@@ -297,13 +295,14 @@ impl LunchBot {
         }
     }
 
-    async fn results(&self, member: &Membership, store: &dyn Store) -> Result<Reply, StoreError> {
-        let today = (self.today)();
-        let tally = store.lunch_tally(&member.code, &today).await?;
-        Ok(Reply::new(
-            describe_results(&today, &tally.counts),
-            Self::home_keyboard(),
-        ))
+    /// The tally came with the load.
+    fn results(today: &str, state: &LunchState) -> Reply {
+        let counts = state
+            .tally
+            .as_ref()
+            .map(|t| t.counts.as_slice())
+            .unwrap_or_default();
+        Reply::new(describe_results(today, counts), Self::home_keyboard())
     }
 }
 
@@ -321,7 +320,10 @@ impl Bot for LunchBot {
         store: &dyn Store,
     ) -> Result<Reply, StoreError> {
         let text = text.trim();
-        let state = store.lunch_load(user, &(self.today)()).await?;
+        let today = (self.today)();
+        let state = store
+            .lunch_open(user, &today, session_write(text, tap), text == RESULTS)
+            .await?;
         let member = state.membership.as_ref();
 
         // A tapped restaurant says what it was for, so it does that whatever step the
@@ -331,7 +333,7 @@ impl Bot for LunchBot {
                 return self.vote(user, member, restaurant, store).await
             }
             (Some(Tap::Remove { restaurant }), Some(member)) => {
-                return self.remove(user, member, restaurant, store).await
+                return self.remove(user, &state, member, restaurant, store).await
             }
             (Some(Tap::Vote { .. } | Tap::Remove { .. }), None) => return Ok(Self::no_group()),
             _ => {}
@@ -340,18 +342,13 @@ impl Bot for LunchBot {
         // Menu buttons mean the same thing at every step, so a button pressed after
         // the context expired still does what its label says.
         match text {
+            // The session writes of these steps were made by the load.
             BACK | CANCEL => {
-                if state.session.is_some() {
-                    store.lunch_set_session(user, None).await?;
-                }
                 return Ok(Reply::new("처음 화면이에요.", Self::home_keyboard()));
             }
-            SETTINGS => return self.settings(user, &state, store).await,
+            SETTINGS => return Ok(Self::settings(&state)),
             CREATE_GROUP => return self.create_group(user, store).await,
             JOIN_GROUP => {
-                store
-                    .lunch_set_session(user, Some(LunchSession::AwaitingJoinCode))
-                    .await?;
                 return Ok(Reply::new(
                     format!("참여 코드 {CODE_LEN}자리를 입력해 주세요. 그만두려면 '{CANCEL}'를 입력하세요."),
                     Keyboard::Text,
@@ -366,12 +363,9 @@ impl Bot for LunchBot {
             };
         };
         match text {
-            CHOOSE => return self.choose(user, member, store).await,
-            RESULTS => return self.results(member, store).await,
+            CHOOSE => return self.choose(user, &state, member, store).await,
+            RESULTS => return Ok(Self::results(&today, &state)),
             ADD_RESTAURANT => {
-                store
-                    .lunch_set_session(user, Some(LunchSession::AwaitingNewRestaurant))
-                    .await?;
                 return Ok(Reply::new(
                     format!(
                         "추가할 식당 이름을 입력해 주세요. ({MAX_RESTAURANT_CHARS}자까지, 그만두려면 '{CANCEL}')"
@@ -381,14 +375,13 @@ impl Bot for LunchBot {
             }
             REMOVE_RESTAURANT => {
                 if member.restaurants.is_empty() {
+                    // Undo the step the load started, as in `choose`.
+                    store.lunch_set_session(user, state.session).await?;
                     return Ok(Reply::new(
                         "지울 식당이 없어요.",
                         Self::settings_keyboard(true),
                     ));
                 }
-                store
-                    .lunch_set_session(user, Some(LunchSession::AwaitingRemoval))
-                    .await?;
                 return Ok(Reply::new(
                     "지울 식당을 골라 주세요.",
                     Self::removal_keyboard(&member.restaurants),
@@ -399,7 +392,9 @@ impl Bot for LunchBot {
         match state.session {
             Some(LunchSession::AwaitingJoinCode) => self.join(user, text, store).await,
             Some(LunchSession::AwaitingNewRestaurant) => self.add(user, member, text, store).await,
-            Some(LunchSession::AwaitingRemoval) => self.remove(user, member, text, store).await,
+            Some(LunchSession::AwaitingRemoval) => {
+                self.remove(user, &state, member, text, store).await
+            }
             Some(LunchSession::Choosing) => self.vote(user, member, text, store).await,
             Some(LunchSession::Settings) => Ok(Reply::new(
                 "아래 버튼에서 골라 주세요.",
@@ -414,6 +409,25 @@ impl Bot for LunchBot {
                 Self::home_keyboard(),
             )),
         }
+    }
+}
+
+/// The session change a message makes whatever the state, so the store makes it in
+/// the same round trip as the load. Mirrors the menu handling of [`LunchBot::reply`]:
+/// a tapped restaurant is handled before any menu label, and the member-only steps
+/// start only for members (the store checks membership as it writes).
+fn session_write(text: &str, tap: Option<&Tap>) -> SessionWrite {
+    if matches!(tap, Some(Tap::Vote { .. } | Tap::Remove { .. })) {
+        return SessionWrite::Keep;
+    }
+    match text {
+        BACK | CANCEL => SessionWrite::Clear,
+        SETTINGS => SessionWrite::Set(LunchSession::Settings),
+        JOIN_GROUP => SessionWrite::Set(LunchSession::AwaitingJoinCode),
+        CHOOSE => SessionWrite::SetIfMember(LunchSession::Choosing),
+        ADD_RESTAURANT => SessionWrite::SetIfMember(LunchSession::AwaitingNewRestaurant),
+        REMOVE_RESTAURANT => SessionWrite::SetIfMember(LunchSession::AwaitingRemoval),
+        _ => SessionWrite::Keep,
     }
 }
 

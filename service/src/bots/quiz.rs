@@ -1,12 +1,14 @@
 //! The quiz bot (tutorial 1, done right): an answer is judged against the question
 //! *this user* was asked, which the store remembers for Kakao's 10-minute context.
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
-use rand::seq::IndexedRandom;
+use rand::seq::SliceRandom;
 
 use super::question_bank::{Category, Question, QuestionBank};
 use super::{Bot, Button, Keyboard, Reply, Tap};
-use crate::store::{QuizChange, QuizSession, Store, StoreError};
+use crate::store::{AnswerCheck, QuizChange, QuizSession, Store, StoreError};
 use crate::user::UserKey;
 
 /// The home-keyboard button that shows the user's score.
@@ -19,6 +21,11 @@ pub fn is_reserved_label(label: &str) -> bool {
 
 pub struct QuizBot {
     bank: QuestionBank,
+    /// Choice text → (question id, whether it is that question's answer), for every
+    /// question offering that choice. Lets one store call both find the pending
+    /// question and judge it: the store is told up front which questions a typed
+    /// choice would answer, and how.
+    by_choice: HashMap<String, Vec<(String, bool)>>,
 }
 
 /// What the user asked for, decided from the message alone before anything is loaded.
@@ -36,7 +43,35 @@ enum Intent<'a> {
 
 impl QuizBot {
     pub fn new(bank: QuestionBank) -> Self {
-        Self { bank }
+        let mut by_choice: HashMap<String, Vec<(String, bool)>> = HashMap::new();
+        for category in Category::ALL {
+            for question in bank.in_category(category) {
+                for choice in &question.choices {
+                    by_choice
+                        .entry(choice.clone())
+                        .or_default()
+                        .push((question.id.clone(), *choice == question.answer));
+                }
+            }
+        }
+        Self { bank, by_choice }
+    }
+
+    /// Which pending questions `choice` answers: for a tap, only the question the
+    /// button belonged to; typed, every question offering it.
+    fn answer_check(&self, choice: &str, tapped_question: Option<&str>) -> AnswerCheck {
+        let mut check = AnswerCheck {
+            tapped: tapped_question.map(str::to_owned),
+            ..Default::default()
+        };
+        let offered = self.by_choice.get(choice).into_iter().flatten();
+        for (id, correct) in offered.filter(|(id, _)| tapped_question.is_none_or(|t| t == id)) {
+            check.valid_for.push(id.clone());
+            if *correct {
+                check.correct_for.push(id.clone());
+            }
+        }
+        check
     }
 
     pub fn home_keyboard() -> Keyboard {
@@ -86,45 +121,27 @@ impl QuizBot {
         category: Category,
         store: &dyn Store,
     ) -> Result<Reply, StoreError> {
-        let state = store.quiz_load(user, Some(category.id())).await?;
-        let all: Vec<&Question> = self.bank.in_category(category).collect();
-        let fresh: Vec<&Question> = all
-            .iter()
-            .copied()
-            .filter(|q| !state.asked.contains(&q.id))
+        // The store takes the first question of this random order that the user has
+        // not been asked (or, once all were, the first that is not the pending one):
+        // a uniform pick among the fresh questions, decided and recorded in one call.
+        let mut candidates: Vec<QuizSession> = self
+            .bank
+            .in_category(category)
+            .map(|q| QuizSession {
+                category: category.id().to_owned(),
+                question_id: q.id.clone(),
+            })
             .collect();
-        // Once every question of the category was asked, start over, but not with
-        // the question the user has just seen.
-        let (pool, restarted) = if fresh.is_empty() {
-            let pending = state.session.as_ref().map(|s| s.question_id.as_str());
-            let others: Vec<&Question> = all
-                .iter()
-                .copied()
-                .filter(|q| Some(q.id.as_str()) != pending)
-                .collect();
-            (if others.is_empty() { all } else { others }, true)
-        } else {
-            (fresh, false)
+        candidates.shuffle(&mut rand::rng());
+        let asked = store.quiz_ask(user, category.id(), &candidates).await?;
+        let Some(question) = self.bank.get(&asked.question_id) else {
+            return Err(StoreError::Inconsistent(format!(
+                "asked question {:?} is not one of the candidates",
+                asked.question_id
+            )));
         };
-        let question = *pool
-            .choose(&mut rand::rng())
-            .expect("a validated bank has questions in every category");
 
-        store
-            .quiz_save(
-                user,
-                &QuizChange {
-                    session: Some(Some(QuizSession {
-                        category: category.id().to_owned(),
-                        question_id: question.id.clone(),
-                    })),
-                    reset_asked: restarted.then(|| category.id().to_owned()),
-                    mark_asked: Some((category.id().to_owned(), question.id.clone())),
-                },
-            )
-            .await?;
-
-        let intro = if restarted {
+        let intro = if asked.restarted {
             "이 분야의 문제를 모두 풀었어요! 처음부터 다시 낼게요.\n\n"
         } else {
             ""
@@ -145,7 +162,9 @@ impl QuizBot {
         tapped_question: Option<&str>,
         store: &dyn Store,
     ) -> Result<Reply, StoreError> {
-        let state = store.quiz_load(user, None).await?;
+        let state = store
+            .quiz_judge(user, &self.answer_check(choice, tapped_question))
+            .await?;
         let pending = state
             .session
             .as_ref()
@@ -161,9 +180,11 @@ impl QuizBot {
                 ));
             }
         }
-        let Some((asked, question)) = pending else {
+        let Some((_, question)) = pending else {
             // No pending question: a stale button after the context expired, a
             // question removed from the bank since, a second tap, or just chat.
+            // Only a session naming a question the bank no longer has (after the bank
+            // changed) costs this second round trip.
             if state.session.is_some() {
                 store
                     .quiz_save(
@@ -190,7 +211,7 @@ impl QuizBot {
         }
 
         let correct = choice == question.answer;
-        if !store.quiz_answer(user, asked, correct).await? {
+        if state.counted.is_none() {
             // The same answer tapped twice: the first tap was judged and counted.
             return Ok(Reply::new(
                 "이미 채점한 문제예요. 아래에서 다음 퀴즈를 골라 주세요.",

@@ -8,9 +8,16 @@
 //! Lifetimes: sessions (a conversation's context) expire after [`SESSION_TTL`], as
 //! Kakao's own context does; scores, groups and restaurants are kept; a day's votes
 //! expire after [`VOTE_TTL`].
+//!
+//! Round trips: the trait is cut along what one message needs, so a bot's message
+//! costs one call on the user's keys, sometimes issued together with one call on a
+//! group's keys (two concurrent calls cost one round trip of latency). See each
+//! method for its cost on Redis.
 
+mod connection;
 mod keys;
 mod memory;
+pub mod migrate;
 mod redis;
 
 use std::time::Duration;
@@ -20,8 +27,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::user::UserKey;
 
-pub use self::keys::Keys;
-pub use self::memory::MemoryStore;
+pub use self::connection::{RedisConnection, RedisTarget};
+pub use self::keys::{slot, Keys};
+pub use self::memory::{MemoryStore, MEMORY_USER_CAP};
 pub use self::redis::{RedisStore, RedisTimeouts};
 
 /// Kakao keeps a conversation's context for 10 minutes after the last message.
@@ -37,6 +45,8 @@ pub enum StoreError {
     Redis(#[from] ::redis::RedisError),
     #[error("stored value is not readable: {0}")]
     Corrupt(#[from] serde_json::Error),
+    #[error("the store answered something it was not asked for: {0}")]
+    Inconsistent(String),
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -122,8 +132,57 @@ pub struct Membership {
 /// What the lunch bot needs to decide on one message, read in one round trip.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct LunchState {
+    /// The session as it was before the [`SessionWrite`] of the load.
     pub session: Option<LunchSession>,
     pub membership: Option<Membership>,
+    /// The group's tally of the day, when the load asked for it and the user has a group.
+    pub tally: Option<Tally>,
+}
+
+/// A change to the lunch session that the bot can decide from the message alone, so
+/// it is made in the same round trip as the load.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SessionWrite {
+    #[default]
+    Keep,
+    /// Start this step.
+    Set(LunchSession),
+    /// Start this step if the user belongs to a group (decided by the store, which
+    /// knows the answer when it writes).
+    SetIfMember(LunchSession),
+    /// End the conversation step.
+    Clear,
+}
+
+/// The question [`Store::quiz_ask`] picked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QuizAsked {
+    pub question_id: String,
+    /// Every candidate had been asked: the category started over with this one.
+    pub restarted: bool,
+}
+
+/// Which pending questions a typed or tapped choice answers, worked out from the
+/// question bank before the store is asked (see [`Store::quiz_judge`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AnswerCheck {
+    /// For a tapped button, the question it belonged to: only that one is judged.
+    pub tapped: Option<String>,
+    /// Ids of the questions for which the choice is one of the offered choices.
+    pub valid_for: Vec<String>,
+    /// Ids of the questions for which the choice is the right answer.
+    pub correct_for: Vec<String>,
+}
+
+/// What [`Store::quiz_judge`] found and did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Judgement {
+    /// The pending question before the call.
+    pub session: Option<QuizSession>,
+    /// The score before the call.
+    pub score: Score,
+    /// `Some(correct)` when the answer was judged and counted (the session ended).
+    pub counted: Option<bool>,
 }
 
 /// Result of adding a restaurant to a group's list.
@@ -157,7 +216,10 @@ impl Tally {
     /// Counts `votes` (one restaurant name per voter) for each restaurant on the list,
     /// in list order; votes for names not on the list are not counted. Shared by both
     /// stores so they count alike.
-    fn count<'v>(restaurants: Vec<String>, votes: impl IntoIterator<Item = &'v str>) -> Self {
+    pub(crate) fn count<'v>(
+        restaurants: Vec<String>,
+        votes: impl IntoIterator<Item = &'v str>,
+    ) -> Self {
         let mut per_name: std::collections::HashMap<&str, u64> = Default::default();
         for vote in votes {
             *per_name.entry(vote).or_default() += 1;
@@ -189,7 +251,22 @@ pub trait Store: Send + Sync + 'static {
     async fn clear_session(&self, bot: BotScope, user: &UserKey) -> Result<()>;
 
     /// Reads the quiz session and score, and the asked ids of `category` if given.
+    /// One round trip.
     async fn quiz_load(&self, user: &UserKey, category: Option<&str>) -> Result<QuizState>;
+    /// Asks the first of `candidates` (the category's questions, in the random order
+    /// the bot chose) not asked yet in `category`, making it the pending question; when
+    /// all were asked, starts the category over with the first candidate that is not
+    /// the pending question (or the first, if there is only one). One round trip.
+    async fn quiz_ask(
+        &self,
+        user: &UserKey,
+        category: &str,
+        candidates: &[QuizSession],
+    ) -> Result<QuizAsked>;
+    /// Reads the pending question and score and, when the pending question is one the
+    /// choice answers (`check`), judges it once: ends the session and counts the
+    /// answer, atomically. One round trip.
+    async fn quiz_judge(&self, user: &UserKey, check: &AnswerCheck) -> Result<Judgement>;
     /// Starts, replaces or ends the quiz session and records asked questions,
     /// atomically. Answers are counted only through [`Store::quiz_answer`], so each is
     /// judged once.
@@ -201,22 +278,42 @@ pub trait Store: Send + Sync + 'static {
     async fn quiz_answer(&self, user: &UserKey, asked: &QuizSession, correct: bool)
         -> Result<bool>;
 
-    /// Reads the lunch session, the user's group with its list, and their vote on `day`.
-    async fn lunch_load(&self, user: &UserKey, day: &str) -> Result<LunchState>;
+    /// Reads the lunch session, the user's group with its list, and their vote on `day`
+    /// (only if the restaurant is still listed); with `tally`, the day's tally too;
+    /// then applies `write` to the session. One round trip when the store knows the
+    /// user's group code already (Redis remembers the codes it has seen, and checks
+    /// them): the user's keys and the group's keys are read concurrently. Otherwise
+    /// the group is read once the code is known: two.
+    async fn lunch_open(
+        &self,
+        user: &UserKey,
+        day: &str,
+        write: SessionWrite,
+        tally: bool,
+    ) -> Result<LunchState>;
+    /// [`Store::lunch_open`] without a write or a tally.
+    async fn lunch_load(&self, user: &UserKey, day: &str) -> Result<LunchState> {
+        self.lunch_open(user, day, SessionWrite::Keep, false).await
+    }
     /// Starts (`Some`) or ends (`None`) the lunch conversation step.
     async fn lunch_set_session(&self, user: &UserKey, session: Option<LunchSession>) -> Result<()>;
-    /// Creates the group `code` with `user` as its first member. `false` when the
-    /// code is already taken (nothing changes then).
+    /// Creates the group `code` with `user` as its first member, leaving their previous
+    /// group (which is removed once nobody belongs to it), and starts the settings step.
+    /// `false` when the code is already taken (nothing changes then).
     async fn lunch_create_group(&self, user: &UserKey, code: &str) -> Result<bool>;
-    /// Makes `user` a member of `code` (leaving any other group) and ends their
-    /// session. `false` when no such group exists (nothing changes then).
+    /// Makes `user` a member of `code` (leaving any other group, which is removed once
+    /// nobody belongs to it) and ends their session. `false` when no such group exists
+    /// (nothing changes then).
     async fn lunch_join_group(&self, user: &UserKey, code: &str) -> Result<bool>;
     /// Adds a restaurant unless it is a duplicate or the list holds `max` already.
     async fn lunch_add_restaurant(&self, code: &str, name: &str, max: usize) -> Result<AddOutcome>;
-    /// Removes a restaurant (its exact name, as listed); `false` when it was not there.
-    async fn lunch_remove_restaurant(&self, code: &str, name: &str) -> Result<bool>;
+    /// Removes a restaurant (its exact name, as listed) and `day`'s votes for it, so it
+    /// stops counting as anyone's vote and re-adding it starts from nothing; `false`
+    /// when it was not there.
+    async fn lunch_remove_restaurant(&self, code: &str, name: &str, day: &str) -> Result<bool>;
     /// Records `user`'s vote for `day`, replacing any earlier one in one atomic step,
-    /// and ends their session. `restaurant` is an exact name on the list.
+    /// and ends their session. `restaurant` is an exact name on the list. One round
+    /// trip: the group's step and the user's step run concurrently.
     async fn lunch_vote(
         &self,
         code: &str,

@@ -64,7 +64,7 @@ impl Subject {
         match &self.backend {
             Backend::Memory(store) => store.advance_clock(SESSION_TTL + Duration::from_secs(1)),
             Backend::Redis { keys, admin, .. } => {
-                expire_now(admin, &format!("{}:*:session:*", keys.prefix())).await;
+                expire_now(admin, &format!("{{{}:u:*}}:*:session", keys.prefix())).await;
             }
         }
     }
@@ -74,7 +74,7 @@ impl Subject {
         match &self.backend {
             Backend::Memory(store) => store.advance_clock(VOTE_TTL + Duration::from_secs(1)),
             Backend::Redis { keys, admin, .. } => {
-                expire_now(admin, &format!("{}:lunch:votes:*", keys.prefix())).await;
+                expire_now(admin, &format!("{{{}:g:*}}:votes:*", keys.prefix())).await;
             }
         }
     }
@@ -755,7 +755,10 @@ async fn a_full_list_refuses_more_restaurants(s: &Subject) {
     assert_eq!(add("c").await.unwrap(), AddOutcome::Full);
     // A duplicate is reported as such even when the list is full.
     assert_eq!(add("A").await.unwrap(), AddOutcome::Duplicate);
-    assert!(store.lunch_remove_restaurant("ABC123", "a").await.unwrap());
+    assert!(store
+        .lunch_remove_restaurant("ABC123", "a", DAY)
+        .await
+        .unwrap());
     assert_eq!(add("c").await.unwrap(), AddOutcome::Added);
 
     let membership = store
@@ -772,13 +775,22 @@ async fn removing_a_restaurant_takes_it_off_the_list(s: &Subject) {
     let alice = user("alice");
     group_with(store, &alice, "ABC123", &["a", "b", "c"]).await;
 
-    assert!(store.lunch_remove_restaurant("ABC123", "b").await.unwrap());
-    assert!(!store.lunch_remove_restaurant("ABC123", "b").await.unwrap());
-    assert!(!store
-        .lunch_remove_restaurant("ABC123", "zzz")
+    assert!(store
+        .lunch_remove_restaurant("ABC123", "b", DAY)
         .await
         .unwrap());
-    assert!(!store.lunch_remove_restaurant("NOPE00", "a").await.unwrap());
+    assert!(!store
+        .lunch_remove_restaurant("ABC123", "b", DAY)
+        .await
+        .unwrap());
+    assert!(!store
+        .lunch_remove_restaurant("ABC123", "zzz", DAY)
+        .await
+        .unwrap());
+    assert!(!store
+        .lunch_remove_restaurant("NOPE00", "a", DAY)
+        .await
+        .unwrap());
 
     let membership = store
         .lunch_load(&alice, DAY)
@@ -803,7 +815,10 @@ async fn a_vote_for_an_unknown_restaurant_changes_nothing(s: &Subject) {
         .lunch_set_session(&alice, Some(LunchSession::Choosing))
         .await
         .unwrap();
-    assert!(store.lunch_remove_restaurant("ABC123", "b").await.unwrap());
+    assert!(store
+        .lunch_remove_restaurant("ABC123", "b", DAY)
+        .await
+        .unwrap());
 
     for name in ["nope", "b", "A"] {
         assert_eq!(
@@ -928,7 +943,10 @@ async fn the_tally_lists_every_restaurant_in_list_order_and_skips_removed_ones(s
             .unwrap();
     }
 
-    assert!(store.lunch_remove_restaurant("ABC123", "b").await.unwrap());
+    assert!(store
+        .lunch_remove_restaurant("ABC123", "b", DAY)
+        .await
+        .unwrap());
 
     assert_eq!(
         store.lunch_tally("ABC123", DAY).await.unwrap().counts,
@@ -1149,21 +1167,22 @@ mod only_redis {
 
         let (alice, bob) = (user("alice"), user("bob"));
         let mut expected = vec![
-            keys.friends(BotScope::Quiz),
-            keys.friends(BotScope::Lunch),
+            keys.friend(BotScope::Quiz, &alice),
+            keys.friend(BotScope::Lunch, &alice),
             keys.session(BotScope::Quiz, &alice),
             keys.session(BotScope::Lunch, &bob),
             keys.quiz_score(&alice),
             keys.quiz_asked(&alice, "python"),
             keys.lunch_member(&alice),
             keys.lunch_group("ABC123"),
+            keys.lunch_members("ABC123"),
             keys.lunch_restaurants("ABC123"),
             keys.lunch_votes("ABC123", DAY),
         ];
         expected.sort();
         let all = scan(admin, "*").await;
         assert_eq!(all, expected);
-        let prefix = format!("{}:", keys.prefix());
+        let prefix = format!("{{{}:", keys.prefix());
         assert!(all.iter().all(|k| k.starts_with(&prefix)), "{all:?}");
     }
 
@@ -1200,7 +1219,8 @@ mod only_redis {
             "votes ttl {votes}"
         );
         for kept in [
-            keys.friends(BotScope::Quiz),
+            keys.friend(BotScope::Quiz, &alice),
+            keys.lunch_members("ABC123"),
             keys.quiz_score(&alice),
             keys.quiz_asked(&alice, "python"),
             keys.lunch_member(&alice),

@@ -324,7 +324,7 @@ impl TestApp {
             .await
             .unwrap();
         let keys: Vec<String> = redis::cmd("KEYS")
-            .arg(format!("{}:*:session:*", self.key_prefix))
+            .arg(format!("{{{}:u:*}}:*:session", self.key_prefix))
             .query_async(&mut admin)
             .await
             .unwrap();
