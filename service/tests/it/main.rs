@@ -2,6 +2,7 @@
 //! for the shared helpers).
 //!
 //! - `store`: the store contract, on memory and on a real `redis-server`;
+//! - `store_round_trips`: Redis round trips per message, counted by Redis;
 //! - `api_*`: the real service over HTTP on a free port, Kakao's routes and bots,
 //!   bad input, and Redis outages.
 
@@ -12,3 +13,4 @@ mod api_outage;
 mod api_quiz;
 mod helpers;
 mod store;
+mod store_round_trips;

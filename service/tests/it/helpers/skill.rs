@@ -76,7 +76,11 @@ impl SkillAnswer {
             message_text: v["messageText"].as_str().unwrap_or_default().to_owned(),
             extra: v.get("extra").cloned().unwrap_or(Value::Null),
         };
-        for output in self.json["template"]["outputs"].as_array().into_iter().flatten() {
+        for output in self.json["template"]["outputs"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
             let lists: Vec<&Value> = match (output.get("listCard"), output.get("carousel")) {
                 (Some(list), _) => vec![list],
                 (_, Some(carousel)) => carousel["items"].as_array().into_iter().flatten().collect(),
@@ -88,7 +92,11 @@ impl SkillAnswer {
                 }
             }
         }
-        for q in self.json["template"]["quickReplies"].as_array().into_iter().flatten() {
+        for q in self.json["template"]["quickReplies"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
             out.push(item(q, "label"));
         }
         out
