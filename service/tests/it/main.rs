@@ -3,6 +3,7 @@
 //!
 //! - `store`: the store contract, on memory and on a real `redis-server`;
 //! - `store_round_trips`: Redis round trips per message, counted by Redis;
+//! - `store_migrate`: `kakaobot migrate` keeps the data of the old key layout;
 //! - `api_*`: the real service over HTTP on a free port, Kakao's routes and bots,
 //!   bad input, and Redis outages.
 
@@ -13,4 +14,5 @@ mod api_outage;
 mod api_quiz;
 mod helpers;
 mod store;
+mod store_migrate;
 mod store_round_trips;
