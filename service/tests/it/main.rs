@@ -4,6 +4,7 @@
 //! - `store`: the store contract, on memory and on a real `redis-server`;
 //! - `store_round_trips`: Redis round trips per message, counted by Redis;
 //! - `store_migrate`: `kakaobot migrate` keeps the data of the old key layout;
+//! - `store_tls`: `rediss://` to a `redis-server` that speaks TLS only;
 //! - `api_*`: the real service over HTTP on a free port, Kakao's routes and bots,
 //!   bad input, and Redis outages.
 
@@ -16,3 +17,4 @@ mod helpers;
 mod store;
 mod store_migrate;
 mod store_round_trips;
+mod store_tls;

@@ -1,5 +1,7 @@
-//! The store contract: one suite, written once, run against [`MemoryStore`] and against
-//! [`RedisStore`] on a real `redis-server` (`on_memory::*` and `on_redis::*`), then the
+//! The store contract: one suite, written once, run against [`MemoryStore`], against
+//! [`RedisStore`] on a real `redis-server`, and against [`RedisStore`] on a real
+//! six-node Redis Cluster (`on_memory::*`, `on_redis::*`, and `on_cluster`, which runs
+//! the whole suite on one cluster, each test under its own key prefix), then the
 //! checks that only make sense for one of them (`only_redis::*`, `only_memory::*`).
 
 use std::collections::HashMap;
@@ -7,13 +9,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use kakaobot::store::{
-    AddOutcome, BotScope, Keys, LunchSession, MemoryStore, QuizChange, QuizSession, RedisStore,
-    RedisTimeouts, Score, Store, StoreError, VoteOutcome, SESSION_TTL, VOTE_TTL,
+    AddOutcome, BotScope, Keys, LunchSession, MemoryStore, QuizChange, QuizSession,
+    RedisConnection, RedisStore, RedisTarget, RedisTimeouts, Score, Store, StoreError, VoteOutcome,
+    SESSION_TTL, VOTE_TTL,
 };
 use kakaobot::user::UserKey;
 use redis::aio::MultiplexedConnection;
 
-use crate::helpers::{unique_prefix, RedisServer};
+use crate::helpers::{unique_prefix, RedisCluster, RedisServer};
 
 const DAY: &str = "2026-11-21";
 const NEXT_DAY: &str = "2026-11-22";
@@ -32,6 +35,15 @@ enum Backend {
         keys: Keys,
         /// A plain connection of the test's own, to look at and age keys.
         admin: MultiplexedConnection,
+    },
+    Cluster {
+        /// Shared by the whole suite's run on the cluster.
+        _cluster: Arc<RedisCluster>,
+        keys: Keys,
+        /// A cluster connection of the test's own, to age keys wherever they live.
+        admin: RedisConnection,
+        /// One connection per node, to find keys (SCAN sees one node only).
+        nodes: Vec<MultiplexedConnection>,
     },
 }
 
@@ -59,22 +71,72 @@ impl Subject {
         }
     }
 
+    async fn cluster(cluster: &Arc<RedisCluster>, test_name: &str) -> Self {
+        let prefix = unique_prefix(test_name);
+        let target = RedisTarget::Cluster(cluster.urls());
+        let store = RedisStore::open(&target, &prefix, RedisTimeouts::default(), None).unwrap();
+        let admin = RedisConnection::open(&target, RedisTimeouts::default(), None).unwrap();
+        let mut nodes = Vec::new();
+        for url in cluster.urls() {
+            nodes.push(
+                redis::Client::open(url)
+                    .unwrap()
+                    .get_multiplexed_async_connection()
+                    .await
+                    .unwrap(),
+            );
+        }
+        Self {
+            backend: Backend::Cluster {
+                _cluster: cluster.clone(),
+                keys: store.keys().clone(),
+                admin,
+                nodes,
+            },
+            store: Arc::new(store),
+        }
+    }
+
     /// Lets every session run out, as if ten minutes had passed.
     async fn expire_sessions(&self) {
-        match &self.backend {
-            Backend::Memory(store) => store.advance_clock(SESSION_TTL + Duration::from_secs(1)),
-            Backend::Redis { keys, admin, .. } => {
-                expire_now(admin, &format!("{{{}:u:*}}:*:session", keys.prefix())).await;
-            }
-        }
+        self.expire(SESSION_TTL, |p| format!("{{{p}:u:*}}:*:session"))
+            .await;
     }
 
     /// Lets every day's votes run out, as if a few days had passed.
     async fn expire_votes(&self) {
+        self.expire(VOTE_TTL, |p| format!("{{{p}:g:*}}:votes:*"))
+            .await;
+    }
+
+    /// Moves the memory clock past `ttl`, or expires the Redis keys matching the
+    /// pattern `pattern(prefix)` makes.
+    async fn expire(&self, ttl: Duration, pattern: impl Fn(&str) -> String) {
         match &self.backend {
-            Backend::Memory(store) => store.advance_clock(VOTE_TTL + Duration::from_secs(1)),
+            Backend::Memory(store) => store.advance_clock(ttl + Duration::from_secs(1)),
             Backend::Redis { keys, admin, .. } => {
-                expire_now(admin, &format!("{{{}:g:*}}:votes:*", keys.prefix())).await;
+                expire_now(admin, &pattern(keys.prefix())).await;
+            }
+            Backend::Cluster {
+                keys, admin, nodes, ..
+            } => {
+                let pattern = pattern(keys.prefix());
+                let mut found = Vec::new();
+                for node in nodes {
+                    found.extend(scan(node, &pattern).await);
+                }
+                found.sort();
+                found.dedup();
+                let mut admin = admin.clone();
+                for key in found {
+                    let _: bool = redis::cmd("PEXPIRE")
+                        .arg(&key)
+                        .arg(1)
+                        .query_async(&mut admin)
+                        .await
+                        .unwrap();
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
             }
         }
     }
@@ -201,6 +263,20 @@ macro_rules! contract_suite {
                     super::$test(&super::Subject::redis(stringify!($test)).await).await;
                 }
             )+
+        }
+
+        mod on_cluster {
+            /// One cluster for the whole suite (forming one takes seconds); every test
+            /// gets its own key prefix on it, and the cluster is removed at the end.
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn the_whole_contract_holds_on_a_six_node_cluster() {
+                let cluster = std::sync::Arc::new(crate::helpers::RedisCluster::start());
+                $(
+                    super::$test(
+                        &super::Subject::cluster(&cluster, stringify!($test)).await
+                    ).await;
+                )+
+            }
         }
     };
 }
@@ -1146,7 +1222,7 @@ mod only_redis {
     fn subject_parts(s: &Subject) -> (&Keys, &MultiplexedConnection) {
         match &s.backend {
             Backend::Redis { keys, admin, .. } => (keys, admin),
-            Backend::Memory(_) => unreachable!("a Redis subject"),
+            Backend::Memory(_) | Backend::Cluster { .. } => unreachable!("a Redis subject"),
         }
     }
 

@@ -3,9 +3,11 @@
 
 pub mod app;
 pub mod raw_http;
+pub mod redis_cluster;
 pub mod redis_server;
 pub mod skill;
 
 pub use app::{spawn_app, spawn_app_with, Answer, Plain, TestApp, KAKAO_CONTENT_TYPE};
 pub use raw_http::{chunked, raw_request};
+pub use redis_cluster::RedisCluster;
 pub use redis_server::{unique_prefix, RedisServer};
