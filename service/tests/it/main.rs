@@ -1,6 +1,8 @@
 //! The integration tests of the kakaobot crate, in one binary (one link, one place
 //! for the shared helpers).
 //!
+//! - `cluster_*`: the service on a real six-node Redis Cluster: a primary killed under
+//!   load, two processes sharing one cluster;
 //! - `store`: the store contract, on memory and on a real `redis-server`;
 //! - `store_round_trips`: Redis round trips per message, counted by Redis;
 //! - `store_migrate`: `kakaobot migrate` keeps the data of the old key layout;
@@ -13,6 +15,8 @@ mod api_kakao;
 mod api_lunch;
 mod api_outage;
 mod api_quiz;
+mod cluster_failover;
+mod cluster_two_processes;
 mod helpers;
 mod store;
 mod store_migrate;
