@@ -11,7 +11,8 @@ use rand::Rng;
 
 use super::{Bot, Button, Keyboard, Reply, Tap};
 use crate::store::{
-    AddOutcome, LunchSession, LunchState, Membership, SessionWrite, Store, StoreError, VoteOutcome,
+    AddOutcome, Budget, LunchSession, LunchState, Membership, SessionWrite, Store, StoreError,
+    VoteOutcome,
 };
 use crate::user::UserKey;
 
@@ -33,6 +34,13 @@ pub const MAX_RESTAURANT_CHARS: usize = 20;
 /// Join codes avoid look-alike characters (0/O, 1/I/L) since people type them.
 const CODE_ALPHABET: &[u8] = b"ABCDEFGHJKMNPQRSTUVWXYZ23456789";
 const CODE_LEN: usize = 6;
+/// Groups one user may create per hour: enough to start over after a mistake, few
+/// enough that nobody fills Redis with empty groups.
+pub const MAX_GROUPS_PER_HOUR: u32 = 5;
+/// Join codes one user may try per hour. At this pace finding a stranger's group
+/// among 31^6 codes takes a user key thousands of years (before: 48,480 guesses at
+/// 12,000 a second).
+pub const MAX_JOIN_ATTEMPTS_PER_HOUR: u32 = 20;
 
 /// Returns today's date as `YYYY-MM-DD`; a function so tests can move the clock.
 pub type Clock = Arc<dyn Fn() -> String + Send + Sync>;
@@ -122,7 +130,23 @@ impl LunchBot {
         Reply::new(text, Self::settings_keyboard(state.membership.is_some()))
     }
 
-    async fn create_group(&self, user: &UserKey, store: &dyn Store) -> Result<Reply, StoreError> {
+    async fn create_group(
+        &self,
+        user: &UserKey,
+        member: bool,
+        store: &dyn Store,
+    ) -> Result<Reply, StoreError> {
+        if !store
+            .lunch_spend(user, Budget::CreateGroup, MAX_GROUPS_PER_HOUR)
+            .await?
+        {
+            return Ok(Reply::new(
+                format!(
+                    "그룹은 한 시간에 {MAX_GROUPS_PER_HOUR}번까지 만들 수 있어요. 잠시 후 다시 시도해 주세요."
+                ),
+                Self::settings_keyboard(member),
+            ));
+        }
         // A collision among 31^6 codes is rare; a few fresh draws make it vanishing.
         for _ in 0..5 {
             let code = new_code();
@@ -149,6 +173,20 @@ impl LunchBot {
         store: &dyn Store,
     ) -> Result<Reply, StoreError> {
         let code = normalize_code(typed);
+        // Only well-formed codes reach the store, and each costs one attempt first:
+        // a guesser learns nothing once the hour's attempts are spent.
+        if code.len() == CODE_LEN
+            && !store
+                .lunch_spend(user, Budget::JoinAttempt, MAX_JOIN_ATTEMPTS_PER_HOUR)
+                .await?
+        {
+            return Ok(Reply::new(
+                format!(
+                    "참여 코드를 너무 많이 입력했어요. 한 시간에 {MAX_JOIN_ATTEMPTS_PER_HOUR}번까지 시도할 수 있어요. '{CANCEL}'를 입력하고 잠시 후 다시 시도해 주세요."
+                ),
+                Keyboard::Text,
+            ));
+        }
         if code.len() == CODE_LEN && store.lunch_join_group(user, &code).await? {
             return Ok(Reply::new(
                 format!("{code} 그룹에 참여했어요! '#점심 선택'으로 오늘의 점심에 투표하세요."),
@@ -347,7 +385,7 @@ impl Bot for LunchBot {
                 return Ok(Reply::new("처음 화면이에요.", Self::home_keyboard()));
             }
             SETTINGS => return Ok(Self::settings(&state)),
-            CREATE_GROUP => return self.create_group(user, store).await,
+            CREATE_GROUP => return self.create_group(user, member.is_some(), store).await,
             JOIN_GROUP => {
                 return Ok(Reply::new(
                     format!("참여 코드 {CODE_LEN}자리를 입력해 주세요. 그만두려면 '{CANCEL}'를 입력하세요."),

@@ -13,9 +13,9 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 
 use super::{
-    AddOutcome, AnswerCheck, BotScope, Judgement, LunchSession, LunchState, Membership, QuizAsked,
-    QuizChange, QuizSession, QuizState, Result, Score, SessionWrite, Store, Tally, VoteOutcome,
-    SESSION_TTL, VOTE_TTL,
+    AddOutcome, AnswerCheck, BotScope, Budget, Judgement, LunchSession, LunchState, Membership,
+    QuizAsked, QuizChange, QuizSession, QuizState, Result, Score, SessionWrite, Store, Tally,
+    VoteOutcome, LIMIT_WINDOW, SESSION_TTL, VOTE_TTL,
 };
 use crate::user::UserKey;
 
@@ -55,6 +55,8 @@ struct State {
     members: HashMap<String, String>,
     /// group code → its members (the group exists while it is here).
     groups: HashMap<String, HashSet<String>>,
+    /// (user, budget) → uses in the current window.
+    spent: HashMap<(String, Budget), Expiring<u64>>,
     /// user → the tick of their last call, for forgetting the least recently seen.
     last_seen: HashMap<String, u64>,
     tick: u64,
@@ -97,6 +99,7 @@ impl MemoryStore {
                 asked: HashMap::new(),
                 members: HashMap::new(),
                 groups: HashMap::new(),
+                spent: HashMap::new(),
                 last_seen: HashMap::new(),
                 tick: 0,
                 restaurants: HashMap::new(),
@@ -154,6 +157,7 @@ impl State {
         self.quiz_sessions.retain(|_, s| s.live(now).is_some());
         self.lunch_sessions.retain(|_, s| s.live(now).is_some());
         self.votes.retain(|_, v| v.live(now).is_some());
+        self.spent.retain(|_, v| v.live(now).is_some());
         self.last_sweep = now;
     }
 
@@ -177,6 +181,7 @@ impl State {
         }
         self.scores.retain(|user, _| !gone.contains(user));
         self.asked.retain(|(user, _), _| !gone.contains(user));
+        self.spent.retain(|(user, _), _| !gone.contains(user));
         for user in &gone {
             if let Some(code) = self.members.remove(user) {
                 self.leave(user, &code);
@@ -475,6 +480,26 @@ impl Store for MemoryStore {
             membership,
             tally,
         })
+    }
+
+    async fn lunch_spend(&self, user: &UserKey, budget: Budget, max: u32) -> Result<bool> {
+        let (mut state, now) = self.lock_for(user);
+        let entry = state
+            .spent
+            .entry((user.as_str().to_owned(), budget))
+            .or_insert(Expiring {
+                value: 0,
+                expires_at: now,
+            });
+        if entry.expires_at <= now {
+            // A new window starts with this use, as the Redis key's expiry does.
+            *entry = Expiring {
+                value: 0,
+                expires_at: now + LIMIT_WINDOW,
+            };
+        }
+        entry.value += 1;
+        Ok(entry.value <= u64::from(max))
     }
 
     async fn lunch_set_session(&self, user: &UserKey, session: Option<LunchSession>) -> Result<()> {

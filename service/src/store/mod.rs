@@ -36,6 +36,27 @@ pub use self::redis::{RedisStore, RedisTimeouts};
 pub const SESSION_TTL: Duration = Duration::from_secs(600);
 /// A day's lunch votes are kept a few days so yesterday's result can still be asked about.
 pub const VOTE_TTL: Duration = Duration::from_secs(3 * 24 * 3600);
+/// The window of the per-user allowances ([`Store::lunch_spend`]): counts start
+/// again this long after the first use in a window.
+pub const LIMIT_WINDOW: Duration = Duration::from_secs(3600);
+
+/// What a per-user allowance limits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Budget {
+    /// Creating a lunch group.
+    CreateGroup,
+    /// Trying a join code.
+    JoinAttempt,
+}
+
+impl Budget {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Budget::CreateGroup => "create_group",
+            Budget::JoinAttempt => "join_attempt",
+        }
+    }
+}
 
 /// Why the store could not answer. The service turns every variant into a polite
 /// "try again" reply; the variant only goes to the log.
@@ -295,6 +316,9 @@ pub trait Store: Send + Sync + 'static {
     async fn lunch_load(&self, user: &UserKey, day: &str) -> Result<LunchState> {
         self.lunch_open(user, day, SessionWrite::Keep, false).await
     }
+    /// Uses one of `user`'s `max` allowed `budget` uses per [`LIMIT_WINDOW`]; `false`
+    /// (counted all the same) once they are used up. One round trip.
+    async fn lunch_spend(&self, user: &UserKey, budget: Budget, max: u32) -> Result<bool>;
     /// Starts (`Some`) or ends (`None`) the lunch conversation step.
     async fn lunch_set_session(&self, user: &UserKey, session: Option<LunchSession>) -> Result<()>;
     /// Creates the group `code` with `user` as its first member, leaving their previous

@@ -16,9 +16,9 @@ use redis::{ErrorKind, RedisError, Script};
 
 use super::connection::{RedisConnection, RedisTarget};
 use super::{
-    AddOutcome, AnswerCheck, BotScope, Judgement, Keys, LunchSession, LunchState, Membership,
-    QuizAsked, QuizChange, QuizSession, QuizState, Result, Score, SessionWrite, Store, StoreError,
-    Tally, VoteOutcome, SESSION_TTL, VOTE_TTL,
+    AddOutcome, AnswerCheck, BotScope, Budget, Judgement, Keys, LunchSession, LunchState,
+    Membership, QuizAsked, QuizChange, QuizSession, QuizState, Result, Score, SessionWrite, Store,
+    StoreError, Tally, VoteOutcome, LIMIT_WINDOW, SESSION_TTL, VOTE_TTL,
 };
 use crate::user::UserKey;
 
@@ -79,6 +79,7 @@ struct Scripts {
     lunch_vote: Script,
     lunch_user_take_session: Script,
     lunch_user_put_session: Script,
+    lunch_spend: Script,
 }
 
 impl RedisStore {
@@ -121,6 +122,7 @@ impl RedisStore {
                 lunch_vote: Script::new(LUNCH_VOTE),
                 lunch_user_take_session: Script::new(LUNCH_USER_TAKE_SESSION),
                 lunch_user_put_session: Script::new(LUNCH_USER_PUT_SESSION),
+                lunch_spend: Script::new(LUNCH_SPEND),
             },
             group_hints: Mutex::new(HashMap::new()),
         })
@@ -503,6 +505,19 @@ impl Store for RedisStore {
             membership,
             tally,
         })
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(user = %user, budget = budget.as_str()))]
+    async fn lunch_spend(&self, user: &UserKey, budget: Budget, max: u32) -> Result<bool> {
+        let used: u64 = self
+            .scripts
+            .lunch_spend
+            .key(self.keys.lunch_limits(user))
+            .arg(budget.as_str())
+            .arg(LIMIT_WINDOW.as_secs())
+            .invoke_async(&mut self.conn())
+            .await?;
+        Ok(used <= u64::from(max))
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(user = %user))]
@@ -906,4 +921,14 @@ if redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2], 'NX') then
   return 1
 end
 return 0
+"#;
+
+/// KEYS: the user's limits. ARGV: budget, window seconds. Counts one use and returns
+/// the uses in the window; the window starts with its first use.
+const LUNCH_SPEND: &str = r#"
+local used = redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
+if redis.call('TTL', KEYS[1]) < 0 then
+  redis.call('EXPIRE', KEYS[1], ARGV[2])
+end
+return used
 "#;

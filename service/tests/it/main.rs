@@ -5,6 +5,7 @@
 //!   load, two processes sharing one cluster;
 //! - `store`: the store contract, on memory and on a real `redis-server`;
 //! - `store_round_trips`: Redis round trips per message, counted by Redis;
+//! - `store_limits`: group creation and join attempts limited per user;
 //! - `store_migrate`: `kakaobot migrate` keeps the data of the old key layout;
 //! - `store_tls`: `rediss://` to a `redis-server` that speaks TLS only;
 //! - `api_*`: the real service over HTTP on a free port, Kakao's routes and bots,
@@ -19,6 +20,7 @@ mod cluster_failover;
 mod cluster_two_processes;
 mod helpers;
 mod store;
+mod store_limits;
 mod store_migrate;
 mod store_round_trips;
 mod store_tls;

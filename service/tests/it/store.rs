@@ -9,9 +9,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use kakaobot::store::{
-    AddOutcome, BotScope, Keys, LunchSession, MemoryStore, QuizChange, QuizSession,
-    RedisConnection, RedisStore, RedisTarget, RedisTimeouts, Score, Store, StoreError, VoteOutcome,
-    SESSION_TTL, VOTE_TTL,
+    AddOutcome, AnswerCheck, BotScope, Budget, Keys, LunchSession, MemoryStore, QuizChange,
+    QuizSession, RedisConnection, RedisStore, RedisTarget, RedisTimeouts, Score, SessionWrite,
+    Store, StoreError, VoteOutcome, SESSION_TTL, VOTE_TTL,
 };
 use kakaobot::user::UserKey;
 use redis::aio::MultiplexedConnection;
@@ -315,6 +315,13 @@ contract_suite!(
     votes_expire_after_the_vote_ttl_but_the_group_and_its_list_stay,
     group_codes_and_days_with_separator_characters_are_kept_apart,
     five_hundred_concurrent_voters_are_each_counted_once_with_their_last_vote,
+    a_user_creating_groups_over_and_over_leaves_only_their_last_group,
+    a_group_is_removed_once_its_last_member_leaves,
+    a_removed_restaurant_is_nobodys_vote_and_re_adding_it_starts_from_nothing,
+    a_session_step_started_with_the_load_is_made_as_the_message_decides,
+    an_allowance_refuses_uses_past_its_maximum_per_user_and_budget,
+    a_question_is_asked_fresh_first_and_a_category_starts_over_without_the_pending_one,
+    an_answer_is_judged_only_against_the_questions_its_choice_answers,
 );
 
 // --- sessions and friends --------------------------------------------------------
@@ -1189,6 +1196,242 @@ async fn five_hundred_concurrent_voters_are_each_counted_once_with_their_last_vo
     }
 }
 
+// --- bounded growth ------------------------------------------------------------------
+
+async fn a_user_creating_groups_over_and_over_leaves_only_their_last_group(s: &Subject) {
+    let store = &*s.store;
+    let (alice, bob) = (user("alice"), user("bob"));
+    for code in ["GRP001", "GRP002", "GRP003"] {
+        assert!(store.lunch_create_group(&alice, code).await.unwrap());
+    }
+
+    assert!(!store.lunch_join_group(&bob, "GRP001").await.unwrap());
+    assert!(!store.lunch_join_group(&bob, "GRP002").await.unwrap());
+    assert!(store.lunch_join_group(&bob, "GRP003").await.unwrap());
+}
+
+async fn a_group_is_removed_once_its_last_member_leaves(s: &Subject) {
+    let store = &*s.store;
+    let (alice, bob, carol) = (user("alice"), user("bob"), user("carol"));
+    group_with(store, &alice, "OLD001", &["김밥"]).await;
+    assert!(store.lunch_join_group(&bob, "OLD001").await.unwrap());
+
+    assert!(store.lunch_create_group(&alice, "NEW001").await.unwrap());
+    let bobs = store
+        .lunch_load(&bob, DAY)
+        .await
+        .unwrap()
+        .membership
+        .unwrap();
+    assert_eq!(
+        bobs.restaurants,
+        names(&["김밥"]),
+        "bob still has the old group"
+    );
+    assert!(store.lunch_join_group(&bob, "NEW001").await.unwrap());
+
+    assert!(!store.lunch_join_group(&carol, "OLD001").await.unwrap());
+    assert!(store
+        .lunch_add_restaurant("OLD001", "라멘", 20)
+        .await
+        .is_ok());
+    assert!(store.lunch_create_group(&carol, "OLD001").await.unwrap());
+    let carols = store
+        .lunch_load(&carol, DAY)
+        .await
+        .unwrap()
+        .membership
+        .unwrap();
+    assert_eq!(
+        carols.restaurants,
+        names(&["라멘"]),
+        "a new group under a freed code starts without the old list"
+    );
+}
+
+async fn a_removed_restaurant_is_nobodys_vote_and_re_adding_it_starts_from_nothing(s: &Subject) {
+    let store = &*s.store;
+    let (alice, bob) = (user("alice"), user("bob"));
+    group_with(store, &alice, "ABC123", &["김밥", "라멘"]).await;
+    store.lunch_join_group(&bob, "ABC123").await.unwrap();
+    store
+        .lunch_vote("ABC123", DAY, &alice, "김밥")
+        .await
+        .unwrap();
+    store.lunch_vote("ABC123", DAY, &bob, "김밥").await.unwrap();
+
+    assert!(store
+        .lunch_remove_restaurant("ABC123", "김밥", DAY)
+        .await
+        .unwrap());
+    let state = store.lunch_load(&alice, DAY).await.unwrap();
+    assert_eq!(state.membership.unwrap().my_vote, None);
+    store
+        .lunch_add_restaurant("ABC123", "김밥", 20)
+        .await
+        .unwrap();
+
+    let state = store
+        .lunch_open(&bob, DAY, SessionWrite::Keep, true)
+        .await
+        .unwrap();
+    assert_eq!(state.membership.unwrap().my_vote, None);
+    assert_eq!(
+        state.tally.unwrap().counts,
+        counts(&[("라멘", 0), ("김밥", 0)])
+    );
+}
+
+async fn a_session_step_started_with_the_load_is_made_as_the_message_decides(s: &Subject) {
+    let store = &*s.store;
+    let (alice, loner) = (user("alice"), user("loner"));
+    group_with(store, &alice, "ABC123", &["김밥"]).await;
+
+    let before = store
+        .lunch_open(
+            &alice,
+            DAY,
+            SessionWrite::Set(LunchSession::AwaitingJoinCode),
+            false,
+        )
+        .await
+        .unwrap();
+    let after_set = store
+        .lunch_open(
+            &alice,
+            DAY,
+            SessionWrite::SetIfMember(LunchSession::Choosing),
+            false,
+        )
+        .await
+        .unwrap();
+    let after_member_only = store
+        .lunch_open(&alice, DAY, SessionWrite::Clear, false)
+        .await
+        .unwrap();
+    let after_clear = store.lunch_load(&alice, DAY).await.unwrap();
+    store
+        .lunch_open(
+            &loner,
+            DAY,
+            SessionWrite::SetIfMember(LunchSession::Choosing),
+            false,
+        )
+        .await
+        .unwrap();
+
+    assert_eq!(
+        before.session,
+        Some(LunchSession::Settings),
+        "left by creating"
+    );
+    assert_eq!(after_set.session, Some(LunchSession::AwaitingJoinCode));
+    assert_eq!(after_member_only.session, Some(LunchSession::Choosing));
+    assert_eq!(after_clear.session, None);
+    assert_eq!(store.lunch_load(&loner, DAY).await.unwrap().session, None);
+}
+
+async fn an_allowance_refuses_uses_past_its_maximum_per_user_and_budget(s: &Subject) {
+    let store = &*s.store;
+    let (alice, bob) = (user("alice"), user("bob"));
+    for _ in 0..3 {
+        assert!(store
+            .lunch_spend(&alice, Budget::JoinAttempt, 3)
+            .await
+            .unwrap());
+    }
+
+    assert!(!store
+        .lunch_spend(&alice, Budget::JoinAttempt, 3)
+        .await
+        .unwrap());
+    assert!(store
+        .lunch_spend(&bob, Budget::JoinAttempt, 3)
+        .await
+        .unwrap());
+    assert!(store
+        .lunch_spend(&alice, Budget::CreateGroup, 3)
+        .await
+        .unwrap());
+}
+
+// --- one-call quiz steps ---------------------------------------------------------------
+
+async fn a_question_is_asked_fresh_first_and_a_category_starts_over_without_the_pending_one(
+    s: &Subject,
+) {
+    let store = &*s.store;
+    let alice = user("alice");
+    let in_order = [question("web", "w1"), question("web", "w2")];
+
+    let first = store.quiz_ask(&alice, "web", &in_order).await.unwrap();
+    let second = store.quiz_ask(&alice, "web", &in_order).await.unwrap();
+    let third = store.quiz_ask(&alice, "web", &in_order).await.unwrap();
+
+    assert_eq!((first.question_id.as_str(), first.restarted), ("w1", false));
+    assert_eq!(
+        (second.question_id.as_str(), second.restarted),
+        ("w2", false)
+    );
+    assert_eq!(
+        (third.question_id.as_str(), third.restarted),
+        ("w1", true),
+        "w2 is pending, so the new round starts with w1"
+    );
+    let state = store.quiz_load(&alice, Some("web")).await.unwrap();
+    assert_eq!(state.asked, names(&["w1"]));
+    assert_eq!(state.session, Some(question("web", "w1")));
+}
+
+async fn an_answer_is_judged_only_against_the_questions_its_choice_answers(s: &Subject) {
+    let store = &*s.store;
+    let alice = user("alice");
+    store
+        .quiz_save(&alice, &pending(question("web", "w1")))
+        .await
+        .unwrap();
+    let check = |tapped: Option<&str>, valid: &[&str], correct: &[&str]| AnswerCheck {
+        tapped: tapped.map(str::to_owned),
+        valid_for: names(valid),
+        correct_for: names(correct),
+    };
+
+    let not_a_choice = store
+        .quiz_judge(&alice, &check(None, &["w9"], &[]))
+        .await
+        .unwrap();
+    let other_tap = store
+        .quiz_judge(&alice, &check(Some("w2"), &["w1"], &["w1"]))
+        .await
+        .unwrap();
+    let judged = store
+        .quiz_judge(&alice, &check(None, &["w1", "w9"], &["w1"]))
+        .await
+        .unwrap();
+    let again = store
+        .quiz_judge(&alice, &check(None, &["w1"], &["w1"]))
+        .await
+        .unwrap();
+
+    assert_eq!(not_a_choice.counted, None);
+    assert_eq!(not_a_choice.session, Some(question("web", "w1")));
+    assert_eq!(other_tap.counted, None);
+    assert_eq!(judged.counted, Some(true));
+    assert_eq!(
+        judged.score,
+        Score::default(),
+        "the score before the answer"
+    );
+    assert_eq!((again.counted, again.session), (None, None));
+    assert_eq!(
+        store.quiz_load(&alice, None).await.unwrap().score,
+        Score {
+            correct: 1,
+            answered: 1
+        }
+    );
+}
+
 // --- Redis only ----------------------------------------------------------------------
 
 mod only_redis {
@@ -1443,6 +1686,52 @@ mod only_redis {
 
 mod only_memory {
     use super::*;
+
+    #[tokio::test]
+    async fn the_memory_store_forgets_the_least_recently_seen_users_past_its_cap() {
+        let store = MemoryStore::with_user_cap(10);
+        let first = user("user-0");
+        store.add_friend(BotScope::Quiz, &first).await.unwrap();
+        group_with(&store, &first, "FIRST1", &["김밥"]).await;
+        for n in 1..10 {
+            store
+                .add_friend(BotScope::Quiz, &user(&format!("user-{n}")))
+                .await
+                .unwrap();
+        }
+        // The first user is seen again, so user-1 is now the least recently seen.
+        assert!(store.is_friend(BotScope::Quiz, &first).await.unwrap());
+
+        store
+            .add_friend(BotScope::Quiz, &user("user-10"))
+            .await
+            .unwrap();
+
+        assert!(store.users() <= 10, "{} users kept", store.users());
+        assert!(store.is_friend(BotScope::Quiz, &first).await.unwrap());
+        assert!(!store
+            .is_friend(BotScope::Quiz, &user("user-1"))
+            .await
+            .unwrap());
+        assert!(store
+            .lunch_load(&first, DAY)
+            .await
+            .unwrap()
+            .membership
+            .is_some());
+    }
+
+    #[tokio::test]
+    async fn a_forgotten_users_group_goes_with_them_when_they_were_its_last_member() {
+        let store = MemoryStore::with_user_cap(2);
+        let (alice, bob, carol) = (user("alice"), user("bob"), user("carol"));
+        group_with(&store, &alice, "ALONE1", &["김밥"]).await;
+
+        store.add_friend(BotScope::Lunch, &bob).await.unwrap();
+        store.add_friend(BotScope::Lunch, &carol).await.unwrap();
+
+        assert!(!store.lunch_join_group(&carol, "ALONE1").await.unwrap());
+    }
 
     #[tokio::test]
     async fn a_memory_session_lasts_exactly_the_session_ttl() {
