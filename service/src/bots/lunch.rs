@@ -11,8 +11,8 @@ use rand::Rng;
 
 use super::{Bot, Button, Keyboard, Reply, Tap};
 use crate::store::{
-    AddOutcome, Budget, LunchSession, LunchState, Membership, SessionWrite, Store, StoreError,
-    VoteOutcome,
+    AddOutcome, Budget, LunchOp, LunchRequest, LunchSession, LunchState, Membership, SessionWrite,
+    StepOutcome, Store, StoreError, VoteOutcome,
 };
 use crate::user::UserKey;
 
@@ -202,12 +202,12 @@ impl LunchBot {
         ))
     }
 
-    async fn add(
-        &self,
-        user: &UserKey,
+    /// The addition was made by the load ([`LunchOp::Typed`]) when the name was
+    /// acceptable; `outcome` is what it did.
+    fn added(
         member: &Membership,
         typed: &str,
-        store: &dyn Store,
+        outcome: Option<&StepOutcome>,
     ) -> Result<Reply, StoreError> {
         let name = match normalize_restaurant(typed) {
             Ok(name) => name,
@@ -218,14 +218,8 @@ impl LunchBot {
                 ))
             }
         };
-        // The settings step follows whatever the outcome, so both go out together.
-        let (outcome, session) = tokio::join!(
-            store.lunch_add_restaurant(&member.code, &name, MAX_RESTAURANTS),
-            store.lunch_set_session(user, Some(LunchSession::Settings)),
-        );
-        session?;
-        let text = match outcome? {
-            AddOutcome::Added => {
+        let text = match outcome {
+            Some(StepOutcome::Added(AddOutcome::Added)) => {
                 let mut list = member.restaurants.clone();
                 list.push(name.clone());
                 format!(
@@ -233,37 +227,32 @@ impl LunchBot {
                     describe_list(&list)
                 )
             }
-            AddOutcome::Duplicate => format!("'{name}'은(는) 이미 목록에 있어요."),
-            AddOutcome::Full => format!(
+            Some(StepOutcome::Added(AddOutcome::Duplicate)) => {
+                format!("'{name}'은(는) 이미 목록에 있어요.")
+            }
+            Some(StepOutcome::Added(AddOutcome::Full)) => format!(
                 "식당은 {MAX_RESTAURANTS}곳까지 올릴 수 있어요. '식당 삭제'로 자리를 만들어 주세요."
             ),
+            other => return Err(no_outcome("an addition", other)),
         };
         Ok(Reply::new(text, Self::settings_keyboard(true)))
     }
 
-    async fn remove(
-        &self,
-        user: &UserKey,
-        state: &LunchState,
+    /// The removal was made by the load ([`LunchOp::Remove`] or [`LunchOp::Typed`]).
+    fn removed(
         member: &Membership,
         picked: &str,
-        store: &dyn Store,
+        outcome: Option<&StepOutcome>,
     ) -> Result<Reply, StoreError> {
-        let today = (self.today)();
-        // The settings step follows a removal, so it goes out with it; in the rare
-        // case the name was not listed (an old button), the session is put back as
-        // the load found it, at the cost of a second round trip.
-        let (removed, session) = tokio::join!(
-            store.lunch_remove_restaurant(&member.code, picked, &today),
-            store.lunch_set_session(user, Some(LunchSession::Settings)),
-        );
-        session?;
-        if !removed? {
-            store.lunch_set_session(user, state.session).await?;
-            return Ok(Reply::new(
-                "목록에 없는 식당이에요. 아래에서 지울 식당을 골라 주세요.",
-                Self::removal_keyboard(&member.restaurants),
-            ));
+        match outcome {
+            Some(StepOutcome::Removed(true)) => {}
+            Some(StepOutcome::Removed(false)) => {
+                return Ok(Reply::new(
+                    "목록에 없는 식당이에요. 아래에서 지울 식당을 골라 주세요.",
+                    Self::removal_keyboard(&member.restaurants),
+                ))
+            }
+            other => return Err(no_outcome("a removal", other)),
         }
         let rest: Vec<String> = member
             .restaurants
@@ -280,56 +269,47 @@ impl LunchBot {
         ))
     }
 
-    /// The choosing step was started by the load ([`session_write`]).
-    async fn choose(
-        &self,
-        user: &UserKey,
-        state: &LunchState,
-        member: &Membership,
-        store: &dyn Store,
-    ) -> Result<Reply, StoreError> {
+    /// The choosing step was started by the load, if the list has a restaurant
+    /// ([`session_write`]).
+    fn choose(member: &Membership) -> Reply {
         if member.restaurants.is_empty() {
-            // Nothing to choose from: undo the step the load started (a rare second
-            // round trip; a group gets its list once).
-            store.lunch_set_session(user, state.session).await?;
-            return Ok(Reply::new(
+            return Reply::new(
                 "아직 식당 목록이 비어 있어요. '#설정' → '식당 추가'로 후보를 올려 주세요.",
                 Self::home_keyboard(),
-            ));
+            );
         }
         let mine = match &member.my_vote {
             Some(vote) => format!(" (지금 내 선택: {vote})"),
             None => String::new(),
         };
-        Ok(Reply::new(
+        Reply::new(
             format!("오늘 점심은 어디로 갈까요?{mine}"),
             Self::vote_keyboard(&member.restaurants),
-        ))
+        )
     }
 
-    async fn vote(
-        &self,
-        user: &UserKey,
+    /// The vote was made by the load ([`LunchOp::Vote`] or [`LunchOp::Typed`]).
+    fn voted(
         member: &Membership,
         picked: &str,
-        store: &dyn Store,
+        outcome: Option<&StepOutcome>,
     ) -> Result<Reply, StoreError> {
-        let today = (self.today)();
-        match store.lunch_vote(&member.code, &today, user, picked).await? {
-            VoteOutcome::Recorded {
+        match outcome {
+            Some(StepOutcome::Voted(VoteOutcome::Recorded {
                 previous: Some(previous),
-            } if previous != picked => Ok(Reply::new(
+            })) if previous != picked => Ok(Reply::new(
                 format!("'{previous}'에서 '{picked}'(으)로 투표를 바꿨어요."),
                 Self::home_keyboard(),
             )),
-            VoteOutcome::Recorded { .. } => Ok(Reply::new(
+            Some(StepOutcome::Voted(VoteOutcome::Recorded { .. })) => Ok(Reply::new(
                 format!("'{picked}'에 투표했어요! '#결과 보기'로 현황을 볼 수 있어요."),
                 Self::home_keyboard(),
             )),
-            VoteOutcome::UnknownRestaurant => Ok(Reply::new(
+            Some(StepOutcome::Voted(VoteOutcome::UnknownRestaurant)) => Ok(Reply::new(
                 "목록에 없는 식당이에요. 아래에서 골라 주세요.",
                 Self::vote_keyboard(&member.restaurants),
             )),
+            other => Err(no_outcome("a vote", other)),
         }
     }
 
@@ -359,19 +339,25 @@ impl Bot for LunchBot {
     ) -> Result<Reply, StoreError> {
         let text = text.trim();
         let today = (self.today)();
-        let state = store
-            .lunch_open(user, &today, session_write(text, tap), text == RESULTS)
-            .await?;
+        // Everything the message could change that is known before anything is read
+        // goes to the store with the load: one round trip.
+        let request = LunchRequest {
+            write: session_write(text, tap),
+            op: lunch_op(text, tap),
+            tally: text == RESULTS,
+        };
+        let state = store.lunch_open(user, &today, &request).await?;
         let member = state.membership.as_ref();
+        let outcome = state.outcome.as_ref();
 
         // A tapped restaurant says what it was for, so it does that whatever step the
         // conversation is at now (an old list, an expired context).
         match (tap, member) {
             (Some(Tap::Vote { restaurant }), Some(member)) => {
-                return self.vote(user, member, restaurant, store).await
+                return Self::voted(member, restaurant, outcome)
             }
             (Some(Tap::Remove { restaurant }), Some(member)) => {
-                return self.remove(user, &state, member, restaurant, store).await
+                return Self::removed(member, restaurant, outcome)
             }
             (Some(Tap::Vote { .. } | Tap::Remove { .. }), None) => return Ok(Self::no_group()),
             _ => {}
@@ -401,7 +387,7 @@ impl Bot for LunchBot {
             };
         };
         match text {
-            CHOOSE => return self.choose(user, &state, member, store).await,
+            CHOOSE => return Ok(Self::choose(member)),
             RESULTS => return Ok(Self::results(&today, &state)),
             ADD_RESTAURANT => {
                 return Ok(Reply::new(
@@ -413,8 +399,6 @@ impl Bot for LunchBot {
             }
             REMOVE_RESTAURANT => {
                 if member.restaurants.is_empty() {
-                    // Undo the step the load started, as in `choose`.
-                    store.lunch_set_session(user, state.session).await?;
                     return Ok(Reply::new(
                         "지울 식당이 없어요.",
                         Self::settings_keyboard(true),
@@ -429,11 +413,9 @@ impl Bot for LunchBot {
         }
         match state.session {
             Some(LunchSession::AwaitingJoinCode) => self.join(user, text, store).await,
-            Some(LunchSession::AwaitingNewRestaurant) => self.add(user, member, text, store).await,
-            Some(LunchSession::AwaitingRemoval) => {
-                self.remove(user, &state, member, text, store).await
-            }
-            Some(LunchSession::Choosing) => self.vote(user, member, text, store).await,
+            Some(LunchSession::AwaitingNewRestaurant) => Self::added(member, text, outcome),
+            Some(LunchSession::AwaitingRemoval) => Self::removed(member, text, outcome),
+            Some(LunchSession::Choosing) => Self::voted(member, text, outcome),
             Some(LunchSession::Settings) => Ok(Reply::new(
                 "아래 버튼에서 골라 주세요.",
                 Self::settings_keyboard(true),
@@ -462,11 +444,36 @@ fn session_write(text: &str, tap: Option<&Tap>) -> SessionWrite {
         BACK | CANCEL => SessionWrite::Clear,
         SETTINGS => SessionWrite::Set(LunchSession::Settings),
         JOIN_GROUP => SessionWrite::Set(LunchSession::AwaitingJoinCode),
-        CHOOSE => SessionWrite::SetIfMember(LunchSession::Choosing),
+        CHOOSE => SessionWrite::SetIfListed(LunchSession::Choosing),
         ADD_RESTAURANT => SessionWrite::SetIfMember(LunchSession::AwaitingNewRestaurant),
-        REMOVE_RESTAURANT => SessionWrite::SetIfMember(LunchSession::AwaitingRemoval),
+        REMOVE_RESTAURANT => SessionWrite::SetIfListed(LunchSession::AwaitingRemoval),
         _ => SessionWrite::Keep,
     }
+}
+
+/// The change to the group a message asks for, decided from the message alone as
+/// [`LunchBot::reply`] would: a tapped restaurant means its vote or removal; typed
+/// text that is no menu label means what the member's step waits for, which the store
+/// knows when it applies it.
+fn lunch_op(text: &str, tap: Option<&Tap>) -> LunchOp {
+    match tap {
+        Some(Tap::Vote { restaurant }) => return LunchOp::Vote(restaurant.clone()),
+        Some(Tap::Remove { restaurant }) => return LunchOp::Remove(restaurant.clone()),
+        _ => {}
+    }
+    if is_menu_label(text) {
+        return LunchOp::None;
+    }
+    LunchOp::Typed {
+        text: text.to_owned(),
+        add: normalize_restaurant(text).ok(),
+        max: MAX_RESTAURANTS,
+    }
+}
+
+/// The store did not report the change the step called for.
+fn no_outcome(what: &str, got: Option<&StepOutcome>) -> StoreError {
+    StoreError::Inconsistent(format!("expected the outcome of {what}, got {got:?}"))
 }
 
 /// Trims and folds inner white space; refuses names that would be ambiguous as

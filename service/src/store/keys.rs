@@ -4,7 +4,7 @@
 //!
 //! | key | type | lifetime |
 //! |---|---|---|
-//! | `{p:u:U}:{bot}:session` | string, JSON of the bot's session record | [`SESSION_TTL`](super::SESSION_TTL) |
+//! | `{p:u:U}:{bot}:session` | string, JSON of the bot's session record (lunch: while the user has no group) | [`SESSION_TTL`](super::SESSION_TTL) |
 //! | `{p:u:U}:{bot}:friend` | string `1`: the user has the bot as a friend | kept |
 //! | `{p:u:U}:quiz:score` | hash `correct`, `answered` | kept |
 //! | `{p:u:U}:quiz:asked:{category}` | set of question ids | kept |
@@ -12,11 +12,15 @@
 //! | `{p:u:U}:lunch:limits` | hash, counters of group creations and join attempts | [`LIMIT_WINDOW`](super::LIMIT_WINDOW) |
 //! | `{p:g:C}:group` | hash `created_at`: the group exists | kept |
 //! | `{p:g:C}:members` | set of user keys | kept |
+//! | `{p:g:C}:step:U` | string, JSON of member U's lunch session | [`SESSION_TTL`](super::SESSION_TTL) |
 //! | `{p:g:C}:restaurants` | list, in the order added | kept |
 //! | `{p:g:C}:votes:{day}` | hash user → restaurant | [`VOTE_TTL`](super::VOTE_TTL) |
 //!
 //! The part in braces is Redis Cluster's *hash tag*: only it decides the slot, so all
-//! keys of one user live in one slot and all keys of one group in another. A Lua script
+//! keys of one user live in one slot and all keys of one group in another. A group
+//! member's lunch session lives with the group, so that a typed vote, addition or
+//! removal, which depends on the step the member is at, is decided and made in the
+//! group's slot by one script. A Lua script
 //! or a `MULTI` may only touch keys of one slot in a cluster; the store is built so that
 //! each of them touches one user's keys or one group's keys, never both.
 //!
@@ -103,6 +107,11 @@ impl Keys {
     /// `{p:g:C}:members`: the users whose group this is.
     pub fn lunch_members(&self, code: &str) -> String {
         format!("{}:members", self.group_tag(code))
+    }
+
+    /// `{p:g:C}:step:U`: the lunch session of member `user`.
+    pub fn lunch_step(&self, code: &str, user: &UserKey) -> String {
+        format!("{}:step:{}", self.group_tag(code), segment(user.as_str()))
     }
 
     /// `{p:g:C}:restaurants`: the group's list, in the order added.
@@ -206,6 +215,10 @@ mod tests {
         assert_eq!(k.lunch_limits(&u), "{kb:u:HASHED_KEY-1}:lunch:limits");
         assert_eq!(k.lunch_group("ABC123"), "{kb:g:ABC123}:group");
         assert_eq!(k.lunch_members("ABC123"), "{kb:g:ABC123}:members");
+        assert_eq!(
+            k.lunch_step("ABC123", &u),
+            "{kb:g:ABC123}:step:HASHED_KEY-1"
+        );
         assert_eq!(k.lunch_restaurants("ABC123"), "{kb:g:ABC123}:restaurants");
         assert_eq!(
             k.lunch_votes("ABC123", "2026-11-21"),
@@ -230,6 +243,7 @@ mod tests {
         let group_keys = [
             k.lunch_group("A:B}C"),
             k.lunch_members("A:B}C"),
+            k.lunch_step("A:B}C", &u),
             k.lunch_restaurants("A:B}C"),
             k.lunch_votes("A:B}C", "2026-11-21"),
         ];

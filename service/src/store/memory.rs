@@ -13,9 +13,9 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 
 use super::{
-    AddOutcome, AnswerCheck, BotScope, Budget, Judgement, LunchSession, LunchState, Membership,
-    QuizAsked, QuizChange, QuizSession, QuizState, Result, Score, SessionWrite, Store, Tally,
-    VoteOutcome, LIMIT_WINDOW, SESSION_TTL, VOTE_TTL,
+    AddOutcome, AnswerCheck, BotScope, Budget, Judgement, LunchOp, LunchRequest, LunchSession,
+    LunchState, Membership, QuizAsked, QuizChange, QuizSession, QuizState, Result, Score,
+    SessionWrite, StepOutcome, Store, Tally, VoteOutcome, LIMIT_WINDOW, SESSION_TTL, VOTE_TTL,
 };
 use crate::user::UserKey;
 
@@ -209,6 +209,80 @@ impl State {
                 self.leave(user, &left);
             }
         }
+    }
+
+    /// A vote for a listed restaurant, ending the voter's session.
+    fn vote(
+        &mut self,
+        code: &str,
+        day: &str,
+        user: &UserKey,
+        restaurant: &str,
+        now: Instant,
+    ) -> VoteOutcome {
+        let listed = self
+            .restaurants
+            .get(code)
+            .is_some_and(|list| list.iter().any(|n| n == restaurant));
+        if !listed {
+            return VoteOutcome::UnknownRestaurant;
+        }
+        let entry = self
+            .votes
+            .entry((code.to_owned(), day.to_owned()))
+            .or_insert_with(|| Expiring {
+                value: HashMap::new(),
+                expires_at: now,
+            });
+        if entry.expires_at <= now {
+            // Expired but not swept yet: the day's votes are gone, as in Redis.
+            entry.value.clear();
+        }
+        // Every vote renews the day's expiry, like Redis's EXPIRE after HSET.
+        entry.expires_at = now + VOTE_TTL;
+        let previous = entry
+            .value
+            .insert(user.as_str().to_owned(), restaurant.to_owned());
+        self.clear_session(BotScope::Lunch, user);
+        VoteOutcome::Recorded { previous }
+    }
+
+    /// Takes a listed restaurant off (with the day's votes for it) and starts the
+    /// remover's settings step; `false` when it was not listed.
+    fn remove(&mut self, code: &str, day: &str, user: &UserKey, name: &str, now: Instant) -> bool {
+        if !self.remove_restaurant(code, name, day) {
+            return false;
+        }
+        self.set_lunch_session(user.as_str(), LunchSession::Settings, now);
+        true
+    }
+
+    fn remove_restaurant(&mut self, code: &str, name: &str, day: &str) -> bool {
+        let Some(list) = self.restaurants.get_mut(code) else {
+            return false;
+        };
+        let Some(at) = list.iter().position(|n| n == name) else {
+            return false;
+        };
+        list.remove(at);
+        if let Some(votes) = self.votes.get_mut(&(code.to_owned(), day.to_owned())) {
+            votes.value.retain(|_, vote| vote != name);
+        }
+        true
+    }
+
+    fn add(&mut self, code: &str, name: &str, max: usize) -> AddOutcome {
+        let list = self.restaurants.entry(code.to_owned()).or_default();
+        // ASCII case folding, exactly what Redis's Lua `string.lower` does, so both
+        // stores agree on what a duplicate is.
+        if list.iter().any(|n| n.eq_ignore_ascii_case(name)) {
+            return AddOutcome::Duplicate;
+        }
+        if list.len() >= max {
+            return AddOutcome::Full;
+        }
+        list.push(name.to_owned());
+        AddOutcome::Added
     }
 
     fn set_lunch_session(&mut self, user: &str, session: LunchSession, now: Instant) {
@@ -425,8 +499,7 @@ impl Store for MemoryStore {
         &self,
         user: &UserKey,
         day: &str,
-        write: SessionWrite,
-        tally: bool,
+        request: &LunchRequest,
     ) -> Result<LunchState> {
         let (mut state, now) = self.lock_for(user);
         let session = state
@@ -450,7 +523,7 @@ impl Store for MemoryStore {
                 my_vote,
             }
         });
-        let tally = match (&membership, tally) {
+        let tally = match (&membership, request.tally) {
             (Some(m), true) => {
                 let votes = state
                     .votes
@@ -465,7 +538,7 @@ impl Store for MemoryStore {
             }
             _ => None,
         };
-        match write {
+        match request.write {
             SessionWrite::Keep => {}
             SessionWrite::Set(next) => state.set_lunch_session(user.as_str(), next, now),
             SessionWrite::SetIfMember(next) => {
@@ -473,12 +546,50 @@ impl Store for MemoryStore {
                     state.set_lunch_session(user.as_str(), next, now);
                 }
             }
+            SessionWrite::SetIfListed(next) => {
+                if membership
+                    .as_ref()
+                    .is_some_and(|m| !m.restaurants.is_empty())
+                {
+                    state.set_lunch_session(user.as_str(), next, now);
+                }
+            }
             SessionWrite::Clear => state.clear_session(BotScope::Lunch, user),
         }
+        // The op sees the session as the write left it, as the Redis script does.
+        let current = state
+            .lunch_sessions
+            .get(user.as_str())
+            .and_then(|s| s.live(now))
+            .copied();
+        let outcome = match (&code, &request.op) {
+            (None, _) | (_, LunchOp::None) => None,
+            (Some(code), LunchOp::Vote(name)) => {
+                Some(StepOutcome::Voted(state.vote(code, day, user, name, now)))
+            }
+            (Some(code), LunchOp::Remove(name)) => Some(StepOutcome::Removed(
+                state.remove(code, day, user, name, now),
+            )),
+            (Some(code), LunchOp::Typed { text, add, max }) => match current {
+                Some(LunchSession::Choosing) => {
+                    Some(StepOutcome::Voted(state.vote(code, day, user, text, now)))
+                }
+                Some(LunchSession::AwaitingNewRestaurant) => add.as_ref().map(|name| {
+                    let added = state.add(code, name, *max);
+                    state.set_lunch_session(user.as_str(), LunchSession::Settings, now);
+                    StepOutcome::Added(added)
+                }),
+                Some(LunchSession::AwaitingRemoval) => Some(StepOutcome::Removed(
+                    state.remove(code, day, user, text, now),
+                )),
+                _ => None,
+            },
+        };
         Ok(LunchState {
             session,
             membership,
             tally,
+            outcome,
         })
     }
 
@@ -536,33 +647,11 @@ impl Store for MemoryStore {
     }
 
     async fn lunch_add_restaurant(&self, code: &str, name: &str, max: usize) -> Result<AddOutcome> {
-        let (mut state, _) = self.lock();
-        let list = state.restaurants.entry(code.to_owned()).or_default();
-        // ASCII case folding, exactly what Redis's Lua `string.lower` does, so both
-        // stores agree on what a duplicate is.
-        if list.iter().any(|n| n.eq_ignore_ascii_case(name)) {
-            return Ok(AddOutcome::Duplicate);
-        }
-        if list.len() >= max {
-            return Ok(AddOutcome::Full);
-        }
-        list.push(name.to_owned());
-        Ok(AddOutcome::Added)
+        Ok(self.lock().0.add(code, name, max))
     }
 
     async fn lunch_remove_restaurant(&self, code: &str, name: &str, day: &str) -> Result<bool> {
-        let (mut state, _) = self.lock();
-        let Some(list) = state.restaurants.get_mut(code) else {
-            return Ok(false);
-        };
-        let Some(at) = list.iter().position(|n| n == name) else {
-            return Ok(false);
-        };
-        list.remove(at);
-        if let Some(votes) = state.votes.get_mut(&(code.to_owned(), day.to_owned())) {
-            votes.value.retain(|_, vote| vote != name);
-        }
-        Ok(true)
+        Ok(self.lock().0.remove_restaurant(code, name, day))
     }
 
     async fn lunch_vote(
@@ -573,31 +662,7 @@ impl Store for MemoryStore {
         restaurant: &str,
     ) -> Result<VoteOutcome> {
         let (mut state, now) = self.lock_for(user);
-        let listed = state
-            .restaurants
-            .get(code)
-            .is_some_and(|list| list.iter().any(|n| n == restaurant));
-        if !listed {
-            return Ok(VoteOutcome::UnknownRestaurant);
-        }
-        let entry = state
-            .votes
-            .entry((code.to_owned(), day.to_owned()))
-            .or_insert_with(|| Expiring {
-                value: HashMap::new(),
-                expires_at: now,
-            });
-        if entry.expires_at <= now {
-            // Expired but not swept yet: the day's votes are gone, as in Redis.
-            entry.value.clear();
-        }
-        // Every vote renews the day's expiry, like Redis's EXPIRE after HSET.
-        entry.expires_at = now + VOTE_TTL;
-        let previous = entry
-            .value
-            .insert(user.as_str().to_owned(), restaurant.to_owned());
-        state.clear_session(BotScope::Lunch, user);
-        Ok(VoteOutcome::Recorded { previous })
+        Ok(state.vote(code, day, user, restaurant, now))
     }
 
     async fn lunch_tally(&self, code: &str, day: &str) -> Result<Tally> {

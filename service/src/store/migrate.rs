@@ -94,16 +94,24 @@ where
     match kind {
         OldKey::Session(bot, u) => {
             let Some(u) = user(&u) else { return Ok(false) };
-            let (value, pttl): (Option<String>, i64) = redis::pipe()
+            // A lunch member's session lives with their group now. Keys are migrated
+            // in sorted order, so `…:lunch:member:U` is already in the new layout.
+            let (value, pttl, code): (Option<String>, i64, Option<String>) = redis::pipe()
                 .cmd("GET")
                 .arg(old)
                 .cmd("PTTL")
                 .arg(old)
+                .cmd("GET")
+                .arg(keys.lunch_member(&u))
                 .query_async(conn)
                 .await?;
+            let target = match (bot, code) {
+                (BotScope::Lunch, Some(code)) => keys.lunch_step(&code, &u),
+                _ => keys.session(bot, &u),
+            };
             if let (Some(value), true) = (value, pttl > 0) {
                 redis::cmd("SET")
-                    .arg(keys.session(bot, &u))
+                    .arg(target)
                     .arg(value)
                     .arg("PX")
                     .arg(pttl)

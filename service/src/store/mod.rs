@@ -155,9 +155,54 @@ pub struct Membership {
 pub struct LunchState {
     /// The session as it was before the [`SessionWrite`] of the load.
     pub session: Option<LunchSession>,
+    /// The group as it was before the [`LunchOp`] of the load.
     pub membership: Option<Membership>,
     /// The group's tally of the day, when the load asked for it and the user has a group.
     pub tally: Option<Tally>,
+    /// What the [`LunchOp`] did; `None` when it did nothing.
+    pub outcome: Option<StepOutcome>,
+}
+
+/// What one lunch message asks of the store, all decided from the message alone, so
+/// that the store does it in the same round trip as the load ([`Store::lunch_open`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LunchRequest {
+    pub write: SessionWrite,
+    pub op: LunchOp,
+    /// Also count the day's votes.
+    pub tally: bool,
+}
+
+/// A change to the user's group that the message asks for. Applied only if the user
+/// belongs to a group.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum LunchOp {
+    #[default]
+    None,
+    /// A tapped restaurant to vote for: recorded if listed, ending the session.
+    Vote(String),
+    /// A tapped restaurant to take off the list (with the day's votes for it): if it
+    /// was listed, the settings step starts.
+    Remove(String),
+    /// Typed text, which means what the user's step waits for: while choosing, a vote
+    /// for `text`; while adding, `add` (the name as it would be listed, `None` when it
+    /// is not acceptable: then nothing happens) is added unless a duplicate or the list
+    /// holds `max` already, and the settings step starts; while removing, `text` is
+    /// taken off the list as [`LunchOp::Remove`] does. Other steps: nothing.
+    Typed {
+        text: String,
+        add: Option<String>,
+        max: usize,
+    },
+}
+
+/// What a [`LunchOp`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StepOutcome {
+    Voted(VoteOutcome),
+    Added(AddOutcome),
+    /// `true` when the name was listed and is now removed.
+    Removed(bool),
 }
 
 /// A change to the lunch session that the bot can decide from the message alone, so
@@ -171,6 +216,8 @@ pub enum SessionWrite {
     /// Start this step if the user belongs to a group (decided by the store, which
     /// knows the answer when it writes).
     SetIfMember(LunchSession),
+    /// Start this step if the user belongs to a group that lists a restaurant.
+    SetIfListed(LunchSession),
     /// End the conversation step.
     Clear,
 }
@@ -299,22 +346,24 @@ pub trait Store: Send + Sync + 'static {
     async fn quiz_answer(&self, user: &UserKey, asked: &QuizSession, correct: bool)
         -> Result<bool>;
 
-    /// Reads the lunch session, the user's group with its list, and their vote on `day`
-    /// (only if the restaurant is still listed); with `tally`, the day's tally too;
-    /// then applies `write` to the session. One round trip when the store knows the
-    /// user's group code already (Redis remembers the codes it has seen, and checks
-    /// them): the user's keys and the group's keys are read concurrently. Otherwise
-    /// the group is read once the code is known: two.
+    /// Everything one lunch message needs, atomically per slot: reads the lunch
+    /// session, the user's group with its list, and their vote on `day` (only if the
+    /// restaurant is still listed), with `request.tally` the day's tally too; then
+    /// applies `request.write` to the session and `request.op` to the group.
+    ///
+    /// One round trip when the store knows the user's group code already (Redis
+    /// remembers the codes it has seen and checks them against the group's member
+    /// list): the user's step and the group's step go out together. Otherwise the
+    /// group's step follows once the code is known: two.
     async fn lunch_open(
         &self,
         user: &UserKey,
         day: &str,
-        write: SessionWrite,
-        tally: bool,
+        request: &LunchRequest,
     ) -> Result<LunchState>;
-    /// [`Store::lunch_open`] without a write or a tally.
+    /// [`Store::lunch_open`] without a write, an op or a tally.
     async fn lunch_load(&self, user: &UserKey, day: &str) -> Result<LunchState> {
-        self.lunch_open(user, day, SessionWrite::Keep, false).await
+        self.lunch_open(user, day, &LunchRequest::default()).await
     }
     /// Uses one of `user`'s `max` allowed `budget` uses per [`LIMIT_WINDOW`]; `false`
     /// (counted all the same) once they are used up. One round trip.
@@ -336,8 +385,8 @@ pub trait Store: Send + Sync + 'static {
     /// when it was not there.
     async fn lunch_remove_restaurant(&self, code: &str, name: &str, day: &str) -> Result<bool>;
     /// Records `user`'s vote for `day`, replacing any earlier one in one atomic step,
-    /// and ends their session. `restaurant` is an exact name on the list. One round
-    /// trip: the group's step and the user's step run concurrently.
+    /// and ends their session. `restaurant` is an exact name on the list. The bot
+    /// votes through [`Store::lunch_open`]; this is the same step on its own.
     async fn lunch_vote(
         &self,
         code: &str,

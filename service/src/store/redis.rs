@@ -2,11 +2,14 @@
 //!
 //! One [`RedisConnection`] (multiplexed, reconnecting) is cloned into every call. Every
 //! command, pipeline and Lua script touches the keys of one hash slot only: one user's
-//! keys or one group's keys (see [`Keys`]), so the same code runs on a cluster. Where a
-//! message needs both, the two steps are issued concurrently (one round trip of
-//! latency), or, where one must not happen without the other, in an order that leaves
-//! the data consistent if the second fails — the argument is written next to each.
-//! No script builds a key name: every key arrives in `KEYS`.
+//! keys or one group's keys (see [`Keys`]), so the same code runs on a cluster. A lunch
+//! message needs both: the user's step (their group pointer, or their session while
+//! they have none) and the group's step (the list, the votes, and the member's session,
+//! which lives with the group so that a typed vote or addition is decided and made
+//! there) are issued together, one round trip of latency. Creating and joining a group
+//! change three slots and run as ordered steps that leave the data consistent if a
+//! later one fails — the argument is written next to each. No script builds a key
+//! name: every key arrives in `KEYS`.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
@@ -16,9 +19,10 @@ use redis::{ErrorKind, RedisError, Script};
 
 use super::connection::{RedisConnection, RedisTarget};
 use super::{
-    AddOutcome, AnswerCheck, BotScope, Budget, Judgement, Keys, LunchSession, LunchState,
-    Membership, QuizAsked, QuizChange, QuizSession, QuizState, Result, Score, SessionWrite, Store,
-    StoreError, Tally, VoteOutcome, LIMIT_WINDOW, SESSION_TTL, VOTE_TTL,
+    AddOutcome, AnswerCheck, BotScope, Budget, Judgement, Keys, LunchOp, LunchRequest,
+    LunchSession, LunchState, Membership, QuizAsked, QuizChange, QuizSession, QuizState, Result,
+    Score, SessionWrite, StepOutcome, Store, StoreError, Tally, VoteOutcome, LIMIT_WINDOW,
+    SESSION_TTL, VOTE_TTL,
 };
 use crate::user::UserKey;
 
@@ -69,7 +73,7 @@ struct Scripts {
     quiz_judge: Script,
     quiz_answer: Script,
     lunch_user_open: Script,
-    lunch_group_read: Script,
+    lunch_group_step: Script,
     lunch_group_create: Script,
     lunch_group_admit: Script,
     lunch_user_point: Script,
@@ -77,8 +81,6 @@ struct Scripts {
     lunch_add_restaurant: Script,
     lunch_remove_restaurant: Script,
     lunch_vote: Script,
-    lunch_user_take_session: Script,
-    lunch_user_put_session: Script,
     lunch_spend: Script,
 }
 
@@ -112,7 +114,7 @@ impl RedisStore {
                 quiz_judge: Script::new(QUIZ_JUDGE),
                 quiz_answer: Script::new(QUIZ_ANSWER),
                 lunch_user_open: Script::new(LUNCH_USER_OPEN),
-                lunch_group_read: Script::new(LUNCH_GROUP_READ),
+                lunch_group_step: Script::new(LUNCH_GROUP_STEP),
                 lunch_group_create: Script::new(LUNCH_GROUP_CREATE),
                 lunch_group_admit: Script::new(LUNCH_GROUP_ADMIT),
                 lunch_user_point: Script::new(LUNCH_USER_POINT),
@@ -120,8 +122,6 @@ impl RedisStore {
                 lunch_add_restaurant: Script::new(LUNCH_ADD_RESTAURANT),
                 lunch_remove_restaurant: Script::new(LUNCH_REMOVE_RESTAURANT),
                 lunch_vote: Script::new(LUNCH_VOTE),
-                lunch_user_take_session: Script::new(LUNCH_USER_TAKE_SESSION),
-                lunch_user_put_session: Script::new(LUNCH_USER_PUT_SESSION),
                 lunch_spend: Script::new(LUNCH_SPEND),
             },
             group_hints: Mutex::new(HashMap::new()),
@@ -163,46 +163,127 @@ impl RedisStore {
         }
     }
 
-    /// The group's list, `user`'s vote of `day` and, with `tally`, every vote of `day`.
-    async fn group_read(
+    /// The group's step of a lunch message (LUNCH_GROUP_STEP): `None` when `user` is
+    /// not on `code`'s member list. `confirmed` says the user's own record names this
+    /// group, so a member list that lost them (an interrupted join) is repaired; a
+    /// guessed code is only trusted if the list has them.
+    async fn group_step(
         &self,
         code: &str,
-        day: &str,
         user: &UserKey,
-        tally: bool,
-    ) -> Result<(Vec<String>, Option<String>, Vec<String>)> {
+        day: &str,
+        request: &LunchRequest,
+        confirmed: bool,
+    ) -> Result<Option<GroupStep>> {
+        let (mode, json) = write_args(request.write)?;
+        let (op, text, add, max) = match &request.op {
+            LunchOp::None => ("", "", "", 0),
+            LunchOp::Vote(name) => ("vote", name.as_str(), "", 0),
+            LunchOp::Remove(name) => ("remove", name.as_str(), "", 0),
+            LunchOp::Typed { text, add, max } => {
+                ("typed", text.as_str(), add.as_deref().unwrap_or(""), *max)
+            }
+        };
+        let (member, session, restaurants, my_vote, votes, outcome, previous): GroupStepReply =
+            self.scripts
+                .lunch_group_step
+                .key(self.keys.lunch_restaurants(code))
+                .key(self.keys.lunch_votes(code, day))
+                .key(self.keys.lunch_step(code, user))
+                .key(self.keys.lunch_members(code))
+                .key(self.keys.lunch_group(code))
+                .arg(user.as_str())
+                .arg(i64::from(confirmed))
+                .arg(mode)
+                .arg(json)
+                .arg(SESSION_TTL.as_secs())
+                .arg(i64::from(request.tally))
+                .arg(op)
+                .arg(text)
+                .arg(add)
+                .arg(max)
+                .arg(VOTE_TTL.as_secs())
+                .arg(to_json(&LunchSession::Choosing)?)
+                .arg(to_json(&LunchSession::AwaitingNewRestaurant)?)
+                .arg(to_json(&LunchSession::AwaitingRemoval)?)
+                .arg(to_json(&LunchSession::Settings)?)
+                .invoke_async(&mut self.conn())
+                .await?;
+        if member == 0 {
+            return Ok(None);
+        }
+        let outcome = match outcome.as_str() {
+            "" => None,
+            "voted" => Some(StepOutcome::Voted(VoteOutcome::Recorded { previous })),
+            "unknown" => Some(StepOutcome::Voted(VoteOutcome::UnknownRestaurant)),
+            "added" => Some(StepOutcome::Added(AddOutcome::Added)),
+            "duplicate" => Some(StepOutcome::Added(AddOutcome::Duplicate)),
+            "full" => Some(StepOutcome::Added(AddOutcome::Full)),
+            "removed" => Some(StepOutcome::Removed(true)),
+            "not_removed" => Some(StepOutcome::Removed(false)),
+            other => return Err(unexpected("lunch_group_step", other)),
+        };
+        Ok(Some(GroupStep {
+            session,
+            restaurants,
+            my_vote,
+            votes,
+            outcome,
+        }))
+    }
+
+    /// The user's step of a lunch message (LUNCH_USER_OPEN): their session while they
+    /// have no group (applying `write` then), and their group's code.
+    async fn user_step(
+        &self,
+        user: &UserKey,
+        write: SessionWrite,
+    ) -> Result<(Option<String>, Option<String>)> {
+        let (mode, json) = write_args(write)?;
         Ok(self
             .scripts
-            .lunch_group_read
-            .key(self.keys.lunch_restaurants(code))
-            .key(self.keys.lunch_votes(code, day))
-            .arg(user.as_str())
-            .arg(i64::from(tally))
+            .lunch_user_open
+            .key(self.keys.session(BotScope::Lunch, user))
+            .key(self.keys.lunch_member(user))
+            .arg(mode)
+            .arg(json)
+            .arg(SESSION_TTL.as_secs())
             .invoke_async(&mut self.conn())
             .await?)
     }
 
-    /// Points `user` at `code` (ending their session, or starting `session`) and
+    /// Points `user` at `code` (their lunch session now lives with the group) and
     /// returns the group they pointed at before.
-    async fn point_user_at(
-        &self,
-        user: &UserKey,
-        code: &str,
-        session: Option<LunchSession>,
-    ) -> Result<Option<String>> {
-        let session = session.as_ref().map(to_json).transpose()?;
+    async fn point_user_at(&self, user: &UserKey, code: &str) -> Result<Option<String>> {
         let previous: Option<String> = self
             .scripts
             .lunch_user_point
             .key(self.keys.lunch_member(user))
             .key(self.keys.session(BotScope::Lunch, user))
             .arg(code)
-            .arg(session.unwrap_or_default())
-            .arg(SESSION_TTL.as_secs())
             .invoke_async(&mut self.conn())
             .await?;
         self.remember(user, Some(code));
         Ok(previous)
+    }
+
+    /// Ends a lunch member's session, which lives with their group (a second round
+    /// trip, on the friend and chat-room notifications only).
+    async fn clear_group_step(&self, bot: BotScope, user: &UserKey) -> Result<()> {
+        if bot != BotScope::Lunch {
+            return Ok(());
+        }
+        let code: Option<String> = redis::cmd("GET")
+            .arg(self.keys.lunch_member(user))
+            .query_async(&mut self.conn())
+            .await?;
+        if let Some(code) = code {
+            redis::cmd("DEL")
+                .arg(self.keys.lunch_step(&code, user))
+                .exec_async(&mut self.conn())
+                .await?;
+        }
+        Ok(())
     }
 
     /// Takes `user` off the member list of the group they left; the group is removed
@@ -217,6 +298,7 @@ impl RedisStore {
             .key(self.keys.lunch_members(&left))
             .key(self.keys.lunch_group(&left))
             .key(self.keys.lunch_restaurants(&left))
+            .key(self.keys.lunch_step(&left, user))
             .arg(user.as_str())
             .invoke_async(&mut self.conn())
             .await?;
@@ -240,6 +322,37 @@ fn from_json<T: serde::de::DeserializeOwned>(raw: Option<String>) -> Result<Opti
     raw.map(|s| serde_json::from_str(&s))
         .transpose()
         .map_err(StoreError::Corrupt)
+}
+
+/// LUNCH_GROUP_STEP's reply: member, step, list, vote, votes, outcome, previous vote.
+type GroupStepReply = (
+    i64,
+    Option<String>,
+    Vec<String>,
+    Option<String>,
+    Vec<String>,
+    String,
+    Option<String>,
+);
+
+/// The group's part of a lunch message, as LUNCH_GROUP_STEP returns it.
+struct GroupStep {
+    session: Option<String>,
+    restaurants: Vec<String>,
+    my_vote: Option<String>,
+    votes: Vec<String>,
+    outcome: Option<StepOutcome>,
+}
+
+/// A [`SessionWrite`] as the scripts' (mode, session JSON) arguments.
+fn write_args(write: SessionWrite) -> Result<(&'static str, String)> {
+    Ok(match write {
+        SessionWrite::Keep => ("keep", String::new()),
+        SessionWrite::Set(s) => ("set", to_json(&s)?),
+        SessionWrite::SetIfMember(s) => ("set_if_member", to_json(&s)?),
+        SessionWrite::SetIfListed(s) => ("set_if_listed", to_json(&s)?),
+        SessionWrite::Clear => ("clear", String::new()),
+    })
 }
 
 /// `SET key value EX <session ttl>`.
@@ -278,7 +391,7 @@ impl Store for RedisStore {
             .arg(self.keys.session(bot, user))
             .exec_async(&mut self.conn())
             .await?;
-        Ok(())
+        self.clear_group_step(bot, user).await
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(bot = bot.as_str(), user = %user))]
@@ -295,7 +408,7 @@ impl Store for RedisStore {
             .arg(self.keys.session(bot, user))
             .exec_async(&mut self.conn())
             .await?;
-        Ok(())
+        self.clear_group_step(bot, user).await
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(user = %user, category = ?category))]
@@ -444,66 +557,56 @@ impl Store for RedisStore {
         &self,
         user: &UserKey,
         day: &str,
-        write: SessionWrite,
-        tally: bool,
+        request: &LunchRequest,
     ) -> Result<LunchState> {
-        let (mode, session_json) = match write {
-            SessionWrite::Keep => ("keep", None),
-            SessionWrite::Set(s) => ("set", Some(to_json(&s)?)),
-            SessionWrite::SetIfMember(s) => ("set_if_member", Some(to_json(&s)?)),
-            SessionWrite::Clear => ("clear", None),
-        };
-        let user_step = async {
-            let (session, code): (Option<String>, Option<String>) = self
-                .scripts
-                .lunch_user_open
-                .key(self.keys.session(BotScope::Lunch, user))
-                .key(self.keys.lunch_member(user))
-                .arg(mode)
-                .arg(session_json.as_deref().unwrap_or(""))
-                .arg(SESSION_TTL.as_secs())
-                .invoke_async(&mut self.conn())
-                .await?;
-            Ok::<_, StoreError>((session, code))
-        };
-        // With a known code, the group is read concurrently with the user's record (one
-        // round trip of latency); the read is only used if the record confirms the code.
+        // With a known code, the group's step goes out with the user's (one round trip
+        // of latency). The group's script trusts the guess only if its member list has
+        // the user, and the user's record must name the same group, or the group's step
+        // is done again for the group it names.
         let hint = self.hint(user);
         let ((session, code), guessed) = match &hint {
             Some(hinted) => {
-                let (user_read, group_read) =
-                    tokio::join!(user_step, self.group_read(hinted, day, user, tally));
-                (user_read?, Some(group_read))
+                let (own, group) = tokio::join!(
+                    self.user_step(user, request.write),
+                    self.group_step(hinted, user, day, request, false)
+                );
+                (own?, Some(group?))
             }
-            None => (user_step.await?, None),
+            None => (self.user_step(user, request.write).await?, None),
         };
         let group = match (&code, guessed) {
-            (Some(code), Some(read)) if hint.as_deref() == Some(code) => Some(read?),
-            (Some(code), _) => Some(self.group_read(code, day, user, tally).await?),
+            (Some(code), Some(Some(step))) if hint.as_deref() == Some(code) => Some(step),
+            (Some(code), _) => self.group_step(code, user, day, request, true).await?,
             (None, _) => None,
         };
-        self.remember(user, code.as_deref());
-        let (membership, tally) = match (code, group) {
-            (Some(code), Some((restaurants, my_vote, votes))) => {
-                // A vote for a restaurant taken off the list is nobody's current vote.
-                let my_vote = my_vote.filter(|vote| restaurants.contains(vote));
-                let tally = tally
-                    .then(|| Tally::count(restaurants.clone(), votes.iter().map(String::as_str)));
-                (
-                    Some(Membership {
-                        code,
-                        restaurants,
-                        my_vote,
-                    }),
-                    tally,
-                )
-            }
-            _ => (None, None),
+        let Some((code, group)) = code.zip(group) else {
+            // No group (or one that no longer exists): the session is the user's own.
+            self.remember(user, None);
+            return Ok(LunchState {
+                session: from_json::<LunchSession>(session)?,
+                ..Default::default()
+            });
         };
+        self.remember(user, Some(&code));
+        // A vote for a restaurant taken off the list is nobody's current vote.
+        let my_vote = group
+            .my_vote
+            .filter(|vote| group.restaurants.contains(vote));
+        let tally = request.tally.then(|| {
+            Tally::count(
+                group.restaurants.clone(),
+                group.votes.iter().map(String::as_str),
+            )
+        });
         Ok(LunchState {
-            session: from_json::<LunchSession>(session)?,
-            membership,
+            session: from_json::<LunchSession>(group.session)?,
+            membership: Some(Membership {
+                code,
+                restaurants: group.restaurants,
+                my_vote,
+            }),
             tally,
+            outcome: group.outcome,
         })
     }
 
@@ -522,15 +625,24 @@ impl Store for RedisStore {
 
     #[tracing::instrument(level = "debug", skip_all, fields(user = %user))]
     async fn lunch_set_session(&self, user: &UserKey, session: Option<LunchSession>) -> Result<()> {
-        let key = self.keys.session(BotScope::Lunch, user);
-        let mut pipe = redis::pipe();
-        match session {
-            Some(session) => set_session(&mut pipe, key, to_json(&session)?),
-            None => {
-                pipe.cmd("DEL").arg(key).ignore();
+        let write = match session {
+            Some(s) => SessionWrite::Set(s),
+            None => SessionWrite::Clear,
+        };
+        // The user's step writes the session of a user without a group; a member's
+        // lives with the group, written once the code is known.
+        let (_, code) = self.user_step(user, write).await?;
+        if let Some(code) = code {
+            let key = self.keys.lunch_step(&code, user);
+            let mut pipe = redis::pipe();
+            match session {
+                Some(session) => set_session(&mut pipe, key, to_json(&session)?),
+                None => {
+                    pipe.cmd("DEL").arg(key).ignore();
+                }
             }
+            pipe.exec_async(&mut self.conn()).await?;
         }
-        pipe.exec_async(&mut self.conn()).await?;
         Ok(())
     }
 
@@ -547,16 +659,17 @@ impl Store for RedisStore {
             .lunch_group_create
             .key(self.keys.lunch_group(code))
             .key(self.keys.lunch_members(code))
+            .key(self.keys.lunch_step(code, user))
             .arg(created_at)
             .arg(user.as_str())
+            .arg(to_json(&LunchSession::Settings)?)
+            .arg(SESSION_TTL.as_secs())
             .invoke_async(&mut self.conn())
             .await?;
         if created == 0 {
             return Ok(false);
         }
-        let left = self
-            .point_user_at(user, code, Some(LunchSession::Settings))
-            .await?;
+        let left = self.point_user_at(user, code).await?;
         self.leave_group(user, left, code).await?;
         Ok(true)
     }
@@ -574,13 +687,14 @@ impl Store for RedisStore {
             .lunch_group_admit
             .key(self.keys.lunch_group(code))
             .key(self.keys.lunch_members(code))
+            .key(self.keys.lunch_step(code, user))
             .arg(user.as_str())
             .invoke_async(&mut self.conn())
             .await?;
         if admitted == 0 {
             return Ok(false);
         }
-        let left = self.point_user_at(user, code, None).await?;
+        let left = self.point_user_at(user, code).await?;
         self.leave_group(user, left, code).await?;
         Ok(true)
     }
@@ -624,53 +738,23 @@ impl Store for RedisStore {
         user: &UserKey,
         restaurant: &str,
     ) -> Result<VoteOutcome> {
-        let group_step = async {
-            let (recorded, previous): (i64, Option<String>) = self
-                .scripts
-                .lunch_vote
-                .key(self.keys.lunch_restaurants(code))
-                .key(self.keys.lunch_votes(code, day))
-                .arg(user.as_str())
-                .arg(restaurant)
-                .arg(VOTE_TTL.as_secs())
-                .invoke_async(&mut self.conn())
-                .await?;
-            Ok::<_, StoreError>((recorded, previous))
-        };
-        let session_key = self.keys.session(BotScope::Lunch, user);
-        let user_step = async {
-            let taken: (Option<String>, i64) = self
-                .scripts
-                .lunch_user_take_session
-                .key(&session_key)
-                .invoke_async(&mut self.conn())
-                .await?;
-            Ok::<_, StoreError>(taken)
-        };
-        // Concurrently: the vote in the group's slot, and ending the session in the
-        // user's. The session is ended on the expectation that the vote is recorded
-        // (the bot only votes for a listed name); if the name has left the list
-        // meanwhile, the session is put back with its remaining time. If either step
-        // fails the user gets the "try again" reply: a vote without its session end
-        // is repeated harmlessly by the next pick, and a session end without a vote
-        // just asks them to choose again.
-        let (group, taken) = tokio::join!(group_step, user_step);
-        let (recorded, previous) = group?;
-        let (session, pttl) = taken?;
-        if recorded == 1 {
-            return Ok(VoteOutcome::Recorded { previous });
-        }
-        if let Some(session) = session {
-            let _: i64 = self
-                .scripts
-                .lunch_user_put_session
-                .key(&session_key)
-                .arg(session)
-                .arg(pttl.max(1))
-                .invoke_async(&mut self.conn())
-                .await?;
-        }
-        Ok(VoteOutcome::UnknownRestaurant)
+        // The voter's session lives with the group (they are a member): one slot.
+        let (recorded, previous): (i64, Option<String>) = self
+            .scripts
+            .lunch_vote
+            .key(self.keys.lunch_restaurants(code))
+            .key(self.keys.lunch_votes(code, day))
+            .key(self.keys.lunch_step(code, user))
+            .arg(user.as_str())
+            .arg(restaurant)
+            .arg(VOTE_TTL.as_secs())
+            .invoke_async(&mut self.conn())
+            .await?;
+        Ok(if recorded == 1 {
+            VoteOutcome::Recorded { previous }
+        } else {
+            VoteOutcome::UnknownRestaurant
+        })
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(code = %code, day = %day))]
@@ -794,67 +878,156 @@ end
 return 1
 "#;
 
-/// KEYS: lunch session, group pointer. ARGV: mode (keep, set, set_if_member, clear),
-/// session JSON, session ttl seconds. Returns {session before or nil, code or nil}.
+/// KEYS: lunch session (the user's own), group pointer. ARGV: mode (keep, set,
+/// set_if_member, set_if_listed, clear), session JSON, session ttl seconds. The write
+/// is made here only for a user without a group (a member's session lives with the
+/// group, and LUNCH_GROUP_STEP makes it). Returns {session or nil, code or nil}.
 const LUNCH_USER_OPEN: &str = r#"
 local session = redis.call('GET', KEYS[1])
 local code = redis.call('GET', KEYS[2])
-local mode = ARGV[1]
-if mode == 'set' or (mode == 'set_if_member' and code) then
-  redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
-elseif mode == 'clear' then
-  redis.call('DEL', KEYS[1])
+if not code then
+  if ARGV[1] == 'set' then
+    redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
+  elseif ARGV[1] == 'clear' then
+    redis.call('DEL', KEYS[1])
+  end
 end
 return {session, code}
 "#;
 
-/// KEYS: restaurants, votes of the day. ARGV: user, 1 to return every vote.
-/// Returns {restaurants, the user's vote or nil, votes}.
-const LUNCH_GROUP_READ: &str = r#"
+/// KEYS: restaurants, votes of the day, the member's step (session), members, group
+/// marker. ARGV: 1 user, 2 '1' when the user's record names this group, 3 mode,
+/// 4 session JSON, 5 session ttl, 6 '1' for every vote of the day, 7 op ('', vote,
+/// remove, typed), 8 name or typed text, 9 name to add or '', 10 list maximum, 11 vote
+/// ttl, 12–15 the session JSON of choosing, adding, removing and settings.
+///
+/// Reads the member's step, the list and their vote; applies the session write, then
+/// the op (for typed text, the one the step waits for). Returns {1, step before or
+/// nil, list before, vote or nil, votes, outcome, previous vote or nil}, or {0, …}
+/// when the user is not a member (a guessed code that was wrong).
+const LUNCH_GROUP_STEP: &str = r#"
+if redis.call('SISMEMBER', KEYS[4], ARGV[1]) == 0 then
+  if ARGV[2] ~= '1' or redis.call('EXISTS', KEYS[5]) == 0 then
+    return {0, false, {}, false, {}, '', false}
+  end
+  -- The user's own record names this group, but a join was interrupted before the
+  -- member list had them: put them back on it.
+  redis.call('SADD', KEYS[4], ARGV[1])
+end
+local step = redis.call('GET', KEYS[3])
+local list = redis.call('LRANGE', KEYS[1], 0, -1)
+local my_vote = redis.call('HGET', KEYS[2], ARGV[1])
 local votes = {}
-if ARGV[2] == '1' then
+if ARGV[6] == '1' then
   votes = redis.call('HVALS', KEYS[2])
 end
-return {redis.call('LRANGE', KEYS[1], 0, -1), redis.call('HGET', KEYS[2], ARGV[1]), votes}
+local mode = ARGV[3]
+if mode == 'set' or mode == 'set_if_member' or (mode == 'set_if_listed' and #list > 0) then
+  redis.call('SET', KEYS[3], ARGV[4], 'EX', ARGV[5])
+elseif mode == 'clear' then
+  redis.call('DEL', KEYS[3])
+end
+
+local function vote(name)
+  if not redis.call('LPOS', KEYS[1], name) then
+    return {'unknown', false}
+  end
+  local previous = redis.call('HGET', KEYS[2], ARGV[1])
+  redis.call('HSET', KEYS[2], ARGV[1], name)
+  redis.call('EXPIRE', KEYS[2], ARGV[11])
+  redis.call('DEL', KEYS[3])
+  return {'voted', previous}
+end
+local function remove(name)
+  if redis.call('LREM', KEYS[1], 1, name) == 0 then
+    return {'not_removed', false}
+  end
+  local all = redis.call('HGETALL', KEYS[2])
+  for i = 1, #all, 2 do
+    if all[i + 1] == name then
+      redis.call('HDEL', KEYS[2], all[i])
+    end
+  end
+  redis.call('SET', KEYS[3], ARGV[15], 'EX', ARGV[5])
+  return {'removed', false}
+end
+local function add(name)
+  local outcome = 'added'
+  local wanted = string.lower(name)
+  for _, listed in ipairs(list) do
+    if string.lower(listed) == wanted then
+      outcome = 'duplicate'
+    end
+  end
+  if outcome == 'added' and #list >= tonumber(ARGV[10]) then
+    outcome = 'full'
+  end
+  if outcome == 'added' then
+    redis.call('RPUSH', KEYS[1], name)
+  end
+  redis.call('SET', KEYS[3], ARGV[15], 'EX', ARGV[5])
+  return {outcome, false}
+end
+
+local outcome = {'', false}
+local op = ARGV[7]
+if op == 'vote' then
+  outcome = vote(ARGV[8])
+elseif op == 'remove' then
+  outcome = remove(ARGV[8])
+elseif op == 'typed' then
+  local current = redis.call('GET', KEYS[3])
+  if current == ARGV[12] then
+    outcome = vote(ARGV[8])
+  elseif current == ARGV[13] then
+    if ARGV[9] ~= '' then
+      outcome = add(ARGV[9])
+    end
+  elseif current == ARGV[14] then
+    outcome = remove(ARGV[8])
+  end
+end
+return {1, step, list, my_vote, votes, outcome[1], outcome[2]}
 "#;
 
-/// KEYS: group marker, members. ARGV: created_at, user. Returns 1 when created.
+/// KEYS: group marker, members, the creator's step. ARGV: created_at, user, settings
+/// session JSON, session ttl. Returns 1 when created (the creator on the member list,
+/// in the settings step).
 const LUNCH_GROUP_CREATE: &str = r#"
 if redis.call('HSETNX', KEYS[1], 'created_at', ARGV[1]) == 0 then
   return 0
 end
 redis.call('SADD', KEYS[2], ARGV[2])
+redis.call('SET', KEYS[3], ARGV[3], 'EX', ARGV[4])
 return 1
 "#;
 
-/// KEYS: group marker, members. ARGV: user. Returns 1 when the group exists (and the
-/// user is now on its member list).
+/// KEYS: group marker, members, the user's step. ARGV: user. Returns 1 when the group
+/// exists (and the user is now on its member list, with no step).
 const LUNCH_GROUP_ADMIT: &str = r#"
 if redis.call('EXISTS', KEYS[1]) == 0 then
   return 0
 end
 redis.call('SADD', KEYS[2], ARGV[1])
+redis.call('DEL', KEYS[3])
 return 1
 "#;
 
-/// KEYS: group pointer, lunch session. ARGV: code, session JSON or '' to end the
-/// session, session ttl seconds. Returns the previous code or nil.
+/// KEYS: group pointer, the user's own lunch session. ARGV: code. Points the user at
+/// the group (their session now lives with it) and returns the previous code or nil.
 const LUNCH_USER_POINT: &str = r#"
 local previous = redis.call('GET', KEYS[1])
 redis.call('SET', KEYS[1], ARGV[1])
-if ARGV[2] == '' then
-  redis.call('DEL', KEYS[2])
-else
-  redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[3])
-end
+redis.call('DEL', KEYS[2])
 return previous
 "#;
 
-/// KEYS: members, group marker, restaurants. ARGV: user. Takes the user off the list
-/// and removes the group once nobody is on it (its votes expire with the day).
-/// Returns the number of members left.
+/// KEYS: members, group marker, restaurants, the user's step. ARGV: user. Takes the
+/// user off the list (and their step) and removes the group once nobody is on it (its
+/// votes expire with the day). Returns the number of members left.
 const LUNCH_GROUP_LEAVE: &str = r#"
 redis.call('SREM', KEYS[1], ARGV[1])
+redis.call('DEL', KEYS[4])
 local left = redis.call('SCARD', KEYS[1])
 if left == 0 then
   redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
@@ -894,8 +1067,9 @@ end
 return 1
 "#;
 
-/// KEYS: restaurants, votes. ARGV: user, restaurant, vote ttl seconds.
-/// Returns {1, previous or nil} when recorded, {0, nil} when not on the list.
+/// KEYS: restaurants, votes, the voter's step. ARGV: user, restaurant, vote ttl
+/// seconds. Returns {1, previous or nil} when recorded (ending the voter's step),
+/// {0, nil} when not on the list.
 const LUNCH_VOTE: &str = r#"
 if not redis.call('LPOS', KEYS[1], ARGV[2]) then
   return {0, false}
@@ -903,24 +1077,8 @@ end
 local previous = redis.call('HGET', KEYS[2], ARGV[1])
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
 redis.call('EXPIRE', KEYS[2], ARGV[3])
+redis.call('DEL', KEYS[3])
 return {1, previous}
-"#;
-
-/// KEYS: lunch session. Ends it and returns {session or nil, its remaining ms}.
-const LUNCH_USER_TAKE_SESSION: &str = r#"
-local session = redis.call('GET', KEYS[1])
-local pttl = redis.call('PTTL', KEYS[1])
-redis.call('DEL', KEYS[1])
-return {session, pttl}
-"#;
-
-/// KEYS: lunch session. ARGV: session, ms to live. Puts a taken session back unless a
-/// newer one was started meanwhile. Returns 1 when put back.
-const LUNCH_USER_PUT_SESSION: &str = r#"
-if redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2], 'NX') then
-  return 1
-end
-return 0
 "#;
 
 /// KEYS: the user's limits. ARGV: budget, window seconds. Counts one use and returns

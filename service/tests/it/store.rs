@@ -9,9 +9,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use kakaobot::store::{
-    AddOutcome, AnswerCheck, BotScope, Budget, Keys, LunchSession, MemoryStore, QuizChange,
-    QuizSession, RedisConnection, RedisStore, RedisTarget, RedisTimeouts, Score, SessionWrite,
-    Store, StoreError, VoteOutcome, SESSION_TTL, VOTE_TTL,
+    AddOutcome, AnswerCheck, BotScope, Budget, Keys, LunchOp, LunchRequest, LunchSession,
+    MemoryStore, QuizChange, QuizSession, RedisConnection, RedisStore, RedisTarget, RedisTimeouts,
+    Score, SessionWrite, StepOutcome, Store, StoreError, VoteOutcome, SESSION_TTL, VOTE_TTL,
 };
 use kakaobot::user::UserKey;
 use redis::aio::MultiplexedConnection;
@@ -100,6 +100,9 @@ impl Subject {
     /// Lets every session run out, as if ten minutes had passed.
     async fn expire_sessions(&self) {
         self.expire(SESSION_TTL, |p| format!("{{{p}:u:*}}:*:session"))
+            .await;
+        // A lunch member's session lives with the group.
+        self.expire(SESSION_TTL, |p| format!("{{{p}:g:*}}:step:*"))
             .await;
     }
 
@@ -238,6 +241,14 @@ async fn group_with(store: &dyn Store, owner: &UserKey, code: &str, restaurants:
     }
 }
 
+/// A lunch request that only writes the session.
+fn write(write: SessionWrite) -> LunchRequest {
+    LunchRequest {
+        write,
+        ..Default::default()
+    }
+}
+
 fn recorded(previous: Option<&str>) -> VoteOutcome {
     VoteOutcome::Recorded {
         previous: previous.map(str::to_owned),
@@ -320,6 +331,9 @@ contract_suite!(
     a_removed_restaurant_is_nobodys_vote_and_re_adding_it_starts_from_nothing,
     a_session_step_started_with_the_load_is_made_as_the_message_decides,
     an_allowance_refuses_uses_past_its_maximum_per_user_and_budget,
+    a_choosing_or_removing_step_starts_only_when_the_group_lists_a_restaurant,
+    typed_text_does_what_the_members_step_waits_for,
+    a_tapped_vote_or_removal_applies_whatever_the_step_and_needs_a_group,
     a_question_is_asked_fresh_first_and_a_category_starts_over_without_the_pending_one,
     an_answer_is_judged_only_against_the_questions_its_choice_answers,
 );
@@ -1272,7 +1286,14 @@ async fn a_removed_restaurant_is_nobodys_vote_and_re_adding_it_starts_from_nothi
         .unwrap();
 
     let state = store
-        .lunch_open(&bob, DAY, SessionWrite::Keep, true)
+        .lunch_open(
+            &bob,
+            DAY,
+            &LunchRequest {
+                tally: true,
+                ..Default::default()
+            },
+        )
         .await
         .unwrap();
     assert_eq!(state.membership.unwrap().my_vote, None);
@@ -1291,8 +1312,7 @@ async fn a_session_step_started_with_the_load_is_made_as_the_message_decides(s: 
         .lunch_open(
             &alice,
             DAY,
-            SessionWrite::Set(LunchSession::AwaitingJoinCode),
-            false,
+            &write(SessionWrite::Set(LunchSession::AwaitingJoinCode)),
         )
         .await
         .unwrap();
@@ -1300,13 +1320,12 @@ async fn a_session_step_started_with_the_load_is_made_as_the_message_decides(s: 
         .lunch_open(
             &alice,
             DAY,
-            SessionWrite::SetIfMember(LunchSession::Choosing),
-            false,
+            &write(SessionWrite::SetIfMember(LunchSession::Choosing)),
         )
         .await
         .unwrap();
     let after_member_only = store
-        .lunch_open(&alice, DAY, SessionWrite::Clear, false)
+        .lunch_open(&alice, DAY, &write(SessionWrite::Clear))
         .await
         .unwrap();
     let after_clear = store.lunch_load(&alice, DAY).await.unwrap();
@@ -1314,8 +1333,7 @@ async fn a_session_step_started_with_the_load_is_made_as_the_message_decides(s: 
         .lunch_open(
             &loner,
             DAY,
-            SessionWrite::SetIfMember(LunchSession::Choosing),
-            false,
+            &write(SessionWrite::SetIfMember(LunchSession::Choosing)),
         )
         .await
         .unwrap();
@@ -1353,6 +1371,166 @@ async fn an_allowance_refuses_uses_past_its_maximum_per_user_and_budget(s: &Subj
         .lunch_spend(&alice, Budget::CreateGroup, 3)
         .await
         .unwrap());
+}
+
+// --- one-call lunch steps ---------------------------------------------------------------
+
+/// A lunch request that applies `op`.
+fn op(op: LunchOp) -> LunchRequest {
+    LunchRequest {
+        op,
+        ..Default::default()
+    }
+}
+
+fn typed(text: &str) -> LunchOp {
+    LunchOp::Typed {
+        text: text.to_owned(),
+        add: Some(text.to_owned()),
+        max: 20,
+    }
+}
+
+async fn a_choosing_or_removing_step_starts_only_when_the_group_lists_a_restaurant(s: &Subject) {
+    let store = &*s.store;
+    let alice = user("alice");
+    group_with(store, &alice, "ABC123", &[]).await;
+    store.lunch_set_session(&alice, None).await.unwrap();
+
+    store
+        .lunch_open(
+            &alice,
+            DAY,
+            &write(SessionWrite::SetIfListed(LunchSession::Choosing)),
+        )
+        .await
+        .unwrap();
+    let empty = store.lunch_load(&alice, DAY).await.unwrap().session;
+    store
+        .lunch_add_restaurant("ABC123", "김밥", 20)
+        .await
+        .unwrap();
+    store
+        .lunch_open(
+            &alice,
+            DAY,
+            &write(SessionWrite::SetIfListed(LunchSession::Choosing)),
+        )
+        .await
+        .unwrap();
+    let listed = store.lunch_load(&alice, DAY).await.unwrap().session;
+
+    assert_eq!(empty, None);
+    assert_eq!(listed, Some(LunchSession::Choosing));
+}
+
+async fn typed_text_does_what_the_members_step_waits_for(s: &Subject) {
+    let store = &*s.store;
+    let alice = user("alice");
+    group_with(store, &alice, "ABC123", &["김밥"]).await;
+
+    store
+        .lunch_set_session(&alice, Some(LunchSession::AwaitingNewRestaurant))
+        .await
+        .unwrap();
+    let added = store
+        .lunch_open(&alice, DAY, &op(typed("라멘")))
+        .await
+        .unwrap();
+    let in_settings = store
+        .lunch_open(&alice, DAY, &op(typed("국밥")))
+        .await
+        .unwrap();
+    store
+        .lunch_set_session(&alice, Some(LunchSession::Choosing))
+        .await
+        .unwrap();
+    let unknown = store
+        .lunch_open(&alice, DAY, &op(typed("피자")))
+        .await
+        .unwrap();
+    let voted = store
+        .lunch_open(&alice, DAY, &op(typed("라멘")))
+        .await
+        .unwrap();
+    store
+        .lunch_set_session(&alice, Some(LunchSession::AwaitingRemoval))
+        .await
+        .unwrap();
+    let removed = store
+        .lunch_open(&alice, DAY, &op(typed("김밥")))
+        .await
+        .unwrap();
+    let after = store.lunch_load(&alice, DAY).await.unwrap();
+
+    assert_eq!(added.session, Some(LunchSession::AwaitingNewRestaurant));
+    assert_eq!(added.outcome, Some(StepOutcome::Added(AddOutcome::Added)));
+    assert_eq!(
+        added.membership.unwrap().restaurants,
+        names(&["김밥"]),
+        "the list before"
+    );
+    assert_eq!(in_settings.session, Some(LunchSession::Settings));
+    assert_eq!(
+        in_settings.outcome, None,
+        "nothing is waited for in settings"
+    );
+    assert_eq!(
+        unknown.outcome,
+        Some(StepOutcome::Voted(VoteOutcome::UnknownRestaurant))
+    );
+    assert_eq!(
+        voted.session,
+        Some(LunchSession::Choosing),
+        "still choosing after a miss"
+    );
+    assert_eq!(voted.outcome, Some(StepOutcome::Voted(recorded(None))));
+    assert_eq!(removed.outcome, Some(StepOutcome::Removed(true)));
+    assert_eq!(after.session, Some(LunchSession::Settings));
+    let group = after.membership.unwrap();
+    assert_eq!(group.restaurants, names(&["라멘"]));
+    assert_eq!(group.my_vote.as_deref(), Some("라멘"));
+}
+
+async fn a_tapped_vote_or_removal_applies_whatever_the_step_and_needs_a_group(s: &Subject) {
+    let store = &*s.store;
+    let (alice, loner) = (user("alice"), user("loner"));
+    group_with(store, &alice, "ABC123", &["김밥", "라멘"]).await;
+    store
+        .lunch_set_session(&alice, Some(LunchSession::AwaitingNewRestaurant))
+        .await
+        .unwrap();
+
+    let voted = store
+        .lunch_open(&alice, DAY, &op(LunchOp::Vote("김밥".into())))
+        .await
+        .unwrap();
+    let session_after_vote = store.lunch_load(&alice, DAY).await.unwrap().session;
+    let not_listed = store
+        .lunch_open(&alice, DAY, &op(LunchOp::Remove("피자".into())))
+        .await
+        .unwrap();
+    let removed = store
+        .lunch_open(&alice, DAY, &op(LunchOp::Remove("김밥".into())))
+        .await
+        .unwrap();
+    let without_group = store
+        .lunch_open(&loner, DAY, &op(LunchOp::Vote("김밥".into())))
+        .await
+        .unwrap();
+
+    assert_eq!(voted.outcome, Some(StepOutcome::Voted(recorded(None))));
+    assert_eq!(session_after_vote, None, "a vote ends the session");
+    assert_eq!(not_listed.outcome, Some(StepOutcome::Removed(false)));
+    assert_eq!(removed.outcome, Some(StepOutcome::Removed(true)));
+    assert_eq!(
+        store.lunch_load(&alice, DAY).await.unwrap().session,
+        Some(LunchSession::Settings)
+    );
+    assert_eq!(
+        (without_group.membership, without_group.outcome),
+        (None, None)
+    );
 }
 
 // --- one-call quiz steps ---------------------------------------------------------------
@@ -1517,9 +1695,13 @@ mod only_redis {
             .await
             .unwrap();
 
-        for bot in [BotScope::Quiz, BotScope::Lunch] {
-            let ttl = ttl(admin, &keys.session(bot, &alice)).await;
-            assert!((590..=600).contains(&ttl), "{bot:?} session ttl {ttl}");
+        // Alice has a group, so her lunch session lives with it.
+        for key in [
+            keys.session(BotScope::Quiz, &alice),
+            keys.lunch_step("ABC123", &alice),
+        ] {
+            let ttl = ttl(admin, &key).await;
+            assert!((590..=600).contains(&ttl), "{key} ttl {ttl}");
         }
     }
 

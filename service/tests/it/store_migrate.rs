@@ -4,7 +4,7 @@
 
 use std::process::Command;
 
-use kakaobot::store::{BotScope, QuizSession, RedisStore, Score, Store, VOTE_TTL};
+use kakaobot::store::{BotScope, LunchRequest, QuizSession, RedisStore, Score, Store, VOTE_TTL};
 use kakaobot::user::UserKey;
 use redis::aio::MultiplexedConnection;
 
@@ -173,7 +173,14 @@ async fn migrating_keeps_scores_groups_lists_and_todays_votes_and_a_rerun_change
     assert!(!store.is_friend(BotScope::Quiz, &bob).await.unwrap());
 
     let lunch = store
-        .lunch_open(&alice, DAY, Default::default(), true)
+        .lunch_open(
+            &alice,
+            DAY,
+            &LunchRequest {
+                tally: true,
+                ..Default::default()
+            },
+        )
         .await
         .unwrap();
     let group = lunch.membership.expect("alice is still in her group");
