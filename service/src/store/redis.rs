@@ -267,16 +267,17 @@ impl RedisStore {
         Ok(previous)
     }
 
-    /// Ends a lunch member's session, which lives with their group (a second round
-    /// trip, on the friend and chat-room notifications only).
-    async fn clear_group_step(&self, bot: BotScope, user: &UserKey) -> Result<()> {
+    /// Ends a lunch member's session, which lives with their group `code` (a second
+    /// round trip, on the friend and chat-room notifications of members only).
+    async fn clear_group_step(
+        &self,
+        bot: BotScope,
+        user: &UserKey,
+        code: Option<String>,
+    ) -> Result<()> {
         if bot != BotScope::Lunch {
             return Ok(());
         }
-        let code: Option<String> = redis::cmd("GET")
-            .arg(self.keys.lunch_member(user))
-            .query_async(&mut self.conn())
-            .await?;
         if let Some(code) = code {
             redis::cmd("DEL")
                 .arg(self.keys.lunch_step(&code, user))
@@ -385,13 +386,16 @@ impl Store for RedisStore {
 
     #[tracing::instrument(level = "debug", skip_all, fields(bot = bot.as_str(), user = %user))]
     async fn remove_friend(&self, bot: BotScope, user: &UserKey) -> Result<()> {
-        // One DEL of two keys in one slot: atomic.
-        redis::cmd("DEL")
+        // One DEL of two keys in one slot (atomic), and the group pointer read with it.
+        let (_, code): (i64, Option<String>) = redis::pipe()
+            .cmd("DEL")
             .arg(self.keys.friend(bot, user))
             .arg(self.keys.session(bot, user))
-            .exec_async(&mut self.conn())
+            .cmd("GET")
+            .arg(self.keys.lunch_member(user))
+            .query_async(&mut self.conn())
             .await?;
-        self.clear_group_step(bot, user).await
+        self.clear_group_step(bot, user, code).await
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(bot = bot.as_str(), user = %user))]
@@ -404,11 +408,14 @@ impl Store for RedisStore {
 
     #[tracing::instrument(level = "debug", skip_all, fields(bot = bot.as_str(), user = %user))]
     async fn clear_session(&self, bot: BotScope, user: &UserKey) -> Result<()> {
-        redis::cmd("DEL")
+        let (_, code): (i64, Option<String>) = redis::pipe()
+            .cmd("DEL")
             .arg(self.keys.session(bot, user))
-            .exec_async(&mut self.conn())
+            .cmd("GET")
+            .arg(self.keys.lunch_member(user))
+            .query_async(&mut self.conn())
             .await?;
-        self.clear_group_step(bot, user).await
+        self.clear_group_step(bot, user, code).await
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(user = %user, category = ?category))]

@@ -4,7 +4,9 @@
 
 use std::process::Command;
 
-use kakaobot::store::{BotScope, LunchRequest, QuizSession, RedisStore, Score, Store, VOTE_TTL};
+use kakaobot::store::{
+    BotScope, LunchRequest, LunchSession, QuizSession, RedisStore, Score, Store, VOTE_TTL,
+};
 use kakaobot::user::UserKey;
 use redis::aio::MultiplexedConnection;
 
@@ -25,7 +27,8 @@ async fn admin(redis: &RedisServer) -> MultiplexedConnection {
 }
 
 /// Writes what kakaobot 0.1 would have written for two users in one group, one of
-/// them in the middle of a quiz question, and a group whose code needs encoding.
+/// them in the middle of a quiz question and of a lunch vote, a user waiting to type
+/// a join code, and a group whose code needs encoding.
 async fn load_the_old_layout(admin: &mut MultiplexedConnection, p: &str) {
     let vote_ttl = VOTE_TTL.as_secs() - 3600;
     redis::pipe()
@@ -44,6 +47,18 @@ async fn load_the_old_layout(admin: &mut MultiplexedConnection, p: &str) {
         .cmd("SET")
         .arg(format!("{p}:quiz:session:alice"))
         .arg(r#"{"category":"python","question_id":"python-list-append"}"#)
+        .arg("EX")
+        .arg(600)
+        .ignore()
+        .cmd("SET")
+        .arg(format!("{p}:lunch:session:alice"))
+        .arg(r#""choosing""#)
+        .arg("EX")
+        .arg(600)
+        .ignore()
+        .cmd("SET")
+        .arg(format!("{p}:lunch:session:dave"))
+        .arg(r#""awaiting_join_code""#)
         .arg("EX")
         .arg(600)
         .ignore()
@@ -141,7 +156,7 @@ async fn migrating_keeps_scores_groups_lists_and_todays_votes_and_a_rerun_change
     let first = run_migrate(&redis, &prefix);
     let second = run_migrate(&redis, &prefix);
 
-    assert!(first.contains("migrated 13 keys"), "{first}");
+    assert!(first.contains("migrated 15 keys"), "{first}");
     assert!(second.contains("migrated 0 keys"), "{second}");
     assert!(
         keys_matching(&mut admin, &format!("{prefix}:*"))
@@ -183,6 +198,16 @@ async fn migrating_keeps_scores_groups_lists_and_todays_votes_and_a_rerun_change
         )
         .await
         .unwrap();
+    assert_eq!(
+        lunch.session,
+        Some(LunchSession::Choosing),
+        "a member's step moves to the group"
+    );
+    assert_eq!(
+        store.lunch_load(&user("dave"), DAY).await.unwrap().session,
+        Some(LunchSession::AwaitingJoinCode),
+        "a newcomer's step stays with them"
+    );
     let group = lunch.membership.expect("alice is still in her group");
     assert_eq!(group.code, "ABC123");
     assert_eq!(group.restaurants, ["김밥", "라멘", "국밥"]);
