@@ -1,8 +1,6 @@
 //! The quiz bot (tutorial 1, done right): an answer is judged against the question
 //! *this user* was asked, which the store remembers for Kakao's 10-minute context.
 
-use std::collections::HashMap;
-
 use async_trait::async_trait;
 use rand::seq::SliceRandom;
 
@@ -21,11 +19,6 @@ pub fn is_reserved_label(label: &str) -> bool {
 
 pub struct QuizBot {
     bank: QuestionBank,
-    /// Choice text → (question id, whether it is that question's answer), for every
-    /// question offering that choice. Lets one store call both find the pending
-    /// question and judge it: the store is told up front which questions a typed
-    /// choice would answer, and how.
-    by_choice: HashMap<String, Vec<(String, bool)>>,
 }
 
 /// What the user asked for, decided from the message alone before anything is loaded.
@@ -43,32 +36,27 @@ enum Intent<'a> {
 
 impl QuizBot {
     pub fn new(bank: QuestionBank) -> Self {
-        let mut by_choice: HashMap<String, Vec<(String, bool)>> = HashMap::new();
-        for category in Category::ALL {
-            for question in bank.in_category(category) {
-                for choice in &question.choices {
-                    by_choice
-                        .entry(choice.clone())
-                        .or_default()
-                        .push((question.id.clone(), *choice == question.answer));
-                }
-            }
-        }
-        Self { bank, by_choice }
+        Self { bank }
     }
 
-    /// Which pending questions `choice` answers: for a tap, only the question the
-    /// button belonged to; typed, every question offering it.
+    /// Which pending questions `choice` answers, and which of them rightly: for a tap,
+    /// only the question the button belonged to; typed, every question offering it.
+    /// Told this up front, the store finds the pending question and judges it in one
+    /// call. (A scan of the bank: tens of questions, a few choices each.)
     fn answer_check(&self, choice: &str, tapped_question: Option<&str>) -> AnswerCheck {
         let mut check = AnswerCheck {
             tapped: tapped_question.map(str::to_owned),
             ..Default::default()
         };
-        let offered = self.by_choice.get(choice).into_iter().flatten();
-        for (id, correct) in offered.filter(|(id, _)| tapped_question.is_none_or(|t| t == id)) {
-            check.valid_for.push(id.clone());
-            if *correct {
-                check.correct_for.push(id.clone());
+        let offered = Category::ALL
+            .into_iter()
+            .flat_map(|category| self.bank.in_category(category))
+            .filter(|q| tapped_question.is_none_or(|t| t == q.id))
+            .filter(|q| q.choices.iter().any(|c| c == choice));
+        for question in offered {
+            check.valid_for.push(question.id.clone());
+            if question.answer == choice {
+                check.correct_for.push(question.id.clone());
             }
         }
         check
