@@ -583,6 +583,20 @@ impl Store for RedisStore {
         };
         let group = match (&code, guessed) {
             (Some(code), Some(Some(step))) if hint.as_deref() == Some(code) => Some(step),
+            (_, Some(Some(_))) => {
+                // The guessed group still lists the user, but their record names
+                // another (or none): a join or create whose last step, leaving the old
+                // group, failed. This message's step went to the old group; finish the
+                // leave so it cannot happen again, then do the step where it belongs.
+                if let Some(stale) = &hint {
+                    self.leave_group(user, Some(stale.clone()), code.as_deref().unwrap_or(""))
+                        .await?;
+                }
+                match &code {
+                    Some(code) => self.group_step(code, user, day, request, true).await?,
+                    None => None,
+                }
+            }
             (Some(code), _) => self.group_step(code, user, day, request, true).await?,
             (None, _) => None,
         };

@@ -1754,6 +1754,75 @@ mod only_redis {
     }
 
     #[tokio::test]
+    async fn a_stale_guess_of_a_users_group_is_corrected_and_the_left_group_let_go() {
+        let s = Subject::redis("stale_guess").await;
+        let (keys, admin) = subject_parts(&s);
+        let other = RedisStore::new(
+            &format!("redis://{}/", admin_address(admin).await),
+            keys.prefix(),
+            Default::default(),
+        )
+        .unwrap();
+        let (alice, bob, carol) = (user("alice"), user("bob"), user("carol"));
+        group_with(&*s.store, &alice, "OLD001", &["김밥"]).await;
+        s.store.lunch_join_group(&bob, "OLD001").await.unwrap();
+        // This instance now guesses OLD001 for bob.
+        s.store.lunch_load(&bob, DAY).await.unwrap();
+        // Through another instance bob joins NEW001, but the last step (leaving
+        // OLD001) is lost: he is still on OLD001's member list.
+        group_with(&other, &carol, "NEW001", &["라멘"]).await;
+        let _: () = redis::pipe()
+            .cmd("SADD")
+            .arg(keys.lunch_members("NEW001"))
+            .arg("bob")
+            .ignore()
+            .cmd("SET")
+            .arg(keys.lunch_member(&bob))
+            .arg("NEW001")
+            .ignore()
+            .query_async(&mut admin.clone())
+            .await
+            .unwrap();
+
+        let state = s.store.lunch_load(&bob, DAY).await.unwrap();
+
+        assert_eq!(state.membership.unwrap().code, "NEW001");
+        let still_listed: bool = redis::cmd("SISMEMBER")
+            .arg(keys.lunch_members("OLD001"))
+            .arg("bob")
+            .query_async(&mut admin.clone())
+            .await
+            .unwrap();
+        assert!(!still_listed, "the lost leave was finished");
+        assert_eq!(
+            s.store
+                .lunch_load(&bob, DAY)
+                .await
+                .unwrap()
+                .membership
+                .unwrap()
+                .restaurants,
+            names(&["라멘"])
+        );
+    }
+
+    /// `host:port` of the server an admin connection talks to.
+    async fn admin_address(admin: &MultiplexedConnection) -> String {
+        let info: String = redis::cmd("INFO")
+            .arg("server")
+            .query_async(&mut admin.clone())
+            .await
+            .unwrap();
+        let port = info
+            .lines()
+            .find_map(|l| l.strip_prefix("tcp_port:"))
+            .unwrap()
+            .trim()
+            .to_owned();
+        format!("127.0.0.1:{port}")
+    }
+
+    #[tokio::test]
     async fn stores_with_different_prefixes_do_not_see_each_other() {
         let server = RedisServer::start();
         let one =
