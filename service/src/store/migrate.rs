@@ -1,6 +1,6 @@
 //! `kakaobot migrate`: moves data from the key layout of kakaobot ≤ 0.1 (one flat
 //! `<prefix>:…` namespace, which Redis Cluster cannot split) to the hash-tagged layout
-//! of [`Keys`](super::Keys).
+//! of [`Keys`].
 //!
 //! Old layout (`p` is the prefix; codes, categories and days percent-encode `%` and `:`):
 //! `p:{bot}:session:U`, `p:{bot}:friends` (set of users), `p:quiz:score:U`,

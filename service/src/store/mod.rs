@@ -2,8 +2,10 @@
 //!
 //! [`Store`] is the one interface the bots see. It speaks in the bots' own records
 //! (a pending quiz question, a lunch group, a vote) and hides how they are kept:
-//! [`RedisStore`] for real deployments, [`MemoryStore`] for the quick start and tests.
-//! Both pass the same contract suite (`service/tests/it/store.rs`).
+//! [`RedisStore`] for real deployments (a single Redis or a Redis Cluster, through one
+//! [`RedisConnection`]), [`MemoryStore`] for the quick start and tests. Both pass the
+//! same contract suite (`service/tests/it/store.rs`), the Redis one on a single server
+//! and on a six-node cluster. [`migrate`] moves data from the 0.1 key layout.
 //!
 //! Lifetimes: sessions (a conversation's context) expire after [`SESSION_TTL`], as
 //! Kakao's own context does; scores, groups and restaurants are kept; a day's votes
@@ -303,7 +305,11 @@ impl Tally {
     }
 }
 
-/// The bots' memory. Every method is one round trip to the backing store.
+/// The bots' memory. Each method is one round trip to Redis unless its doc says
+/// otherwise: [`Store::lunch_open`] sends a user's and a group's step together;
+/// creating and joining a group, a member's [`Store::lunch_set_session`] and the
+/// notifications of a member ([`Store::clear_session`], [`Store::remove_friend`])
+/// take ordered steps.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Checks that the store answers (used by `/ready`).
