@@ -19,7 +19,8 @@ atomic rename, keeping the previous binary and units under
 /usr/local/lib/kakaobot/previous/; install /etc/kakaobot/kakaobot.env from the
 example only if it does not exist; run the new binary's `kakaobot check` with
 those settings as the service's user (if it fails, its output is printed and
-nothing installed is touched); daemon-reload, enable, restart; poll /ready.
+nothing installed is touched); `kakaobot migrate` (Redis key layout, idempotent);
+daemon-reload, enable, restart; poll /ready; `kakaobot migrate` once more.
 If the new version is not ready in time, the previous one is restored and
 restarted, the service's journal lines since the restart are printed and the
 exit status is 1.
@@ -227,6 +228,25 @@ remote_install() {
         printf '%s\n' "$out" | sed 's/^/        /'
         return 1
     }
+    # Moves Redis data to the key layout the new binary reads (`kakaobot migrate`,
+    # idempotent), run as the service runs. Run right before the restart, and once
+    # more when the new version is ready, to pick up what the old version wrote in
+    # between (the rerun never overwrites what the new version wrote since). A
+    # failure before the restart is reported and the deploy goes on: a binary that
+    # cannot migrate will not become ready either and is rolled back; one that is
+    # ready must then migrate, or the deploy fails.
+    migrate_keys() {
+        local out rc=0
+        out=$(systemd-run --quiet --wait --pipe --collect -p DynamicUser=yes \
+            -p EnvironmentFile="$conf/kakaobot.env" "$bin" migrate </dev/null 2>&1) || rc=$?
+        if ((rc == 0)); then
+            say "${out##*$'\n'}"
+            return 0
+        fi
+        say "\`kakaobot migrate\` failed (exit $rc):"
+        printf '%s\n' "$out" | sed 's/^/        /'
+        return 1
+    }
     # Restarts the service behind its socket. The socket is restarted only when
     # it is not listening or its unit changed, so an ordinary deploy never
     # closes the port: connections queue while the service restarts.
@@ -289,8 +309,13 @@ remote_install() {
         atomic_install "$src/kakaobot.socket" "$units/kakaobot.socket" 0644
     fi
 
+    migrate_keys || say "going on: the new version migrates again once it is ready"
     restart_units "$socket_changed"
     if wait_ready; then
+        migrate_keys || {
+            say "the new version serves, but data of the old key layout stays hidden until \`kakaobot migrate\` succeeds"
+            return 1
+        }
         return 0
     fi
 

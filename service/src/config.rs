@@ -82,10 +82,19 @@ settings! {
     /// shared between processes, lost on restart). May hold a password, so it is a
     /// secret: never logged.
     redis_url: Option<SecretString>, key "redis_url", default "", with "optional_secret";
+    /// Redis Cluster seed nodes, comma-separated `host:port` or
+    /// `redis[s]://[[user]:password@]host:port` (TLS with `rediss://`, as ElastiCache's
+    /// in-transit encryption needs); selects cluster mode. Exclusive with `redis_url`.
+    /// May hold a password, so it is a secret: never logged.
+    redis_cluster: Option<SecretString>, key "redis_cluster", default "", with "optional_secret";
+    /// A PEM CA bundle trusted for `rediss://` instead of the built-in roots, for a
+    /// server whose certificate a private CA signed (ElastiCache needs none).
+    redis_tls_ca: Option<PathBuf>, key "redis_tls_ca", default "", with "optional_path";
     /// The bot at the root URL (`/keyboard`, `/message`, …): `quiz` or `lunch`.
     default_bot: BotName, key "default_bot", default "quiz", with "parsed";
-    /// Every Redis key starts with `<prefix>:`, so several deployments can share one
-    /// Redis.
+    /// Every Redis key starts with `{<prefix>:` (inside the hash tag that keeps one
+    /// user's or one group's keys on one cluster slot), so several deployments can
+    /// share one Redis.
     key_prefix: String, key "key_prefix", default "kakaobot", with "text";
     /// A quiz TOML file replacing the embedded question bank; empty uses the embedded
     /// one.
@@ -185,6 +194,12 @@ pub enum ConfigError {
         value: String,
         reason: String,
     },
+    #[error("{first} and {second} are both set: {reason}")]
+    Conflict {
+        first: &'static str,
+        second: &'static str,
+        reason: &'static str,
+    },
 }
 
 impl Settings {
@@ -226,24 +241,54 @@ impl Settings {
             || self.key_prefix.len() > 64
             || self
                 .key_prefix
-                .contains(|c: char| c.is_whitespace() || c == ':')
+                .contains(|c: char| c.is_whitespace() || matches!(c, ':' | '{' | '}'))
         {
+            // Braces would end the keys' Redis Cluster hash tag early.
             return Err(invalid(
                 "key_prefix",
                 &self.key_prefix,
-                "use 1 to 64 characters without spaces or ':'",
+                "use 1 to 64 characters without spaces, ':', '{' or '}'",
             ));
+        }
+        if self.redis_url.is_some() && self.redis_cluster.is_some() {
+            return Err(ConfigError::Conflict {
+                first: "redis_url (KAKAOBOT_REDIS_URL)",
+                second: "redis_cluster (KAKAOBOT_REDIS_CLUSTER)",
+                reason: "set redis_url for a single Redis or redis_cluster for a Redis Cluster, not both",
+            });
         }
         if let Some(url) = &self.redis_url {
             let url = url.expose_secret();
-            // rediss:// would need redis-rs's TLS feature, which is not built in;
-            // Redis runs on the same host, over loopback or a Unix socket.
-            if !(url.starts_with("redis://") || url.starts_with("unix://")) {
+            if !(url.starts_with("redis://")
+                || url.starts_with("rediss://")
+                || url.starts_with("unix://"))
+            {
                 return Err(invalid(
                     "redis_url",
                     &redact_url(url),
-                    "expected redis://[[user]:password@]host:port[/db] or unix:///path \
-                     (TLS, rediss://, is not built in)",
+                    "expected redis[s]://[[user]:password@]host:port[/db] or unix:///path",
+                ));
+            }
+        }
+        for node in self.redis_cluster_nodes() {
+            let bare = node
+                .strip_prefix("redis://")
+                .or_else(|| node.strip_prefix("rediss://"))
+                .map(|rest| {
+                    rest.rsplit('@')
+                        .next()
+                        .unwrap_or(rest)
+                        .trim_end_matches('/')
+                });
+            let ok = bare.is_some_and(|hp| {
+                hp.rsplit_once(':')
+                    .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok())
+            });
+            if !ok {
+                return Err(invalid(
+                    "redis_cluster",
+                    &redact_url(&node),
+                    "expected seed nodes as host:port or redis[s]://[user:password@]host:port, separated by commas",
                 ));
             }
         }
@@ -299,6 +344,27 @@ impl Settings {
             ));
         }
         Ok(())
+    }
+
+    /// The cluster seed nodes as URLs (`host:port` becomes `redis://host:port`); empty
+    /// outside cluster mode.
+    pub fn redis_cluster_nodes(&self) -> Vec<String> {
+        let Some(nodes) = &self.redis_cluster else {
+            return Vec::new();
+        };
+        nodes
+            .expose_secret()
+            .split(',')
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .map(|n| {
+                if n.contains("://") {
+                    n.to_owned()
+                } else {
+                    format!("redis://{n}")
+                }
+            })
+            .collect()
     }
 
     /// The Redis URL with any password hidden, for log lines.
@@ -707,6 +773,51 @@ mod tests {
     }
 
     #[test]
+    fn cluster_seeds_are_read_as_urls_and_exclude_a_single_redis_url() {
+        let s = Settings::load_from(
+            None,
+            env(&[(
+                "KAKAOBOT_REDIS_CLUSTER",
+                "10.0.0.1:7000, rediss://:pw@cache.example:6379",
+            )]),
+        )
+        .unwrap();
+        assert_eq!(
+            s.redis_cluster_nodes(),
+            ["redis://10.0.0.1:7000", "rediss://:pw@cache.example:6379"]
+        );
+        assert!(!format!("{s:?}").contains("pw@"));
+
+        let err = Settings::load_from(
+            None,
+            env(&[
+                ("KAKAOBOT_REDIS_CLUSTER", "10.0.0.1:7000"),
+                ("KAKAOBOT_REDIS_URL", "redis://127.0.0.1:6379"),
+            ]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("KAKAOBOT_REDIS_URL") && err.contains("KAKAOBOT_REDIS_CLUSTER"),
+            "{err}"
+        );
+        let err = Settings::load_from(None, env(&[("KAKAOBOT_REDIS_CLUSTER", "10.0.0.1")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("KAKAOBOT_REDIS_CLUSTER"), "{err}");
+    }
+
+    #[test]
+    fn a_tls_redis_url_is_accepted() {
+        let s = Settings::load_from(
+            None,
+            env(&[("KAKAOBOT_REDIS_URL", "rediss://cache.example:6379")]),
+        )
+        .unwrap();
+        assert!(s.redis_url.is_some());
+    }
+
+    #[test]
     fn an_empty_redis_url_means_in_memory() {
         let s = Settings::load_from(None, env(&[("KAKAOBOT_REDIS_URL", "")])).unwrap();
         assert!(s.redis_url.is_none());
@@ -790,10 +901,15 @@ mod tests {
     }
 
     #[test]
-    fn a_tls_url_is_refused_without_showing_its_password() {
-        let err = load_err(&[("KAKAOBOT_REDIS_URL", "rediss://user:hunter2@host:6380")]);
+    fn a_url_of_another_scheme_is_refused_without_showing_its_password() {
+        let err = load_err(&[("KAKAOBOT_REDIS_URL", "http://user:hunter2@host:6380")]);
         assert!(
             err.contains("KAKAOBOT_REDIS_URL") && !err.contains("hunter2"),
+            "{err}"
+        );
+        let err = load_err(&[("KAKAOBOT_REDIS_CLUSTER", "rediss://:hunter2@host")]);
+        assert!(
+            err.contains("KAKAOBOT_REDIS_CLUSTER") && !err.contains("hunter2"),
             "{err}"
         );
     }

@@ -31,6 +31,9 @@ enum Command {
     Openapi,
     /// Load and check the settings and the question bank, then exit.
     Check,
+    /// Move Redis data from the key layout of kakaobot 0.1 to the cluster-ready one.
+    /// Idempotent; deploy.sh runs it before each restart.
+    Migrate,
 }
 
 fn main() -> ExitCode {
@@ -58,6 +61,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Check => {
                 startup::build_state(&settings)?;
                 println!("settings and question bank are valid");
+                Ok(())
+            }
+            Command::Migrate => {
+                println!("{}", startup::migrate(&settings).await?);
                 Ok(())
             }
             _ => {

@@ -21,7 +21,7 @@ use crate::callback::Callbacks;
 use crate::config::Settings;
 use crate::method_table::MethodTable;
 use crate::server::{HttpServer, Limits};
-use crate::store::{MemoryStore, RedisStore, RedisTimeouts, Store};
+use crate::store::{MemoryStore, RedisStore, RedisTarget, RedisTimeouts, Store};
 use crate::{listener, metrics};
 
 pub use crate::server::FIRST_BYTES_WAIT;
@@ -228,37 +228,89 @@ fn open_file_limit() -> Option<u64> {
 
 /// The store the settings ask for, with a log line saying what that means.
 pub fn build_store(settings: &Settings) -> anyhow::Result<(Arc<dyn Store>, &'static str)> {
-    match &settings.redis_url {
-        Some(url) => {
-            let store = RedisStore::new(
-                url.expose_secret(),
-                &settings.key_prefix,
-                RedisTimeouts {
-                    connect: settings.redis_connect_timeout,
-                    response: settings.redis_response_timeout,
-                },
-            )
-            .with_context(|| {
-                format!(
-                    "failed to set up Redis at {}",
-                    settings.redis_url_for_logs().unwrap_or_default()
-                )
-            })?;
-            info!(
-                redis = %settings.redis_url_for_logs().unwrap_or_default(),
-                key_prefix = %settings.key_prefix,
-                "state is kept in Redis"
-            );
-            Ok((Arc::new(store), "redis"))
+    let (target, shown, kind) = match &settings.redis_url {
+        Some(url) => (
+            RedisTarget::Single(url.expose_secret().to_owned()),
+            settings.redis_url_for_logs().unwrap_or_default(),
+            "redis",
+        ),
+        None if settings.redis_cluster.is_some() => {
+            let nodes = settings.redis_cluster_nodes();
+            let shown = nodes
+                .iter()
+                .map(|n| crate::config::redact_url(n))
+                .collect::<Vec<_>>()
+                .join(",");
+            (RedisTarget::Cluster(nodes), shown, "redis-cluster")
         }
         None => {
             warn!(
                 "state is kept in memory: not shared between processes and lost on restart; \
-                 set KAKAOBOT_REDIS_URL for real use"
+                 set KAKAOBOT_REDIS_URL or KAKAOBOT_REDIS_CLUSTER for real use"
             );
-            Ok((Arc::new(MemoryStore::new()), "memory"))
+            return Ok((Arc::new(MemoryStore::new()), "memory"));
         }
-    }
+    };
+    let tls_root = settings
+        .redis_tls_ca
+        .as_ref()
+        .map(|path| {
+            std::fs::read(path)
+                .with_context(|| format!("failed to read the Redis CA bundle {}", path.display()))
+        })
+        .transpose()?;
+    let store = RedisStore::open(
+        &target,
+        &settings.key_prefix,
+        RedisTimeouts {
+            connect: settings.redis_connect_timeout,
+            response: settings.redis_response_timeout,
+        },
+        tls_root,
+    )
+    .with_context(|| format!("failed to set up Redis at {shown}"))?;
+    info!(redis = %shown, mode = kind, key_prefix = %settings.key_prefix, "state is kept in Redis");
+    Ok((Arc::new(store), kind))
+}
+
+/// Runs the key-layout migration (see [`crate::store::migrate`]) on the configured
+/// single Redis and says what it did. Nothing to do in memory or on a cluster: the
+/// old layout only ever ran on a single Redis.
+pub async fn migrate(settings: &Settings) -> anyhow::Result<String> {
+    let Some(url) = &settings.redis_url else {
+        return Ok("nothing to migrate: KAKAOBOT_REDIS_URL is not set".to_owned());
+    };
+    let shown = settings.redis_url_for_logs().unwrap_or_default();
+    let tls_root = settings
+        .redis_tls_ca
+        .as_ref()
+        .map(|path| {
+            std::fs::read(path)
+                .with_context(|| format!("failed to read the Redis CA bundle {}", path.display()))
+        })
+        .transpose()?;
+    let mut conn = crate::store::RedisConnection::open(
+        &RedisTarget::Single(url.expose_secret().to_owned()),
+        RedisTimeouts {
+            connect: settings.redis_connect_timeout,
+            // A migration runs commands over whole lists and hashes: more generous.
+            response: settings.redis_response_timeout.max(Duration::from_secs(5)),
+        },
+        tls_root,
+    )
+    .with_context(|| format!("failed to set up Redis at {shown}"))?;
+    let report = crate::store::migrate::run(&mut conn, &settings.key_prefix)
+        .await
+        .with_context(|| {
+            format!(
+                "failed to migrate the keys under '{}' at {shown}",
+                settings.key_prefix
+            )
+        })?;
+    Ok(format!(
+        "migrated {} keys under '{}' to the cluster-ready layout ({} left alone)",
+        report.migrated, settings.key_prefix, report.skipped
+    ))
 }
 
 fn bank_source(settings: &Settings) -> BankSource {

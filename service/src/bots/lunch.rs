@@ -11,7 +11,8 @@ use rand::Rng;
 
 use super::{Bot, Button, Keyboard, Reply, Tap};
 use crate::store::{
-    AddOutcome, LunchSession, LunchState, Membership, Store, StoreError, VoteOutcome,
+    AddOutcome, Budget, LunchOp, LunchRequest, LunchSession, LunchState, Membership, SessionWrite,
+    StepOutcome, Store, StoreError, VoteOutcome,
 };
 use crate::user::UserKey;
 
@@ -33,6 +34,13 @@ pub const MAX_RESTAURANT_CHARS: usize = 20;
 /// Join codes avoid look-alike characters (0/O, 1/I/L) since people type them.
 const CODE_ALPHABET: &[u8] = b"ABCDEFGHJKMNPQRSTUVWXYZ23456789";
 const CODE_LEN: usize = 6;
+/// Groups one user may create per hour: enough to start over after a mistake, few
+/// enough that nobody fills Redis with empty groups.
+pub const MAX_GROUPS_PER_HOUR: u32 = 5;
+/// Join codes one user may try per hour. At this pace finding a stranger's group
+/// among 31^6 codes takes a user key thousands of years (before: 48,480 guesses at
+/// 12,000 a second).
+pub const MAX_JOIN_ATTEMPTS_PER_HOUR: u32 = 20;
 
 /// Returns today's date as `YYYY-MM-DD`; a function so tests can move the clock.
 pub type Clock = Arc<dyn Fn() -> String + Send + Sync>;
@@ -107,15 +115,8 @@ impl LunchBot {
         )
     }
 
-    async fn settings(
-        &self,
-        user: &UserKey,
-        state: &LunchState,
-        store: &dyn Store,
-    ) -> Result<Reply, StoreError> {
-        store
-            .lunch_set_session(user, Some(LunchSession::Settings))
-            .await?;
+    /// The settings step was started by the load ([`session_write`]).
+    fn settings(state: &LunchState) -> Reply {
         let text = match &state.membership {
             None => {
                 "설정이에요. 새 그룹을 만들거나, 받은 참여 코드로 그룹에 참여하세요.".to_owned()
@@ -126,20 +127,31 @@ impl LunchBot {
                 describe_list(&m.restaurants)
             ),
         };
-        Ok(Reply::new(
-            text,
-            Self::settings_keyboard(state.membership.is_some()),
-        ))
+        Reply::new(text, Self::settings_keyboard(state.membership.is_some()))
     }
 
-    async fn create_group(&self, user: &UserKey, store: &dyn Store) -> Result<Reply, StoreError> {
+    async fn create_group(
+        &self,
+        user: &UserKey,
+        member: bool,
+        store: &dyn Store,
+    ) -> Result<Reply, StoreError> {
+        if !store
+            .lunch_spend(user, Budget::CreateGroup, MAX_GROUPS_PER_HOUR)
+            .await?
+        {
+            return Ok(Reply::new(
+                format!(
+                    "그룹은 한 시간에 {MAX_GROUPS_PER_HOUR}번까지 만들 수 있어요. 잠시 후 다시 시도해 주세요."
+                ),
+                Self::settings_keyboard(member),
+            ));
+        }
         // A collision among 31^6 codes is rare; a few fresh draws make it vanishing.
         for _ in 0..5 {
             let code = new_code();
+            // Creating also starts the settings step.
             if store.lunch_create_group(user, &code).await? {
-                store
-                    .lunch_set_session(user, Some(LunchSession::Settings))
-                    .await?;
                 return Ok(Reply::new(
                     format!(
                         "새 그룹을 만들었어요! 참여 코드는 {code} 이에요.\n같이 먹을 사람들에게 알려 주고, '식당 추가'로 후보를 올려 주세요."
@@ -161,6 +173,20 @@ impl LunchBot {
         store: &dyn Store,
     ) -> Result<Reply, StoreError> {
         let code = normalize_code(typed);
+        // Only well-formed codes reach the store, and each costs one attempt first:
+        // a guesser learns nothing once the hour's attempts are spent.
+        if code.len() == CODE_LEN
+            && !store
+                .lunch_spend(user, Budget::JoinAttempt, MAX_JOIN_ATTEMPTS_PER_HOUR)
+                .await?
+        {
+            return Ok(Reply::new(
+                format!(
+                    "참여 코드를 너무 많이 입력했어요. 한 시간에 {MAX_JOIN_ATTEMPTS_PER_HOUR}번까지 시도할 수 있어요. '{CANCEL}'를 입력하고 잠시 후 다시 시도해 주세요."
+                ),
+                Keyboard::Text,
+            ));
+        }
         if code.len() == CODE_LEN && store.lunch_join_group(user, &code).await? {
             return Ok(Reply::new(
                 format!("{code} 그룹에 참여했어요! '#점심 선택'으로 오늘의 점심에 투표하세요."),
@@ -176,12 +202,12 @@ impl LunchBot {
         ))
     }
 
-    async fn add(
-        &self,
-        user: &UserKey,
+    /// The addition was made by the load ([`LunchOp::Typed`]) when the name was
+    /// acceptable; `outcome` is what it did.
+    fn added(
         member: &Membership,
         typed: &str,
-        store: &dyn Store,
+        outcome: Option<&StepOutcome>,
     ) -> Result<Reply, StoreError> {
         let name = match normalize_restaurant(typed) {
             Ok(name) => name,
@@ -192,11 +218,8 @@ impl LunchBot {
                 ))
             }
         };
-        let outcome = store
-            .lunch_add_restaurant(&member.code, &name, MAX_RESTAURANTS)
-            .await?;
         let text = match outcome {
-            AddOutcome::Added => {
+            Some(StepOutcome::Added(AddOutcome::Added)) => {
                 let mut list = member.restaurants.clone();
                 list.push(name.clone());
                 format!(
@@ -204,33 +227,33 @@ impl LunchBot {
                     describe_list(&list)
                 )
             }
-            AddOutcome::Duplicate => format!("'{name}'은(는) 이미 목록에 있어요."),
-            AddOutcome::Full => format!(
+            Some(StepOutcome::Added(AddOutcome::Duplicate)) => {
+                format!("'{name}'은(는) 이미 목록에 있어요.")
+            }
+            Some(StepOutcome::Added(AddOutcome::Full)) => format!(
                 "식당은 {MAX_RESTAURANTS}곳까지 올릴 수 있어요. '식당 삭제'로 자리를 만들어 주세요."
             ),
+            other => return Err(no_outcome("an addition", other)),
         };
-        store
-            .lunch_set_session(user, Some(LunchSession::Settings))
-            .await?;
         Ok(Reply::new(text, Self::settings_keyboard(true)))
     }
 
-    async fn remove(
-        &self,
-        user: &UserKey,
+    /// The removal was made by the load ([`LunchOp::Remove`] or [`LunchOp::Typed`]).
+    fn removed(
         member: &Membership,
         picked: &str,
-        store: &dyn Store,
+        outcome: Option<&StepOutcome>,
     ) -> Result<Reply, StoreError> {
-        if !store.lunch_remove_restaurant(&member.code, picked).await? {
-            return Ok(Reply::new(
-                "목록에 없는 식당이에요. 아래에서 지울 식당을 골라 주세요.",
-                Self::removal_keyboard(&member.restaurants),
-            ));
+        match outcome {
+            Some(StepOutcome::Removed(true)) => {}
+            Some(StepOutcome::Removed(false)) => {
+                return Ok(Reply::new(
+                    "목록에 없는 식당이에요. 아래에서 지울 식당을 골라 주세요.",
+                    Self::removal_keyboard(&member.restaurants),
+                ))
+            }
+            other => return Err(no_outcome("a removal", other)),
         }
-        store
-            .lunch_set_session(user, Some(LunchSession::Settings))
-            .await?;
         let rest: Vec<String> = member
             .restaurants
             .iter()
@@ -246,64 +269,58 @@ impl LunchBot {
         ))
     }
 
-    async fn choose(
-        &self,
-        user: &UserKey,
-        member: &Membership,
-        store: &dyn Store,
-    ) -> Result<Reply, StoreError> {
+    /// The choosing step was started by the load, if the list has a restaurant
+    /// ([`session_write`]).
+    fn choose(member: &Membership) -> Reply {
         if member.restaurants.is_empty() {
-            return Ok(Reply::new(
+            return Reply::new(
                 "아직 식당 목록이 비어 있어요. '#설정' → '식당 추가'로 후보를 올려 주세요.",
                 Self::home_keyboard(),
-            ));
+            );
         }
-        store
-            .lunch_set_session(user, Some(LunchSession::Choosing))
-            .await?;
         let mine = match &member.my_vote {
             Some(vote) => format!(" (지금 내 선택: {vote})"),
             None => String::new(),
         };
-        Ok(Reply::new(
+        Reply::new(
             format!("오늘 점심은 어디로 갈까요?{mine}"),
             Self::vote_keyboard(&member.restaurants),
-        ))
+        )
     }
 
-    async fn vote(
-        &self,
-        user: &UserKey,
+    /// The vote was made by the load ([`LunchOp::Vote`] or [`LunchOp::Typed`]).
+    fn voted(
         member: &Membership,
         picked: &str,
-        store: &dyn Store,
+        outcome: Option<&StepOutcome>,
     ) -> Result<Reply, StoreError> {
-        let today = (self.today)();
-        match store.lunch_vote(&member.code, &today, user, picked).await? {
-            VoteOutcome::Recorded {
+        match outcome {
+            Some(StepOutcome::Voted(VoteOutcome::Recorded {
                 previous: Some(previous),
-            } if previous != picked => Ok(Reply::new(
+            })) if previous != picked => Ok(Reply::new(
                 format!("'{previous}'에서 '{picked}'(으)로 투표를 바꿨어요."),
                 Self::home_keyboard(),
             )),
-            VoteOutcome::Recorded { .. } => Ok(Reply::new(
+            Some(StepOutcome::Voted(VoteOutcome::Recorded { .. })) => Ok(Reply::new(
                 format!("'{picked}'에 투표했어요! '#결과 보기'로 현황을 볼 수 있어요."),
                 Self::home_keyboard(),
             )),
-            VoteOutcome::UnknownRestaurant => Ok(Reply::new(
+            Some(StepOutcome::Voted(VoteOutcome::UnknownRestaurant)) => Ok(Reply::new(
                 "목록에 없는 식당이에요. 아래에서 골라 주세요.",
                 Self::vote_keyboard(&member.restaurants),
             )),
+            other => Err(no_outcome("a vote", other)),
         }
     }
 
-    async fn results(&self, member: &Membership, store: &dyn Store) -> Result<Reply, StoreError> {
-        let today = (self.today)();
-        let tally = store.lunch_tally(&member.code, &today).await?;
-        Ok(Reply::new(
-            describe_results(&today, &tally.counts),
-            Self::home_keyboard(),
-        ))
+    /// The tally came with the load.
+    fn results(today: &str, state: &LunchState) -> Reply {
+        let counts = state
+            .tally
+            .as_ref()
+            .map(|t| t.counts.as_slice())
+            .unwrap_or_default();
+        Reply::new(describe_results(today, counts), Self::home_keyboard())
     }
 }
 
@@ -321,17 +338,26 @@ impl Bot for LunchBot {
         store: &dyn Store,
     ) -> Result<Reply, StoreError> {
         let text = text.trim();
-        let state = store.lunch_load(user, &(self.today)()).await?;
+        let today = (self.today)();
+        // Everything the message could change that is known before anything is read
+        // goes to the store with the load: one round trip.
+        let request = LunchRequest {
+            write: session_write(text, tap),
+            op: lunch_op(text, tap),
+            tally: text == RESULTS,
+        };
+        let state = store.lunch_open(user, &today, &request).await?;
         let member = state.membership.as_ref();
+        let outcome = state.outcome.as_ref();
 
         // A tapped restaurant says what it was for, so it does that whatever step the
         // conversation is at now (an old list, an expired context).
         match (tap, member) {
             (Some(Tap::Vote { restaurant }), Some(member)) => {
-                return self.vote(user, member, restaurant, store).await
+                return Self::voted(member, restaurant, outcome)
             }
             (Some(Tap::Remove { restaurant }), Some(member)) => {
-                return self.remove(user, member, restaurant, store).await
+                return Self::removed(member, restaurant, outcome)
             }
             (Some(Tap::Vote { .. } | Tap::Remove { .. }), None) => return Ok(Self::no_group()),
             _ => {}
@@ -340,18 +366,13 @@ impl Bot for LunchBot {
         // Menu buttons mean the same thing at every step, so a button pressed after
         // the context expired still does what its label says.
         match text {
+            // The session writes of these steps were made by the load.
             BACK | CANCEL => {
-                if state.session.is_some() {
-                    store.lunch_set_session(user, None).await?;
-                }
                 return Ok(Reply::new("처음 화면이에요.", Self::home_keyboard()));
             }
-            SETTINGS => return self.settings(user, &state, store).await,
-            CREATE_GROUP => return self.create_group(user, store).await,
+            SETTINGS => return Ok(Self::settings(&state)),
+            CREATE_GROUP => return self.create_group(user, member.is_some(), store).await,
             JOIN_GROUP => {
-                store
-                    .lunch_set_session(user, Some(LunchSession::AwaitingJoinCode))
-                    .await?;
                 return Ok(Reply::new(
                     format!("참여 코드 {CODE_LEN}자리를 입력해 주세요. 그만두려면 '{CANCEL}'를 입력하세요."),
                     Keyboard::Text,
@@ -366,12 +387,9 @@ impl Bot for LunchBot {
             };
         };
         match text {
-            CHOOSE => return self.choose(user, member, store).await,
-            RESULTS => return self.results(member, store).await,
+            CHOOSE => return Ok(Self::choose(member)),
+            RESULTS => return Ok(Self::results(&today, &state)),
             ADD_RESTAURANT => {
-                store
-                    .lunch_set_session(user, Some(LunchSession::AwaitingNewRestaurant))
-                    .await?;
                 return Ok(Reply::new(
                     format!(
                         "추가할 식당 이름을 입력해 주세요. ({MAX_RESTAURANT_CHARS}자까지, 그만두려면 '{CANCEL}')"
@@ -386,9 +404,6 @@ impl Bot for LunchBot {
                         Self::settings_keyboard(true),
                     ));
                 }
-                store
-                    .lunch_set_session(user, Some(LunchSession::AwaitingRemoval))
-                    .await?;
                 return Ok(Reply::new(
                     "지울 식당을 골라 주세요.",
                     Self::removal_keyboard(&member.restaurants),
@@ -398,9 +413,9 @@ impl Bot for LunchBot {
         }
         match state.session {
             Some(LunchSession::AwaitingJoinCode) => self.join(user, text, store).await,
-            Some(LunchSession::AwaitingNewRestaurant) => self.add(user, member, text, store).await,
-            Some(LunchSession::AwaitingRemoval) => self.remove(user, member, text, store).await,
-            Some(LunchSession::Choosing) => self.vote(user, member, text, store).await,
+            Some(LunchSession::AwaitingNewRestaurant) => Self::added(member, text, outcome),
+            Some(LunchSession::AwaitingRemoval) => Self::removed(member, text, outcome),
+            Some(LunchSession::Choosing) => Self::voted(member, text, outcome),
             Some(LunchSession::Settings) => Ok(Reply::new(
                 "아래 버튼에서 골라 주세요.",
                 Self::settings_keyboard(true),
@@ -415,6 +430,50 @@ impl Bot for LunchBot {
             )),
         }
     }
+}
+
+/// The session change a message makes whatever the state, so the store makes it in
+/// the same round trip as the load. Mirrors the menu handling of [`LunchBot::reply`]:
+/// a tapped restaurant is handled before any menu label, and the member-only steps
+/// start only for members (the store checks membership as it writes).
+fn session_write(text: &str, tap: Option<&Tap>) -> SessionWrite {
+    if matches!(tap, Some(Tap::Vote { .. } | Tap::Remove { .. })) {
+        return SessionWrite::Keep;
+    }
+    match text {
+        BACK | CANCEL => SessionWrite::Clear,
+        SETTINGS => SessionWrite::Set(LunchSession::Settings),
+        JOIN_GROUP => SessionWrite::Set(LunchSession::AwaitingJoinCode),
+        CHOOSE => SessionWrite::SetIfListed(LunchSession::Choosing),
+        ADD_RESTAURANT => SessionWrite::SetIfMember(LunchSession::AwaitingNewRestaurant),
+        REMOVE_RESTAURANT => SessionWrite::SetIfListed(LunchSession::AwaitingRemoval),
+        _ => SessionWrite::Keep,
+    }
+}
+
+/// The change to the group a message asks for, decided from the message alone as
+/// [`LunchBot::reply`] would: a tapped restaurant means its vote or removal; typed
+/// text that is no menu label means what the member's step waits for, which the store
+/// knows when it applies it.
+fn lunch_op(text: &str, tap: Option<&Tap>) -> LunchOp {
+    match tap {
+        Some(Tap::Vote { restaurant }) => return LunchOp::Vote(restaurant.clone()),
+        Some(Tap::Remove { restaurant }) => return LunchOp::Remove(restaurant.clone()),
+        _ => {}
+    }
+    if is_menu_label(text) {
+        return LunchOp::None;
+    }
+    LunchOp::Typed {
+        text: text.to_owned(),
+        add: normalize_restaurant(text).ok(),
+        max: MAX_RESTAURANTS,
+    }
+}
+
+/// The store did not report the change the step called for.
+fn no_outcome(what: &str, got: Option<&StepOutcome>) -> StoreError {
+    StoreError::Inconsistent(format!("expected the outcome of {what}, got {got:?}"))
 }
 
 /// Trims and folds inner white space; refuses names that would be ambiguous as

@@ -4,11 +4,11 @@
 use std::sync::{Arc, RwLock};
 
 use async_trait::async_trait;
-use rand::seq::IndexedRandom;
+use rand::seq::SliceRandom;
 
 use super::question_bank::{Category, Question, QuestionBank};
 use super::{Bot, Button, Keyboard, Reply, Tap};
-use crate::store::{QuizChange, QuizSession, Store, StoreError};
+use crate::store::{AnswerCheck, QuizChange, QuizSession, Store, StoreError};
 use crate::user::UserKey;
 
 /// The home-keyboard button that shows the user's score.
@@ -55,6 +55,34 @@ impl QuizBot {
             .bank
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::new(bank);
+    }
+
+    /// Which pending questions `choice` answers, and which of them rightly: for a tap,
+    /// only the question the button belonged to; typed, every question offering it.
+    /// Told this up front, the store finds the pending question and judges it in one
+    /// call. (A scan of the bank: tens of questions, a few choices each.)
+    fn answer_check(
+        bank: &QuestionBank,
+        choice: &str,
+        tapped_question: Option<&str>,
+    ) -> AnswerCheck {
+        let mut check = AnswerCheck {
+            tapped: tapped_question.map(str::to_owned),
+            ..Default::default()
+        };
+        let offered = bank
+            .categories()
+            .iter()
+            .flat_map(|category| bank.in_category(category))
+            .filter(|q| tapped_question.is_none_or(|t| t == q.id))
+            .filter(|q| q.choices.iter().any(|c| c == choice));
+        for question in offered {
+            check.valid_for.push(question.id.clone());
+            if question.answer == choice {
+                check.correct_for.push(question.id.clone());
+            }
+        }
+        check
     }
 
     /// The bank's categories, in order, then `내 점수`.
@@ -111,45 +139,26 @@ impl QuizBot {
         category: &Category,
         store: &dyn Store,
     ) -> Result<Reply, StoreError> {
-        let state = store.quiz_load(user, Some(category.id())).await?;
-        let all: Vec<&Question> = bank.in_category(category).collect();
-        let fresh: Vec<&Question> = all
-            .iter()
-            .copied()
-            .filter(|q| !state.asked.contains(&q.id))
+        // The store takes the first question of this random order that the user has
+        // not been asked (or, once all were, the first that is not the pending one):
+        // a uniform pick among the fresh questions, decided and recorded in one call.
+        let mut candidates: Vec<QuizSession> = bank
+            .in_category(category)
+            .map(|q| QuizSession {
+                category: category.id().to_owned(),
+                question_id: q.id.clone(),
+            })
             .collect();
-        // Once every question of the category was asked, start over, but not with
-        // the question the user has just seen.
-        let (pool, restarted) = if fresh.is_empty() {
-            let pending = state.session.as_ref().map(|s| s.question_id.as_str());
-            let others: Vec<&Question> = all
-                .iter()
-                .copied()
-                .filter(|q| Some(q.id.as_str()) != pending)
-                .collect();
-            (if others.is_empty() { all } else { others }, true)
-        } else {
-            (fresh, false)
+        candidates.shuffle(&mut rand::rng());
+        let asked = store.quiz_ask(user, category.id(), &candidates).await?;
+        let Some(question) = bank.get(&asked.question_id) else {
+            return Err(StoreError::Inconsistent(format!(
+                "asked question {:?} is not one of the candidates",
+                asked.question_id
+            )));
         };
-        let question = *pool
-            .choose(&mut rand::rng())
-            .expect("a validated bank has questions in every category");
 
-        store
-            .quiz_save(
-                user,
-                &QuizChange {
-                    session: Some(Some(QuizSession {
-                        category: category.id().to_owned(),
-                        question_id: question.id.clone(),
-                    })),
-                    reset_asked: restarted.then(|| category.id().to_owned()),
-                    mark_asked: Some((category.id().to_owned(), question.id.clone())),
-                },
-            )
-            .await?;
-
-        let intro = if restarted {
+        let intro = if asked.restarted {
             "이 분야의 문제를 모두 풀었어요! 처음부터 다시 낼게요.\n\n"
         } else {
             ""
@@ -171,7 +180,9 @@ impl QuizBot {
         tapped_question: Option<&str>,
         store: &dyn Store,
     ) -> Result<Reply, StoreError> {
-        let state = store.quiz_load(user, None).await?;
+        let state = store
+            .quiz_judge(user, &Self::answer_check(bank, choice, tapped_question))
+            .await?;
         let pending = state
             .session
             .as_ref()
@@ -187,9 +198,11 @@ impl QuizBot {
                 ));
             }
         }
-        let Some((asked, question)) = pending else {
+        let Some((_, question)) = pending else {
             // No pending question: a stale button after the context expired, a
             // question removed from the bank since, a second tap, or just chat.
+            // Only a session naming a question the bank no longer has (after the bank
+            // changed) costs this second round trip.
             if state.session.is_some() {
                 store
                     .quiz_save(
@@ -219,7 +232,7 @@ impl QuizBot {
         }
 
         let correct = choice == question.answer;
-        if !store.quiz_answer(user, asked, correct).await? {
+        if state.counted.is_none() {
             // The same answer tapped twice: the first tap was judged and counted.
             return Ok(Reply::new(
                 "이미 채점한 문제예요. 아래에서 다음 퀴즈를 골라 주세요.",

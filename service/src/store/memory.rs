@@ -1,5 +1,10 @@
 //! [`MemoryStore`]: the store of the quick start and of tests. State lives in this
 //! process only: it is neither shared between instances nor kept across restarts.
+//!
+//! Dev-mode limit: it remembers at most [`MEMORY_USER_CAP`] users. Past that, the
+//! least recently seen users are forgotten (sessions, friendship, score, asked
+//! questions, group membership), so a flood of distinct user keys cannot grow the
+//! process without bound. Use Redis for real deployments.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -8,13 +13,18 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 
 use super::{
-    AddOutcome, BotScope, LunchSession, LunchState, Membership, QuizChange, QuizSession, QuizState,
-    Result, Score, Store, Tally, VoteOutcome, SESSION_TTL, VOTE_TTL,
+    AddOutcome, AnswerCheck, BotScope, Budget, Judgement, LunchOp, LunchRequest, LunchSession,
+    LunchState, Membership, QuizAsked, QuizChange, QuizSession, QuizState, Result, Score,
+    SessionWrite, StepOutcome, Store, Tally, VoteOutcome, LIMIT_WINDOW, SESSION_TTL, VOTE_TTL,
 };
 use crate::user::UserKey;
 
 /// How often expired entries are swept out; until then they are only skipped.
 const SWEEP_EVERY: Duration = Duration::from_secs(60);
+
+/// Most users the memory store remembers (a few hundred bytes each, so tens of MiB at
+/// most); past it the least recently seen tenth is forgotten at once.
+pub const MEMORY_USER_CAP: usize = 100_000;
 
 /// Plain maps behind one [`std::sync::Mutex`], with the same semantics as
 /// [`RedisStore`](super::RedisStore), expiry included.
@@ -24,6 +34,8 @@ const SWEEP_EVERY: Duration = Duration::from_secs(60);
 #[derive(Debug)]
 pub struct MemoryStore {
     state: Mutex<State>,
+    /// See [`MEMORY_USER_CAP`]; smaller in tests.
+    user_cap: usize,
 }
 
 #[derive(Debug)]
@@ -41,7 +53,13 @@ struct State {
     asked: HashMap<(String, String), BTreeSet<String>>,
     /// user → group code.
     members: HashMap<String, String>,
-    groups: HashSet<String>,
+    /// group code → its members (the group exists while it is here).
+    groups: HashMap<String, HashSet<String>>,
+    /// (user, budget) → uses in the current window.
+    spent: HashMap<(String, Budget), Expiring<u64>>,
+    /// user → the tick of their last call, for forgetting the least recently seen.
+    last_seen: HashMap<String, u64>,
+    tick: u64,
     /// group code → restaurants in the order added.
     restaurants: HashMap<String, Vec<String>>,
     /// (group code, day) → user → restaurant.
@@ -63,8 +81,14 @@ impl<T> Expiring<T> {
 
 impl MemoryStore {
     pub fn new() -> Self {
+        Self::with_user_cap(MEMORY_USER_CAP)
+    }
+
+    /// A store that remembers at most `user_cap` users.
+    pub fn with_user_cap(user_cap: usize) -> Self {
         let now = Instant::now();
         Self {
+            user_cap: user_cap.max(1),
             state: Mutex::new(State {
                 clock_offset: Duration::ZERO,
                 last_sweep: now,
@@ -74,11 +98,32 @@ impl MemoryStore {
                 scores: HashMap::new(),
                 asked: HashMap::new(),
                 members: HashMap::new(),
-                groups: HashSet::new(),
+                groups: HashMap::new(),
+                spent: HashMap::new(),
+                last_seen: HashMap::new(),
+                tick: 0,
                 restaurants: HashMap::new(),
                 votes: HashMap::new(),
             }),
         }
+    }
+
+    /// How many users the store remembers now.
+    pub fn users(&self) -> usize {
+        self.lock().0.last_seen.len()
+    }
+
+    /// Locks the state for a call by `user`, marking them as just seen and forgetting
+    /// the least recently seen users when there are too many.
+    fn lock_for(&self, user: &UserKey) -> (MutexGuard<'_, State>, Instant) {
+        let (mut state, now) = self.lock();
+        state.tick += 1;
+        let tick = state.tick;
+        state.last_seen.insert(user.as_str().to_owned(), tick);
+        if state.last_seen.len() > self.user_cap {
+            state.forget_least_recent(self.user_cap);
+        }
+        (state, now)
     }
 
     /// Moves this store's clock forward, so tests can see sessions and votes expire
@@ -112,7 +157,140 @@ impl State {
         self.quiz_sessions.retain(|_, s| s.live(now).is_some());
         self.lunch_sessions.retain(|_, s| s.live(now).is_some());
         self.votes.retain(|_, v| v.live(now).is_some());
+        self.spent.retain(|_, v| v.live(now).is_some());
         self.last_sweep = now;
+    }
+
+    /// Forgets the least recently seen users down to nine tenths of `cap`, so the
+    /// O(users) scan runs once per tenth of the cap, not on every call.
+    fn forget_least_recent(&mut self, cap: usize) {
+        let keep = cap - cap / 10;
+        let mut by_age: Vec<(u64, String)> = self
+            .last_seen
+            .iter()
+            .map(|(user, tick)| (*tick, user.clone()))
+            .collect();
+        by_age.sort_unstable();
+        let forget = by_age.len().saturating_sub(keep);
+        let gone: HashSet<String> = by_age.into_iter().take(forget).map(|(_, u)| u).collect();
+        self.last_seen.retain(|user, _| !gone.contains(user));
+        self.quiz_sessions.retain(|user, _| !gone.contains(user));
+        self.lunch_sessions.retain(|user, _| !gone.contains(user));
+        for friends in self.friends.values_mut() {
+            friends.retain(|user| !gone.contains(user));
+        }
+        self.scores.retain(|user, _| !gone.contains(user));
+        self.asked.retain(|(user, _), _| !gone.contains(user));
+        self.spent.retain(|(user, _), _| !gone.contains(user));
+        for user in &gone {
+            if let Some(code) = self.members.remove(user) {
+                self.leave(user, &code);
+            }
+        }
+    }
+
+    /// Takes `user` off `code`'s members; removes the group once nobody is left.
+    fn leave(&mut self, user: &str, code: &str) {
+        let Some(members) = self.groups.get_mut(code) else {
+            return;
+        };
+        members.remove(user);
+        if members.is_empty() {
+            self.groups.remove(code);
+            self.restaurants.remove(code);
+            self.votes.retain(|(group, _), _| group != code);
+        }
+    }
+
+    /// Points `user` at `code`, leaving their previous group.
+    fn point(&mut self, user: &str, code: &str) {
+        if let Some(left) = self.members.insert(user.to_owned(), code.to_owned()) {
+            if left != code {
+                self.leave(user, &left);
+            }
+        }
+    }
+
+    /// A vote for a listed restaurant, ending the voter's session.
+    fn vote(
+        &mut self,
+        code: &str,
+        day: &str,
+        user: &UserKey,
+        restaurant: &str,
+        now: Instant,
+    ) -> VoteOutcome {
+        let listed = self
+            .restaurants
+            .get(code)
+            .is_some_and(|list| list.iter().any(|n| n == restaurant));
+        if !listed {
+            return VoteOutcome::UnknownRestaurant;
+        }
+        let entry = self
+            .votes
+            .entry((code.to_owned(), day.to_owned()))
+            .or_insert_with(|| Expiring {
+                value: HashMap::new(),
+                expires_at: now,
+            });
+        if entry.expires_at <= now {
+            // Expired but not swept yet: the day's votes are gone, as in Redis.
+            entry.value.clear();
+        }
+        // Every vote renews the day's expiry, like Redis's EXPIRE after HSET.
+        entry.expires_at = now + VOTE_TTL;
+        let previous = entry
+            .value
+            .insert(user.as_str().to_owned(), restaurant.to_owned());
+        self.clear_session(BotScope::Lunch, user);
+        VoteOutcome::Recorded { previous }
+    }
+
+    /// Takes a listed restaurant off (with the day's votes for it) and starts the
+    /// remover's settings step; `false` when it was not listed.
+    fn remove(&mut self, code: &str, day: &str, user: &UserKey, name: &str, now: Instant) -> bool {
+        if !self.remove_restaurant(code, name, day) {
+            return false;
+        }
+        self.set_lunch_session(user.as_str(), LunchSession::Settings, now);
+        true
+    }
+
+    fn remove_restaurant(&mut self, code: &str, name: &str, day: &str) -> bool {
+        let Some(list) = self.restaurants.get_mut(code) else {
+            return false;
+        };
+        let Some(at) = list.iter().position(|n| n == name) else {
+            return false;
+        };
+        list.remove(at);
+        if let Some(votes) = self.votes.get_mut(&(code.to_owned(), day.to_owned())) {
+            votes.value.retain(|_, vote| vote != name);
+        }
+        true
+    }
+
+    fn add(&mut self, code: &str, name: &str, max: usize) -> AddOutcome {
+        let list = self.restaurants.entry(code.to_owned()).or_default();
+        // ASCII case folding, exactly what Redis's Lua `string.lower` does, so both
+        // stores agree on what a duplicate is.
+        if list.iter().any(|n| n.eq_ignore_ascii_case(name)) {
+            return AddOutcome::Duplicate;
+        }
+        if list.len() >= max {
+            return AddOutcome::Full;
+        }
+        list.push(name.to_owned());
+        AddOutcome::Added
+    }
+
+    fn set_lunch_session(&mut self, user: &str, session: LunchSession, now: Instant) {
+        let entry = Expiring {
+            value: session,
+            expires_at: now + SESSION_TTL,
+        };
+        self.lunch_sessions.insert(user.to_owned(), entry);
     }
 
     fn clear_session(&mut self, bot: BotScope, user: &UserKey) {
@@ -134,7 +312,7 @@ impl Store for MemoryStore {
     }
 
     async fn add_friend(&self, bot: BotScope, user: &UserKey) -> Result<()> {
-        let (mut state, _) = self.lock();
+        let (mut state, _) = self.lock_for(user);
         state
             .friends
             .entry(bot)
@@ -144,7 +322,7 @@ impl Store for MemoryStore {
     }
 
     async fn remove_friend(&self, bot: BotScope, user: &UserKey) -> Result<()> {
-        let (mut state, _) = self.lock();
+        let (mut state, _) = self.lock_for(user);
         if let Some(friends) = state.friends.get_mut(&bot) {
             friends.remove(user.as_str());
         }
@@ -153,7 +331,7 @@ impl Store for MemoryStore {
     }
 
     async fn is_friend(&self, bot: BotScope, user: &UserKey) -> Result<bool> {
-        let (state, _) = self.lock();
+        let (state, _) = self.lock_for(user);
         Ok(state
             .friends
             .get(&bot)
@@ -161,12 +339,12 @@ impl Store for MemoryStore {
     }
 
     async fn clear_session(&self, bot: BotScope, user: &UserKey) -> Result<()> {
-        self.lock().0.clear_session(bot, user);
+        self.lock_for(user).0.clear_session(bot, user);
         Ok(())
     }
 
     async fn quiz_load(&self, user: &UserKey, category: Option<&str>) -> Result<QuizState> {
-        let (state, now) = self.lock();
+        let (state, now) = self.lock_for(user);
         let session = state
             .quiz_sessions
             .get(user.as_str())
@@ -184,8 +362,89 @@ impl Store for MemoryStore {
         })
     }
 
+    async fn quiz_ask(
+        &self,
+        user: &UserKey,
+        category: &str,
+        candidates: &[QuizSession],
+    ) -> Result<QuizAsked> {
+        let (mut state, now) = self.lock_for(user);
+        let Some(first) = candidates.first() else {
+            return Ok(QuizAsked {
+                question_id: String::new(),
+                restarted: false,
+            });
+        };
+        let asked_key = (user.as_str().to_owned(), category.to_owned());
+        let asked = state.asked.get(&asked_key);
+        let fresh = candidates
+            .iter()
+            .find(|c| !asked.is_some_and(|ids| ids.contains(&c.question_id)));
+        // As QUIZ_ASK does: the first fresh candidate; when none is left, start over
+        // with the first that is not the pending question.
+        let (picked, restarted) = match fresh {
+            Some(picked) => (picked.clone(), false),
+            None => {
+                let pending = state
+                    .quiz_sessions
+                    .get(user.as_str())
+                    .and_then(|s| s.live(now));
+                let picked = candidates
+                    .iter()
+                    .find(|c| Some(*c) != pending)
+                    .unwrap_or(first);
+                (picked.clone(), true)
+            }
+        };
+        let ids = state.asked.entry(asked_key).or_default();
+        if restarted {
+            ids.clear();
+        }
+        ids.insert(picked.question_id.clone());
+        let question_id = picked.question_id.clone();
+        state.quiz_sessions.insert(
+            user.as_str().to_owned(),
+            Expiring {
+                value: picked,
+                expires_at: now + SESSION_TTL,
+            },
+        );
+        Ok(QuizAsked {
+            question_id,
+            restarted,
+        })
+    }
+
+    async fn quiz_judge(&self, user: &UserKey, check: &AnswerCheck) -> Result<Judgement> {
+        let (mut state, now) = self.lock_for(user);
+        let session = state
+            .quiz_sessions
+            .get(user.as_str())
+            .and_then(|s| s.live(now))
+            .cloned();
+        let score = state.scores.get(user.as_str()).copied().unwrap_or_default();
+        let judged = session.as_ref().filter(|s| {
+            check.tapped.as_ref().is_none_or(|t| *t == s.question_id)
+                && check.valid_for.contains(&s.question_id)
+        });
+        let counted = judged.map(|s| check.correct_for.contains(&s.question_id));
+        if let Some(correct) = counted {
+            state.quiz_sessions.remove(user.as_str());
+            let entry = state.scores.entry(user.as_str().to_owned()).or_default();
+            entry.answered += 1;
+            if correct {
+                entry.correct += 1;
+            }
+        }
+        Ok(Judgement {
+            session,
+            score,
+            counted,
+        })
+    }
+
     async fn quiz_save(&self, user: &UserKey, change: &QuizChange) -> Result<()> {
-        let (mut state, now) = self.lock();
+        let (mut state, now) = self.lock_for(user);
         let user = user.as_str();
         match &change.session {
             Some(Some(session)) => {
@@ -221,7 +480,7 @@ impl Store for MemoryStore {
         asked: &QuizSession,
         correct: bool,
     ) -> Result<bool> {
-        let (mut state, now) = self.lock();
+        let (mut state, now) = self.lock_for(user);
         let user = user.as_str();
         let pending = state.quiz_sessions.get(user).and_then(|s| s.live(now));
         if pending != Some(asked) {
@@ -236,92 +495,163 @@ impl Store for MemoryStore {
         Ok(true)
     }
 
-    async fn lunch_load(&self, user: &UserKey, day: &str) -> Result<LunchState> {
-        let (state, now) = self.lock();
+    async fn lunch_open(
+        &self,
+        user: &UserKey,
+        day: &str,
+        request: &LunchRequest,
+    ) -> Result<LunchState> {
+        let (mut state, now) = self.lock_for(user);
         let session = state
             .lunch_sessions
             .get(user.as_str())
             .and_then(|s| s.live(now))
             .copied();
-        let membership = state.members.get(user.as_str()).map(|code| Membership {
-            code: code.clone(),
-            restaurants: state.restaurants.get(code).cloned().unwrap_or_default(),
-            my_vote: state
+        let code = state.members.get(user.as_str()).cloned();
+        let membership = code.as_ref().map(|code| {
+            let restaurants = state.restaurants.get(code).cloned().unwrap_or_default();
+            let my_vote = state
                 .votes
                 .get(&(code.clone(), day.to_owned()))
                 .and_then(|v| v.live(now))
                 .and_then(|votes| votes.get(user.as_str()))
-                .cloned(),
+                .filter(|vote| restaurants.contains(vote))
+                .cloned();
+            Membership {
+                code: code.clone(),
+                restaurants,
+                my_vote,
+            }
         });
+        let tally = match (&membership, request.tally) {
+            (Some(m), true) => {
+                let votes = state
+                    .votes
+                    .get(&(m.code.clone(), day.to_owned()))
+                    .and_then(|v| v.live(now));
+                Some(Tally::count(
+                    m.restaurants.clone(),
+                    votes
+                        .into_iter()
+                        .flat_map(|v| v.values().map(String::as_str)),
+                ))
+            }
+            _ => None,
+        };
+        match request.write {
+            SessionWrite::Keep => {}
+            SessionWrite::Set(next) => state.set_lunch_session(user.as_str(), next, now),
+            SessionWrite::SetIfMember(next) => {
+                if membership.is_some() {
+                    state.set_lunch_session(user.as_str(), next, now);
+                }
+            }
+            SessionWrite::SetIfListed(next) => {
+                if membership
+                    .as_ref()
+                    .is_some_and(|m| !m.restaurants.is_empty())
+                {
+                    state.set_lunch_session(user.as_str(), next, now);
+                }
+            }
+            SessionWrite::Clear => state.clear_session(BotScope::Lunch, user),
+        }
+        // The op sees the session as the write left it, as the Redis script does.
+        let current = state
+            .lunch_sessions
+            .get(user.as_str())
+            .and_then(|s| s.live(now))
+            .copied();
+        let outcome = match (&code, &request.op) {
+            (None, _) | (_, LunchOp::None) => None,
+            (Some(code), LunchOp::Vote(name)) => {
+                Some(StepOutcome::Voted(state.vote(code, day, user, name, now)))
+            }
+            (Some(code), LunchOp::Remove(name)) => Some(StepOutcome::Removed(
+                state.remove(code, day, user, name, now),
+            )),
+            (Some(code), LunchOp::Typed { text, add, max }) => match current {
+                Some(LunchSession::Choosing) => {
+                    Some(StepOutcome::Voted(state.vote(code, day, user, text, now)))
+                }
+                Some(LunchSession::AwaitingNewRestaurant) => add.as_ref().map(|name| {
+                    let added = state.add(code, name, *max);
+                    state.set_lunch_session(user.as_str(), LunchSession::Settings, now);
+                    StepOutcome::Added(added)
+                }),
+                Some(LunchSession::AwaitingRemoval) => Some(StepOutcome::Removed(
+                    state.remove(code, day, user, text, now),
+                )),
+                _ => None,
+            },
+        };
         Ok(LunchState {
             session,
             membership,
+            tally,
+            outcome,
         })
     }
 
+    async fn lunch_spend(&self, user: &UserKey, budget: Budget, max: u32) -> Result<bool> {
+        let (mut state, now) = self.lock_for(user);
+        let entry = state
+            .spent
+            .entry((user.as_str().to_owned(), budget))
+            .or_insert(Expiring {
+                value: 0,
+                expires_at: now,
+            });
+        if entry.expires_at <= now {
+            // A new window starts with this use, as the Redis key's expiry does.
+            *entry = Expiring {
+                value: 0,
+                expires_at: now + LIMIT_WINDOW,
+            };
+        }
+        entry.value += 1;
+        Ok(entry.value <= u64::from(max))
+    }
+
     async fn lunch_set_session(&self, user: &UserKey, session: Option<LunchSession>) -> Result<()> {
-        let (mut state, now) = self.lock();
+        let (mut state, now) = self.lock_for(user);
         match session {
-            Some(value) => {
-                let entry = Expiring {
-                    value,
-                    expires_at: now + SESSION_TTL,
-                };
-                state.lunch_sessions.insert(user.as_str().to_owned(), entry);
-            }
+            Some(value) => state.set_lunch_session(user.as_str(), value, now),
             None => state.clear_session(BotScope::Lunch, user),
         }
         Ok(())
     }
 
     async fn lunch_create_group(&self, user: &UserKey, code: &str) -> Result<bool> {
-        let (mut state, _) = self.lock();
-        if !state.groups.insert(code.to_owned()) {
+        let (mut state, now) = self.lock_for(user);
+        if state.groups.contains_key(code) {
             return Ok(false);
         }
         state
-            .members
-            .insert(user.as_str().to_owned(), code.to_owned());
+            .groups
+            .insert(code.to_owned(), HashSet::from([user.as_str().to_owned()]));
+        state.point(user.as_str(), code);
+        state.set_lunch_session(user.as_str(), LunchSession::Settings, now);
         Ok(true)
     }
 
     async fn lunch_join_group(&self, user: &UserKey, code: &str) -> Result<bool> {
-        let (mut state, _) = self.lock();
-        if !state.groups.contains(code) {
+        let (mut state, _) = self.lock_for(user);
+        let Some(members) = state.groups.get_mut(code) else {
             return Ok(false);
-        }
-        state
-            .members
-            .insert(user.as_str().to_owned(), code.to_owned());
+        };
+        members.insert(user.as_str().to_owned());
+        state.point(user.as_str(), code);
         state.clear_session(BotScope::Lunch, user);
         Ok(true)
     }
 
     async fn lunch_add_restaurant(&self, code: &str, name: &str, max: usize) -> Result<AddOutcome> {
-        let (mut state, _) = self.lock();
-        let list = state.restaurants.entry(code.to_owned()).or_default();
-        // ASCII case folding, exactly what Redis's Lua `string.lower` does, so both
-        // stores agree on what a duplicate is.
-        if list.iter().any(|n| n.eq_ignore_ascii_case(name)) {
-            return Ok(AddOutcome::Duplicate);
-        }
-        if list.len() >= max {
-            return Ok(AddOutcome::Full);
-        }
-        list.push(name.to_owned());
-        Ok(AddOutcome::Added)
+        Ok(self.lock().0.add(code, name, max))
     }
 
-    async fn lunch_remove_restaurant(&self, code: &str, name: &str) -> Result<bool> {
-        let (mut state, _) = self.lock();
-        let Some(list) = state.restaurants.get_mut(code) else {
-            return Ok(false);
-        };
-        let Some(at) = list.iter().position(|n| n == name) else {
-            return Ok(false);
-        };
-        list.remove(at);
-        Ok(true)
+    async fn lunch_remove_restaurant(&self, code: &str, name: &str, day: &str) -> Result<bool> {
+        Ok(self.lock().0.remove_restaurant(code, name, day))
     }
 
     async fn lunch_vote(
@@ -331,32 +661,8 @@ impl Store for MemoryStore {
         user: &UserKey,
         restaurant: &str,
     ) -> Result<VoteOutcome> {
-        let (mut state, now) = self.lock();
-        let listed = state
-            .restaurants
-            .get(code)
-            .is_some_and(|list| list.iter().any(|n| n == restaurant));
-        if !listed {
-            return Ok(VoteOutcome::UnknownRestaurant);
-        }
-        let entry = state
-            .votes
-            .entry((code.to_owned(), day.to_owned()))
-            .or_insert_with(|| Expiring {
-                value: HashMap::new(),
-                expires_at: now,
-            });
-        if entry.expires_at <= now {
-            // Expired but not swept yet: the day's votes are gone, as in Redis.
-            entry.value.clear();
-        }
-        // Every vote renews the day's expiry, like Redis's EXPIRE after HSET.
-        entry.expires_at = now + VOTE_TTL;
-        let previous = entry
-            .value
-            .insert(user.as_str().to_owned(), restaurant.to_owned());
-        state.clear_session(BotScope::Lunch, user);
-        Ok(VoteOutcome::Recorded { previous })
+        let (mut state, now) = self.lock_for(user);
+        Ok(state.vote(code, day, user, restaurant, now))
     }
 
     async fn lunch_tally(&self, code: &str, day: &str) -> Result<Tally> {

@@ -2,15 +2,24 @@
 //!
 //! [`Store`] is the one interface the bots see. It speaks in the bots' own records
 //! (a pending quiz question, a lunch group, a vote) and hides how they are kept:
-//! [`RedisStore`] for real deployments, [`MemoryStore`] for the quick start and tests.
-//! Both pass the same contract suite (`service/tests/it/store.rs`).
+//! [`RedisStore`] for real deployments (a single Redis or a Redis Cluster, through one
+//! [`RedisConnection`]), [`MemoryStore`] for the quick start and tests. Both pass the
+//! same contract suite (`service/tests/it/store.rs`), the Redis one on a single server
+//! and on a six-node cluster. [`migrate`] moves data from the 0.1 key layout.
 //!
 //! Lifetimes: sessions (a conversation's context) expire after [`SESSION_TTL`], as
 //! Kakao's own context does; scores, groups and restaurants are kept; a day's votes
 //! expire after [`VOTE_TTL`].
+//!
+//! Round trips: the trait is cut along what one message needs, so a bot's message
+//! costs one call on the user's keys, sometimes issued together with one call on a
+//! group's keys (two concurrent calls cost one round trip of latency). See each
+//! method for its cost on Redis.
 
+mod connection;
 mod keys;
 mod memory;
+pub mod migrate;
 mod redis;
 
 use std::time::Duration;
@@ -20,14 +29,36 @@ use serde::{Deserialize, Serialize};
 
 use crate::user::UserKey;
 
-pub use self::keys::Keys;
-pub use self::memory::MemoryStore;
+pub use self::connection::{RedisConnection, RedisTarget};
+pub use self::keys::{slot, Keys};
+pub use self::memory::{MemoryStore, MEMORY_USER_CAP};
 pub use self::redis::{RedisStore, RedisTimeouts};
 
 /// Kakao keeps a conversation's context for 10 minutes after the last message.
 pub const SESSION_TTL: Duration = Duration::from_secs(600);
 /// A day's lunch votes are kept a few days so yesterday's result can still be asked about.
 pub const VOTE_TTL: Duration = Duration::from_secs(3 * 24 * 3600);
+/// The window of the per-user allowances ([`Store::lunch_spend`]): counts start
+/// again this long after the first use in a window.
+pub const LIMIT_WINDOW: Duration = Duration::from_secs(3600);
+
+/// What a per-user allowance limits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Budget {
+    /// Creating a lunch group.
+    CreateGroup,
+    /// Trying a join code.
+    JoinAttempt,
+}
+
+impl Budget {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Budget::CreateGroup => "create_group",
+            Budget::JoinAttempt => "join_attempt",
+        }
+    }
+}
 
 /// Why the store could not answer. The service turns every variant into a polite
 /// "try again" reply; the variant only goes to the log.
@@ -37,6 +68,8 @@ pub enum StoreError {
     Redis(#[from] ::redis::RedisError),
     #[error("stored value is not readable: {0}")]
     Corrupt(#[from] serde_json::Error),
+    #[error("the store answered something it was not asked for: {0}")]
+    Inconsistent(String),
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -122,8 +155,104 @@ pub struct Membership {
 /// What the lunch bot needs to decide on one message, read in one round trip.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct LunchState {
+    /// The session as it was before the [`SessionWrite`] of the load.
     pub session: Option<LunchSession>,
+    /// The group as it was before the [`LunchOp`] of the load.
     pub membership: Option<Membership>,
+    /// The group's tally of the day, when the load asked for it and the user has a group.
+    pub tally: Option<Tally>,
+    /// What the [`LunchOp`] did; `None` when it did nothing.
+    pub outcome: Option<StepOutcome>,
+}
+
+/// What one lunch message asks of the store, all decided from the message alone, so
+/// that the store does it in the same round trip as the load ([`Store::lunch_open`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LunchRequest {
+    pub write: SessionWrite,
+    pub op: LunchOp,
+    /// Also count the day's votes.
+    pub tally: bool,
+}
+
+/// A change to the user's group that the message asks for. Applied only if the user
+/// belongs to a group.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum LunchOp {
+    #[default]
+    None,
+    /// A tapped restaurant to vote for: recorded if listed, ending the session.
+    Vote(String),
+    /// A tapped restaurant to take off the list (with the day's votes for it): if it
+    /// was listed, the settings step starts.
+    Remove(String),
+    /// Typed text, which means what the user's step waits for: while choosing, a vote
+    /// for `text`; while adding, `add` (the name as it would be listed, `None` when it
+    /// is not acceptable: then nothing happens) is added unless a duplicate or the list
+    /// holds `max` already, and the settings step starts; while removing, `text` is
+    /// taken off the list as [`LunchOp::Remove`] does. Other steps: nothing.
+    Typed {
+        text: String,
+        add: Option<String>,
+        max: usize,
+    },
+}
+
+/// What a [`LunchOp`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StepOutcome {
+    Voted(VoteOutcome),
+    Added(AddOutcome),
+    /// `true` when the name was listed and is now removed.
+    Removed(bool),
+}
+
+/// A change to the lunch session that the bot can decide from the message alone, so
+/// it is made in the same round trip as the load.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SessionWrite {
+    #[default]
+    Keep,
+    /// Start this step.
+    Set(LunchSession),
+    /// Start this step if the user belongs to a group (decided by the store, which
+    /// knows the answer when it writes).
+    SetIfMember(LunchSession),
+    /// Start this step if the user belongs to a group that lists a restaurant.
+    SetIfListed(LunchSession),
+    /// End the conversation step.
+    Clear,
+}
+
+/// The question [`Store::quiz_ask`] picked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QuizAsked {
+    pub question_id: String,
+    /// Every candidate had been asked: the category started over with this one.
+    pub restarted: bool,
+}
+
+/// Which pending questions a typed or tapped choice answers, worked out from the
+/// question bank before the store is asked (see [`Store::quiz_judge`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AnswerCheck {
+    /// For a tapped button, the question it belonged to: only that one is judged.
+    pub tapped: Option<String>,
+    /// Ids of the questions for which the choice is one of the offered choices.
+    pub valid_for: Vec<String>,
+    /// Ids of the questions for which the choice is the right answer.
+    pub correct_for: Vec<String>,
+}
+
+/// What [`Store::quiz_judge`] found and did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Judgement {
+    /// The pending question before the call.
+    pub session: Option<QuizSession>,
+    /// The score before the call.
+    pub score: Score,
+    /// `Some(correct)` when the answer was judged and counted (the session ended).
+    pub counted: Option<bool>,
 }
 
 /// Result of adding a restaurant to a group's list.
@@ -157,7 +286,10 @@ impl Tally {
     /// Counts `votes` (one restaurant name per voter) for each restaurant on the list,
     /// in list order; votes for names not on the list are not counted. Shared by both
     /// stores so they count alike.
-    fn count<'v>(restaurants: Vec<String>, votes: impl IntoIterator<Item = &'v str>) -> Self {
+    pub(crate) fn count<'v>(
+        restaurants: Vec<String>,
+        votes: impl IntoIterator<Item = &'v str>,
+    ) -> Self {
         let mut per_name: std::collections::HashMap<&str, u64> = Default::default();
         for vote in votes {
             *per_name.entry(vote).or_default() += 1;
@@ -173,7 +305,11 @@ impl Tally {
     }
 }
 
-/// The bots' memory. Every method is one round trip to the backing store.
+/// The bots' memory. Each method is one round trip to Redis unless its doc says
+/// otherwise: [`Store::lunch_open`] sends a user's and a group's step together;
+/// creating and joining a group, a member's [`Store::lunch_set_session`] and the
+/// notifications of a member ([`Store::clear_session`], [`Store::remove_friend`])
+/// take ordered steps.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Checks that the store answers (used by `/ready`).
@@ -189,7 +325,22 @@ pub trait Store: Send + Sync + 'static {
     async fn clear_session(&self, bot: BotScope, user: &UserKey) -> Result<()>;
 
     /// Reads the quiz session and score, and the asked ids of `category` if given.
+    /// One round trip.
     async fn quiz_load(&self, user: &UserKey, category: Option<&str>) -> Result<QuizState>;
+    /// Asks the first of `candidates` (the category's questions, in the random order
+    /// the bot chose) not asked yet in `category`, making it the pending question; when
+    /// all were asked, starts the category over with the first candidate that is not
+    /// the pending question (or the first, if there is only one). One round trip.
+    async fn quiz_ask(
+        &self,
+        user: &UserKey,
+        category: &str,
+        candidates: &[QuizSession],
+    ) -> Result<QuizAsked>;
+    /// Reads the pending question and score and, when the pending question is one the
+    /// choice answers (`check`), judges it once: ends the session and counts the
+    /// answer, atomically. One round trip.
+    async fn quiz_judge(&self, user: &UserKey, check: &AnswerCheck) -> Result<Judgement>;
     /// Starts, replaces or ends the quiz session and records asked questions,
     /// atomically. Answers are counted only through [`Store::quiz_answer`], so each is
     /// judged once.
@@ -201,22 +352,47 @@ pub trait Store: Send + Sync + 'static {
     async fn quiz_answer(&self, user: &UserKey, asked: &QuizSession, correct: bool)
         -> Result<bool>;
 
-    /// Reads the lunch session, the user's group with its list, and their vote on `day`.
-    async fn lunch_load(&self, user: &UserKey, day: &str) -> Result<LunchState>;
+    /// Everything one lunch message needs, atomically per slot: reads the lunch
+    /// session, the user's group with its list, and their vote on `day` (only if the
+    /// restaurant is still listed), with `request.tally` the day's tally too; then
+    /// applies `request.write` to the session and `request.op` to the group.
+    ///
+    /// One round trip when the store knows the user's group code already (Redis
+    /// remembers the codes it has seen and checks them against the group's member
+    /// list): the user's step and the group's step go out together. Otherwise the
+    /// group's step follows once the code is known: two.
+    async fn lunch_open(
+        &self,
+        user: &UserKey,
+        day: &str,
+        request: &LunchRequest,
+    ) -> Result<LunchState>;
+    /// [`Store::lunch_open`] without a write, an op or a tally.
+    async fn lunch_load(&self, user: &UserKey, day: &str) -> Result<LunchState> {
+        self.lunch_open(user, day, &LunchRequest::default()).await
+    }
+    /// Uses one of `user`'s `max` allowed `budget` uses per [`LIMIT_WINDOW`]; `false`
+    /// (counted all the same) once they are used up. One round trip.
+    async fn lunch_spend(&self, user: &UserKey, budget: Budget, max: u32) -> Result<bool>;
     /// Starts (`Some`) or ends (`None`) the lunch conversation step.
     async fn lunch_set_session(&self, user: &UserKey, session: Option<LunchSession>) -> Result<()>;
-    /// Creates the group `code` with `user` as its first member. `false` when the
-    /// code is already taken (nothing changes then).
+    /// Creates the group `code` with `user` as its first member, leaving their previous
+    /// group (which is removed once nobody belongs to it), and starts the settings step.
+    /// `false` when the code is already taken (nothing changes then).
     async fn lunch_create_group(&self, user: &UserKey, code: &str) -> Result<bool>;
-    /// Makes `user` a member of `code` (leaving any other group) and ends their
-    /// session. `false` when no such group exists (nothing changes then).
+    /// Makes `user` a member of `code` (leaving any other group, which is removed once
+    /// nobody belongs to it) and ends their session. `false` when no such group exists
+    /// (nothing changes then).
     async fn lunch_join_group(&self, user: &UserKey, code: &str) -> Result<bool>;
     /// Adds a restaurant unless it is a duplicate or the list holds `max` already.
     async fn lunch_add_restaurant(&self, code: &str, name: &str, max: usize) -> Result<AddOutcome>;
-    /// Removes a restaurant (its exact name, as listed); `false` when it was not there.
-    async fn lunch_remove_restaurant(&self, code: &str, name: &str) -> Result<bool>;
+    /// Removes a restaurant (its exact name, as listed) and `day`'s votes for it, so it
+    /// stops counting as anyone's vote and re-adding it starts from nothing; `false`
+    /// when it was not there.
+    async fn lunch_remove_restaurant(&self, code: &str, name: &str, day: &str) -> Result<bool>;
     /// Records `user`'s vote for `day`, replacing any earlier one in one atomic step,
-    /// and ends their session. `restaurant` is an exact name on the list.
+    /// and ends their session. `restaurant` is an exact name on the list. The bot
+    /// votes through [`Store::lunch_open`]; this is the same step on its own.
     async fn lunch_vote(
         &self,
         code: &str,

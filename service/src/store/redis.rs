@@ -1,18 +1,29 @@
-//! [`RedisStore`]: the store of real deployments.
+//! [`RedisStore`]: the store of real deployments, on a single Redis or a Redis Cluster.
 //!
-//! One [`ConnectionManager`] (a multiplexed connection that reconnects by itself) is
-//! cloned into every call. Each trait method is one round trip: a single command, a
-//! pipeline (`MULTI`/`EXEC` where the writes must land together), or a Lua script for
-//! read-modify-write steps, which Redis runs atomically. Key names come from [`Keys`].
+//! One [`RedisConnection`] (multiplexed, reconnecting) is cloned into every call. Every
+//! command, pipeline and Lua script touches the keys of one hash slot only: one user's
+//! keys or one group's keys (see [`Keys`]), so the same code runs on a cluster. A lunch
+//! message needs both: the user's step (their group pointer, or their session while
+//! they have none) and the group's step (the list, the votes, and the member's session,
+//! which lives with the group so that a typed vote or addition is decided and made
+//! there) are issued together, one round trip of latency. Creating and joining a group
+//! change three slots and run as ordered steps that leave the data consistent if a
+//! later one fails — the argument is written next to each. No script builds a key
+//! name: every key arrives in `KEYS`.
 
+use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
-use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
-use redis::{Client, ErrorKind, RedisError, RedisFuture, Script, Value};
+use redis::aio::ConnectionLike;
+use redis::{ErrorKind, RedisError, RedisFuture, Script};
 
+use super::connection::{RedisConnection, RedisTarget};
 use super::{
-    AddOutcome, BotScope, Keys, LunchSession, LunchState, Membership, QuizChange, QuizSession,
-    QuizState, Result, Score, Store, StoreError, Tally, VoteOutcome, SESSION_TTL, VOTE_TTL,
+    AddOutcome, AnswerCheck, BotScope, Budget, Judgement, Keys, LunchOp, LunchRequest,
+    LunchSession, LunchState, Membership, QuizAsked, QuizChange, QuizSession, QuizState, Result,
+    Score, SessionWrite, StepOutcome, Store, StoreError, Tally, VoteOutcome, LIMIT_WINDOW,
+    SESSION_TTL, VOTE_TTL,
 };
 use crate::user::UserKey;
 
@@ -27,9 +38,9 @@ pub struct RedisTimeouts {
 
 impl Default for RedisTimeouts {
     /// Short enough that a call fails within a second even when Redis's host silently
-    /// drops packets: a reconnect round is 1 + [`RECONNECT_RETRIES`] attempts of at most
-    /// `connect` each plus at most 300 ms of back-off (3 × 200 + 300 = 900 ms). A
-    /// refused connection (Redis down, host up) fails after the back-off alone.
+    /// drops packets: a reconnect round is 3 attempts of at most `connect` each plus at
+    /// most 300 ms of back-off (3 × 200 + 300 = 900 ms). A refused connection (Redis
+    /// down, host up) fails after the back-off alone.
     fn default() -> Self {
         Self {
             connect: Duration::from_millis(200),
@@ -38,70 +49,83 @@ impl Default for RedisTimeouts {
     }
 }
 
-/// Reconnect attempts per outage before pending calls fail. While Redis is down each
-/// call fails fast instead of queueing behind a long back-off; the next call starts a
-/// new round of attempts, so the store recovers as soon as Redis is back.
-const RECONNECT_RETRIES: usize = 2;
-/// Back-off between reconnect attempts: the delay starts at `min`, doubles up to
-/// `max`, and each wait adds a random jitter of up to the delay itself (so the two
-/// waits of a round are 50–100 ms and 100–200 ms).
-const RECONNECT_MIN_DELAY: Duration = Duration::from_millis(50);
-const RECONNECT_MAX_DELAY: Duration = Duration::from_millis(200);
+/// Most user → group code pairs remembered (about 100 bytes each). When full the
+/// memory is dropped and refilled: a forgotten code costs one extra round trip.
+const GROUP_HINTS_CAP: usize = 100_000;
 
 /// The [`Store`] on Redis. Cheap to share behind an `Arc`; all calls share one
-/// multiplexed connection.
+/// multiplexed connection (per node, in a cluster).
 pub struct RedisStore {
     /// Cloned per call; clones share the connection and its reconnect state.
-    conn: ConnectionManager,
+    conn: RedisConnection,
     keys: Keys,
     /// Lua scripts, hashed once here; Redis caches them after the first `EVAL`.
     scripts: Scripts,
+    /// The group code last seen for each lunch user. The user's group is read in the
+    /// same round trip as their session only if the code is known beforehand; this is
+    /// a guess that every load checks against the user's own record, so another
+    /// process changing the group costs one more round trip, never a wrong answer.
+    group_hints: Mutex<HashMap<String, String>>,
 }
 
 struct Scripts {
-    lunch_load: Script,
-    lunch_create_group: Script,
-    lunch_join_group: Script,
-    lunch_add_restaurant: Script,
-    lunch_vote: Script,
+    quiz_load: Script,
+    quiz_ask: Script,
+    quiz_judge: Script,
     quiz_answer: Script,
+    lunch_user_open: Script,
+    lunch_group_step: Script,
+    lunch_group_create: Script,
+    lunch_group_admit: Script,
+    lunch_user_point: Script,
+    lunch_group_leave: Script,
+    lunch_add_restaurant: Script,
+    lunch_remove_restaurant: Script,
+    lunch_vote: Script,
+    lunch_spend: Script,
 }
 
 impl RedisStore {
-    /// Prepares a store for `url` (e.g. `redis://127.0.0.1:6379/0`) whose keys all
-    /// start with `prefix:`.
+    /// Prepares a store for a single Redis at `url` (e.g. `redis://127.0.0.1:6379/0`)
+    /// whose keys all start with `{prefix:`.
     ///
     /// Does not connect: the connection is opened on the first call and reopened
     /// after any failure, so the service can start while Redis is down and recovers
     /// without a restart when it comes back. Fails only on a malformed URL, or when
     /// called outside a Tokio runtime (the connection manager spawns a task).
     pub fn new(url: &str, prefix: &str, timeouts: RedisTimeouts) -> Result<Self> {
-        if tokio::runtime::Handle::try_current().is_err() {
-            return Err(RedisError::from((
-                ErrorKind::Client,
-                "RedisStore::new must be called inside a Tokio runtime",
-            ))
-            .into());
-        }
-        let client = Client::open(url)?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(timeouts.connect))
-            .set_response_timeout(Some(timeouts.response))
-            .set_number_of_retries(RECONNECT_RETRIES)
-            .set_min_delay(RECONNECT_MIN_DELAY)
-            .set_max_delay(RECONNECT_MAX_DELAY);
-        let conn = ConnectionManager::new_lazy_with_config(client, config)?;
+        Self::open(&RedisTarget::Single(url.to_owned()), prefix, timeouts, None)
+    }
+
+    /// Like [`RedisStore::new`], for a single Redis or a cluster, with an optional PEM
+    /// CA bundle for `rediss://` servers whose certificate a private CA signed.
+    pub fn open(
+        target: &RedisTarget,
+        prefix: &str,
+        timeouts: RedisTimeouts,
+        tls_root: Option<Vec<u8>>,
+    ) -> Result<Self> {
+        let conn = RedisConnection::open(target, timeouts, tls_root)?;
         Ok(Self {
             conn,
             keys: Keys::new(prefix),
             scripts: Scripts {
-                lunch_load: Script::new(LUNCH_LOAD),
-                lunch_create_group: Script::new(LUNCH_CREATE_GROUP),
-                lunch_join_group: Script::new(LUNCH_JOIN_GROUP),
-                lunch_add_restaurant: Script::new(LUNCH_ADD_RESTAURANT),
-                lunch_vote: Script::new(LUNCH_VOTE),
+                quiz_load: Script::new(QUIZ_LOAD),
+                quiz_ask: Script::new(QUIZ_ASK),
+                quiz_judge: Script::new(QUIZ_JUDGE),
                 quiz_answer: Script::new(QUIZ_ANSWER),
+                lunch_user_open: Script::new(LUNCH_USER_OPEN),
+                lunch_group_step: Script::new(LUNCH_GROUP_STEP),
+                lunch_group_create: Script::new(LUNCH_GROUP_CREATE),
+                lunch_group_admit: Script::new(LUNCH_GROUP_ADMIT),
+                lunch_user_point: Script::new(LUNCH_USER_POINT),
+                lunch_group_leave: Script::new(LUNCH_GROUP_LEAVE),
+                lunch_add_restaurant: Script::new(LUNCH_ADD_RESTAURANT),
+                lunch_remove_restaurant: Script::new(LUNCH_REMOVE_RESTAURANT),
+                lunch_vote: Script::new(LUNCH_VOTE),
+                lunch_spend: Script::new(LUNCH_SPEND),
             },
+            group_hints: Mutex::new(HashMap::new()),
         })
     }
 
@@ -118,13 +142,182 @@ impl RedisStore {
             operation,
         }
     }
+
+    fn hint(&self, user: &UserKey) -> Option<String> {
+        self.group_hints
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(user.as_str())
+            .cloned()
+    }
+
+    fn remember(&self, user: &UserKey, code: Option<&str>) {
+        let mut hints = self
+            .group_hints
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        match code {
+            Some(code) => {
+                if hints.len() >= GROUP_HINTS_CAP && !hints.contains_key(user.as_str()) {
+                    hints.clear();
+                }
+                hints.insert(user.as_str().to_owned(), code.to_owned());
+            }
+            None => {
+                hints.remove(user.as_str());
+            }
+        }
+    }
+
+    /// The group's step of a lunch message (LUNCH_GROUP_STEP): `None` when `user` is
+    /// not on `code`'s member list. `confirmed` says the user's own record names this
+    /// group, so a member list that lost them (an interrupted join) is repaired; a
+    /// guessed code is only trusted if the list has them.
+    async fn group_step(
+        &self,
+        code: &str,
+        user: &UserKey,
+        day: &str,
+        request: &LunchRequest,
+        confirmed: bool,
+    ) -> Result<Option<GroupStep>> {
+        let (mode, json) = write_args(request.write)?;
+        let (op, text, add, max) = match &request.op {
+            LunchOp::None => ("", "", "", 0),
+            LunchOp::Vote(name) => ("vote", name.as_str(), "", 0),
+            LunchOp::Remove(name) => ("remove", name.as_str(), "", 0),
+            LunchOp::Typed { text, add, max } => {
+                ("typed", text.as_str(), add.as_deref().unwrap_or(""), *max)
+            }
+        };
+        let (member, session, restaurants, my_vote, votes, outcome, previous): GroupStepReply =
+            self.scripts
+                .lunch_group_step
+                .key(self.keys.lunch_restaurants(code))
+                .key(self.keys.lunch_votes(code, day))
+                .key(self.keys.lunch_step(code, user))
+                .key(self.keys.lunch_members(code))
+                .key(self.keys.lunch_group(code))
+                .arg(user.as_str())
+                .arg(i64::from(confirmed))
+                .arg(mode)
+                .arg(json)
+                .arg(SESSION_TTL.as_secs())
+                .arg(i64::from(request.tally))
+                .arg(op)
+                .arg(text)
+                .arg(add)
+                .arg(max)
+                .arg(VOTE_TTL.as_secs())
+                .arg(to_json(&LunchSession::Choosing)?)
+                .arg(to_json(&LunchSession::AwaitingNewRestaurant)?)
+                .arg(to_json(&LunchSession::AwaitingRemoval)?)
+                .arg(to_json(&LunchSession::Settings)?)
+                .invoke_async(&mut self.conn("group_step"))
+                .await?;
+        if member == 0 {
+            return Ok(None);
+        }
+        let outcome = match outcome.as_str() {
+            "" => None,
+            "voted" => Some(StepOutcome::Voted(VoteOutcome::Recorded { previous })),
+            "unknown" => Some(StepOutcome::Voted(VoteOutcome::UnknownRestaurant)),
+            "added" => Some(StepOutcome::Added(AddOutcome::Added)),
+            "duplicate" => Some(StepOutcome::Added(AddOutcome::Duplicate)),
+            "full" => Some(StepOutcome::Added(AddOutcome::Full)),
+            "removed" => Some(StepOutcome::Removed(true)),
+            "not_removed" => Some(StepOutcome::Removed(false)),
+            other => return Err(unexpected("lunch_group_step", other)),
+        };
+        Ok(Some(GroupStep {
+            session,
+            restaurants,
+            my_vote,
+            votes,
+            outcome,
+        }))
+    }
+
+    /// The user's step of a lunch message (LUNCH_USER_OPEN): their session while they
+    /// have no group (applying `write` then), and their group's code.
+    async fn user_step(
+        &self,
+        user: &UserKey,
+        write: SessionWrite,
+    ) -> Result<(Option<String>, Option<String>)> {
+        let (mode, json) = write_args(write)?;
+        Ok(self
+            .scripts
+            .lunch_user_open
+            .key(self.keys.session(BotScope::Lunch, user))
+            .key(self.keys.lunch_member(user))
+            .arg(mode)
+            .arg(json)
+            .arg(SESSION_TTL.as_secs())
+            .invoke_async(&mut self.conn("user_step"))
+            .await?)
+    }
+
+    /// Points `user` at `code` (their lunch session now lives with the group) and
+    /// returns the group they pointed at before.
+    async fn point_user_at(&self, user: &UserKey, code: &str) -> Result<Option<String>> {
+        let previous: Option<String> = self
+            .scripts
+            .lunch_user_point
+            .key(self.keys.lunch_member(user))
+            .key(self.keys.session(BotScope::Lunch, user))
+            .arg(code)
+            .invoke_async(&mut self.conn("point_user_at"))
+            .await?;
+        self.remember(user, Some(code));
+        Ok(previous)
+    }
+
+    /// Ends a lunch member's session, which lives with their group `code` (a second
+    /// round trip, on the friend and chat-room notifications of members only).
+    async fn clear_group_step(
+        &self,
+        bot: BotScope,
+        user: &UserKey,
+        code: Option<String>,
+    ) -> Result<()> {
+        if bot != BotScope::Lunch {
+            return Ok(());
+        }
+        if let Some(code) = code {
+            redis::cmd("DEL")
+                .arg(self.keys.lunch_step(&code, user))
+                .exec_async(&mut self.conn("clear_group_step"))
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Takes `user` off the member list of the group they left; the group is removed
+    /// with its list once nobody belongs to it.
+    async fn leave_group(&self, user: &UserKey, left: Option<String>, joined: &str) -> Result<()> {
+        let Some(left) = left.filter(|left| left != joined) else {
+            return Ok(());
+        };
+        let _: i64 = self
+            .scripts
+            .lunch_group_leave
+            .key(self.keys.lunch_members(&left))
+            .key(self.keys.lunch_group(&left))
+            .key(self.keys.lunch_restaurants(&left))
+            .key(self.keys.lunch_step(&left, user))
+            .arg(user.as_str())
+            .invoke_async(&mut self.conn("leave_group"))
+            .await?;
+        Ok(())
+    }
 }
 
 /// A connection that records how long each round trip took and how it ended
 /// (`kakaobot_redis_command_duration_seconds`). A thin wrapper: it passes every call
 /// through unchanged.
 struct Timed {
-    conn: ConnectionManager,
+    conn: RedisConnection,
     operation: &'static str,
 }
 
@@ -151,7 +344,7 @@ impl Timed {
 }
 
 impl ConnectionLike for Timed {
-    fn req_packed_command<'a>(&'a mut self, cmd: &'a redis::Cmd) -> RedisFuture<'a, Value> {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a redis::Cmd) -> RedisFuture<'a, redis::Value> {
         Box::pin(Self::timed(
             self.operation,
             self.conn.req_packed_command(cmd),
@@ -163,7 +356,7 @@ impl ConnectionLike for Timed {
         pipeline: &'a redis::Pipeline,
         offset: usize,
         count: usize,
-    ) -> RedisFuture<'a, Vec<Value>> {
+    ) -> RedisFuture<'a, Vec<redis::Value>> {
         Box::pin(Self::timed(
             self.operation,
             self.conn.req_packed_commands(pipeline, offset, count),
@@ -193,6 +386,37 @@ fn from_json<T: serde::de::DeserializeOwned>(raw: Option<String>) -> Result<Opti
         .map_err(StoreError::Corrupt)
 }
 
+/// LUNCH_GROUP_STEP's reply: member, step, list, vote, votes, outcome, previous vote.
+type GroupStepReply = (
+    i64,
+    Option<String>,
+    Vec<String>,
+    Option<String>,
+    Vec<String>,
+    String,
+    Option<String>,
+);
+
+/// The group's part of a lunch message, as LUNCH_GROUP_STEP returns it.
+struct GroupStep {
+    session: Option<String>,
+    restaurants: Vec<String>,
+    my_vote: Option<String>,
+    votes: Vec<String>,
+    outcome: Option<StepOutcome>,
+}
+
+/// A [`SessionWrite`] as the scripts' (mode, session JSON) arguments.
+fn write_args(write: SessionWrite) -> Result<(&'static str, String)> {
+    Ok(match write {
+        SessionWrite::Keep => ("keep", String::new()),
+        SessionWrite::Set(s) => ("set", to_json(&s)?),
+        SessionWrite::SetIfMember(s) => ("set_if_member", to_json(&s)?),
+        SessionWrite::SetIfListed(s) => ("set_if_listed", to_json(&s)?),
+        SessionWrite::Clear => ("clear", String::new()),
+    })
+}
+
 /// `SET key value EX <session ttl>`.
 fn set_session(pipe: &mut redis::Pipeline, key: String, json: String) {
     pipe.cmd("SET")
@@ -215,9 +439,9 @@ impl Store for RedisStore {
 
     #[tracing::instrument(level = "debug", skip_all, fields(bot = bot.as_str(), user = %user))]
     async fn add_friend(&self, bot: BotScope, user: &UserKey) -> Result<()> {
-        redis::cmd("SADD")
-            .arg(self.keys.friends(bot))
-            .arg(user.as_str())
+        redis::cmd("SET")
+            .arg(self.keys.friend(bot, user))
+            .arg(1)
             .exec_async(&mut self.conn("add_friend"))
             .await?;
         Ok(())
@@ -225,67 +449,52 @@ impl Store for RedisStore {
 
     #[tracing::instrument(level = "debug", skip_all, fields(bot = bot.as_str(), user = %user))]
     async fn remove_friend(&self, bot: BotScope, user: &UserKey) -> Result<()> {
-        redis::pipe()
-            .atomic()
-            .cmd("SREM")
-            .arg(self.keys.friends(bot))
-            .arg(user.as_str())
-            .ignore()
+        // One DEL of two keys in one slot (atomic), and the group pointer read with it.
+        let (_, code): (i64, Option<String>) = redis::pipe()
             .cmd("DEL")
+            .arg(self.keys.friend(bot, user))
             .arg(self.keys.session(bot, user))
-            .ignore()
-            .exec_async(&mut self.conn("remove_friend"))
+            .cmd("GET")
+            .arg(self.keys.lunch_member(user))
+            .query_async(&mut self.conn("remove_friend"))
             .await?;
-        Ok(())
+        self.clear_group_step(bot, user, code).await
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(bot = bot.as_str(), user = %user))]
     async fn is_friend(&self, bot: BotScope, user: &UserKey) -> Result<bool> {
-        Ok(redis::cmd("SISMEMBER")
-            .arg(self.keys.friends(bot))
-            .arg(user.as_str())
+        Ok(redis::cmd("EXISTS")
+            .arg(self.keys.friend(bot, user))
             .query_async(&mut self.conn("is_friend"))
             .await?)
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(bot = bot.as_str(), user = %user))]
     async fn clear_session(&self, bot: BotScope, user: &UserKey) -> Result<()> {
-        redis::cmd("DEL")
+        let (_, code): (i64, Option<String>) = redis::pipe()
+            .cmd("DEL")
             .arg(self.keys.session(bot, user))
-            .exec_async(&mut self.conn("clear_session"))
+            .cmd("GET")
+            .arg(self.keys.lunch_member(user))
+            .query_async(&mut self.conn("clear_session"))
             .await?;
-        Ok(())
+        self.clear_group_step(bot, user, code).await
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(user = %user, category = ?category))]
     async fn quiz_load(&self, user: &UserKey, category: Option<&str>) -> Result<QuizState> {
-        let mut pipe = redis::pipe();
-        // MULTI/EXEC so the three reads see one moment.
-        pipe.atomic()
-            .cmd("GET")
-            .arg(self.keys.session(BotScope::Quiz, user))
-            .cmd("HMGET")
-            .arg(self.keys.quiz_score(user))
-            .arg("correct")
-            .arg("answered");
-        let mut conn = self.conn("quiz_load");
-        let (session, (correct, answered), mut asked) = match category {
-            Some(category) => {
-                pipe.cmd("SMEMBERS")
-                    .arg(self.keys.quiz_asked(user, category));
-                let (session, score, asked): (
-                    Option<String>,
-                    (Option<u64>, Option<u64>),
-                    Vec<String>,
-                ) = pipe.query_async(&mut conn).await?;
-                (session, score, asked)
-            }
-            None => {
-                let (session, score): (Option<String>, (Option<u64>, Option<u64>)) =
-                    pipe.query_async(&mut conn).await?;
-                (session, score, Vec::new())
-            }
-        };
+        let mut call = self.scripts.quiz_load.prepare_invoke();
+        call.key(self.keys.session(BotScope::Quiz, user))
+            .key(self.keys.quiz_score(user));
+        if let Some(category) = category {
+            call.key(self.keys.quiz_asked(user, category));
+        }
+        let (session, correct, answered, mut asked): (
+            Option<String>,
+            Option<u64>,
+            Option<u64>,
+            Vec<String>,
+        ) = call.invoke_async(&mut self.conn("quiz_load")).await?;
         // Sets have no order; sorted, the answer is the same on every store.
         asked.sort_unstable();
         Ok(QuizState {
@@ -298,8 +507,62 @@ impl Store for RedisStore {
         })
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(user = %user, category = %category))]
+    async fn quiz_ask(
+        &self,
+        user: &UserKey,
+        category: &str,
+        candidates: &[QuizSession],
+    ) -> Result<QuizAsked> {
+        if candidates.is_empty() {
+            return Err(unexpected("quiz_ask", "no candidates"));
+        }
+        let mut call = self.scripts.quiz_ask.prepare_invoke();
+        call.key(self.keys.session(BotScope::Quiz, user))
+            .key(self.keys.quiz_asked(user, category))
+            .arg(SESSION_TTL.as_secs());
+        for candidate in candidates {
+            // The session JSON is made here, by serde, so QUIZ_JUDGE and QUIZ_ANSWER
+            // compare it byte for byte with what Rust would write.
+            call.arg(&candidate.question_id).arg(to_json(candidate)?);
+        }
+        let (question_id, restarted): (String, i64) =
+            call.invoke_async(&mut self.conn("quiz_ask")).await?;
+        Ok(QuizAsked {
+            question_id,
+            restarted: restarted == 1,
+        })
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(user = %user))]
+    async fn quiz_judge(&self, user: &UserKey, check: &AnswerCheck) -> Result<Judgement> {
+        let mut call = self.scripts.quiz_judge.prepare_invoke();
+        call.key(self.keys.session(BotScope::Quiz, user))
+            .key(self.keys.quiz_score(user))
+            .arg(check.tapped.as_deref().unwrap_or(""))
+            .arg(check.valid_for.len());
+        for id in check.valid_for.iter().chain(&check.correct_for) {
+            call.arg(id);
+        }
+        let (session, correct, answered, verdict): (Option<String>, Option<u64>, Option<u64>, i64) =
+            call.invoke_async(&mut self.conn("quiz_judge")).await?;
+        Ok(Judgement {
+            session: from_json::<QuizSession>(session)?,
+            score: Score {
+                correct: correct.unwrap_or(0),
+                answered: answered.unwrap_or(0),
+            },
+            counted: match verdict {
+                0 => None,
+                1 => Some(false),
+                _ => Some(true),
+            },
+        })
+    }
+
     #[tracing::instrument(level = "debug", skip_all, fields(user = %user))]
     async fn quiz_save(&self, user: &UserKey, change: &QuizChange) -> Result<()> {
+        // Every key is the user's: one slot, so MULTI/EXEC works on a cluster too.
         let mut pipe = redis::pipe();
         pipe.atomic();
         let mut writes = 0;
@@ -361,76 +624,164 @@ impl Store for RedisStore {
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(user = %user, day = %day))]
-    async fn lunch_load(&self, user: &UserKey, day: &str) -> Result<LunchState> {
-        let parts = self.keys.lunch_script_parts(day);
-        let (session, code, restaurants, my_vote): (
-            Option<String>,
-            Option<String>,
-            Vec<String>,
-            Option<String>,
-        ) = self
-            .scripts
-            .lunch_load
-            .key(self.keys.lunch_member(user))
-            .key(self.keys.session(BotScope::Lunch, user))
-            .arg(parts.group_prefix)
-            .arg(parts.restaurants_suffix)
-            .arg(parts.votes_prefix)
-            .arg(parts.votes_day_suffix)
-            .arg(user.as_str())
-            .invoke_async(&mut self.conn("lunch_load"))
-            .await?;
+    async fn lunch_open(
+        &self,
+        user: &UserKey,
+        day: &str,
+        request: &LunchRequest,
+    ) -> Result<LunchState> {
+        // With a known code, the group's step goes out with the user's (one round trip
+        // of latency). The group's script trusts the guess only if its member list has
+        // the user, and the user's record must name the same group, or the group's step
+        // is done again for the group it names.
+        let hint = self.hint(user);
+        let ((session, code), guessed) = match &hint {
+            Some(hinted) => {
+                let (own, group) = tokio::join!(
+                    self.user_step(user, request.write),
+                    self.group_step(hinted, user, day, request, false)
+                );
+                (own?, Some(group?))
+            }
+            None => (self.user_step(user, request.write).await?, None),
+        };
+        let group = match (&code, guessed) {
+            (Some(code), Some(Some(step))) if hint.as_deref() == Some(code) => Some(step),
+            (_, Some(Some(_))) => {
+                // The guessed group still lists the user, but their record names
+                // another (or none): a join or create whose last step, leaving the old
+                // group, failed. This message's step went to the old group; finish the
+                // leave so it cannot happen again, then do the step where it belongs.
+                if let Some(stale) = &hint {
+                    self.leave_group(user, Some(stale.clone()), code.as_deref().unwrap_or(""))
+                        .await?;
+                }
+                match &code {
+                    Some(code) => self.group_step(code, user, day, request, true).await?,
+                    None => None,
+                }
+            }
+            (Some(code), _) => self.group_step(code, user, day, request, true).await?,
+            (None, _) => None,
+        };
+        let Some((code, group)) = code.zip(group) else {
+            // No group (or one that no longer exists): the session is the user's own.
+            self.remember(user, None);
+            return Ok(LunchState {
+                session: from_json::<LunchSession>(session)?,
+                ..Default::default()
+            });
+        };
+        self.remember(user, Some(&code));
+        // A vote for a restaurant taken off the list is nobody's current vote.
+        let my_vote = group
+            .my_vote
+            .filter(|vote| group.restaurants.contains(vote));
+        let tally = request.tally.then(|| {
+            Tally::count(
+                group.restaurants.clone(),
+                group.votes.iter().map(String::as_str),
+            )
+        });
         Ok(LunchState {
-            session: from_json::<LunchSession>(session)?,
-            membership: code.map(|code| Membership {
+            session: from_json::<LunchSession>(group.session)?,
+            membership: Some(Membership {
                 code,
-                restaurants,
+                restaurants: group.restaurants,
                 my_vote,
             }),
+            tally,
+            outcome: group.outcome,
         })
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(user = %user, budget = budget.as_str()))]
+    async fn lunch_spend(&self, user: &UserKey, budget: Budget, max: u32) -> Result<bool> {
+        let used: u64 = self
+            .scripts
+            .lunch_spend
+            .key(self.keys.lunch_limits(user))
+            .arg(budget.as_str())
+            .arg(LIMIT_WINDOW.as_secs())
+            .invoke_async(&mut self.conn("lunch_spend"))
+            .await?;
+        Ok(used <= u64::from(max))
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(user = %user))]
     async fn lunch_set_session(&self, user: &UserKey, session: Option<LunchSession>) -> Result<()> {
-        let key = self.keys.session(BotScope::Lunch, user);
-        let mut pipe = redis::pipe();
-        match session {
-            Some(session) => set_session(&mut pipe, key, to_json(&session)?),
-            None => {
-                pipe.cmd("DEL").arg(key).ignore();
+        let write = match session {
+            Some(s) => SessionWrite::Set(s),
+            None => SessionWrite::Clear,
+        };
+        // The user's step writes the session of a user without a group; a member's
+        // lives with the group, written once the code is known.
+        let (_, code) = self.user_step(user, write).await?;
+        if let Some(code) = code {
+            let key = self.keys.lunch_step(&code, user);
+            let mut pipe = redis::pipe();
+            match session {
+                Some(session) => set_session(&mut pipe, key, to_json(&session)?),
+                None => {
+                    pipe.cmd("DEL").arg(key).ignore();
+                }
             }
+            pipe.exec_async(&mut self.conn("lunch_set_session")).await?;
         }
-        pipe.exec_async(&mut self.conn("lunch_set_session")).await?;
         Ok(())
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(user = %user, code = %code))]
     async fn lunch_create_group(&self, user: &UserKey, code: &str) -> Result<bool> {
         let created_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        // Order: the group (with its first member) first, then the user's pointer,
+        // then leaving the old group. If the pointer step fails, the new group exists
+        // with nobody pointing at it and the user is still in their old group,
+        // consistent; they get the "try again" reply. The pointer never names a group
+        // that does not exist.
         let created: i64 = self
             .scripts
-            .lunch_create_group
+            .lunch_group_create
             .key(self.keys.lunch_group(code))
-            .key(self.keys.lunch_member(user))
+            .key(self.keys.lunch_members(code))
+            .key(self.keys.lunch_step(code, user))
             .arg(created_at)
-            .arg(code)
+            .arg(user.as_str())
+            .arg(to_json(&LunchSession::Settings)?)
+            .arg(SESSION_TTL.as_secs())
             .invoke_async(&mut self.conn("lunch_create_group"))
             .await?;
-        Ok(created == 1)
+        if created == 0 {
+            return Ok(false);
+        }
+        let left = self.point_user_at(user, code).await?;
+        self.leave_group(user, left, code).await?;
+        Ok(true)
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(user = %user, code = %code))]
     async fn lunch_join_group(&self, user: &UserKey, code: &str) -> Result<bool> {
-        let joined: i64 = self
+        // Order as in create: admitted to the group's member list first (only if the
+        // group exists), then the pointer, then leaving the old group. A failure after
+        // the first step leaves the user on two member lists, which only keeps a
+        // group alive a little longer; a failure after the second leaves the old
+        // group one stale member. No step removes a group someone still points at,
+        // since a member list only loses the user after the pointer has moved.
+        let admitted: i64 = self
             .scripts
-            .lunch_join_group
+            .lunch_group_admit
             .key(self.keys.lunch_group(code))
-            .key(self.keys.lunch_member(user))
-            .key(self.keys.session(BotScope::Lunch, user))
-            .arg(code)
+            .key(self.keys.lunch_members(code))
+            .key(self.keys.lunch_step(code, user))
+            .arg(user.as_str())
             .invoke_async(&mut self.conn("lunch_join_group"))
             .await?;
-        Ok(joined == 1)
+        if admitted == 0 {
+            return Ok(false);
+        }
+        let left = self.point_user_at(user, code).await?;
+        self.leave_group(user, left, code).await?;
+        Ok(true)
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(code = %code, max = max))]
@@ -452,14 +803,16 @@ impl Store for RedisStore {
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(code = %code))]
-    async fn lunch_remove_restaurant(&self, code: &str, name: &str) -> Result<bool> {
-        let removed: u64 = redis::cmd("LREM")
-            .arg(self.keys.lunch_restaurants(code))
-            .arg(1)
+    async fn lunch_remove_restaurant(&self, code: &str, name: &str, day: &str) -> Result<bool> {
+        let removed: i64 = self
+            .scripts
+            .lunch_remove_restaurant
+            .key(self.keys.lunch_restaurants(code))
+            .key(self.keys.lunch_votes(code, day))
             .arg(name)
-            .query_async(&mut self.conn("lunch_remove_restaurant"))
+            .invoke_async(&mut self.conn("lunch_remove_restaurant"))
             .await?;
-        Ok(removed > 0)
+        Ok(removed == 1)
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(code = %code, day = %day, user = %user))]
@@ -470,12 +823,13 @@ impl Store for RedisStore {
         user: &UserKey,
         restaurant: &str,
     ) -> Result<VoteOutcome> {
+        // The voter's session lives with the group (they are a member): one slot.
         let (recorded, previous): (i64, Option<String>) = self
             .scripts
             .lunch_vote
             .key(self.keys.lunch_restaurants(code))
             .key(self.keys.lunch_votes(code, day))
-            .key(self.keys.session(BotScope::Lunch, user))
+            .key(self.keys.lunch_step(code, user))
             .arg(user.as_str())
             .arg(restaurant)
             .arg(VOTE_TTL.as_secs())
@@ -513,43 +867,257 @@ fn unexpected(what: &'static str, got: &str) -> StoreError {
     .into()
 }
 
-// The scripts. Every key a script touches is passed in KEYS, except in LUNCH_LOAD,
-// which learns the group code from Redis and so builds that group's two keys itself
-// from pieces made by `Keys::lunch_script_parts`, encoding the code as
-// `keys::segment` does. (That is fine on a single Redis; Redis Cluster would refuse it.)
+// The scripts. Every key a script touches arrives in KEYS, and all KEYS of one script
+// share a hash tag (one user's or one group's), so each runs on a cluster too.
 
-/// KEYS: member, lunch session. ARGV: group prefix, restaurants suffix, votes prefix,
-/// votes day suffix, user.
-/// Returns {session or nil, code or nil, restaurants, vote or nil}.
-const LUNCH_LOAD: &str = r#"
-local session = redis.call('GET', KEYS[2])
-local code = redis.call('GET', KEYS[1])
-if not code then
-  return {session, false, {}, false}
+/// KEYS: quiz session, score[, asked of a category].
+/// Returns {session or nil, correct or nil, answered or nil, asked ids}.
+const QUIZ_LOAD: &str = r#"
+local score = redis.call('HMGET', KEYS[2], 'correct', 'answered')
+local asked = {}
+if KEYS[3] then
+  asked = redis.call('SMEMBERS', KEYS[3])
 end
-local seg = string.gsub(code, '[%%:]', {['%'] = '%25', [':'] = '%3A'})
-local restaurants = redis.call('LRANGE', ARGV[1] .. seg .. ARGV[2], 0, -1)
-local vote = redis.call('HGET', ARGV[3] .. seg .. ARGV[4], ARGV[5])
-return {session, code, restaurants, vote}
+return {redis.call('GET', KEYS[1]), score[1], score[2], asked}
 "#;
 
-/// KEYS: group marker, member. ARGV: created_at, code. Returns 1 when created.
-const LUNCH_CREATE_GROUP: &str = r#"
+/// KEYS: quiz session, asked of the category. ARGV: session ttl seconds, then pairs of
+/// (question id, its session JSON) in the order to try them.
+/// Returns {question id, 1 when the category started over else 0}.
+const QUIZ_ASK: &str = r#"
+local n = (#ARGV - 1) / 2
+for i = 0, n - 1 do
+  local id, json = ARGV[2 + 2 * i], ARGV[3 + 2 * i]
+  if redis.call('SISMEMBER', KEYS[2], id) == 0 then
+    redis.call('SET', KEYS[1], json, 'EX', ARGV[1])
+    redis.call('SADD', KEYS[2], id)
+    return {id, 0}
+  end
+end
+-- Every question was asked: start over, but not with the pending question.
+local pending = redis.call('GET', KEYS[1])
+local pick = 0
+for i = 0, n - 1 do
+  if ARGV[3 + 2 * i] ~= pending then
+    pick = i
+    break
+  end
+end
+local id, json = ARGV[2 + 2 * pick], ARGV[3 + 2 * pick]
+redis.call('DEL', KEYS[2])
+redis.call('SADD', KEYS[2], id)
+redis.call('SET', KEYS[1], json, 'EX', ARGV[1])
+return {id, 1}
+"#;
+
+/// KEYS: quiz session, score. ARGV: tapped question id or '', the number n of ids the
+/// choice is valid for, those n ids, then the ids it is correct for.
+/// Returns {session or nil, correct, answered (both before), verdict} where verdict is
+/// 0 when nothing was judged, 1 when judged wrong, 2 when judged right.
+const QUIZ_JUDGE: &str = r#"
+local session = redis.call('GET', KEYS[1])
+local score = redis.call('HMGET', KEYS[2], 'correct', 'answered')
+if not session then
+  return {false, score[1], score[2], 0}
+end
+local ok, decoded = pcall(cjson.decode, session)
+if not ok or type(decoded) ~= 'table' then
+  return {session, score[1], score[2], 0}
+end
+local id = decoded['question_id']
+if ARGV[1] ~= '' and id ~= ARGV[1] then
+  return {session, score[1], score[2], 0}
+end
+local n = tonumber(ARGV[2])
+local valid, correct = false, false
+for i = 3, 2 + n do
+  if ARGV[i] == id then valid = true end
+end
+for i = 3 + n, #ARGV do
+  if ARGV[i] == id then correct = true end
+end
+if not valid then
+  return {session, score[1], score[2], 0}
+end
+redis.call('DEL', KEYS[1])
+redis.call('HINCRBY', KEYS[2], 'answered', 1)
+if correct then
+  redis.call('HINCRBY', KEYS[2], 'correct', 1)
+  return {session, score[1], score[2], 2}
+end
+return {session, score[1], score[2], 1}
+"#;
+
+/// KEYS: quiz session, quiz score. ARGV: the session JSON the answer was judged
+/// against, 1 when correct else 0. Returns 1 when counted, 0 when that session is no
+/// longer there (the answer was already judged).
+const QUIZ_ANSWER: &str = r#"
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+  return 0
+end
+redis.call('DEL', KEYS[1])
+redis.call('HINCRBY', KEYS[2], 'answered', 1)
+if ARGV[2] == '1' then
+  redis.call('HINCRBY', KEYS[2], 'correct', 1)
+end
+return 1
+"#;
+
+/// KEYS: lunch session (the user's own), group pointer. ARGV: mode (keep, set,
+/// set_if_member, set_if_listed, clear), session JSON, session ttl seconds. The write
+/// is made here only for a user without a group (a member's session lives with the
+/// group, and LUNCH_GROUP_STEP makes it). Returns {session or nil, code or nil}.
+const LUNCH_USER_OPEN: &str = r#"
+local session = redis.call('GET', KEYS[1])
+local code = redis.call('GET', KEYS[2])
+if not code then
+  if ARGV[1] == 'set' then
+    redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
+  elseif ARGV[1] == 'clear' then
+    redis.call('DEL', KEYS[1])
+  end
+end
+return {session, code}
+"#;
+
+/// KEYS: restaurants, votes of the day, the member's step (session), members, group
+/// marker. ARGV: 1 user, 2 '1' when the user's record names this group, 3 mode,
+/// 4 session JSON, 5 session ttl, 6 '1' for every vote of the day, 7 op ('', vote,
+/// remove, typed), 8 name or typed text, 9 name to add or '', 10 list maximum, 11 vote
+/// ttl, 12–15 the session JSON of choosing, adding, removing and settings.
+///
+/// Reads the member's step, the list and their vote; applies the session write, then
+/// the op (for typed text, the one the step waits for). Returns {1, step before or
+/// nil, list before, vote or nil, votes, outcome, previous vote or nil}, or {0, …}
+/// when the user is not a member (a guessed code that was wrong).
+const LUNCH_GROUP_STEP: &str = r#"
+if redis.call('SISMEMBER', KEYS[4], ARGV[1]) == 0 then
+  if ARGV[2] ~= '1' or redis.call('EXISTS', KEYS[5]) == 0 then
+    return {0, false, {}, false, {}, '', false}
+  end
+  -- The user's own record names this group, but a join was interrupted before the
+  -- member list had them: put them back on it.
+  redis.call('SADD', KEYS[4], ARGV[1])
+end
+local step = redis.call('GET', KEYS[3])
+local list = redis.call('LRANGE', KEYS[1], 0, -1)
+local my_vote = redis.call('HGET', KEYS[2], ARGV[1])
+local votes = {}
+if ARGV[6] == '1' then
+  votes = redis.call('HVALS', KEYS[2])
+end
+local mode = ARGV[3]
+if mode == 'set' or mode == 'set_if_member' or (mode == 'set_if_listed' and #list > 0) then
+  redis.call('SET', KEYS[3], ARGV[4], 'EX', ARGV[5])
+elseif mode == 'clear' then
+  redis.call('DEL', KEYS[3])
+end
+
+local function vote(name)
+  if not redis.call('LPOS', KEYS[1], name) then
+    return {'unknown', false}
+  end
+  local previous = redis.call('HGET', KEYS[2], ARGV[1])
+  redis.call('HSET', KEYS[2], ARGV[1], name)
+  redis.call('EXPIRE', KEYS[2], ARGV[11])
+  redis.call('DEL', KEYS[3])
+  return {'voted', previous}
+end
+local function remove(name)
+  if redis.call('LREM', KEYS[1], 1, name) == 0 then
+    return {'not_removed', false}
+  end
+  local all = redis.call('HGETALL', KEYS[2])
+  for i = 1, #all, 2 do
+    if all[i + 1] == name then
+      redis.call('HDEL', KEYS[2], all[i])
+    end
+  end
+  redis.call('SET', KEYS[3], ARGV[15], 'EX', ARGV[5])
+  return {'removed', false}
+end
+local function add(name)
+  local outcome = 'added'
+  local wanted = string.lower(name)
+  for _, listed in ipairs(list) do
+    if string.lower(listed) == wanted then
+      outcome = 'duplicate'
+    end
+  end
+  if outcome == 'added' and #list >= tonumber(ARGV[10]) then
+    outcome = 'full'
+  end
+  if outcome == 'added' then
+    redis.call('RPUSH', KEYS[1], name)
+  end
+  redis.call('SET', KEYS[3], ARGV[15], 'EX', ARGV[5])
+  return {outcome, false}
+end
+
+local outcome = {'', false}
+local op = ARGV[7]
+if op == 'vote' then
+  outcome = vote(ARGV[8])
+elseif op == 'remove' then
+  outcome = remove(ARGV[8])
+elseif op == 'typed' then
+  local current = redis.call('GET', KEYS[3])
+  if current == ARGV[12] then
+    outcome = vote(ARGV[8])
+  elseif current == ARGV[13] then
+    if ARGV[9] ~= '' then
+      outcome = add(ARGV[9])
+    end
+  elseif current == ARGV[14] then
+    outcome = remove(ARGV[8])
+  end
+end
+return {1, step, list, my_vote, votes, outcome[1], outcome[2]}
+"#;
+
+/// KEYS: group marker, members, the creator's step. ARGV: created_at, user, settings
+/// session JSON, session ttl. Returns 1 when created (the creator on the member list,
+/// in the settings step).
+const LUNCH_GROUP_CREATE: &str = r#"
 if redis.call('HSETNX', KEYS[1], 'created_at', ARGV[1]) == 0 then
   return 0
 end
-redis.call('SET', KEYS[2], ARGV[2])
+redis.call('SADD', KEYS[2], ARGV[2])
+redis.call('SET', KEYS[3], ARGV[3], 'EX', ARGV[4])
 return 1
 "#;
 
-/// KEYS: group marker, member, lunch session. ARGV: code. Returns 1 when joined.
-const LUNCH_JOIN_GROUP: &str = r#"
+/// KEYS: group marker, members, the user's step. ARGV: user. Returns 1 when the group
+/// exists (and the user is now on its member list, with no step).
+const LUNCH_GROUP_ADMIT: &str = r#"
 if redis.call('EXISTS', KEYS[1]) == 0 then
   return 0
 end
-redis.call('SET', KEYS[2], ARGV[1])
+redis.call('SADD', KEYS[2], ARGV[1])
 redis.call('DEL', KEYS[3])
 return 1
+"#;
+
+/// KEYS: group pointer, the user's own lunch session. ARGV: code. Points the user at
+/// the group (their session now lives with it) and returns the previous code or nil.
+const LUNCH_USER_POINT: &str = r#"
+local previous = redis.call('GET', KEYS[1])
+redis.call('SET', KEYS[1], ARGV[1])
+redis.call('DEL', KEYS[2])
+return previous
+"#;
+
+/// KEYS: members, group marker, restaurants, the user's step. ARGV: user. Takes the
+/// user off the list (and their step) and removes the group once nobody is on it (its
+/// votes expire with the day). Returns the number of members left.
+const LUNCH_GROUP_LEAVE: &str = r#"
+redis.call('SREM', KEYS[1], ARGV[1])
+redis.call('DEL', KEYS[4])
+local left = redis.call('SCARD', KEYS[1])
+if left == 0 then
+  redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
+end
+return left
 "#;
 
 /// KEYS: restaurants. ARGV: name, max. Returns 'added', 'duplicate' or 'full'.
@@ -569,8 +1137,24 @@ redis.call('RPUSH', KEYS[1], ARGV[1])
 return 'added'
 "#;
 
-/// KEYS: restaurants, votes, lunch session. ARGV: user, restaurant, vote ttl seconds.
-/// Returns {1, previous or nil} when recorded, {0, nil} when not on the list.
+/// KEYS: restaurants, votes of the day. ARGV: name. Takes the name off the list and
+/// drops the day's votes for it. Returns 1 when it was listed.
+const LUNCH_REMOVE_RESTAURANT: &str = r#"
+if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 0 then
+  return 0
+end
+local votes = redis.call('HGETALL', KEYS[2])
+for i = 1, #votes, 2 do
+  if votes[i + 1] == ARGV[1] then
+    redis.call('HDEL', KEYS[2], votes[i])
+  end
+end
+return 1
+"#;
+
+/// KEYS: restaurants, votes, the voter's step. ARGV: user, restaurant, vote ttl
+/// seconds. Returns {1, previous or nil} when recorded (ending the voter's step),
+/// {0, nil} when not on the list.
 const LUNCH_VOTE: &str = r#"
 if not redis.call('LPOS', KEYS[1], ARGV[2]) then
   return {0, false}
@@ -582,31 +1166,12 @@ redis.call('DEL', KEYS[3])
 return {1, previous}
 "#;
 
-/// KEYS: quiz session, quiz score. ARGV: the session JSON the answer was judged
-/// against, 1 when correct else 0. Returns 1 when counted, 0 when that session is no
-/// longer there (the answer was already judged).
-const QUIZ_ANSWER: &str = r#"
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then
-  return 0
+/// KEYS: the user's limits. ARGV: budget, window seconds. Counts one use and returns
+/// the uses in the window; the window starts with its first use.
+const LUNCH_SPEND: &str = r#"
+local used = redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
+if redis.call('TTL', KEYS[1]) < 0 then
+  redis.call('EXPIRE', KEYS[1], ARGV[2])
 end
-redis.call('DEL', KEYS[1])
-redis.call('HINCRBY', KEYS[2], 'answered', 1)
-if ARGV[2] == '1' then
-  redis.call('HINCRBY', KEYS[2], 'correct', 1)
-end
-return 1
+return used
 "#;
-
-#[cfg(test)]
-mod tests {
-    use super::super::keys::segment;
-    use super::*;
-
-    #[test]
-    fn the_lua_encoding_of_a_code_matches_the_rust_one() {
-        // The Lua pattern in LUNCH_LOAD handles exactly the two characters `segment`
-        // encodes; this pins the Rust side of that pair.
-        assert!(LUNCH_LOAD.contains(r"'[%%:]', {['%'] = '%25', [':'] = '%3A'}"));
-        assert_eq!(segment("a%b:c"), "a%25b%3Ac");
-    }
-}

@@ -1,7 +1,13 @@
 //! The integration tests of the kakaobot crate, in one binary (one link, one place
 //! for the shared helpers).
 //!
+//! - `cluster_*`: the service on a real six-node Redis Cluster: a primary killed under
+//!   load, two processes sharing one cluster;
 //! - `store`: the store contract, on memory and on a real `redis-server`;
+//! - `store_round_trips`: Redis round trips per message, counted by Redis;
+//! - `store_limits`: group creation and join attempts limited per user;
+//! - `store_migrate`: `kakaobot migrate` keeps the data of the old key layout;
+//! - `store_tls`: `rediss://` to a `redis-server` that speaks TLS only;
 //! - `api_*`: the real service over HTTP on a free port, Kakao's routes and bots,
 //!   bad input, and Redis outages; `api_skill*`: the same for Open Builder skills;
 //! - `edge_*`: the HTTP edge against slow, silent and hostile clients, shutdown,
@@ -14,6 +20,8 @@ mod api_outage;
 mod api_quiz;
 mod api_skill;
 mod api_skill_outage;
+mod cluster_failover;
+mod cluster_two_processes;
 mod edge_fds;
 mod edge_limits;
 mod edge_logs;
@@ -22,3 +30,7 @@ mod edge_shutdown;
 mod helpers;
 mod quiz_reload;
 mod store;
+mod store_limits;
+mod store_migrate;
+mod store_round_trips;
+mod store_tls;

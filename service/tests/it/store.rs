@@ -1,5 +1,7 @@
-//! The store contract: one suite, written once, run against [`MemoryStore`] and against
-//! [`RedisStore`] on a real `redis-server` (`on_memory::*` and `on_redis::*`), then the
+//! The store contract: one suite, written once, run against [`MemoryStore`], against
+//! [`RedisStore`] on a real `redis-server`, and against [`RedisStore`] on a real
+//! six-node Redis Cluster (`on_memory::*`, `on_redis::*`, and `on_cluster`, which runs
+//! the whole suite on one cluster, each test under its own key prefix), then the
 //! checks that only make sense for one of them (`only_redis::*`, `only_memory::*`).
 
 use std::collections::HashMap;
@@ -7,13 +9,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use kakaobot::store::{
-    AddOutcome, BotScope, Keys, LunchSession, MemoryStore, QuizChange, QuizSession, RedisStore,
-    RedisTimeouts, Score, Store, StoreError, VoteOutcome, SESSION_TTL, VOTE_TTL,
+    AddOutcome, AnswerCheck, BotScope, Budget, Keys, LunchOp, LunchRequest, LunchSession,
+    MemoryStore, QuizChange, QuizSession, RedisConnection, RedisStore, RedisTarget, RedisTimeouts,
+    Score, SessionWrite, StepOutcome, Store, StoreError, VoteOutcome, SESSION_TTL, VOTE_TTL,
 };
 use kakaobot::user::UserKey;
 use redis::aio::MultiplexedConnection;
 
-use crate::helpers::{unique_prefix, RedisServer};
+use crate::helpers::{unique_prefix, RedisCluster, RedisServer};
 
 const DAY: &str = "2026-11-21";
 const NEXT_DAY: &str = "2026-11-22";
@@ -32,6 +35,15 @@ enum Backend {
         keys: Keys,
         /// A plain connection of the test's own, to look at and age keys.
         admin: MultiplexedConnection,
+    },
+    Cluster {
+        /// Shared by the whole suite's run on the cluster.
+        _cluster: Arc<RedisCluster>,
+        keys: Keys,
+        /// A cluster connection of the test's own, to age keys wherever they live.
+        admin: RedisConnection,
+        /// One connection per node, to find keys (SCAN sees one node only).
+        nodes: Vec<MultiplexedConnection>,
     },
 }
 
@@ -59,22 +71,75 @@ impl Subject {
         }
     }
 
+    async fn cluster(cluster: &Arc<RedisCluster>, test_name: &str) -> Self {
+        let prefix = unique_prefix(test_name);
+        let target = RedisTarget::Cluster(cluster.urls());
+        let store = RedisStore::open(&target, &prefix, RedisTimeouts::default(), None).unwrap();
+        let admin = RedisConnection::open(&target, RedisTimeouts::default(), None).unwrap();
+        let mut nodes = Vec::new();
+        for url in cluster.urls() {
+            nodes.push(
+                redis::Client::open(url)
+                    .unwrap()
+                    .get_multiplexed_async_connection()
+                    .await
+                    .unwrap(),
+            );
+        }
+        Self {
+            backend: Backend::Cluster {
+                _cluster: cluster.clone(),
+                keys: store.keys().clone(),
+                admin,
+                nodes,
+            },
+            store: Arc::new(store),
+        }
+    }
+
     /// Lets every session run out, as if ten minutes had passed.
     async fn expire_sessions(&self) {
-        match &self.backend {
-            Backend::Memory(store) => store.advance_clock(SESSION_TTL + Duration::from_secs(1)),
-            Backend::Redis { keys, admin, .. } => {
-                expire_now(admin, &format!("{}:*:session:*", keys.prefix())).await;
-            }
-        }
+        self.expire(SESSION_TTL, |p| format!("{{{p}:u:*}}:*:session"))
+            .await;
+        // A lunch member's session lives with the group.
+        self.expire(SESSION_TTL, |p| format!("{{{p}:g:*}}:step:*"))
+            .await;
     }
 
     /// Lets every day's votes run out, as if a few days had passed.
     async fn expire_votes(&self) {
+        self.expire(VOTE_TTL, |p| format!("{{{p}:g:*}}:votes:*"))
+            .await;
+    }
+
+    /// Moves the memory clock past `ttl`, or expires the Redis keys matching the
+    /// pattern `pattern(prefix)` makes.
+    async fn expire(&self, ttl: Duration, pattern: impl Fn(&str) -> String) {
         match &self.backend {
-            Backend::Memory(store) => store.advance_clock(VOTE_TTL + Duration::from_secs(1)),
+            Backend::Memory(store) => store.advance_clock(ttl + Duration::from_secs(1)),
             Backend::Redis { keys, admin, .. } => {
-                expire_now(admin, &format!("{}:lunch:votes:*", keys.prefix())).await;
+                expire_now(admin, &pattern(keys.prefix())).await;
+            }
+            Backend::Cluster {
+                keys, admin, nodes, ..
+            } => {
+                let pattern = pattern(keys.prefix());
+                let mut found = Vec::new();
+                for node in nodes {
+                    found.extend(scan(node, &pattern).await);
+                }
+                found.sort();
+                found.dedup();
+                let mut admin = admin.clone();
+                for key in found {
+                    let _: bool = redis::cmd("PEXPIRE")
+                        .arg(&key)
+                        .arg(1)
+                        .query_async(&mut admin)
+                        .await
+                        .unwrap();
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
             }
         }
     }
@@ -176,6 +241,14 @@ async fn group_with(store: &dyn Store, owner: &UserKey, code: &str, restaurants:
     }
 }
 
+/// A lunch request that only writes the session.
+fn write(write: SessionWrite) -> LunchRequest {
+    LunchRequest {
+        write,
+        ..Default::default()
+    }
+}
+
 fn recorded(previous: Option<&str>) -> VoteOutcome {
     VoteOutcome::Recorded {
         previous: previous.map(str::to_owned),
@@ -201,6 +274,20 @@ macro_rules! contract_suite {
                     super::$test(&super::Subject::redis(stringify!($test)).await).await;
                 }
             )+
+        }
+
+        mod on_cluster {
+            /// One cluster for the whole suite (forming one takes seconds); every test
+            /// gets its own key prefix on it, and the cluster is removed at the end.
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn the_whole_contract_holds_on_a_six_node_cluster() {
+                let cluster = std::sync::Arc::new(crate::helpers::RedisCluster::start());
+                $(
+                    super::$test(
+                        &super::Subject::cluster(&cluster, stringify!($test)).await
+                    ).await;
+                )+
+            }
         }
     };
 }
@@ -239,6 +326,16 @@ contract_suite!(
     votes_expire_after_the_vote_ttl_but_the_group_and_its_list_stay,
     group_codes_and_days_with_separator_characters_are_kept_apart,
     five_hundred_concurrent_voters_are_each_counted_once_with_their_last_vote,
+    a_user_creating_groups_over_and_over_leaves_only_their_last_group,
+    a_group_is_removed_once_its_last_member_leaves,
+    a_removed_restaurant_is_nobodys_vote_and_re_adding_it_starts_from_nothing,
+    a_session_step_started_with_the_load_is_made_as_the_message_decides,
+    an_allowance_refuses_uses_past_its_maximum_per_user_and_budget,
+    a_choosing_or_removing_step_starts_only_when_the_group_lists_a_restaurant,
+    typed_text_does_what_the_members_step_waits_for,
+    a_tapped_vote_or_removal_applies_whatever_the_step_and_needs_a_group,
+    a_question_is_asked_fresh_first_and_a_category_starts_over_without_the_pending_one,
+    an_answer_is_judged_only_against_the_questions_its_choice_answers,
 );
 
 // --- sessions and friends --------------------------------------------------------
@@ -755,7 +852,10 @@ async fn a_full_list_refuses_more_restaurants(s: &Subject) {
     assert_eq!(add("c").await.unwrap(), AddOutcome::Full);
     // A duplicate is reported as such even when the list is full.
     assert_eq!(add("A").await.unwrap(), AddOutcome::Duplicate);
-    assert!(store.lunch_remove_restaurant("ABC123", "a").await.unwrap());
+    assert!(store
+        .lunch_remove_restaurant("ABC123", "a", DAY)
+        .await
+        .unwrap());
     assert_eq!(add("c").await.unwrap(), AddOutcome::Added);
 
     let membership = store
@@ -772,13 +872,22 @@ async fn removing_a_restaurant_takes_it_off_the_list(s: &Subject) {
     let alice = user("alice");
     group_with(store, &alice, "ABC123", &["a", "b", "c"]).await;
 
-    assert!(store.lunch_remove_restaurant("ABC123", "b").await.unwrap());
-    assert!(!store.lunch_remove_restaurant("ABC123", "b").await.unwrap());
-    assert!(!store
-        .lunch_remove_restaurant("ABC123", "zzz")
+    assert!(store
+        .lunch_remove_restaurant("ABC123", "b", DAY)
         .await
         .unwrap());
-    assert!(!store.lunch_remove_restaurant("NOPE00", "a").await.unwrap());
+    assert!(!store
+        .lunch_remove_restaurant("ABC123", "b", DAY)
+        .await
+        .unwrap());
+    assert!(!store
+        .lunch_remove_restaurant("ABC123", "zzz", DAY)
+        .await
+        .unwrap());
+    assert!(!store
+        .lunch_remove_restaurant("NOPE00", "a", DAY)
+        .await
+        .unwrap());
 
     let membership = store
         .lunch_load(&alice, DAY)
@@ -803,7 +912,10 @@ async fn a_vote_for_an_unknown_restaurant_changes_nothing(s: &Subject) {
         .lunch_set_session(&alice, Some(LunchSession::Choosing))
         .await
         .unwrap();
-    assert!(store.lunch_remove_restaurant("ABC123", "b").await.unwrap());
+    assert!(store
+        .lunch_remove_restaurant("ABC123", "b", DAY)
+        .await
+        .unwrap());
 
     for name in ["nope", "b", "A"] {
         assert_eq!(
@@ -928,7 +1040,10 @@ async fn the_tally_lists_every_restaurant_in_list_order_and_skips_removed_ones(s
             .unwrap();
     }
 
-    assert!(store.lunch_remove_restaurant("ABC123", "b").await.unwrap());
+    assert!(store
+        .lunch_remove_restaurant("ABC123", "b", DAY)
+        .await
+        .unwrap());
 
     assert_eq!(
         store.lunch_tally("ABC123", DAY).await.unwrap().counts,
@@ -1095,6 +1210,406 @@ async fn five_hundred_concurrent_voters_are_each_counted_once_with_their_last_vo
     }
 }
 
+// --- bounded growth ------------------------------------------------------------------
+
+async fn a_user_creating_groups_over_and_over_leaves_only_their_last_group(s: &Subject) {
+    let store = &*s.store;
+    let (alice, bob) = (user("alice"), user("bob"));
+    for code in ["GRP001", "GRP002", "GRP003"] {
+        assert!(store.lunch_create_group(&alice, code).await.unwrap());
+    }
+
+    assert!(!store.lunch_join_group(&bob, "GRP001").await.unwrap());
+    assert!(!store.lunch_join_group(&bob, "GRP002").await.unwrap());
+    assert!(store.lunch_join_group(&bob, "GRP003").await.unwrap());
+}
+
+async fn a_group_is_removed_once_its_last_member_leaves(s: &Subject) {
+    let store = &*s.store;
+    let (alice, bob, carol) = (user("alice"), user("bob"), user("carol"));
+    group_with(store, &alice, "OLD001", &["김밥"]).await;
+    assert!(store.lunch_join_group(&bob, "OLD001").await.unwrap());
+
+    assert!(store.lunch_create_group(&alice, "NEW001").await.unwrap());
+    let bobs = store
+        .lunch_load(&bob, DAY)
+        .await
+        .unwrap()
+        .membership
+        .unwrap();
+    assert_eq!(
+        bobs.restaurants,
+        names(&["김밥"]),
+        "bob still has the old group"
+    );
+    assert!(store.lunch_join_group(&bob, "NEW001").await.unwrap());
+
+    assert!(!store.lunch_join_group(&carol, "OLD001").await.unwrap());
+    assert!(store
+        .lunch_add_restaurant("OLD001", "라멘", 20)
+        .await
+        .is_ok());
+    assert!(store.lunch_create_group(&carol, "OLD001").await.unwrap());
+    let carols = store
+        .lunch_load(&carol, DAY)
+        .await
+        .unwrap()
+        .membership
+        .unwrap();
+    assert_eq!(
+        carols.restaurants,
+        names(&["라멘"]),
+        "a new group under a freed code starts without the old list"
+    );
+}
+
+async fn a_removed_restaurant_is_nobodys_vote_and_re_adding_it_starts_from_nothing(s: &Subject) {
+    let store = &*s.store;
+    let (alice, bob) = (user("alice"), user("bob"));
+    group_with(store, &alice, "ABC123", &["김밥", "라멘"]).await;
+    store.lunch_join_group(&bob, "ABC123").await.unwrap();
+    store
+        .lunch_vote("ABC123", DAY, &alice, "김밥")
+        .await
+        .unwrap();
+    store.lunch_vote("ABC123", DAY, &bob, "김밥").await.unwrap();
+
+    assert!(store
+        .lunch_remove_restaurant("ABC123", "김밥", DAY)
+        .await
+        .unwrap());
+    let state = store.lunch_load(&alice, DAY).await.unwrap();
+    assert_eq!(state.membership.unwrap().my_vote, None);
+    store
+        .lunch_add_restaurant("ABC123", "김밥", 20)
+        .await
+        .unwrap();
+
+    let state = store
+        .lunch_open(
+            &bob,
+            DAY,
+            &LunchRequest {
+                tally: true,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(state.membership.unwrap().my_vote, None);
+    assert_eq!(
+        state.tally.unwrap().counts,
+        counts(&[("라멘", 0), ("김밥", 0)])
+    );
+}
+
+async fn a_session_step_started_with_the_load_is_made_as_the_message_decides(s: &Subject) {
+    let store = &*s.store;
+    let (alice, loner) = (user("alice"), user("loner"));
+    group_with(store, &alice, "ABC123", &["김밥"]).await;
+
+    let before = store
+        .lunch_open(
+            &alice,
+            DAY,
+            &write(SessionWrite::Set(LunchSession::AwaitingJoinCode)),
+        )
+        .await
+        .unwrap();
+    let after_set = store
+        .lunch_open(
+            &alice,
+            DAY,
+            &write(SessionWrite::SetIfMember(LunchSession::Choosing)),
+        )
+        .await
+        .unwrap();
+    let after_member_only = store
+        .lunch_open(&alice, DAY, &write(SessionWrite::Clear))
+        .await
+        .unwrap();
+    let after_clear = store.lunch_load(&alice, DAY).await.unwrap();
+    store
+        .lunch_open(
+            &loner,
+            DAY,
+            &write(SessionWrite::SetIfMember(LunchSession::Choosing)),
+        )
+        .await
+        .unwrap();
+
+    assert_eq!(
+        before.session,
+        Some(LunchSession::Settings),
+        "left by creating"
+    );
+    assert_eq!(after_set.session, Some(LunchSession::AwaitingJoinCode));
+    assert_eq!(after_member_only.session, Some(LunchSession::Choosing));
+    assert_eq!(after_clear.session, None);
+    assert_eq!(store.lunch_load(&loner, DAY).await.unwrap().session, None);
+}
+
+async fn an_allowance_refuses_uses_past_its_maximum_per_user_and_budget(s: &Subject) {
+    let store = &*s.store;
+    let (alice, bob) = (user("alice"), user("bob"));
+    for _ in 0..3 {
+        assert!(store
+            .lunch_spend(&alice, Budget::JoinAttempt, 3)
+            .await
+            .unwrap());
+    }
+
+    assert!(!store
+        .lunch_spend(&alice, Budget::JoinAttempt, 3)
+        .await
+        .unwrap());
+    assert!(store
+        .lunch_spend(&bob, Budget::JoinAttempt, 3)
+        .await
+        .unwrap());
+    assert!(store
+        .lunch_spend(&alice, Budget::CreateGroup, 3)
+        .await
+        .unwrap());
+}
+
+// --- one-call lunch steps ---------------------------------------------------------------
+
+/// A lunch request that applies `op`.
+fn op(op: LunchOp) -> LunchRequest {
+    LunchRequest {
+        op,
+        ..Default::default()
+    }
+}
+
+fn typed(text: &str) -> LunchOp {
+    LunchOp::Typed {
+        text: text.to_owned(),
+        add: Some(text.to_owned()),
+        max: 20,
+    }
+}
+
+async fn a_choosing_or_removing_step_starts_only_when_the_group_lists_a_restaurant(s: &Subject) {
+    let store = &*s.store;
+    let alice = user("alice");
+    group_with(store, &alice, "ABC123", &[]).await;
+    store.lunch_set_session(&alice, None).await.unwrap();
+
+    store
+        .lunch_open(
+            &alice,
+            DAY,
+            &write(SessionWrite::SetIfListed(LunchSession::Choosing)),
+        )
+        .await
+        .unwrap();
+    let empty = store.lunch_load(&alice, DAY).await.unwrap().session;
+    store
+        .lunch_add_restaurant("ABC123", "김밥", 20)
+        .await
+        .unwrap();
+    store
+        .lunch_open(
+            &alice,
+            DAY,
+            &write(SessionWrite::SetIfListed(LunchSession::Choosing)),
+        )
+        .await
+        .unwrap();
+    let listed = store.lunch_load(&alice, DAY).await.unwrap().session;
+
+    assert_eq!(empty, None);
+    assert_eq!(listed, Some(LunchSession::Choosing));
+}
+
+async fn typed_text_does_what_the_members_step_waits_for(s: &Subject) {
+    let store = &*s.store;
+    let alice = user("alice");
+    group_with(store, &alice, "ABC123", &["김밥"]).await;
+
+    store
+        .lunch_set_session(&alice, Some(LunchSession::AwaitingNewRestaurant))
+        .await
+        .unwrap();
+    let added = store
+        .lunch_open(&alice, DAY, &op(typed("라멘")))
+        .await
+        .unwrap();
+    let in_settings = store
+        .lunch_open(&alice, DAY, &op(typed("국밥")))
+        .await
+        .unwrap();
+    store
+        .lunch_set_session(&alice, Some(LunchSession::Choosing))
+        .await
+        .unwrap();
+    let unknown = store
+        .lunch_open(&alice, DAY, &op(typed("피자")))
+        .await
+        .unwrap();
+    let voted = store
+        .lunch_open(&alice, DAY, &op(typed("라멘")))
+        .await
+        .unwrap();
+    store
+        .lunch_set_session(&alice, Some(LunchSession::AwaitingRemoval))
+        .await
+        .unwrap();
+    let removed = store
+        .lunch_open(&alice, DAY, &op(typed("김밥")))
+        .await
+        .unwrap();
+    let after = store.lunch_load(&alice, DAY).await.unwrap();
+
+    assert_eq!(added.session, Some(LunchSession::AwaitingNewRestaurant));
+    assert_eq!(added.outcome, Some(StepOutcome::Added(AddOutcome::Added)));
+    assert_eq!(
+        added.membership.unwrap().restaurants,
+        names(&["김밥"]),
+        "the list before"
+    );
+    assert_eq!(in_settings.session, Some(LunchSession::Settings));
+    assert_eq!(
+        in_settings.outcome, None,
+        "nothing is waited for in settings"
+    );
+    assert_eq!(
+        unknown.outcome,
+        Some(StepOutcome::Voted(VoteOutcome::UnknownRestaurant))
+    );
+    assert_eq!(
+        voted.session,
+        Some(LunchSession::Choosing),
+        "still choosing after a miss"
+    );
+    assert_eq!(voted.outcome, Some(StepOutcome::Voted(recorded(None))));
+    assert_eq!(removed.outcome, Some(StepOutcome::Removed(true)));
+    assert_eq!(after.session, Some(LunchSession::Settings));
+    let group = after.membership.unwrap();
+    assert_eq!(group.restaurants, names(&["라멘"]));
+    assert_eq!(group.my_vote.as_deref(), Some("라멘"));
+}
+
+async fn a_tapped_vote_or_removal_applies_whatever_the_step_and_needs_a_group(s: &Subject) {
+    let store = &*s.store;
+    let (alice, loner) = (user("alice"), user("loner"));
+    group_with(store, &alice, "ABC123", &["김밥", "라멘"]).await;
+    store
+        .lunch_set_session(&alice, Some(LunchSession::AwaitingNewRestaurant))
+        .await
+        .unwrap();
+
+    let voted = store
+        .lunch_open(&alice, DAY, &op(LunchOp::Vote("김밥".into())))
+        .await
+        .unwrap();
+    let session_after_vote = store.lunch_load(&alice, DAY).await.unwrap().session;
+    let not_listed = store
+        .lunch_open(&alice, DAY, &op(LunchOp::Remove("피자".into())))
+        .await
+        .unwrap();
+    let removed = store
+        .lunch_open(&alice, DAY, &op(LunchOp::Remove("김밥".into())))
+        .await
+        .unwrap();
+    let without_group = store
+        .lunch_open(&loner, DAY, &op(LunchOp::Vote("김밥".into())))
+        .await
+        .unwrap();
+
+    assert_eq!(voted.outcome, Some(StepOutcome::Voted(recorded(None))));
+    assert_eq!(session_after_vote, None, "a vote ends the session");
+    assert_eq!(not_listed.outcome, Some(StepOutcome::Removed(false)));
+    assert_eq!(removed.outcome, Some(StepOutcome::Removed(true)));
+    assert_eq!(
+        store.lunch_load(&alice, DAY).await.unwrap().session,
+        Some(LunchSession::Settings)
+    );
+    assert_eq!(
+        (without_group.membership, without_group.outcome),
+        (None, None)
+    );
+}
+
+// --- one-call quiz steps ---------------------------------------------------------------
+
+async fn a_question_is_asked_fresh_first_and_a_category_starts_over_without_the_pending_one(
+    s: &Subject,
+) {
+    let store = &*s.store;
+    let alice = user("alice");
+    let in_order = [question("web", "w1"), question("web", "w2")];
+
+    let first = store.quiz_ask(&alice, "web", &in_order).await.unwrap();
+    let second = store.quiz_ask(&alice, "web", &in_order).await.unwrap();
+    let third = store.quiz_ask(&alice, "web", &in_order).await.unwrap();
+
+    assert_eq!((first.question_id.as_str(), first.restarted), ("w1", false));
+    assert_eq!(
+        (second.question_id.as_str(), second.restarted),
+        ("w2", false)
+    );
+    assert_eq!(
+        (third.question_id.as_str(), third.restarted),
+        ("w1", true),
+        "w2 is pending, so the new round starts with w1"
+    );
+    let state = store.quiz_load(&alice, Some("web")).await.unwrap();
+    assert_eq!(state.asked, names(&["w1"]));
+    assert_eq!(state.session, Some(question("web", "w1")));
+}
+
+async fn an_answer_is_judged_only_against_the_questions_its_choice_answers(s: &Subject) {
+    let store = &*s.store;
+    let alice = user("alice");
+    store
+        .quiz_save(&alice, &pending(question("web", "w1")))
+        .await
+        .unwrap();
+    let check = |tapped: Option<&str>, valid: &[&str], correct: &[&str]| AnswerCheck {
+        tapped: tapped.map(str::to_owned),
+        valid_for: names(valid),
+        correct_for: names(correct),
+    };
+
+    let not_a_choice = store
+        .quiz_judge(&alice, &check(None, &["w9"], &[]))
+        .await
+        .unwrap();
+    let other_tap = store
+        .quiz_judge(&alice, &check(Some("w2"), &["w1"], &["w1"]))
+        .await
+        .unwrap();
+    let judged = store
+        .quiz_judge(&alice, &check(None, &["w1", "w9"], &["w1"]))
+        .await
+        .unwrap();
+    let again = store
+        .quiz_judge(&alice, &check(None, &["w1"], &["w1"]))
+        .await
+        .unwrap();
+
+    assert_eq!(not_a_choice.counted, None);
+    assert_eq!(not_a_choice.session, Some(question("web", "w1")));
+    assert_eq!(other_tap.counted, None);
+    assert_eq!(judged.counted, Some(true));
+    assert_eq!(
+        judged.score,
+        Score::default(),
+        "the score before the answer"
+    );
+    assert_eq!((again.counted, again.session), (None, None));
+    assert_eq!(
+        store.quiz_load(&alice, None).await.unwrap().score,
+        Score {
+            correct: 1,
+            answered: 1
+        }
+    );
+}
+
 // --- Redis only ----------------------------------------------------------------------
 
 mod only_redis {
@@ -1128,7 +1643,7 @@ mod only_redis {
     fn subject_parts(s: &Subject) -> (&Keys, &MultiplexedConnection) {
         match &s.backend {
             Backend::Redis { keys, admin, .. } => (keys, admin),
-            Backend::Memory(_) => unreachable!("a Redis subject"),
+            Backend::Memory(_) | Backend::Cluster { .. } => unreachable!("a Redis subject"),
         }
     }
 
@@ -1149,21 +1664,22 @@ mod only_redis {
 
         let (alice, bob) = (user("alice"), user("bob"));
         let mut expected = vec![
-            keys.friends(BotScope::Quiz),
-            keys.friends(BotScope::Lunch),
+            keys.friend(BotScope::Quiz, &alice),
+            keys.friend(BotScope::Lunch, &alice),
             keys.session(BotScope::Quiz, &alice),
             keys.session(BotScope::Lunch, &bob),
             keys.quiz_score(&alice),
             keys.quiz_asked(&alice, "python"),
             keys.lunch_member(&alice),
             keys.lunch_group("ABC123"),
+            keys.lunch_members("ABC123"),
             keys.lunch_restaurants("ABC123"),
             keys.lunch_votes("ABC123", DAY),
         ];
         expected.sort();
         let all = scan(admin, "*").await;
         assert_eq!(all, expected);
-        let prefix = format!("{}:", keys.prefix());
+        let prefix = format!("{{{}:", keys.prefix());
         assert!(all.iter().all(|k| k.starts_with(&prefix)), "{all:?}");
     }
 
@@ -1179,9 +1695,13 @@ mod only_redis {
             .await
             .unwrap();
 
-        for bot in [BotScope::Quiz, BotScope::Lunch] {
-            let ttl = ttl(admin, &keys.session(bot, &alice)).await;
-            assert!((590..=600).contains(&ttl), "{bot:?} session ttl {ttl}");
+        // Alice has a group, so her lunch session lives with it.
+        for key in [
+            keys.session(BotScope::Quiz, &alice),
+            keys.lunch_step("ABC123", &alice),
+        ] {
+            let ttl = ttl(admin, &key).await;
+            assert!((590..=600).contains(&ttl), "{key} ttl {ttl}");
         }
     }
 
@@ -1200,7 +1720,8 @@ mod only_redis {
             "votes ttl {votes}"
         );
         for kept in [
-            keys.friends(BotScope::Quiz),
+            keys.friend(BotScope::Quiz, &alice),
+            keys.lunch_members("ABC123"),
             keys.quiz_score(&alice),
             keys.quiz_asked(&alice, "python"),
             keys.lunch_member(&alice),
@@ -1230,6 +1751,75 @@ mod only_redis {
 
         assert!(matches!(quiz, Err(StoreError::Corrupt(_))), "{quiz:?}");
         assert!(matches!(lunch, Err(StoreError::Corrupt(_))), "{lunch:?}");
+    }
+
+    #[tokio::test]
+    async fn a_stale_guess_of_a_users_group_is_corrected_and_the_left_group_let_go() {
+        let s = Subject::redis("stale_guess").await;
+        let (keys, admin) = subject_parts(&s);
+        let other = RedisStore::new(
+            &format!("redis://{}/", admin_address(admin).await),
+            keys.prefix(),
+            Default::default(),
+        )
+        .unwrap();
+        let (alice, bob, carol) = (user("alice"), user("bob"), user("carol"));
+        group_with(&*s.store, &alice, "OLD001", &["김밥"]).await;
+        s.store.lunch_join_group(&bob, "OLD001").await.unwrap();
+        // This instance now guesses OLD001 for bob.
+        s.store.lunch_load(&bob, DAY).await.unwrap();
+        // Through another instance bob joins NEW001, but the last step (leaving
+        // OLD001) is lost: he is still on OLD001's member list.
+        group_with(&other, &carol, "NEW001", &["라멘"]).await;
+        let _: () = redis::pipe()
+            .cmd("SADD")
+            .arg(keys.lunch_members("NEW001"))
+            .arg("bob")
+            .ignore()
+            .cmd("SET")
+            .arg(keys.lunch_member(&bob))
+            .arg("NEW001")
+            .ignore()
+            .query_async(&mut admin.clone())
+            .await
+            .unwrap();
+
+        let state = s.store.lunch_load(&bob, DAY).await.unwrap();
+
+        assert_eq!(state.membership.unwrap().code, "NEW001");
+        let still_listed: bool = redis::cmd("SISMEMBER")
+            .arg(keys.lunch_members("OLD001"))
+            .arg("bob")
+            .query_async(&mut admin.clone())
+            .await
+            .unwrap();
+        assert!(!still_listed, "the lost leave was finished");
+        assert_eq!(
+            s.store
+                .lunch_load(&bob, DAY)
+                .await
+                .unwrap()
+                .membership
+                .unwrap()
+                .restaurants,
+            names(&["라멘"])
+        );
+    }
+
+    /// `host:port` of the server an admin connection talks to.
+    async fn admin_address(admin: &MultiplexedConnection) -> String {
+        let info: String = redis::cmd("INFO")
+            .arg("server")
+            .query_async(&mut admin.clone())
+            .await
+            .unwrap();
+        let port = info
+            .lines()
+            .find_map(|l| l.strip_prefix("tcp_port:"))
+            .unwrap()
+            .trim()
+            .to_owned();
+        format!("127.0.0.1:{port}")
     }
 
     #[tokio::test]
@@ -1347,6 +1937,52 @@ mod only_redis {
 
 mod only_memory {
     use super::*;
+
+    #[tokio::test]
+    async fn the_memory_store_forgets_the_least_recently_seen_users_past_its_cap() {
+        let store = MemoryStore::with_user_cap(10);
+        let first = user("user-0");
+        store.add_friend(BotScope::Quiz, &first).await.unwrap();
+        group_with(&store, &first, "FIRST1", &["김밥"]).await;
+        for n in 1..10 {
+            store
+                .add_friend(BotScope::Quiz, &user(&format!("user-{n}")))
+                .await
+                .unwrap();
+        }
+        // The first user is seen again, so user-1 is now the least recently seen.
+        assert!(store.is_friend(BotScope::Quiz, &first).await.unwrap());
+
+        store
+            .add_friend(BotScope::Quiz, &user("user-10"))
+            .await
+            .unwrap();
+
+        assert!(store.users() <= 10, "{} users kept", store.users());
+        assert!(store.is_friend(BotScope::Quiz, &first).await.unwrap());
+        assert!(!store
+            .is_friend(BotScope::Quiz, &user("user-1"))
+            .await
+            .unwrap());
+        assert!(store
+            .lunch_load(&first, DAY)
+            .await
+            .unwrap()
+            .membership
+            .is_some());
+    }
+
+    #[tokio::test]
+    async fn a_forgotten_users_group_goes_with_them_when_they_were_its_last_member() {
+        let store = MemoryStore::with_user_cap(2);
+        let (alice, bob, carol) = (user("alice"), user("bob"), user("carol"));
+        group_with(&store, &alice, "ALONE1", &["김밥"]).await;
+
+        store.add_friend(BotScope::Lunch, &bob).await.unwrap();
+        store.add_friend(BotScope::Lunch, &carol).await.unwrap();
+
+        assert!(!store.lunch_join_group(&carol, "ALONE1").await.unwrap());
+    }
 
     #[tokio::test]
     async fn a_memory_session_lasts_exactly_the_session_ttl() {

@@ -326,11 +326,18 @@ impl TestApp {
             .get_multiplexed_async_connection()
             .await
             .unwrap();
-        let keys: Vec<String> = redis::cmd("KEYS")
-            .arg(format!("{}:*:session:*", self.key_prefix))
+        let mut keys: Vec<String> = redis::cmd("KEYS")
+            .arg(format!("{{{}:u:*}}:*:session", self.key_prefix))
             .query_async(&mut admin)
             .await
             .unwrap();
+        // A lunch member's session lives with the group.
+        let steps: Vec<String> = redis::cmd("KEYS")
+            .arg(format!("{{{}:g:*}}:step:*", self.key_prefix))
+            .query_async(&mut admin)
+            .await
+            .unwrap();
+        keys.extend(steps);
         assert!(!keys.is_empty(), "no session to expire");
         for key in keys {
             let _: bool = redis::cmd("PEXPIRE")

@@ -6,6 +6,7 @@ pub mod callback_receiver;
 pub mod conn;
 pub mod process;
 pub mod raw_http;
+pub mod redis_cluster;
 pub mod redis_server;
 pub mod skill;
 
@@ -14,5 +15,6 @@ pub use callback_receiver::CallbackReceiver;
 pub use conn::Conn;
 pub use process::Service;
 pub use raw_http::{chunked, raw_request};
+pub use redis_cluster::RedisCluster;
 pub use redis_server::{unique_prefix, RedisServer};
 pub use skill::{payload as skill_payload, SkillAnswer};

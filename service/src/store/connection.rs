@@ -1,0 +1,172 @@
+//! [`RedisConnection`]: one connection type for a single Redis and for Redis Cluster,
+//! so the store has one code path for both (as svix-webhooks does).
+//!
+//! Both variants are cheap to clone and share their sockets; both connect lazily, so
+//! the service starts while Redis is down and recovers without a restart.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::cluster::{ClusterClient, ClusterClientBuilder};
+use redis::cluster_async::ClusterConnection;
+use redis::{Client, Cmd, ErrorKind, IntoConnectionInfo, Pipeline, RedisError, RedisFuture};
+use redis::{TlsCertificates, Value};
+use tokio::sync::OnceCell;
+
+use super::redis::RedisTimeouts;
+
+/// Where the data is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RedisTarget {
+    /// One Redis (or a primary with replicas behind one endpoint): `redis://` or
+    /// `rediss://` URL.
+    Single(String),
+    /// Redis Cluster (or ElastiCache in cluster mode): seed node URLs; the client learns
+    /// the rest of the cluster from them.
+    Cluster(Vec<String>),
+}
+
+/// Reconnect attempts per outage before pending calls fail (single Redis). While
+/// Redis is down each call fails fast instead of queueing behind a long back-off; the
+/// next call starts a new round of attempts.
+const RECONNECT_RETRIES: usize = 2;
+/// Back-off between reconnect attempts: the delay starts at `min`, doubles up to
+/// `max`, and each wait adds a random jitter of up to the delay itself (so the two
+/// waits of a round are 50–100 ms and 100–200 ms).
+const RECONNECT_MIN_DELAY: Duration = Duration::from_millis(50);
+const RECONNECT_MAX_DELAY: Duration = Duration::from_millis(200);
+/// Cluster: how often a request is retried after a MOVED, a refused connection or a
+/// slot without a primary. Few and short: during a failover the reply budget runs out
+/// first, the user gets the "try again" reply, and the next message finds the new
+/// primary (the client refreshes its slot map on the first error).
+const CLUSTER_RETRIES: u32 = 3;
+const CLUSTER_MIN_RETRY_WAIT_MS: u64 = 20;
+const CLUSTER_MAX_RETRY_WAIT_MS: u64 = 200;
+
+/// A cloneable connection to a single Redis or to a cluster.
+#[derive(Clone)]
+pub enum RedisConnection {
+    /// A multiplexed connection that reconnects by itself.
+    Single(ConnectionManager),
+    /// Connections to every cluster node, opened on the first call.
+    Cluster(LazyCluster),
+}
+
+/// A cluster connection opened on first use, and again after a failed attempt.
+#[derive(Clone)]
+pub struct LazyCluster {
+    client: Arc<ClusterClient>,
+    conn: Arc<OnceCell<ClusterConnection>>,
+}
+
+impl LazyCluster {
+    async fn get(&self) -> Result<ClusterConnection, RedisError> {
+        // `get_or_try_init` leaves the cell empty on failure, so the next call tries
+        // again: a cluster that is down at start-up is picked up once it is up.
+        // `get_async_connection` (not `…_with_config(ClusterConfig::new())`, which
+        // would reset them) keeps the builder's timeouts.
+        self.conn
+            .get_or_try_init(|| self.client.get_async_connection())
+            .await
+            .cloned()
+    }
+}
+
+impl RedisConnection {
+    /// Prepares a connection; does not connect. `tls_root` is a PEM CA bundle that
+    /// replaces the system's roots for `rediss://` (for a private CA); `None` uses the
+    /// system's roots.
+    ///
+    /// Fails on a malformed URL, or outside a Tokio runtime (the single-node manager
+    /// spawns a task).
+    pub fn open(
+        target: &RedisTarget,
+        timeouts: RedisTimeouts,
+        tls_root: Option<Vec<u8>>,
+    ) -> Result<Self, RedisError> {
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(RedisError::from((
+                ErrorKind::Client,
+                "a Redis connection must be opened inside a Tokio runtime",
+            )));
+        }
+        let certs = || TlsCertificates {
+            client_tls: None,
+            root_cert: tls_root.clone(),
+        };
+        match target {
+            RedisTarget::Single(url) => {
+                let client = match &tls_root {
+                    Some(_) => Client::build_with_tls(url.as_str(), certs())?,
+                    None => Client::open(url.as_str())?,
+                };
+                let config = ConnectionManagerConfig::new()
+                    .set_connection_timeout(Some(timeouts.connect))
+                    .set_response_timeout(Some(timeouts.response))
+                    .set_number_of_retries(RECONNECT_RETRIES)
+                    .set_min_delay(RECONNECT_MIN_DELAY)
+                    .set_max_delay(RECONNECT_MAX_DELAY);
+                Ok(Self::Single(ConnectionManager::new_lazy_with_config(
+                    client, config,
+                )?))
+            }
+            RedisTarget::Cluster(seeds) => {
+                let infos = seeds
+                    .iter()
+                    .map(|s| s.as_str().into_connection_info())
+                    .collect::<Result<Vec<_>, _>>()?;
+                // The cluster client has no response timeout unless given one: without
+                // it a node that stops answering holds every call to its slots.
+                let mut builder = ClusterClientBuilder::new(infos)
+                    .connection_timeout(timeouts.connect)
+                    .response_timeout(timeouts.response)
+                    .retries(CLUSTER_RETRIES)
+                    .min_retry_wait(CLUSTER_MIN_RETRY_WAIT_MS)
+                    .max_retry_wait(CLUSTER_MAX_RETRY_WAIT_MS);
+                if tls_root.is_some() {
+                    builder = builder.certs(certs());
+                }
+                Ok(Self::Cluster(LazyCluster {
+                    client: Arc::new(builder.build()?),
+                    conn: Arc::new(OnceCell::new()),
+                }))
+            }
+        }
+    }
+}
+
+impl ConnectionLike for RedisConnection {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Self::Single(conn) => conn.req_packed_command(cmd),
+            Self::Cluster(lazy) => Box::pin(async move {
+                let mut conn = lazy.get().await?;
+                conn.req_packed_command(cmd).await
+            }),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Self::Single(conn) => conn.req_packed_commands(pipeline, offset, count),
+            Self::Cluster(lazy) => Box::pin(async move {
+                let mut conn = lazy.get().await?;
+                conn.req_packed_commands(pipeline, offset, count).await
+            }),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Self::Single(conn) => conn.get_db(),
+            // A cluster has only database 0.
+            Self::Cluster(_) => 0,
+        }
+    }
+}

@@ -1,0 +1,279 @@
+//! Upgrading keeps data: a Redis holding kakaobot 0.1's key layout (as `keys.rs`
+//! built it before the cluster-ready layout) is migrated by `kakaobot migrate`, and
+//! the store then finds every score, group, restaurant list and today's votes.
+
+use std::process::Command;
+
+use kakaobot::store::{
+    BotScope, LunchRequest, LunchSession, QuizSession, RedisStore, Score, Store, VOTE_TTL,
+};
+use kakaobot::user::UserKey;
+use redis::aio::MultiplexedConnection;
+
+use crate::helpers::{unique_prefix, RedisServer};
+
+const DAY: &str = "2026-11-21";
+
+fn user(name: &str) -> UserKey {
+    UserKey::parse(name).unwrap()
+}
+
+async fn admin(redis: &RedisServer) -> MultiplexedConnection {
+    redis::Client::open(redis.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap()
+}
+
+/// Writes what kakaobot 0.1 would have written for two users in one group, one of
+/// them in the middle of a quiz question and of a lunch vote, a user waiting to type
+/// a join code, and a group whose code needs encoding.
+async fn load_the_old_layout(admin: &mut MultiplexedConnection, p: &str) {
+    let vote_ttl = VOTE_TTL.as_secs() - 3600;
+    redis::pipe()
+        .cmd("HSET")
+        .arg(format!("{p}:quiz:score:alice"))
+        .arg("correct")
+        .arg(3)
+        .arg("answered")
+        .arg(5)
+        .ignore()
+        .cmd("SADD")
+        .arg(format!("{p}:quiz:asked:alice:python"))
+        .arg("python-len")
+        .arg("python-immutable")
+        .ignore()
+        .cmd("SET")
+        .arg(format!("{p}:quiz:session:alice"))
+        .arg(r#"{"category":"python","question_id":"python-list-append"}"#)
+        .arg("EX")
+        .arg(600)
+        .ignore()
+        .cmd("SET")
+        .arg(format!("{p}:lunch:session:alice"))
+        .arg(r#""choosing""#)
+        .arg("EX")
+        .arg(600)
+        .ignore()
+        .cmd("SET")
+        .arg(format!("{p}:lunch:session:dave"))
+        .arg(r#""awaiting_join_code""#)
+        .arg("EX")
+        .arg(600)
+        .ignore()
+        .cmd("SADD")
+        .arg(format!("{p}:quiz:friends"))
+        .arg("alice")
+        .ignore()
+        .cmd("SADD")
+        .arg(format!("{p}:lunch:friends"))
+        .arg("alice")
+        .arg("bob")
+        .ignore()
+        .cmd("SET")
+        .arg(format!("{p}:lunch:member:alice"))
+        .arg("ABC123")
+        .ignore()
+        .cmd("SET")
+        .arg(format!("{p}:lunch:member:bob"))
+        .arg("ABC123")
+        .ignore()
+        .cmd("SET")
+        .arg(format!("{p}:lunch:member:carol"))
+        .arg("x:y%")
+        .ignore()
+        .cmd("HSET")
+        .arg(format!("{p}:lunch:group:ABC123"))
+        .arg("created_at")
+        .arg("2026-11-01T09:00:00Z")
+        .ignore()
+        .cmd("HSET")
+        .arg(format!("{p}:lunch:group:x%3Ay%25"))
+        .arg("created_at")
+        .arg("2026-11-02T09:00:00Z")
+        .ignore()
+        .cmd("RPUSH")
+        .arg(format!("{p}:lunch:group:ABC123:restaurants"))
+        .arg("김밥")
+        .arg("라멘")
+        .arg("국밥")
+        .ignore()
+        .cmd("RPUSH")
+        .arg(format!("{p}:lunch:group:x%3Ay%25:restaurants"))
+        .arg("피자")
+        .ignore()
+        .cmd("HSET")
+        .arg(format!("{p}:lunch:votes:ABC123:{DAY}"))
+        .arg("alice")
+        .arg("라멘")
+        .arg("bob")
+        .arg("라멘")
+        .ignore()
+        .cmd("EXPIRE")
+        .arg(format!("{p}:lunch:votes:ABC123:{DAY}"))
+        .arg(vote_ttl)
+        .ignore()
+        .exec_async(admin)
+        .await
+        .unwrap();
+}
+
+/// Runs the real binary's `migrate` against `redis` and returns what it printed.
+fn run_migrate(redis: &RedisServer, prefix: &str) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_kakaobot"))
+        .arg("migrate")
+        .env_clear()
+        .env("KAKAOBOT_REDIS_URL", redis.url())
+        .env("KAKAOBOT_KEY_PREFIX", prefix)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("the kakaobot binary runs");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "kakaobot migrate failed: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+async fn keys_matching(admin: &mut MultiplexedConnection, pattern: &str) -> Vec<String> {
+    redis::cmd("KEYS")
+        .arg(pattern)
+        .query_async(admin)
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrating_keeps_scores_groups_lists_and_todays_votes_and_a_rerun_changes_nothing() {
+    let redis = RedisServer::start();
+    let prefix = unique_prefix("migrate");
+    let mut admin = admin(&redis).await;
+    load_the_old_layout(&mut admin, &prefix).await;
+
+    let first = run_migrate(&redis, &prefix);
+    let second = run_migrate(&redis, &prefix);
+
+    assert!(first.contains("migrated 15 keys"), "{first}");
+    assert!(second.contains("migrated 0 keys"), "{second}");
+    assert!(
+        keys_matching(&mut admin, &format!("{prefix}:*"))
+            .await
+            .is_empty(),
+        "old keys are gone"
+    );
+    let store = RedisStore::new(&redis.url(), &prefix, Default::default()).unwrap();
+    let (alice, bob, carol) = (user("alice"), user("bob"), user("carol"));
+
+    let quiz = store.quiz_load(&alice, Some("python")).await.unwrap();
+    assert_eq!(
+        quiz.score,
+        Score {
+            correct: 3,
+            answered: 5
+        }
+    );
+    assert_eq!(quiz.asked, ["python-immutable", "python-len"]);
+    assert_eq!(
+        quiz.session,
+        Some(QuizSession {
+            category: "python".into(),
+            question_id: "python-list-append".into()
+        })
+    );
+    assert!(store.is_friend(BotScope::Quiz, &alice).await.unwrap());
+    assert!(store.is_friend(BotScope::Lunch, &bob).await.unwrap());
+    assert!(!store.is_friend(BotScope::Quiz, &bob).await.unwrap());
+
+    let lunch = store
+        .lunch_open(
+            &alice,
+            DAY,
+            &LunchRequest {
+                tally: true,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        lunch.session,
+        Some(LunchSession::Choosing),
+        "a member's step moves to the group"
+    );
+    assert_eq!(
+        store.lunch_load(&user("dave"), DAY).await.unwrap().session,
+        Some(LunchSession::AwaitingJoinCode),
+        "a newcomer's step stays with them"
+    );
+    let group = lunch.membership.expect("alice is still in her group");
+    assert_eq!(group.code, "ABC123");
+    assert_eq!(group.restaurants, ["김밥", "라멘", "국밥"]);
+    assert_eq!(group.my_vote.as_deref(), Some("라멘"));
+    assert_eq!(
+        lunch.tally.unwrap().counts,
+        [("김밥".into(), 0), ("라멘".into(), 2), ("국밥".into(), 0)]
+    );
+    let bobs = store
+        .lunch_load(&bob, DAY)
+        .await
+        .unwrap()
+        .membership
+        .unwrap();
+    assert_eq!(bobs.my_vote.as_deref(), Some("라멘"));
+    let carols = store
+        .lunch_load(&carol, DAY)
+        .await
+        .unwrap()
+        .membership
+        .unwrap();
+    assert_eq!(
+        (carols.code.as_str(), carols.restaurants.as_slice()),
+        ("x:y%", &["피자".to_owned()][..])
+    );
+
+    let ttl: i64 = redis::cmd("TTL")
+        .arg(store.keys().lunch_votes("ABC123", DAY))
+        .query_async(&mut admin)
+        .await
+        .unwrap();
+    assert!(
+        ttl > 0 && ttl <= VOTE_TTL.as_secs() as i64 - 3600,
+        "votes keep their expiry: {ttl}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrated_members_can_leave_and_a_group_left_empty_is_removed() {
+    let redis = RedisServer::start();
+    let prefix = unique_prefix("migrate_leave");
+    let mut admin = admin(&redis).await;
+    load_the_old_layout(&mut admin, &prefix).await;
+    run_migrate(&redis, &prefix);
+    let store = RedisStore::new(&redis.url(), &prefix, Default::default()).unwrap();
+
+    assert!(store
+        .lunch_create_group(&user("carol"), "NEW001")
+        .await
+        .unwrap());
+
+    assert!(
+        keys_matching(&mut admin, &format!("{{{prefix}:g:x%3Ay%25}}:*"))
+            .await
+            .is_empty(),
+        "carol's old group had only her, so it is gone"
+    );
+}
+
+#[test]
+fn migrate_without_redis_says_there_is_nothing_to_do() {
+    let out = Command::new(env!("CARGO_BIN_EXE_kakaobot"))
+        .arg("migrate")
+        .env_clear()
+        .output()
+        .expect("the kakaobot binary runs");
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("nothing to migrate"));
+}
