@@ -54,7 +54,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         return Ok(());
     }
     let settings = Settings::load(cli.config.as_deref()).context("failed to load settings")?;
-    telemetry::init(settings.log_format);
+    let _log = telemetry::init(settings.log_format);
     let runtime = tokio::runtime::Runtime::new().context("failed to start the async runtime")?;
     runtime.block_on(async move {
         match command {

@@ -1,16 +1,39 @@
 //! Logging: `tracing` to stdout, text for people or JSON for journald and shippers,
 //! filtered by `RUST_LOG` (default `info`).
+//!
+//! Lines go through an in-memory buffer to a writer thread, so a request never waits
+//! for stdout (a busy journald, a slow pipe): that is what keeps the default `info`
+//! level, one access-log line per request, cheap. When the buffer is full, new lines
+//! are dropped rather than waited for.
 
+use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::EnvFilter;
 
 use crate::config::LogFormat;
 
-/// Installs the global subscriber. Call once, first thing in `main`.
-pub fn init(format: LogFormat) {
+/// Lines the buffer holds before new ones are dropped: minutes of traffic at the
+/// rates one instance serves, so only a stuck stdout loses lines.
+const BUFFERED_LINES: usize = 128_000;
+
+/// Keeps the writer thread alive; dropping it writes out what is still buffered.
+#[must_use = "dropping the guard stops the log writer"]
+pub struct LogGuard(#[allow(dead_code)] WorkerGuard);
+
+/// Installs the global subscriber. Call once, first thing in `main`, and hold the
+/// guard until the process ends.
+pub fn init(format: LogFormat) -> LogGuard {
+    let (writer, guard) = NonBlockingBuilder::default()
+        .buffered_lines_limit(BUFFERED_LINES)
+        .lossy(true)
+        .thread_name("kakaobot-log")
+        .finish(std::io::stdout());
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(writer);
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().flatten_event(true).init(),
     }
+    LogGuard(guard)
 }
