@@ -20,6 +20,7 @@ use crate::kakao::skill::{self, SkillRequest, SkillResponse};
 use crate::kakao::smartchat::{
     self, Ack, FriendRequest, KeyboardBody, MessageRequest, MessageResponse,
 };
+use crate::kakao::UserKeyField;
 use crate::store::{BotScope, Store, StoreError};
 use crate::user::UserKey;
 
@@ -337,12 +338,7 @@ impl Api {
     }
 
     async fn message(&self, bot: BotName, body: MessageRequest) -> MessageReply {
-        let user = match UserKey::parse(&body.user_key) {
-            Ok(user) => user,
-            Err(e) => {
-                return MessageReply::BadRequest(ErrorBody::new("bad_request", e.to_string()))
-            }
-        };
+        let user = body.user_key.0.clone();
         let input = body.input();
         let started = Instant::now();
         let reply = self.answer(bot, &user, &input).await;
@@ -385,10 +381,7 @@ impl Api {
                 ));
             }
         }
-        let user = match body.user() {
-            Ok(user) => user,
-            Err(e) => return SkillReply::BadRequest(ErrorBody::new("bad_request", e.to_string())),
-        };
+        let user = body.user();
         let input = body.input();
         let started = Instant::now();
         let callback = body.callback_url().and_then(|raw| {
@@ -481,11 +474,7 @@ impl Api {
         None
     }
 
-    async fn notice(&self, bot: BotName, user_key: &str, notice: Notice) -> AckReply {
-        let user = match UserKey::parse(user_key) {
-            Ok(user) => user,
-            Err(e) => return AckReply::BadRequest(ErrorBody::new("bad_request", e.to_string())),
-        };
+    async fn notice(&self, bot: BotName, user: &UserKey, notice: Notice) -> AckReply {
         let store = self.state.store.as_ref();
         let scope: BotScope = bot.scope();
         let result = match notice {
@@ -590,7 +579,7 @@ impl Api {
     async fn default_friend_added(&self, body: Json<FriendRequest>) -> AckReply {
         self.notice(
             self.state.default_bot,
-            &body.0.user_key,
+            &body.0.user_key.0,
             Notice::FriendAdded,
         )
         .await
@@ -606,11 +595,14 @@ impl Api {
     async fn default_friend_blocked(
         &self,
         /// The user's key.
-        #[oai(validator(min_length = 1, max_length = 128, pattern = r"^[!$&-.0-9;->@-~]+$"))]
-        user_key: Path<String>,
+        user_key: Path<UserKeyField>,
     ) -> AckReply {
-        self.notice(self.state.default_bot, &user_key.0, Notice::FriendBlocked)
-            .await
+        self.notice(
+            self.state.default_bot,
+            &user_key.0 .0,
+            Notice::FriendBlocked,
+        )
+        .await
     }
 
     /// A user blocked the default bot (user key in a JSON body, as some deployments send it)
@@ -623,7 +615,7 @@ impl Api {
     async fn default_friend_blocked_body(&self, body: Json<FriendRequest>) -> AckReply {
         self.notice(
             self.state.default_bot,
-            &body.0.user_key,
+            &body.0.user_key.0,
             Notice::FriendBlocked,
         )
         .await
@@ -639,10 +631,9 @@ impl Api {
     async fn default_left_chat_room(
         &self,
         /// The user's key.
-        #[oai(validator(min_length = 1, max_length = 128, pattern = r"^[!$&-.0-9;->@-~]+$"))]
-        user_key: Path<String>,
+        user_key: Path<UserKeyField>,
     ) -> AckReply {
-        self.notice(self.state.default_bot, &user_key.0, Notice::LeftChatRoom)
+        self.notice(self.state.default_bot, &user_key.0 .0, Notice::LeftChatRoom)
             .await
     }
 
@@ -685,7 +676,7 @@ impl Api {
     ) -> AckReply {
         match self.bot(&bot.0 .0) {
             Ok(bot) => {
-                self.notice(bot, &body.0.user_key, Notice::FriendAdded)
+                self.notice(bot, &body.0.user_key.0, Notice::FriendAdded)
                     .await
             }
             Err(e) => AckReply::UnknownBot(e),
@@ -699,11 +690,13 @@ impl Api {
         /// The bot: `quiz` or `lunch`.
         bot: Path<BotPath>,
         /// The user's key.
-        #[oai(validator(min_length = 1, max_length = 128, pattern = r"^[!$&-.0-9;->@-~]+$"))]
-        user_key: Path<String>,
+        user_key: Path<UserKeyField>,
     ) -> AckReply {
         match self.bot(&bot.0 .0) {
-            Ok(bot) => self.notice(bot, &user_key.0, Notice::FriendBlocked).await,
+            Ok(bot) => {
+                self.notice(bot, &user_key.0 .0, Notice::FriendBlocked)
+                    .await
+            }
             Err(e) => AckReply::UnknownBot(e),
         }
     }
@@ -718,7 +711,7 @@ impl Api {
     ) -> AckReply {
         match self.bot(&bot.0 .0) {
             Ok(bot) => {
-                self.notice(bot, &body.0.user_key, Notice::FriendBlocked)
+                self.notice(bot, &body.0.user_key.0, Notice::FriendBlocked)
                     .await
             }
             Err(e) => AckReply::UnknownBot(e),
@@ -736,11 +729,10 @@ impl Api {
         /// The bot: `quiz` or `lunch`.
         bot: Path<BotPath>,
         /// The user's key.
-        #[oai(validator(min_length = 1, max_length = 128, pattern = r"^[!$&-.0-9;->@-~]+$"))]
-        user_key: Path<String>,
+        user_key: Path<UserKeyField>,
     ) -> AckReply {
         match self.bot(&bot.0 .0) {
-            Ok(bot) => self.notice(bot, &user_key.0, Notice::LeftChatRoom).await,
+            Ok(bot) => self.notice(bot, &user_key.0 .0, Notice::LeftChatRoom).await,
             Err(e) => AckReply::UnknownBot(e),
         }
     }

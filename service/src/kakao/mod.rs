@@ -15,7 +15,11 @@ use std::borrow::Cow;
 use std::ops::Deref;
 
 use poem_openapi::registry::{MetaSchema, MetaSchemaRef};
-use poem_openapi::types::{ParseError, ParseFromJSON, ParseResult, ToJSON, Type};
+use poem_openapi::types::{
+    ParseError, ParseFromJSON, ParseFromParameter, ParseResult, ToJSON, Type,
+};
+
+use crate::user::{UserKey, MAX_USER_KEY_LEN, USER_KEY_PATTERN};
 
 /// A request field that must be a JSON string. poem-openapi's `String` also accepts a
 /// number or a boolean (`{"user_key": 42}` would become `"42"`); a request with a
@@ -84,6 +88,67 @@ impl ParseFromJSON for JsonString {
 impl ToJSON for JsonString {
     fn to_json(&self) -> Option<serde_json::Value> {
         Some(serde_json::Value::String(self.0.clone()))
+    }
+}
+
+/// A user key as it arrives on the wire (`user_key`, a skill's `user.id`, a path
+/// segment): a JSON string that [`UserKey::parse`] accepts. Its schema states that
+/// rule ([`USER_KEY_PATTERN`], 1 to [`MAX_USER_KEY_LEN`] characters), and its parse
+/// checks it with `UserKey`'s byte test rather than a regular expression, which
+/// poem-openapi's `pattern` validator would compile again on every request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserKeyField(pub UserKey);
+
+impl Type for UserKeyField {
+    const IS_REQUIRED: bool = true;
+    type RawValueType = Self;
+    type RawElementValueType = Self;
+
+    fn name() -> Cow<'static, str> {
+        "string(user_key)".into()
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        let mut schema = MetaSchema::new("string");
+        schema.pattern = Some(USER_KEY_PATTERN.to_owned());
+        schema.min_length = Some(1);
+        schema.max_length = Some(MAX_USER_KEY_LEN);
+        MetaSchemaRef::Inline(Box::new(schema))
+    }
+
+    fn as_raw_value(&self) -> Option<&Self::RawValueType> {
+        Some(self)
+    }
+
+    fn raw_element_iter<'a>(
+        &'a self,
+    ) -> Box<dyn Iterator<Item = &'a Self::RawElementValueType> + 'a> {
+        Box::new(self.as_raw_value().into_iter())
+    }
+}
+
+impl ParseFromJSON for UserKeyField {
+    fn parse_from_json(value: Option<serde_json::Value>) -> ParseResult<Self> {
+        match value.unwrap_or_default() {
+            serde_json::Value::String(s) => UserKey::parse(&s)
+                .map(Self)
+                .map_err(|e| ParseError::custom(e.to_string())),
+            other => Err(ParseError::expected_type(other)),
+        }
+    }
+}
+
+impl ParseFromParameter for UserKeyField {
+    fn parse_from_parameter(value: &str) -> ParseResult<Self> {
+        UserKey::parse(value)
+            .map(Self)
+            .map_err(|e| ParseError::custom(e.to_string()))
+    }
+}
+
+impl ToJSON for UserKeyField {
+    fn to_json(&self) -> Option<serde_json::Value> {
+        Some(serde_json::Value::String(self.0.as_str().to_owned()))
     }
 }
 

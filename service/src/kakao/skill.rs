@@ -19,9 +19,9 @@ use poem_openapi::types::Example;
 use poem_openapi::{Enum, Object};
 use serde_json::{json, Value};
 
-use super::{cut, JsonString};
+use super::{cut, JsonString, UserKeyField};
 use crate::bots::{Button, Input, Keyboard, Reply, Tap};
-use crate::user::{UserKey, UserKeyError};
+use crate::user::UserKey;
 
 /// The only response version Kakao supports.
 pub const VERSION: &str = "2.0";
@@ -113,8 +113,7 @@ pub struct UserRequest {
 pub struct SkillUser {
     /// The user's botUserKey: up to 70 characters (Kakao's are lowercase hex), stable
     /// per user and bot. Required; printable ASCII without spaces or any of `" # % / : ?`.
-    #[oai(validator(min_length = 1, max_length = 128, pattern = r"^[!$&-.0-9;->@-~]+$"))]
-    pub id: JsonString,
+    pub id: UserKeyField,
     /// `botUserKey` today; other values are accepted.
     #[oai(rename = "type")]
     #[oai(nullable)]
@@ -148,26 +147,21 @@ pub struct SkillAction {
     pub client_extra: Option<Value>,
 }
 
-/// Why a skill request cannot be answered as any user.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("userRequest.user.id: {0}")]
-pub struct BadUser(#[from] pub UserKeyError);
-
 impl SkillRequest {
     /// The user this request acts for: the smart-chat `user_key` when Kakao sends it
     /// (`plusfriendUserKey`, either spelling), so one person is one user on both wire
-    /// formats; otherwise `user.id`. `user.id` must be valid either way, since it is
-    /// the one field every skill request has.
-    pub fn user(&self) -> Result<UserKey, BadUser> {
+    /// formats; otherwise `user.id` (checked when the request was read, since it is
+    /// the one field every skill request has).
+    pub fn user(&self) -> UserKey {
         let user = &self.user_request.user;
-        let id = UserKey::parse(&user.id)?;
+        let id = user.id.0.clone();
         let alias = user.properties.as_ref().and_then(|props| {
             ["plusfriendUserKey", "plusfriend_user_key"]
                 .iter()
                 .find_map(|name| props.get(*name)?.as_str())
                 .and_then(|raw| UserKey::parse(raw).ok())
         });
-        Ok(alias.unwrap_or(id))
+        alias.unwrap_or(id)
     }
 
     /// What the bot sees: the utterance, and what the tapped item meant when its
@@ -207,7 +201,12 @@ impl Example for SkillRequest {
             user_request: UserRequest {
                 utterance: Some("JSON".into()),
                 user: SkillUser {
-                    id: "b1f5c3e9a0d24f6e8c7b5a3d1e9f0c2b4a6d8e0f1a3c5e7b9d1f3a5c7e9b1d3f5a".into(),
+                    id: UserKeyField(
+                        UserKey::parse(
+                            "b1f5c3e9a0d24f6e8c7b5a3d1e9f0c2b4a6d8e0f1a3c5e7b9d1f3a5c7e9b1d3f5a",
+                        )
+                        .expect("a valid key"),
+                    ),
                     kind: Some("botUserKey".into()),
                     properties: Some(HashMap::from([(
                         "plusfriendUserKey".to_owned(),
@@ -706,7 +705,7 @@ mod tests {
                 "hi",
                 Value::Null,
             ));
-            assert_eq!(req.user().unwrap().as_str(), "OLDKEY123456", "{name}");
+            assert_eq!(req.user().as_str(), "OLDKEY123456", "{name}");
         }
     }
 
@@ -718,7 +717,7 @@ mod tests {
             "hi",
             Value::Null,
         ));
-        assert_eq!(req.user().unwrap().as_str(), id);
+        assert_eq!(req.user().as_str(), id);
     }
 
     #[test]
@@ -777,7 +776,7 @@ mod tests {
     fn the_documented_example_parses_and_acts_for_its_plusfriend_user() {
         let example = SkillRequest::example().to_json().unwrap();
         let req = parse(example);
-        assert_eq!(req.user().unwrap().as_str(), "Wb8QkM2xRt1a");
+        assert_eq!(req.user().as_str(), "Wb8QkM2xRt1a");
         assert!(matches!(req.input(), Input::Tapped { .. }));
     }
 

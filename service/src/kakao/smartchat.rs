@@ -8,7 +8,7 @@
 
 use poem_openapi::{Enum, Object};
 
-use super::JsonString;
+use super::{JsonString, UserKeyField};
 use crate::bots::{Input, Keyboard, MediaKind, Reply};
 
 /// Longest message text Kakao shows; newlines do not count.
@@ -45,8 +45,7 @@ pub struct MessageRequest {
     /// The user's key: opaque, stable per user and bot (Kakao's are 12 characters of
     /// `[A-Za-z0-9_-]`); printable ASCII without spaces or any of `" # % / : ?`, at most
     /// 128 characters.
-    #[oai(validator(min_length = 1, max_length = 128, pattern = r"^[!$&-.0-9;->@-~]+$"))]
-    pub user_key: JsonString,
+    pub user_key: UserKeyField,
     /// `text`, `photo`, `video` or `audio`; other kinds get a polite reply.
     #[oai(rename = "type")]
     pub kind: JsonString,
@@ -122,8 +121,7 @@ pub struct MessageResponse {
 pub struct FriendRequest {
     /// The user's key: printable ASCII without spaces or any of `" # % / : ?`, at most
     /// 128 characters.
-    #[oai(validator(min_length = 1, max_length = 128, pattern = r"^[!$&-.0-9;->@-~]+$"))]
-    pub user_key: JsonString,
+    pub user_key: UserKeyField,
 }
 
 /// Kakao's acknowledgement body: `{"code":0,"message":"SUCCESS","comment":"정상 응답"}`.
@@ -262,7 +260,7 @@ mod tests {
     #[test]
     fn unknown_message_types_are_media_not_errors() {
         let req = MessageRequest {
-            user_key: "k".into(),
+            user_key: super::UserKeyField(crate::user::UserKey::parse("k").unwrap()),
             kind: "sticker".into(),
             content: "x".into(),
         };
