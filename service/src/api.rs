@@ -478,9 +478,9 @@ impl Api {
         let store = self.state.store.as_ref();
         let scope: BotScope = bot.scope();
         let result = match notice {
-            Notice::FriendAdded => self.within_budget(store.add_friend(scope, &user)).await,
-            Notice::FriendBlocked => self.within_budget(store.remove_friend(scope, &user)).await,
-            Notice::LeftChatRoom => self.within_budget(store.clear_session(scope, &user)).await,
+            Notice::FriendAdded => self.within_budget(store.add_friend(scope, user)).await,
+            Notice::FriendBlocked => self.within_budget(store.remove_friend(scope, user)).await,
+            Notice::LeftChatRoom => self.within_budget(store.clear_session(scope, user)).await,
         };
         match result {
             Ok(()) => info!(%bot, %user, ?notice, "notice recorded"),
