@@ -63,6 +63,7 @@ pub enum CallbackError {
 impl Callbacks {
     /// `extra_hosts`: `host` or `host:port` entries allowed besides Kakao's, over http or https.
     pub fn new(extra_hosts: Vec<String>) -> anyhow::Result<Self> {
+        crate::install_crypto_provider();
         let client = reqwest::Client::builder()
             .timeout(POST_TIMEOUT)
             // A redirect could lead anywhere; Kakao's callback endpoint does not redirect.

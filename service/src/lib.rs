@@ -28,3 +28,14 @@ pub mod startup;
 pub mod store;
 pub mod telemetry;
 pub mod user;
+
+/// Makes ring the process's TLS crypto provider, once; later calls change nothing.
+///
+/// rustls chooses its provider from the features it was built with. Built alone this
+/// crate enables only ring, but in a workspace build `provision`'s AWS SDK also enables
+/// aws-lc-rs, and rustls then panics on the first TLS connection rather than guess.
+/// Called wherever kakaobot opens TLS (Redis `rediss://`, skill callbacks).
+pub fn install_crypto_provider() {
+    // Err only means a provider is installed already, which is what we want.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}

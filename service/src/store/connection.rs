@@ -91,6 +91,7 @@ impl RedisConnection {
                 "a Redis connection must be opened inside a Tokio runtime",
             )));
         }
+        crate::install_crypto_provider();
         let certs = || TlsCertificates {
             client_tls: None,
             root_cert: tls_root.clone(),
