@@ -268,8 +268,9 @@ echo "GET $app_url/ready -> 200, GET $app_url/health -> 200"
 say "a quiz conversation through the deployed service"
 in_client "$python" "$root/tests/deploy/lib/kakao_client.py" conversation "$app_url" \
     "$root/service/questions/quiz.toml" "e2eQuizUser_01" || fail "the quiz conversation failed"
-keys=$(box "redis-cli --scan --pattern 'kakaobot:*'")
-[[ -n $keys ]] || fail "no kakaobot:* keys in the container's Redis"
+# Every key sits in a user's or a group's hash tag: {kakaobot:u:<user>}:…
+keys=$(box "redis-cli --scan --pattern '{kakaobot:u:*'")
+[[ -n $keys ]] || fail "no {kakaobot:u:…} keys in the container's Redis"
 echo "Redis keys: $(tr '\n' ' ' <<<"$keys")"
 
 say "systemctl reload re-reads the question bank without a restart"
