@@ -12,7 +12,7 @@ use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 use secrecy::{ExposeSecret, SecretString};
 use subtle::ConstantTimeEq;
 use tokio::time::Instant as TokioInstant;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::bots::{BotName, Bots, Input, Reply};
 use crate::callback::{self, Callbacks};
@@ -342,7 +342,7 @@ impl Api {
         let input = body.input();
         let started = Instant::now();
         let reply = self.answer(bot, &user, &input).await;
-        info!(
+        debug!(
             %bot,
             %user,
             kind = %input_kind(&input),
@@ -399,14 +399,14 @@ impl Api {
             {
                 Some(reply) => reply,
                 None => {
-                    info!(%bot, %user, elapsed_ms = started.elapsed().as_millis() as u64, "skill answered with useCallback");
+                    debug!(%bot, %user, elapsed_ms = started.elapsed().as_millis() as u64, "skill answered with useCallback");
                     return SkillReply::Ok(Json(SkillResponse::callback_ack(
                         callback::WAITING_TEXT,
                     )));
                 }
             },
         };
-        info!(
+        debug!(
             %bot,
             %user,
             kind = %input_kind(&input),

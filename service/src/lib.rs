@@ -10,11 +10,13 @@
 //! - [`api`]: the HTTP operations (poem-openapi), which also make the OpenAPI document;
 //! - [`config`], [`telemetry`], [`listener`], [`startup`]: settings, logs, sockets and
 //!   the assembly that `main` and the tests share; [`method_table`]: the `Allow` header
-//!   of a 405, from the OpenAPI document;
+//!   of a 405, from the OpenAPI document; [`access_log`]: the request log and its
+//!   minute summaries;
 //! - [`server`]: the HTTP/1.1 edge (timeouts, connection limit, accept back-off,
 //!   draining); [`metrics`]: Prometheus metrics on their own listener;
 //! - [`user`]: the validated, log-safe `user_key`.
 
+pub mod access_log;
 pub mod api;
 pub mod bots;
 pub mod callback;

@@ -15,6 +15,7 @@ use secrecy::ExposeSecret;
 use tokio::sync::watch;
 use tracing::{error, info, warn};
 
+use crate::access_log::{self, AccessLog, Served};
 use crate::api::{Api, AppState};
 use crate::bots::{BankError, BankSource, Bots, LunchBot, QuestionBank, QuizBot};
 use crate::callback::Callbacks;
@@ -376,8 +377,9 @@ pub fn spec_json() -> anyhow::Result<String> {
 }
 
 /// Every route: the API, its document, the Swagger UI; body limits, JSON errors,
-/// access logs and metrics around them.
+/// the access log and metrics around them.
 pub fn routes(state: AppState, body_timeout: Duration) -> impl Endpoint<Output = Response> {
+    let access_log = AccessLog::start(access_log::SUMMARY_EVERY);
     let api = openapi(state);
     let spec = api.spec_endpoint();
     let docs = api.swagger_ui();
@@ -394,11 +396,14 @@ pub fn routes(state: AppState, body_timeout: Duration) -> impl Endpoint<Output =
             let methods = methods.clone();
             async move { methods.with_allow(&ep, req).await }
         })
-        .around(|ep, mut req| async move {
-            // Before the access log, so the log sees the path the routes see (and
-            // redacts the user key wherever the slashes put it).
-            collapse_slashes(&mut req);
-            observe(ep, req).await
+        .around(move |ep, mut req| {
+            let access_log = access_log.clone();
+            async move {
+                // Before the access log, so the log sees the path the routes see (and
+                // redacts the user key wherever the slashes put it).
+                collapse_slashes(&mut req);
+                observe(ep, req, &access_log).await
+            }
         })
 }
 
@@ -512,9 +517,13 @@ fn error_response(err: poem::Error) -> Response {
     resp
 }
 
-/// One log line and one metrics sample per request. Neither holds a user key: the
-/// log's path is redacted, the metrics label is the route pattern.
-async fn observe<E: Endpoint>(ep: Arc<E>, req: Request) -> poem::Result<Response> {
+/// One access-log record and one metrics sample per request. Neither holds a user
+/// key: the log's path is redacted, the metrics label is the route pattern.
+async fn observe<E: Endpoint>(
+    ep: Arc<E>,
+    req: Request,
+    access_log: &AccessLog,
+) -> poem::Result<Response> {
     let _in_flight = metrics::InFlight::start();
     let method = req.method().clone();
     let path = redact_path(req.uri().path());
@@ -524,14 +533,13 @@ async fn observe<E: Endpoint>(ep: Arc<E>, req: Request) -> poem::Result<Response
     let status = resp.status();
     let route = route_label(status, resp.data::<PathPattern>());
     metrics::request(method.as_str(), route, status.as_u16(), elapsed);
-    info!(
-        %method,
-        %path,
+    access_log.record(&Served {
+        method: method.as_str(),
+        path: &path,
         route,
-        status = status.as_u16(),
-        elapsed_us = elapsed.as_micros() as u64,
-        "request"
-    );
+        status: status.as_u16(),
+        elapsed,
+    });
     Ok(resp)
 }
 

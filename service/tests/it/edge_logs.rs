@@ -50,7 +50,8 @@ fn the_start_up_log_shows_the_redis_url_without_its_password() {
 
 #[test]
 fn a_user_key_stays_out_of_the_access_log_whatever_the_path_shape() {
-    let service = Service::start(&[]);
+    // Per-request lines are written at debug.
+    let service = Service::start(&[("RUST_LOG", "kakaobot=debug,info")]);
     let paths = [
         "/quiz/chat_room//SECRETKEY1",
         "/quiz/chat_room/SECRETKEY2",
@@ -70,5 +71,30 @@ fn a_user_key_stays_out_of_the_access_log_whatever_the_path_shape() {
     assert!(
         !log.contains("SECRETKEY"),
         "a user key is in the log:\n{log}"
+    );
+}
+
+#[test]
+fn the_default_level_does_not_log_every_request() {
+    let service = Service::start(&[]);
+    for path in ["/quiz/keyboard", "/lunch/keyboard", "/no/such/route"] {
+        let answered = service.request("GET", path, None);
+        assert!(answered.is_some(), "GET {path} was not answered");
+    }
+    // A line the default level does write, after the requests: once it is in, any
+    // per-request line would be too.
+    let answered = service.request("DELETE", "/quiz/friend/SOMEONE", None);
+    assert!(answered.is_some(), "DELETE was not answered");
+    service.wait_for_log("notice recorded", 1);
+
+    let per_request: Vec<_> = service
+        .log_lines("request")
+        .into_iter()
+        .filter(|line| line["message"] == "request")
+        .collect();
+    assert!(
+        per_request.is_empty(),
+        "per-request lines at the default level:\n{}",
+        service.log()
     );
 }
