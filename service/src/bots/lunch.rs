@@ -11,8 +11,8 @@ use rand::Rng;
 
 use super::{Bot, Button, Keyboard, Reply, Tap};
 use crate::store::{
-    AddOutcome, Budget, LunchOp, LunchRequest, LunchSession, LunchState, Membership, SessionWrite,
-    StepOutcome, Store, StoreError, VoteOutcome,
+    AddOutcome, ChangeOutcome, GroupChange, LunchOp, LunchRequest, LunchSession, LunchState,
+    Membership, SessionWrite, StepOutcome, Store, StoreError, VoteOutcome,
 };
 use crate::user::UserKey;
 
@@ -130,76 +130,77 @@ impl LunchBot {
         Reply::new(text, Self::settings_keyboard(state.membership.is_some()))
     }
 
+    /// The group was created with the load ([`GroupChange::Create`]) unless its code
+    /// was taken: then a few fresh codes are tried (a collision among 31^6 codes is
+    /// rare; a few fresh draws make it vanishing).
     async fn create_group(
         &self,
         user: &UserKey,
-        member: bool,
+        today: &str,
+        request: &LunchRequest,
+        state: LunchState,
         store: &dyn Store,
     ) -> Result<Reply, StoreError> {
-        if !store
-            .lunch_spend(user, Budget::CreateGroup, MAX_GROUPS_PER_HOUR)
-            .await?
-        {
-            return Ok(Reply::new(
-                format!(
-                    "그룹은 한 시간에 {MAX_GROUPS_PER_HOUR}번까지 만들 수 있어요. 잠시 후 다시 시도해 주세요."
-                ),
-                Self::settings_keyboard(member),
-            ));
-        }
-        // A collision among 31^6 codes is rare; a few fresh draws make it vanishing.
+        let (mut request, mut state) = (request.clone(), state);
         for _ in 0..5 {
-            let code = new_code();
-            // Creating also starts the settings step.
-            if store.lunch_create_group(user, &code).await? {
-                return Ok(Reply::new(
-                    format!(
-                        "새 그룹을 만들었어요! 참여 코드는 {code} 이에요.\n같이 먹을 사람들에게 알려 주고, '식당 추가'로 후보를 올려 주세요."
-                    ),
-                    Self::settings_keyboard(true),
-                ));
+            match state.change {
+                Some(ChangeOutcome::Created) => {
+                    let code = request.change.as_ref().map_or("", GroupChange::code);
+                    return Ok(Reply::new(
+                        format!(
+                            "새 그룹을 만들었어요! 참여 코드는 {code} 이에요.\n같이 먹을 사람들에게 알려 주고, '식당 추가'로 후보를 올려 주세요."
+                        ),
+                        Self::settings_keyboard(true),
+                    ));
+                }
+                Some(ChangeOutcome::OverBudget) => {
+                    return Ok(Reply::new(
+                        format!(
+                            "그룹은 한 시간에 {MAX_GROUPS_PER_HOUR}번까지 만들 수 있어요. 잠시 후 다시 시도해 주세요."
+                        ),
+                        Self::settings_keyboard(state.membership.is_some()),
+                    ));
+                }
+                Some(ChangeOutcome::CodeTaken) => {
+                    request = create_request();
+                    state = store.lunch_open(user, today, &request).await?;
+                }
+                other => return Err(no_change("a create", other)),
             }
         }
         Ok(Reply::new(
             "그룹을 만들지 못했어요. 잠시 후 다시 시도해 주세요.",
-            Self::settings_keyboard(false),
+            Self::settings_keyboard(state.membership.is_some()),
         ))
     }
 
-    async fn join(
-        &self,
-        user: &UserKey,
-        typed: &str,
-        store: &dyn Store,
-    ) -> Result<Reply, StoreError> {
-        let code = normalize_code(typed);
-        // Only well-formed codes reach the store, and each costs one attempt first:
-        // a guesser learns nothing once the hour's attempts are spent.
-        if code.len() == CODE_LEN
-            && !store
-                .lunch_spend(user, Budget::JoinAttempt, MAX_JOIN_ATTEMPTS_PER_HOUR)
-                .await?
-        {
-            return Ok(Reply::new(
+    /// The join was tried with the load ([`GroupChange::Join`]) if the text is a
+    /// well-formed code; each try used one of the hour's attempts, so a guesser learns
+    /// nothing once they are spent.
+    fn join(typed: &str, change: Option<ChangeOutcome>) -> Result<Reply, StoreError> {
+        match change {
+            Some(ChangeOutcome::Joined) => Ok(Reply::new(
+                format!(
+                    "{} 그룹에 참여했어요! '#점심 선택'으로 오늘의 점심에 투표하세요.",
+                    normalize_code(typed)
+                ),
+                Self::home_keyboard(),
+            )),
+            Some(ChangeOutcome::OverBudget) => Ok(Reply::new(
                 format!(
                     "참여 코드를 너무 많이 입력했어요. 한 시간에 {MAX_JOIN_ATTEMPTS_PER_HOUR}번까지 시도할 수 있어요. '{CANCEL}'를 입력하고 잠시 후 다시 시도해 주세요."
                 ),
                 Keyboard::Text,
-            ));
+            )),
+            None | Some(ChangeOutcome::NoSuchGroup) => Ok(Reply::new(
+                format!(
+                    "'{}' 코드의 그룹을 찾지 못했어요. 참여 코드 {CODE_LEN}자리를 다시 입력하거나 '{CANCEL}'를 입력하세요.",
+                    shorten(typed, 20)
+                ),
+                Keyboard::Text,
+            )),
+            other => Err(no_change("a join", other)),
         }
-        if code.len() == CODE_LEN && store.lunch_join_group(user, &code).await? {
-            return Ok(Reply::new(
-                format!("{code} 그룹에 참여했어요! '#점심 선택'으로 오늘의 점심에 투표하세요."),
-                Self::home_keyboard(),
-            ));
-        }
-        Ok(Reply::new(
-            format!(
-                "'{}' 코드의 그룹을 찾지 못했어요. 참여 코드 {CODE_LEN}자리를 다시 입력하거나 '{CANCEL}'를 입력하세요.",
-                shorten(typed, 20)
-            ),
-            Keyboard::Text,
-        ))
     }
 
     /// The addition was made by the load ([`LunchOp::Typed`]) when the name was
@@ -345,6 +346,7 @@ impl Bot for LunchBot {
             write: session_write(text, tap),
             op: lunch_op(text, tap),
             tally: text == RESULTS,
+            change: group_change(text, tap),
         };
         let state = store.lunch_open(user, &today, &request).await?;
         let member = state.membership.as_ref();
@@ -371,7 +373,11 @@ impl Bot for LunchBot {
                 return Ok(Reply::new("처음 화면이에요.", Self::home_keyboard()));
             }
             SETTINGS => return Ok(Self::settings(&state)),
-            CREATE_GROUP => return self.create_group(user, member.is_some(), store).await,
+            CREATE_GROUP => {
+                return self
+                    .create_group(user, &today, &request, state, store)
+                    .await
+            }
             JOIN_GROUP => {
                 return Ok(Reply::new(
                     format!("참여 코드 {CODE_LEN}자리를 입력해 주세요. 그만두려면 '{CANCEL}'를 입력하세요."),
@@ -382,7 +388,7 @@ impl Bot for LunchBot {
         }
         let Some(member) = member else {
             return match state.session {
-                Some(LunchSession::AwaitingJoinCode) => self.join(user, text, store).await,
+                Some(LunchSession::AwaitingJoinCode) => Self::join(text, state.change),
                 _ => Ok(Self::no_group()),
             };
         };
@@ -412,7 +418,7 @@ impl Bot for LunchBot {
             _ => {}
         }
         match state.session {
-            Some(LunchSession::AwaitingJoinCode) => self.join(user, text, store).await,
+            Some(LunchSession::AwaitingJoinCode) => Self::join(text, state.change),
             Some(LunchSession::AwaitingNewRestaurant) => Self::added(member, text, outcome),
             Some(LunchSession::AwaitingRemoval) => Self::removed(member, text, outcome),
             Some(LunchSession::Choosing) => Self::voted(member, text, outcome),
@@ -469,6 +475,39 @@ fn lunch_op(text: &str, tap: Option<&Tap>) -> LunchOp {
         add: normalize_restaurant(text).ok(),
         max: MAX_RESTAURANTS,
     }
+}
+
+/// The group change a message asks for, decided from the message alone: the create
+/// button creates a group with a fresh code; a typed join code joins (the store
+/// applies it only while the user's step awaits a code).
+fn group_change(text: &str, tap: Option<&Tap>) -> Option<GroupChange> {
+    if tap.is_some() {
+        return None;
+    }
+    if text == CREATE_GROUP {
+        return create_request().change;
+    }
+    let code = normalize_code(text);
+    (code.len() == CODE_LEN && !is_menu_label(text)).then_some(GroupChange::Join {
+        code,
+        max: MAX_JOIN_ATTEMPTS_PER_HOUR,
+    })
+}
+
+/// A request that only creates a group, with a fresh code.
+fn create_request() -> LunchRequest {
+    LunchRequest {
+        change: Some(GroupChange::Create {
+            code: new_code(),
+            max: MAX_GROUPS_PER_HOUR,
+        }),
+        ..LunchRequest::default()
+    }
+}
+
+/// The store did not report the group change the message called for.
+fn no_change(what: &str, got: Option<ChangeOutcome>) -> StoreError {
+    StoreError::Inconsistent(format!("expected the outcome of {what}, got {got:?}"))
 }
 
 /// The store did not report the change the step called for.

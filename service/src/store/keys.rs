@@ -109,6 +109,12 @@ impl Keys {
         format!("{}:members", self.group_tag(code))
     }
 
+    /// `{p:g:C}:left`: members who left lately (kept a day), whose leave can still be
+    /// undone: a leave made ahead of a create or join that was then refused.
+    pub fn lunch_left(&self, code: &str) -> String {
+        format!("{}:left", self.group_tag(code))
+    }
+
     /// `{p:g:C}:step:U`: the lunch session of member `user`.
     pub fn lunch_step(&self, code: &str, user: &UserKey) -> String {
         format!("{}:step:{}", self.group_tag(code), segment(user.as_str()))
@@ -244,6 +250,7 @@ mod tests {
             k.lunch_group("A:B}C"),
             k.lunch_members("A:B}C"),
             k.lunch_step("A:B}C", &u),
+            k.lunch_left("A:B}C"),
             k.lunch_restaurants("A:B}C"),
             k.lunch_votes("A:B}C", "2026-11-21"),
         ];

@@ -13,9 +13,10 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 
 use super::{
-    AddOutcome, AnswerCheck, BotScope, Budget, Judgement, LunchOp, LunchRequest, LunchSession,
-    LunchState, Membership, QuizAsked, QuizChange, QuizSession, QuizState, Result, Score,
-    SessionWrite, StepOutcome, Store, Tally, VoteOutcome, LIMIT_WINDOW, SESSION_TTL, VOTE_TTL,
+    AddOutcome, AnswerCheck, BotScope, Budget, ChangeOutcome, GroupChange, Judgement, LunchOp,
+    LunchRequest, LunchSession, LunchState, Membership, QuizAsked, QuizChange, QuizSession,
+    QuizState, Result, Score, SessionWrite, StepOutcome, Store, Tally, VoteOutcome, LIMIT_WINDOW,
+    SESSION_TTL, VOTE_TTL,
 };
 use crate::user::UserKey;
 
@@ -293,6 +294,86 @@ impl State {
         self.lunch_sessions.insert(user.to_owned(), entry);
     }
 
+    /// Counts one use of `budget`; `false` once more than `max` were used in the window.
+    fn spend(&mut self, user: &str, budget: Budget, max: u32, now: Instant) -> bool {
+        let entry = self
+            .spent
+            .entry((user.to_owned(), budget))
+            .or_insert(Expiring {
+                value: 0,
+                expires_at: now,
+            });
+        if entry.expires_at <= now {
+            // A new window starts with this use, as the Redis key's expiry does.
+            *entry = Expiring {
+                value: 0,
+                expires_at: now + LIMIT_WINDOW,
+            };
+        }
+        entry.value += 1;
+        entry.value <= u64::from(max)
+    }
+
+    /// Creates `code` with `user` as its member, in the settings step; `false` when
+    /// the code is taken.
+    fn create(&mut self, user: &str, code: &str, now: Instant) -> bool {
+        if self.groups.contains_key(code) {
+            return false;
+        }
+        self.groups
+            .insert(code.to_owned(), HashSet::from([user.to_owned()]));
+        self.restaurants.remove(code);
+        self.point(user, code);
+        self.set_lunch_session(user, LunchSession::Settings, now);
+        true
+    }
+
+    /// Makes `user` a member of `code`, ending their session; `false` when there is no
+    /// such group.
+    fn join(&mut self, user: &str, code: &str) -> bool {
+        let Some(members) = self.groups.get_mut(code) else {
+            return false;
+        };
+        members.insert(user.to_owned());
+        self.point(user, code);
+        self.lunch_sessions.remove(user);
+        true
+    }
+
+    /// Applies a [`GroupChange`] as [`Store::lunch_open`] describes, given the session
+    /// before the message.
+    fn change_group(
+        &mut self,
+        user: &str,
+        change: &GroupChange,
+        session: Option<LunchSession>,
+        now: Instant,
+    ) -> Option<ChangeOutcome> {
+        Some(match change {
+            GroupChange::Create { code, max } => {
+                if !self.spend(user, Budget::CreateGroup, *max, now) {
+                    ChangeOutcome::OverBudget
+                } else if self.create(user, code, now) {
+                    ChangeOutcome::Created
+                } else {
+                    ChangeOutcome::CodeTaken
+                }
+            }
+            GroupChange::Join { code, max } => {
+                if session != Some(LunchSession::AwaitingJoinCode) {
+                    return None;
+                }
+                if !self.spend(user, Budget::JoinAttempt, *max, now) {
+                    ChangeOutcome::OverBudget
+                } else if self.join(user, code) {
+                    ChangeOutcome::Joined
+                } else {
+                    ChangeOutcome::NoSuchGroup
+                }
+            }
+        })
+    }
+
     fn clear_session(&mut self, bot: BotScope, user: &UserKey) {
         match bot {
             BotScope::Quiz => {
@@ -538,6 +619,17 @@ impl Store for MemoryStore {
             }
             _ => None,
         };
+        if let Some(change) = &request.change {
+            if let Some(done) = state.change_group(user.as_str(), change, session, now) {
+                return Ok(LunchState {
+                    session,
+                    membership,
+                    tally,
+                    outcome: None,
+                    change: Some(done),
+                });
+            }
+        }
         match request.write {
             SessionWrite::Keep => {}
             SessionWrite::Set(next) => state.set_lunch_session(user.as_str(), next, now),
@@ -590,27 +682,13 @@ impl Store for MemoryStore {
             membership,
             tally,
             outcome,
+            change: None,
         })
     }
 
     async fn lunch_spend(&self, user: &UserKey, budget: Budget, max: u32) -> Result<bool> {
         let (mut state, now) = self.lock_for(user);
-        let entry = state
-            .spent
-            .entry((user.as_str().to_owned(), budget))
-            .or_insert(Expiring {
-                value: 0,
-                expires_at: now,
-            });
-        if entry.expires_at <= now {
-            // A new window starts with this use, as the Redis key's expiry does.
-            *entry = Expiring {
-                value: 0,
-                expires_at: now + LIMIT_WINDOW,
-            };
-        }
-        entry.value += 1;
-        Ok(entry.value <= u64::from(max))
+        Ok(state.spend(user.as_str(), budget, max, now))
     }
 
     async fn lunch_set_session(&self, user: &UserKey, session: Option<LunchSession>) -> Result<()> {
@@ -624,26 +702,11 @@ impl Store for MemoryStore {
 
     async fn lunch_create_group(&self, user: &UserKey, code: &str) -> Result<bool> {
         let (mut state, now) = self.lock_for(user);
-        if state.groups.contains_key(code) {
-            return Ok(false);
-        }
-        state
-            .groups
-            .insert(code.to_owned(), HashSet::from([user.as_str().to_owned()]));
-        state.point(user.as_str(), code);
-        state.set_lunch_session(user.as_str(), LunchSession::Settings, now);
-        Ok(true)
+        Ok(state.create(user.as_str(), code, now))
     }
 
     async fn lunch_join_group(&self, user: &UserKey, code: &str) -> Result<bool> {
-        let (mut state, _) = self.lock_for(user);
-        let Some(members) = state.groups.get_mut(code) else {
-            return Ok(false);
-        };
-        members.insert(user.as_str().to_owned());
-        state.point(user.as_str(), code);
-        state.clear_session(BotScope::Lunch, user);
-        Ok(true)
+        Ok(self.lock_for(user).0.join(user.as_str(), code))
     }
 
     async fn lunch_add_restaurant(&self, code: &str, name: &str, max: usize) -> Result<AddOutcome> {

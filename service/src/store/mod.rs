@@ -157,12 +157,16 @@ pub struct Membership {
 pub struct LunchState {
     /// The session as it was before the [`SessionWrite`] of the load.
     pub session: Option<LunchSession>,
-    /// The group as it was before the [`LunchOp`] of the load.
+    /// The group as it was before the [`LunchOp`] of the load. When the message asked
+    /// for a [`GroupChange`], only whether there was one and its code are certain: the
+    /// store may leave the list and the vote unread.
     pub membership: Option<Membership>,
     /// The group's tally of the day, when the load asked for it and the user has a group.
     pub tally: Option<Tally>,
     /// What the [`LunchOp`] did; `None` when it did nothing.
     pub outcome: Option<StepOutcome>,
+    /// What the [`GroupChange`] did; `None` when it did not apply.
+    pub change: Option<ChangeOutcome>,
 }
 
 /// What one lunch message asks of the store, all decided from the message alone, so
@@ -173,6 +177,44 @@ pub struct LunchRequest {
     pub op: LunchOp,
     /// Also count the day's votes.
     pub tally: bool,
+    /// Create or join a group. When it applies, the session write and the op do not.
+    pub change: Option<GroupChange>,
+}
+
+/// A move to another lunch group that the message asks for, made with the load so
+/// that creating or joining a group costs the round trip of any other message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum GroupChange {
+    /// Create the group `code` with the user as its only member and start the
+    /// settings step; the user leaves their group. Uses one of the user's `max`
+    /// [`Budget::CreateGroup`] uses per [`LIMIT_WINDOW`].
+    Create { code: String, max: u32 },
+    /// Join the group `code` and end the session; the user leaves their group. Applies
+    /// only while the user's step is [`LunchSession::AwaitingJoinCode`] (a code typed
+    /// at any other step is not one), and then uses one of the user's `max`
+    /// [`Budget::JoinAttempt`] uses per [`LIMIT_WINDOW`], found or not.
+    Join { code: String, max: u32 },
+}
+
+impl GroupChange {
+    pub fn code(&self) -> &str {
+        match self {
+            GroupChange::Create { code, .. } | GroupChange::Join { code, .. } => code,
+        }
+    }
+}
+
+/// What a [`GroupChange`] did. Only `Created` and `Joined` change anything.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChangeOutcome {
+    Created,
+    /// The code belongs to another group: try another.
+    CodeTaken,
+    Joined,
+    /// No group has that code; the step still awaits a code.
+    NoSuchGroup,
+    /// The hour's allowance is used up; the step is unchanged.
+    OverBudget,
 }
 
 /// A change to the user's group that the message asks for. Applied only if the user
@@ -306,10 +348,11 @@ impl Tally {
 }
 
 /// The bots' memory. Each method is one round trip to Redis unless its doc says
-/// otherwise: [`Store::lunch_open`] sends a user's and a group's step together;
-/// creating and joining a group, a member's [`Store::lunch_set_session`] and the
-/// notifications of a member ([`Store::clear_session`], [`Store::remove_friend`])
-/// take ordered steps.
+/// otherwise: [`Store::lunch_open`] sends a user's and a group's steps together (a
+/// create or join with them); [`Store::lunch_create_group`] and
+/// [`Store::lunch_join_group`] (the same changes on their own), a member's
+/// [`Store::lunch_set_session`] and the notifications of a member
+/// ([`Store::clear_session`], [`Store::remove_friend`]) take ordered steps.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Checks that the store answers (used by `/ready`).
@@ -357,10 +400,15 @@ pub trait Store: Send + Sync + 'static {
     /// restaurant is still listed), with `request.tally` the day's tally too; then
     /// applies `request.write` to the session and `request.op` to the group.
     ///
+    /// With `request.change`, also creates or joins a group ([`GroupChange`]).
+    ///
     /// One round trip when the store knows the user's group code already (Redis
     /// remembers the codes it has seen and checks them against the group's member
     /// list): the user's step and the group's step go out together. Otherwise the
-    /// group's step follows once the code is known: two.
+    /// group's step follows once the code is known: two. Creating and joining a group
+    /// are one round trip too when the store knows the user's group (and, to join,
+    /// that their step awaits a code); a refused or failed change takes one more to
+    /// undo what was done ahead of the answer.
     async fn lunch_open(
         &self,
         user: &UserKey,

@@ -7,9 +7,11 @@
 //! they have none) and the group's step (the list, the votes, and the member's session,
 //! which lives with the group so that a typed vote or addition is decided and made
 //! there) are issued together, one round trip of latency. Creating and joining a group
-//! change three slots and run as ordered steps that leave the data consistent if a
-//! later one fails — the argument is written next to each. No script builds a key
-//! name: every key arrives in `KEYS`.
+//! change three slots (the user's, the new group's, the old group's); their steps go
+//! out together with the message's load, and a refusal on one side takes back what
+//! the others did ahead (see [`RedisStore::change_ahead`], where the argument for
+//! consistency when a step fails is written). No script builds a key name: every key
+//! arrives in `KEYS`.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
@@ -20,10 +22,10 @@ use redis::{ErrorKind, RedisError, RedisFuture, Script};
 
 use super::connection::{RedisConnection, RedisTarget};
 use super::{
-    AddOutcome, AnswerCheck, BotScope, Budget, Judgement, Keys, LunchOp, LunchRequest,
-    LunchSession, LunchState, Membership, QuizAsked, QuizChange, QuizSession, QuizState, Result,
-    Score, SessionWrite, StepOutcome, Store, StoreError, Tally, VoteOutcome, LIMIT_WINDOW,
-    SESSION_TTL, VOTE_TTL,
+    AddOutcome, AnswerCheck, BotScope, Budget, ChangeOutcome, GroupChange, Judgement, Keys,
+    LunchOp, LunchRequest, LunchSession, LunchState, Membership, QuizAsked, QuizChange,
+    QuizSession, QuizState, Result, Score, SessionWrite, StepOutcome, Store, StoreError, Tally,
+    VoteOutcome, LIMIT_WINDOW, SESSION_TTL, VOTE_TTL,
 };
 use crate::user::UserKey;
 
@@ -49,9 +51,25 @@ impl Default for RedisTimeouts {
     }
 }
 
-/// Most user → group code pairs remembered (about 100 bytes each). When full the
-/// memory is dropped and refilled: a forgotten code costs one extra round trip.
-const GROUP_HINTS_CAP: usize = 100_000;
+/// Most lunch users remembered (about 100 bytes each). When full the memory is
+/// dropped and refilled: a forgotten user costs one extra round trip.
+const HINTS_CAP: usize = 100_000;
+
+/// How long a group nobody belongs to any more keeps its data (see LUNCH_GROUP_LEAVE):
+/// long enough for a leave made ahead of a refused create or join to be undone, by
+/// the request itself or by the user's next message.
+const EMPTY_GROUP_GRACE: Duration = Duration::from_secs(24 * 3600);
+
+/// What this process last saw of a lunch user. Messages whose steps go out together
+/// rely on it; each is a guess that the steps check against the user's own record, so
+/// another process changing it costs a round trip, never a wrong answer.
+#[derive(Clone, Debug, Default)]
+struct Hint {
+    /// Their group's code.
+    group: Option<String>,
+    /// Their step awaits a join code (so a typed code is a join).
+    awaiting_code: bool,
+}
 
 /// The [`Store`] on Redis. Cheap to share behind an `Arc`; all calls share one
 /// multiplexed connection (per node, in a cluster).
@@ -61,11 +79,8 @@ pub struct RedisStore {
     keys: Keys,
     /// Lua scripts, hashed once here; Redis caches them after the first `EVAL`.
     scripts: Scripts,
-    /// The group code last seen for each lunch user. The user's group is read in the
-    /// same round trip as their session only if the code is known beforehand; this is
-    /// a guess that every load checks against the user's own record, so another
-    /// process changing the group costs one more round trip, never a wrong answer.
-    group_hints: Mutex<HashMap<String, String>>,
+    /// What this process last saw of each lunch user; see [`Hint`].
+    hints: Mutex<HashMap<String, Hint>>,
 }
 
 struct Scripts {
@@ -78,6 +93,8 @@ struct Scripts {
     lunch_group_create: Script,
     lunch_group_admit: Script,
     lunch_user_point: Script,
+    lunch_user_undo: Script,
+    lunch_group_restore: Script,
     lunch_group_leave: Script,
     lunch_add_restaurant: Script,
     lunch_remove_restaurant: Script,
@@ -119,13 +136,15 @@ impl RedisStore {
                 lunch_group_create: Script::new(LUNCH_GROUP_CREATE),
                 lunch_group_admit: Script::new(LUNCH_GROUP_ADMIT),
                 lunch_user_point: Script::new(LUNCH_USER_POINT),
+                lunch_user_undo: Script::new(LUNCH_USER_UNDO),
+                lunch_group_restore: Script::new(LUNCH_GROUP_RESTORE),
                 lunch_group_leave: Script::new(LUNCH_GROUP_LEAVE),
                 lunch_add_restaurant: Script::new(LUNCH_ADD_RESTAURANT),
                 lunch_remove_restaurant: Script::new(LUNCH_REMOVE_RESTAURANT),
                 lunch_vote: Script::new(LUNCH_VOTE),
                 lunch_spend: Script::new(LUNCH_SPEND),
             },
-            group_hints: Mutex::new(HashMap::new()),
+            hints: Mutex::new(HashMap::new()),
         })
     }
 
@@ -143,30 +162,34 @@ impl RedisStore {
         }
     }
 
-    fn hint(&self, user: &UserKey) -> Option<String> {
-        self.group_hints
+    fn hint(&self, user: &UserKey) -> Hint {
+        self.hints
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .get(user.as_str())
             .cloned()
+            .unwrap_or_default()
     }
 
-    fn remember(&self, user: &UserKey, code: Option<&str>) {
-        let mut hints = self
-            .group_hints
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        match code {
-            Some(code) => {
-                if hints.len() >= GROUP_HINTS_CAP && !hints.contains_key(user.as_str()) {
-                    hints.clear();
-                }
-                hints.insert(user.as_str().to_owned(), code.to_owned());
-            }
-            None => {
-                hints.remove(user.as_str());
-            }
+    fn remember(&self, user: &UserKey, hint: Hint) {
+        let mut hints = self.hints.lock().unwrap_or_else(PoisonError::into_inner);
+        if hint.group.is_none() && !hint.awaiting_code {
+            hints.remove(user.as_str());
+            return;
         }
+        if hints.len() >= HINTS_CAP && !hints.contains_key(user.as_str()) {
+            hints.clear();
+        }
+        hints.insert(user.as_str().to_owned(), hint);
+    }
+
+    /// Keeps the user's group in the hint, leaving the rest as it was.
+    fn remember_group(&self, user: &UserKey, group: Option<&str>) {
+        let hint = Hint {
+            group: group.map(str::to_owned),
+            ..self.hint(user)
+        };
+        self.remember(user, hint);
     }
 
     /// The group's step of a lunch message (LUNCH_GROUP_STEP): `None` when `user` is
@@ -198,6 +221,7 @@ impl RedisStore {
                 .key(self.keys.lunch_step(code, user))
                 .key(self.keys.lunch_members(code))
                 .key(self.keys.lunch_group(code))
+                .key(self.keys.lunch_left(code))
                 .arg(user.as_str())
                 .arg(i64::from(confirmed))
                 .arg(mode)
@@ -239,23 +263,161 @@ impl RedisStore {
     }
 
     /// The user's step of a lunch message (LUNCH_USER_OPEN): their session while they
-    /// have no group (applying `write` then), and their group's code.
+    /// have no group (applying `write` then), their group's code, and `change` when
+    /// it applies.
     async fn user_step(
         &self,
         user: &UserKey,
         write: SessionWrite,
-    ) -> Result<(Option<String>, Option<String>)> {
+        change: Option<&GroupChange>,
+    ) -> Result<UserStep> {
         let (mode, json) = write_args(write)?;
-        Ok(self
+        let (kind, code, budget, max) = match change {
+            None => ("", "", "", 0),
+            Some(GroupChange::Create { code, max }) => {
+                ("create", code.as_str(), Budget::CreateGroup.as_str(), *max)
+            }
+            Some(GroupChange::Join { code, max }) => {
+                ("join", code.as_str(), Budget::JoinAttempt.as_str(), *max)
+            }
+        };
+        let (session, code, change): (Option<String>, Option<String>, String) = self
             .scripts
             .lunch_user_open
             .key(self.keys.session(BotScope::Lunch, user))
             .key(self.keys.lunch_member(user))
+            .key(self.keys.lunch_limits(user))
             .arg(mode)
             .arg(json)
             .arg(SESSION_TTL.as_secs())
+            .arg(kind)
+            .arg(code)
+            .arg(budget)
+            .arg(max)
+            .arg(LIMIT_WINDOW.as_secs())
+            .arg(to_json(&LunchSession::AwaitingJoinCode)?)
             .invoke_async(&mut self.conn("user_step"))
-            .await?)
+            .await?;
+        let change = match change.as_str() {
+            "" => Moved::No,
+            "moved" => Moved::Yes,
+            "over_budget" => Moved::OverBudget,
+            other => return Err(unexpected("lunch_user_open", other)),
+        };
+        Ok(UserStep {
+            session,
+            code,
+            change,
+        })
+    }
+
+    /// Points `user` back at `before` after a change to `moved_to` that the group
+    /// refused (LUNCH_USER_UNDO), restoring `session` as their own.
+    async fn undo_move(
+        &self,
+        user: &UserKey,
+        moved_to: &str,
+        before: Option<&str>,
+        session: Option<LunchSession>,
+    ) -> Result<()> {
+        let session = session.as_ref().map(to_json).transpose()?;
+        let _: i64 = self
+            .scripts
+            .lunch_user_undo
+            .key(self.keys.lunch_member(user))
+            .key(self.keys.session(BotScope::Lunch, user))
+            .arg(moved_to)
+            .arg(before.unwrap_or(""))
+            .arg(session.unwrap_or_default())
+            .arg(SESSION_TTL.as_secs())
+            .invoke_async(&mut self.conn("undo_move"))
+            .await?;
+        Ok(())
+    }
+
+    /// Creates the group `code` with `user` as its member (LUNCH_GROUP_CREATE);
+    /// `false` when the code is taken.
+    async fn create_group(&self, user: &UserKey, code: &str) -> Result<bool> {
+        let created_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let created: i64 = self
+            .scripts
+            .lunch_group_create
+            .key(self.keys.lunch_group(code))
+            .key(self.keys.lunch_members(code))
+            .key(self.keys.lunch_step(code, user))
+            .key(self.keys.lunch_restaurants(code))
+            .key(self.keys.lunch_left(code))
+            .arg(created_at)
+            .arg(user.as_str())
+            .arg(to_json(&LunchSession::Settings)?)
+            .arg(SESSION_TTL.as_secs())
+            .invoke_async(&mut self.conn("create_group"))
+            .await?;
+        Ok(created == 1)
+    }
+
+    /// Puts `user` on the member list of `code` (LUNCH_GROUP_ADMIT); `false` when no
+    /// group has that code.
+    async fn admit(&self, user: &UserKey, code: &str) -> Result<bool> {
+        let admitted: i64 = self
+            .scripts
+            .lunch_group_admit
+            .key(self.keys.lunch_group(code))
+            .key(self.keys.lunch_members(code))
+            .key(self.keys.lunch_step(code, user))
+            .arg(user.as_str())
+            .invoke_async(&mut self.conn("admit"))
+            .await?;
+        Ok(admitted == 1)
+    }
+
+    /// Undoes `user`'s leave of `code` (LUNCH_GROUP_RESTORE).
+    async fn restore(&self, user: &UserKey, code: &str) -> Result<()> {
+        let _: i64 = self
+            .scripts
+            .lunch_group_restore
+            .key(self.keys.lunch_members(code))
+            .key(self.keys.lunch_left(code))
+            .key(self.keys.lunch_group(code))
+            .key(self.keys.lunch_restaurants(code))
+            .arg(user.as_str())
+            .invoke_async(&mut self.conn("restore"))
+            .await?;
+        Ok(())
+    }
+
+    /// Takes `user` off the member list of `code` (LUNCH_GROUP_LEAVE).
+    async fn leave(&self, user: &UserKey, code: &str, how: Leave) -> Result<()> {
+        let _: i64 = self
+            .scripts
+            .lunch_group_leave
+            .key(self.keys.lunch_members(code))
+            .key(self.keys.lunch_group(code))
+            .key(self.keys.lunch_restaurants(code))
+            .key(self.keys.lunch_step(code, user))
+            .key(self.keys.lunch_left(code))
+            .arg(user.as_str())
+            .arg(how.as_str())
+            .arg(EMPTY_GROUP_GRACE.as_secs())
+            .invoke_async(&mut self.conn("leave"))
+            .await?;
+        Ok(())
+    }
+
+    /// `leave(user, code, how)` when there is a code.
+    async fn leave_if(&self, user: &UserKey, code: Option<&str>, how: Leave) -> Result<()> {
+        match code {
+            Some(code) => self.leave(user, code, how).await,
+            None => Ok(()),
+        }
+    }
+
+    /// `restore(user, code)` when there is a code.
+    async fn restore_if(&self, user: &UserKey, code: Option<&str>) -> Result<()> {
+        match code {
+            Some(code) => self.restore(user, code).await,
+            None => Ok(()),
+        }
     }
 
     /// Points `user` at `code` (their lunch session now lives with the group) and
@@ -269,7 +431,7 @@ impl RedisStore {
             .arg(code)
             .invoke_async(&mut self.conn("point_user_at"))
             .await?;
-        self.remember(user, Some(code));
+        self.remember_group(user, Some(code));
         Ok(previous)
     }
 
@@ -293,23 +455,244 @@ impl RedisStore {
         Ok(())
     }
 
-    /// Takes `user` off the member list of the group they left; the group is removed
-    /// with its list once nobody belongs to it.
-    async fn leave_group(&self, user: &UserKey, left: Option<String>, joined: &str) -> Result<()> {
-        let Some(left) = left.filter(|left| left != joined) else {
-            return Ok(());
+    /// A lunch message without a change sent ahead: the user's step, and the group's
+    /// step with it when the group is known, or after it. Returns the state and the
+    /// user's group afterwards.
+    async fn open_in_turn(
+        &self,
+        user: &UserKey,
+        day: &str,
+        request: &LunchRequest,
+        hint: &Hint,
+    ) -> Result<(LunchState, Option<String>)> {
+        // With a known code, the group's step goes out with the user's (one round trip
+        // of latency). The group's script trusts the guess only if its member list has
+        // the user, and the user's record must name the same group, or the group's step
+        // is done again for the group it names.
+        let hinted = hint.group.as_deref();
+        let change = request.change.as_ref();
+        let (own, guessed) = match hinted {
+            Some(hinted) => {
+                let (own, group) = tokio::join!(
+                    self.user_step(user, request.write, change),
+                    self.group_step(hinted, user, day, request, false)
+                );
+                (own?, Some(group?))
+            }
+            None => (self.user_step(user, request.write, change).await?, None),
         };
-        let _: i64 = self
-            .scripts
-            .lunch_group_leave
-            .key(self.keys.lunch_members(&left))
-            .key(self.keys.lunch_group(&left))
-            .key(self.keys.lunch_restaurants(&left))
-            .key(self.keys.lunch_step(&left, user))
-            .arg(user.as_str())
-            .invoke_async(&mut self.conn("leave_group"))
-            .await?;
-        Ok(())
+        if let (Moved::Yes, Some(change)) = (own.change, change) {
+            // A join whose code this process did not know was awaited.
+            return self.finish_join(user, own, change.code()).await;
+        }
+        let code = own.code.clone();
+        let group = match (&code, guessed) {
+            (Some(code), Some(Some(step))) if hinted == Some(code.as_str()) => Some(step),
+            (_, Some(Some(_))) => {
+                // The guessed group still lists the user, but their record names
+                // another (or none): a join or create whose last step, leaving the old
+                // group, failed. This message's step went to the old group; finish the
+                // leave so it cannot happen again, then do the step where it belongs.
+                self.leave_group(user, hint.group.clone(), code.as_deref().unwrap_or(""))
+                    .await?;
+                match &code {
+                    Some(code) => self.group_step(code, user, day, request, true).await?,
+                    None => None,
+                }
+            }
+            (Some(code), _) => self.group_step(code, user, day, request, true).await?,
+            (None, _) => None,
+        };
+        let change = (own.change == Moved::OverBudget).then_some(ChangeOutcome::OverBudget);
+        let Some((code, group)) = code.zip(group) else {
+            // No group (or one that no longer exists): the session is the user's own.
+            let state = LunchState {
+                session: from_json::<LunchSession>(own.session)?,
+                change,
+                ..Default::default()
+            };
+            return Ok((state, None));
+        };
+        // A vote for a restaurant taken off the list is nobody's current vote.
+        let my_vote = group
+            .my_vote
+            .filter(|vote| group.restaurants.contains(vote));
+        let tally = request.tally.then(|| {
+            Tally::count(
+                group.restaurants.clone(),
+                group.votes.iter().map(String::as_str),
+            )
+        });
+        let state = LunchState {
+            // A member's own session is only ever the step awaiting a join code.
+            session: from_json::<LunchSession>(own.session.or(group.session))?,
+            membership: Some(Membership {
+                code: code.clone(),
+                restaurants: group.restaurants,
+                my_vote,
+            }),
+            tally,
+            outcome: group.outcome,
+            change,
+        };
+        Ok((state, Some(code)))
+    }
+
+    /// A create, or a join while the user's step awaits a code (as far as this
+    /// process knows), sent together: the user's step (allowance and pointer), the
+    /// group's side (create or admit) and leaving the user's group. One round trip
+    /// when all goes through; when the user's or the group's side refuses, what the
+    /// other sides did ahead is taken back (one more). `None` when a join did not
+    /// apply after all (everything taken back; the message is then handled as any).
+    ///
+    /// Consistency when a step fails outright (an error, not a refusal): nothing is
+    /// taken back, and every outcome is one the data can be in. The user's pointer is
+    /// what makes them a member ([`GroupStep`] trusts a member list only together with
+    /// it), so a landed create or admit without the pointer is an entry nobody reads
+    /// (a created group holding only that entry stays behind: at most one per failed
+    /// create); a pointer without the group's side names a group that does not have
+    /// them, which reads as no group; a leave without the pointer moving is undone by
+    /// the user's next message, whose group step finds them among those who left.
+    async fn change_ahead(
+        &self,
+        user: &UserKey,
+        change: &GroupChange,
+        hint: &Hint,
+    ) -> Result<Option<(LunchState, Option<String>)>> {
+        let code = change.code();
+        let create = matches!(change, GroupChange::Create { .. });
+        let old = hint.group.as_deref().filter(|old| *old != code);
+        let group_side = async {
+            if create {
+                self.create_group(user, code).await
+            } else {
+                self.admit(user, code).await
+            }
+        };
+        let (own, landed, left) = tokio::join!(
+            self.user_step(user, SessionWrite::Keep, Some(change)),
+            group_side,
+            self.leave_if(user, old, Leave::Left),
+        );
+        let (own, landed) = (own?, landed?);
+        left?;
+        let before = own.code.as_deref();
+        // Only a leave of the user's actual group is undone; a hint that named another
+        // group took them off a list they no longer belonged to, which stays done.
+        let left_theirs = old.filter(|old| before == Some(*old));
+        // An admit to the group they are in already changed nothing to take back.
+        let landed = landed && before != Some(code);
+        let (outcome, after) = match own.change {
+            Moved::Yes if landed || (!create && before == Some(code)) => {
+                // The hint missed the user's group: leave it now (one more round trip).
+                let missed = before.filter(|b| Some(*b) != old && *b != code);
+                self.leave_if(user, missed, Leave::Left).await?;
+                let done = if create {
+                    ChangeOutcome::Created
+                } else {
+                    ChangeOutcome::Joined
+                };
+                (done, Some(code))
+            }
+            Moved::Yes => {
+                // The code is another group's (create) or nobody's (join): point the
+                // user back, with the join step still awaiting a code, and undo the leave.
+                let session = (!create).then_some(LunchSession::AwaitingJoinCode);
+                let (undone, restored) = tokio::join!(
+                    self.undo_move(user, code, before, session),
+                    self.restore_if(user, left_theirs)
+                );
+                undone?;
+                restored?;
+                let refused = if create {
+                    ChangeOutcome::CodeTaken
+                } else {
+                    ChangeOutcome::NoSuchGroup
+                };
+                (refused, before)
+            }
+            Moved::OverBudget => {
+                self.take_back(user, code, create, landed, left_theirs)
+                    .await?;
+                (ChangeOutcome::OverBudget, before)
+            }
+            Moved::No => {
+                // A join whose step did not await a code after all.
+                self.take_back(user, code, create, landed, left_theirs)
+                    .await?;
+                return Ok(None);
+            }
+        };
+        let state = LunchState {
+            session: from_json::<LunchSession>(own.session)?,
+            membership: before.map(code_only),
+            change: Some(outcome),
+            ..Default::default()
+        };
+        Ok(Some((state, after.map(str::to_owned))))
+    }
+
+    /// Takes back a change's group side that `landed` ahead of a refusal, and undoes
+    /// the leave of `left`.
+    async fn take_back(
+        &self,
+        user: &UserKey,
+        code: &str,
+        create: bool,
+        landed: bool,
+        left: Option<&str>,
+    ) -> Result<()> {
+        let how = if create { Leave::Drop } else { Leave::Undo };
+        let (taken, restored) = tokio::join!(
+            self.leave_if(user, landed.then_some(code), how),
+            self.restore_if(user, left)
+        );
+        taken?;
+        restored
+    }
+
+    /// The group's side of a join that the user's step made in turn: admitted to
+    /// `code` and off their old group together; if no group has the code, pointed
+    /// back and restored.
+    async fn finish_join(
+        &self,
+        user: &UserKey,
+        own: UserStep,
+        code: &str,
+    ) -> Result<(LunchState, Option<String>)> {
+        let before = own.code.as_deref();
+        let old = before.filter(|before| *before != code);
+        let (admitted, left) = tokio::join!(
+            self.admit(user, code),
+            self.leave_if(user, old, Leave::Left)
+        );
+        let admitted = admitted?;
+        left?;
+        let (outcome, after) = if admitted {
+            (ChangeOutcome::Joined, Some(code))
+        } else {
+            let (undone, restored) = tokio::join!(
+                self.undo_move(user, code, before, Some(LunchSession::AwaitingJoinCode)),
+                self.restore_if(user, old)
+            );
+            undone?;
+            restored?;
+            (ChangeOutcome::NoSuchGroup, before)
+        };
+        let state = LunchState {
+            session: from_json::<LunchSession>(own.session)?,
+            membership: before.map(code_only),
+            change: Some(outcome),
+            ..Default::default()
+        };
+        Ok((state, after.map(str::to_owned)))
+    }
+
+    /// Takes `user` off the member list of the group they left, unless it is the one
+    /// they `joined`.
+    async fn leave_group(&self, user: &UserKey, left: Option<String>, joined: &str) -> Result<()> {
+        let left = left.filter(|left| left != joined);
+        self.leave_if(user, left.as_deref(), Leave::Left).await
     }
 }
 
@@ -406,10 +789,63 @@ struct GroupStep {
     outcome: Option<StepOutcome>,
 }
 
-/// A [`SessionWrite`] as the scripts' (mode, session JSON) arguments.
+/// The membership of a change's message: the group's code, its list left unread.
+fn code_only(code: &str) -> Membership {
+    Membership {
+        code: code.to_owned(),
+        restaurants: Vec::new(),
+        my_vote: None,
+    }
+}
+
+/// The user's part of a lunch message, as LUNCH_USER_OPEN returns it.
+struct UserStep {
+    /// Their own session (a member's is only ever the one awaiting a join code).
+    session: Option<String>,
+    /// Their group's code, before any change.
+    code: Option<String>,
+    change: Moved,
+}
+
+/// Whether the user's step moved them for a [`GroupChange`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Moved {
+    /// The change did not apply (no change, or a join while no code was awaited).
+    No,
+    /// Now pointing at the change's code.
+    Yes,
+    /// Refused: the allowance is used up.
+    OverBudget,
+}
+
+/// How a user comes off a member list (LUNCH_GROUP_LEAVE).
+#[derive(Clone, Copy, Debug)]
+enum Leave {
+    /// A member leaves; undone by [`RedisStore::restore`].
+    Left,
+    /// An entry made ahead of a refused join is taken back.
+    Undo,
+    /// A group made ahead of a refused create is taken back, with the group.
+    Drop,
+}
+
+impl Leave {
+    fn as_str(self) -> &'static str {
+        match self {
+            Leave::Left => "left",
+            Leave::Undo => "undo",
+            Leave::Drop => "drop",
+        }
+    }
+}
+
+/// A [`SessionWrite`] as the scripts' (mode, session JSON) arguments. The step
+/// awaiting a join code is the user's own even for a member (`set_own`): the join it
+/// leads to is decided in the user's slot, with the allowance and the group pointer.
 fn write_args(write: SessionWrite) -> Result<(&'static str, String)> {
     Ok(match write {
         SessionWrite::Keep => ("keep", String::new()),
+        SessionWrite::Set(s @ LunchSession::AwaitingJoinCode) => ("set_own", to_json(&s)?),
         SessionWrite::Set(s) => ("set", to_json(&s)?),
         SessionWrite::SetIfMember(s) => ("set_if_member", to_json(&s)?),
         SessionWrite::SetIfListed(s) => ("set_if_listed", to_json(&s)?),
@@ -630,69 +1066,39 @@ impl Store for RedisStore {
         day: &str,
         request: &LunchRequest,
     ) -> Result<LunchState> {
-        // With a known code, the group's step goes out with the user's (one round trip
-        // of latency). The group's script trusts the guess only if its member list has
-        // the user, and the user's record must name the same group, or the group's step
-        // is done again for the group it names.
         let hint = self.hint(user);
-        let ((session, code), guessed) = match &hint {
-            Some(hinted) => {
-                let (own, group) = tokio::join!(
-                    self.user_step(user, request.write),
-                    self.group_step(hinted, user, day, request, false)
-                );
-                (own?, Some(group?))
+        // A create always applies, and a join does when the user's step awaits a code:
+        // then the group's side goes out with the user's step.
+        let ahead = match &request.change {
+            Some(change @ GroupChange::Create { .. }) => {
+                self.change_ahead(user, change, &hint).await?
             }
-            None => (self.user_step(user, request.write).await?, None),
-        };
-        let group = match (&code, guessed) {
-            (Some(code), Some(Some(step))) if hint.as_deref() == Some(code) => Some(step),
-            (_, Some(Some(_))) => {
-                // The guessed group still lists the user, but their record names
-                // another (or none): a join or create whose last step, leaving the old
-                // group, failed. This message's step went to the old group; finish the
-                // leave so it cannot happen again, then do the step where it belongs.
-                if let Some(stale) = &hint {
-                    self.leave_group(user, Some(stale.clone()), code.as_deref().unwrap_or(""))
-                        .await?;
-                }
-                match &code {
-                    Some(code) => self.group_step(code, user, day, request, true).await?,
-                    None => None,
-                }
+            Some(change @ GroupChange::Join { .. }) if hint.awaiting_code => {
+                self.change_ahead(user, change, &hint).await?
             }
-            (Some(code), _) => self.group_step(code, user, day, request, true).await?,
-            (None, _) => None,
+            _ => None,
         };
-        let Some((code, group)) = code.zip(group) else {
-            // No group (or one that no longer exists): the session is the user's own.
-            self.remember(user, None);
-            return Ok(LunchState {
-                session: from_json::<LunchSession>(session)?,
-                ..Default::default()
-            });
+        let (state, group) = match ahead {
+            Some(done) => done,
+            None => self.open_in_turn(user, day, request, &hint).await?,
         };
-        self.remember(user, Some(&code));
-        // A vote for a restaurant taken off the list is nobody's current vote.
-        let my_vote = group
-            .my_vote
-            .filter(|vote| group.restaurants.contains(vote));
-        let tally = request.tally.then(|| {
-            Tally::count(
-                group.restaurants.clone(),
-                group.votes.iter().map(String::as_str),
-            )
-        });
-        Ok(LunchState {
-            session: from_json::<LunchSession>(group.session)?,
-            membership: Some(Membership {
-                code,
-                restaurants: group.restaurants,
-                my_vote,
-            }),
-            tally,
-            outcome: group.outcome,
-        })
+        let awaiting_code = match (&request.change, request.write) {
+            (Some(GroupChange::Create { .. }), _) => false,
+            (_, SessionWrite::Set(LunchSession::AwaitingJoinCode)) => true,
+            (_, SessionWrite::Keep) => {
+                state.session == Some(LunchSession::AwaitingJoinCode)
+                    && state.change != Some(ChangeOutcome::Joined)
+            }
+            _ => false,
+        };
+        self.remember(
+            user,
+            Hint {
+                group,
+                awaiting_code,
+            },
+        );
+        Ok(state)
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(user = %user, budget = budget.as_str()))]
@@ -714,15 +1120,18 @@ impl Store for RedisStore {
             Some(s) => SessionWrite::Set(s),
             None => SessionWrite::Clear,
         };
-        // The user's step writes the session of a user without a group; a member's
-        // lives with the group, written once the code is known.
-        let (_, code) = self.user_step(user, write).await?;
-        if let Some(code) = code {
+        // The user's step writes the session of a user without a group, and a
+        // member's step awaiting a join code; a member's other steps live with the
+        // group, written (or ended) once the code is known.
+        let own = self.user_step(user, write, None).await?;
+        if let Some(code) = own.code {
             let key = self.keys.lunch_step(&code, user);
             let mut pipe = redis::pipe();
             match session {
-                Some(session) => set_session(&mut pipe, key, to_json(&session)?),
-                None => {
+                Some(session) if session != LunchSession::AwaitingJoinCode => {
+                    set_session(&mut pipe, key, to_json(&session)?)
+                }
+                _ => {
                     pipe.cmd("DEL").arg(key).ignore();
                 }
             }
@@ -733,25 +1142,12 @@ impl Store for RedisStore {
 
     #[tracing::instrument(level = "debug", skip_all, fields(user = %user, code = %code))]
     async fn lunch_create_group(&self, user: &UserKey, code: &str) -> Result<bool> {
-        let created_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-        // Order: the group (with its first member) first, then the user's pointer,
-        // then leaving the old group. If the pointer step fails, the new group exists
-        // with nobody pointing at it and the user is still in their old group,
-        // consistent; they get the "try again" reply. The pointer never names a group
-        // that does not exist.
-        let created: i64 = self
-            .scripts
-            .lunch_group_create
-            .key(self.keys.lunch_group(code))
-            .key(self.keys.lunch_members(code))
-            .key(self.keys.lunch_step(code, user))
-            .arg(created_at)
-            .arg(user.as_str())
-            .arg(to_json(&LunchSession::Settings)?)
-            .arg(SESSION_TTL.as_secs())
-            .invoke_async(&mut self.conn("lunch_create_group"))
-            .await?;
-        if created == 0 {
+        // The same change as a create message's, in ordered steps: the group (with its
+        // first member) first, then the user's pointer, then leaving the old group. If
+        // the pointer step fails, the new group exists with nobody pointing at it and
+        // the user is still in their old group, consistent. The pointer never names a
+        // group that does not exist.
+        if !self.create_group(user, code).await? {
             return Ok(false);
         }
         let left = self.point_user_at(user, code).await?;
@@ -765,18 +1161,8 @@ impl Store for RedisStore {
         // group exists), then the pointer, then leaving the old group. A failure after
         // the first step leaves the user on two member lists, which only keeps a
         // group alive a little longer; a failure after the second leaves the old
-        // group one stale member. No step removes a group someone still points at,
-        // since a member list only loses the user after the pointer has moved.
-        let admitted: i64 = self
-            .scripts
-            .lunch_group_admit
-            .key(self.keys.lunch_group(code))
-            .key(self.keys.lunch_members(code))
-            .key(self.keys.lunch_step(code, user))
-            .arg(user.as_str())
-            .invoke_async(&mut self.conn("lunch_join_group"))
-            .await?;
-        if admitted == 0 {
+        // group one stale member.
+        if !self.admit(user, code).await? {
             return Ok(false);
         }
         let left = self.point_user_at(user, code).await?;
@@ -963,25 +1349,67 @@ end
 return 1
 "#;
 
-/// KEYS: lunch session (the user's own), group pointer. ARGV: mode (keep, set,
-/// set_if_member, set_if_listed, clear), session JSON, session ttl seconds. The write
-/// is made here only for a user without a group (a member's session lives with the
-/// group, and LUNCH_GROUP_STEP makes it). Returns {session or nil, code or nil}.
+/// KEYS: lunch session (the user's own), group pointer, limits. ARGV: 1 mode (keep,
+/// set, set_own, set_if_member, set_if_listed, clear), 2 session JSON, 3 session ttl
+/// seconds, 4 change ('', create, join), 5 its code, 6 its budget, 7 the budget's
+/// maximum, 8 the limit window seconds, 9 the awaiting-a-join-code session JSON.
+///
+/// A change applies to a create, or to a join while the user's own session awaits a
+/// code: it spends the budget and, within it, points the user at the code and ends
+/// their own session (the write is then not made). Otherwise the write is made here
+/// for a user without a group, and for a member only `set_own` (the step awaiting a
+/// join code, decided here) or the end of it (a member's other steps live with the
+/// group, where LUNCH_GROUP_STEP writes them). Returns {session or nil, code before
+/// or nil, change: '', 'moved' or 'over_budget'}.
 const LUNCH_USER_OPEN: &str = r#"
 local session = redis.call('GET', KEYS[1])
 local code = redis.call('GET', KEYS[2])
-if not code then
-  if ARGV[1] == 'set' then
+if ARGV[4] == 'create' or (ARGV[4] == 'join' and session == ARGV[9]) then
+  local used = redis.call('HINCRBY', KEYS[3], ARGV[6], 1)
+  if redis.call('TTL', KEYS[3]) < 0 then
+    redis.call('EXPIRE', KEYS[3], ARGV[8])
+  end
+  if used > tonumber(ARGV[7]) then
+    return {session, code, 'over_budget'}
+  end
+  redis.call('SET', KEYS[2], ARGV[5])
+  redis.call('DEL', KEYS[1])
+  return {session, code, 'moved'}
+end
+local mode = ARGV[1]
+if not code or mode == 'set_own' then
+  if mode == 'set' or mode == 'set_own' then
     redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
-  elseif ARGV[1] == 'clear' then
+  elseif mode == 'clear' then
     redis.call('DEL', KEYS[1])
   end
+elseif mode ~= 'keep' then
+  redis.call('DEL', KEYS[1])
 end
-return {session, code}
+return {session, code, ''}
+"#;
+
+/// KEYS: group pointer, the user's own lunch session. ARGV: the code a change
+/// pointed at, the code before or '', the session JSON to restore or '', session ttl.
+/// Undoes a change that was refused on the group's side: points the user back, if
+/// nothing moved them since. Returns 1 when undone.
+const LUNCH_USER_UNDO: &str = r#"
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+  return 0
+end
+if ARGV[2] == '' then
+  redis.call('DEL', KEYS[1])
+else
+  redis.call('SET', KEYS[1], ARGV[2])
+end
+if ARGV[3] ~= '' then
+  redis.call('SET', KEYS[2], ARGV[3], 'EX', ARGV[4])
+end
+return 1
 "#;
 
 /// KEYS: restaurants, votes of the day, the member's step (session), members, group
-/// marker. ARGV: 1 user, 2 '1' when the user's record names this group, 3 mode,
+/// marker, members who left. ARGV: 1 user, 2 '1' when the user's record names this group, 3 mode,
 /// 4 session JSON, 5 session ttl, 6 '1' for every vote of the day, 7 op ('', vote,
 /// remove, typed), 8 name or typed text, 9 name to add or '', 10 list maximum, 11 vote
 /// ttl, 12–15 the session JSON of choosing, adding, removing and settings.
@@ -992,12 +1420,15 @@ return {session, code}
 /// when the user is not a member (a guessed code that was wrong).
 const LUNCH_GROUP_STEP: &str = r#"
 if redis.call('SISMEMBER', KEYS[4], ARGV[1]) == 0 then
-  if ARGV[2] ~= '1' or redis.call('EXISTS', KEYS[5]) == 0 then
+  if ARGV[2] ~= '1' or redis.call('EXISTS', KEYS[5]) == 0
+      or redis.call('SREM', KEYS[6], ARGV[1]) == 0 then
     return {0, false, {}, false, {}, '', false}
   end
-  -- The user's own record names this group, but a join was interrupted before the
-  -- member list had them: put them back on it.
+  -- The user's own record still names this group, which they left ahead of a create
+  -- or join that did not happen: the leave is undone (LUNCH_GROUP_RESTORE's work).
   redis.call('SADD', KEYS[4], ARGV[1])
+  redis.call('PERSIST', KEYS[5])
+  redis.call('PERSIST', KEYS[1])
 end
 local step = redis.call('GET', KEYS[3])
 local list = redis.call('LRANGE', KEYS[1], 0, -1)
@@ -1009,7 +1440,7 @@ end
 local mode = ARGV[3]
 if mode == 'set' or mode == 'set_if_member' or (mode == 'set_if_listed' and #list > 0) then
   redis.call('SET', KEYS[3], ARGV[4], 'EX', ARGV[5])
-elseif mode == 'clear' then
+elseif mode == 'clear' or mode == 'set_own' then
   redis.call('DEL', KEYS[3])
 end
 
@@ -1075,26 +1506,46 @@ end
 return {1, step, list, my_vote, votes, outcome[1], outcome[2]}
 "#;
 
-/// KEYS: group marker, members, the creator's step. ARGV: created_at, user, settings
-/// session JSON, session ttl. Returns 1 when created (the creator on the member list,
-/// in the settings step).
+/// KEYS: group marker, members, the creator's step, restaurants, members who left.
+/// ARGV: created_at, user, settings session JSON, session ttl. Returns 1 when created
+/// (the creator on the member list, in the settings step), 0 when the code is taken.
+/// A group nobody belongs to (kept for a while by LUNCH_GROUP_LEAVE) does not hold
+/// its code: it is cleared and the code reused.
 const LUNCH_GROUP_CREATE: &str = r#"
-if redis.call('HSETNX', KEYS[1], 'created_at', ARGV[1]) == 0 then
-  return 0
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  if redis.call('SCARD', KEYS[2]) > 0 then
+    return 0
+  end
+  redis.call('DEL', KEYS[1], KEYS[4], KEYS[5])
 end
+redis.call('HSET', KEYS[1], 'created_at', ARGV[1])
 redis.call('SADD', KEYS[2], ARGV[2])
 redis.call('SET', KEYS[3], ARGV[3], 'EX', ARGV[4])
 return 1
 "#;
 
 /// KEYS: group marker, members, the user's step. ARGV: user. Returns 1 when the group
-/// exists (and the user is now on its member list, with no step).
+/// exists and someone belongs to it (and the user is now on its member list, with no
+/// step).
 const LUNCH_GROUP_ADMIT: &str = r#"
-if redis.call('EXISTS', KEYS[1]) == 0 then
+if redis.call('EXISTS', KEYS[1]) == 0 or redis.call('SCARD', KEYS[2]) == 0 then
   return 0
 end
 redis.call('SADD', KEYS[2], ARGV[1])
 redis.call('DEL', KEYS[3])
+return 1
+"#;
+
+/// KEYS: members, members who left, group marker, restaurants. ARGV: user. Undoes a
+/// leave (LUNCH_GROUP_LEAVE's `left`) whose create or join was refused: the user is
+/// a member again, and the group is kept for good again. Returns 1 when undone.
+const LUNCH_GROUP_RESTORE: &str = r#"
+if redis.call('EXISTS', KEYS[3]) == 0 or redis.call('SREM', KEYS[2], ARGV[1]) == 0 then
+  return 0
+end
+redis.call('SADD', KEYS[1], ARGV[1])
+redis.call('PERSIST', KEYS[3])
+redis.call('PERSIST', KEYS[4])
 return 1
 "#;
 
@@ -1107,17 +1558,32 @@ redis.call('DEL', KEYS[2])
 return previous
 "#;
 
-/// KEYS: members, group marker, restaurants, the user's step. ARGV: user. Takes the
-/// user off the list (and their step) and removes the group once nobody is on it (its
-/// votes expire with the day). Returns the number of members left.
+/// KEYS: members, group marker, restaurants, the user's step, members who left.
+/// ARGV: user, how (`left`: a member leaves, and may be restored; `undo`: a member
+/// list entry made ahead of a refused join is taken back; `drop`: a group made ahead
+/// of a refused create is taken back), grace seconds. Takes the user off the list (and
+/// their step). Once nobody is on it the group is gone for everyone (nobody can join,
+/// its code is free), but `left` and `undo` keep its data for the grace period, so a
+/// leave that is undone finds it as it was; `drop` removes it at once. The votes
+/// expire with the day. Returns the number of members left.
 const LUNCH_GROUP_LEAVE: &str = r#"
 redis.call('SREM', KEYS[1], ARGV[1])
 redis.call('DEL', KEYS[4])
-local left = redis.call('SCARD', KEYS[1])
-if left == 0 then
-  redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
+if ARGV[2] == 'left' then
+  redis.call('SADD', KEYS[5], ARGV[1])
+  redis.call('EXPIRE', KEYS[5], ARGV[3])
 end
-return left
+local members = redis.call('SCARD', KEYS[1])
+if members == 0 then
+  if ARGV[2] == 'drop' then
+    redis.call('DEL', KEYS[2], KEYS[3], KEYS[5])
+  else
+    redis.call('EXPIRE', KEYS[2], ARGV[3])
+    redis.call('EXPIRE', KEYS[3], ARGV[3])
+    redis.call('EXPIRE', KEYS[5], ARGV[3])
+  end
+end
+return members
 "#;
 
 /// KEYS: restaurants. ARGV: name, max. Returns 'added', 'duplicate' or 'full'.

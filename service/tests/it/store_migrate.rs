@@ -260,11 +260,26 @@ async fn migrated_members_can_leave_and_a_group_left_empty_is_removed() {
         .unwrap());
 
     assert!(
-        keys_matching(&mut admin, &format!("{{{prefix}:g:x%3Ay%25}}:*"))
-            .await
-            .is_empty(),
-        "carol's old group had only her, so it is gone"
+        !store.lunch_join_group(&user("dave"), "x:y%").await.unwrap(),
+        "carol's old group had only her, so nobody can join it"
     );
+    for key in keys_matching(&mut admin, &format!("{{{prefix}:g:x%3Ay%25}}:*")).await {
+        let ttl: i64 = redis::cmd("TTL")
+            .arg(&key)
+            .query_async(&mut admin)
+            .await
+            .unwrap();
+        // The day's votes keep their own expiry.
+        let limit = if key.contains(":votes:") {
+            VOTE_TTL.as_secs() as i64
+        } else {
+            24 * 3600
+        };
+        assert!(
+            ttl > 0 && ttl <= limit,
+            "{key} of the emptied group expires within {limit} s: {ttl}"
+        );
+    }
 }
 
 #[test]

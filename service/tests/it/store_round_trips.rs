@@ -18,9 +18,12 @@
 //!   together) where a member's message reads or changes the group: settings, choose,
 //!   results, prompts, a typed or tapped vote, adding a restaurant. (They are measured
 //!   at 1: the two leave in one write.)
-//! - 4 reads for creating and joining a group: ordered per-slot steps (the message's
-//!   load, the hourly allowance, the group's step, the user's pointer), once per group
-//!   and user.
+//! - 3 reads (one round trip of latency: the user's step, the new group's step and the
+//!   old group's step issued together) for creating or joining a group: the allowance,
+//!   the pointer, the group and leaving the old one all go with the load. 2 when the
+//!   user had no group.
+//! - A join with a code no group has takes one more round trip, to take back what went
+//!   ahead (the pointer, the leave): 5 reads at most, 2 round trips.
 
 use redis::aio::MultiplexedConnection;
 use serde_json::Value;
@@ -174,7 +177,7 @@ async fn quiz_conversation(app: &TestApp, c: &mut Counter, run: &str) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn lunch_messages_cost_one_round_trip_and_creating_or_joining_a_group_four() {
+async fn lunch_messages_cost_one_round_trip_creating_and_joining_a_group_included() {
     let redis = RedisServer::start();
     let app = spawn_app("rt_lunch", Some(&redis)).await;
     warm_up(&app).await;
@@ -199,8 +202,8 @@ async fn lunch_conversation(app: &TestApp, c: &mut Counter, run: &str) {
     .await;
     let created = c
         .count(
-            "lunch /message create group",
-            4,
+            "lunch /message create group, no group before",
+            2,
             app.post_message(LUNCH, a, "그룹 만들기"),
         )
         .await;
@@ -260,8 +263,8 @@ async fn lunch_conversation(app: &TestApp, c: &mut Counter, run: &str) {
     )
     .await;
     c.count(
-        "lunch /skill join with the code",
-        4,
+        "lunch /skill join with the code, no group before",
+        2,
         app.skill(LUNCH, b, &code),
     )
     .await
@@ -276,4 +279,40 @@ async fn lunch_conversation(app: &TestApp, c: &mut Counter, run: &str) {
     c.count("lunch /skill results", 2, app.skill(LUNCH, b, "#결과 보기"))
         .await
         .assert_says("김밥 2표");
+
+    // Moving between groups: b creates a group of their own, then comes back.
+    c.count(
+        "lunch /skill create group, leaving one",
+        3,
+        app.skill(LUNCH, b, "그룹 만들기"),
+    )
+    .await
+    .assert_says("새 그룹을 만들었어요");
+    c.count(
+        "lunch /skill join prompt, member",
+        2,
+        app.skill(LUNCH, b, "그룹 참여"),
+    )
+    .await;
+    c.count(
+        "lunch /skill join with a code nobody has",
+        5,
+        app.skill(LUNCH, b, "ZZZZZZ"),
+    )
+    .await
+    .assert_says("찾지 못했어요");
+    c.count(
+        "lunch /skill join with the code, leaving one",
+        3,
+        app.skill(LUNCH, b, &code),
+    )
+    .await
+    .assert_says("참여했어요");
+    c.count(
+        "lunch /skill results again",
+        2,
+        app.skill(LUNCH, b, "#결과 보기"),
+    )
+    .await
+    .assert_says("김밥 2표");
 }
