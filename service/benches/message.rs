@@ -3,16 +3,33 @@
 //! binary (bench profile) on each store (memory, a real `redis-server`), each bot
 //! (quiz: ask a question; lunch: open today's vote as a group member) and each wire
 //! format (smart-chat `POST …/message`, Open Builder `POST …/skill`), and the default
-//! `info` log level against `RUST_LOG=warn`. Each row gives requests per second,
-//! p50 and p99 latency (the median of three runs) and the ratio to the fixed-reply
-//! server, so the ratio can be
-//! quoted from one run on any machine; each store's section ends with the service's
-//! resident memory.
+//! `info` log level against `RUST_LOG=warn` for `/quiz/message` on each store. Each
+//! row gives requests per second, p50 and p99 latency (the median of three runs), the
+//! ratio to the fixed-reply server and the failures; after the table come the cost of
+//! `info` logging (from the two rows of the same run) and each store's resident memory
+//! after its rows.
 //!
 //! Run: `cargo bench -p kakaobot --bench message` (optionally `-- REQUESTS
 //! CONCURRENCY`, default 10000 and 64). Loopback only, bounded in requests per row.
-//! The load generator, the servers and Redis share the machine's cores, so the
-//! absolute figures are a floor for a dedicated server; the ratios are the point.
+//!
+//! Layout, as in the setup. With two or more CPUs allowed to the process
+//! (`sched_getaffinity`), every server under test — the fixed-reply server and each
+//! `kakaobot` — runs pinned to one CPU (the first allowed one), so its Tokio runtime
+//! has one worker, as on a one-vCPU instance; this process (the load generator) and
+//! the `redis-server` it starts run on the other allowed CPUs. With one CPU nothing is
+//! pinned and everything shares it. The header line states the layout.
+//!
+//! The load generator is a closed loop, like wrk: CONCURRENCY keep-alive HTTP/1.1
+//! connections (hyper's client connection, no pool), each sending its share of the
+//! requests one after another with bodies prebuilt per user, so it spends little CPU
+//! per request. A non-2xx answer or a transport error is a failure (after a transport
+//! error the connection is made again).
+//!
+//! The ratio is a row's req/s over the fixed-reply server's, both on the same single
+//! CPU under the same generator: the share of the framework's ceiling on that core that
+//! the service keeps. It is only that if the generator's CPUs are not saturated; when
+//! the generator and Redis have a single CPU of their own (a 2-core machine), they can
+//! be the limit of the faster rows, which pulls the ratios towards 1.
 //!
 //! The fixed-reply server is this same executable started again with
 //! `KAKAOBOT_BENCH_BASELINE=<port>`, so it runs in a process of its own, as kakaobot does.
@@ -21,27 +38,141 @@
 #[allow(dead_code)]
 mod redis_server;
 
-use std::net::TcpListener;
+use std::net::{SocketAddr, TcpListener};
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1;
+use hyper::header::{HeaderValue, CONTENT_TYPE, HOST};
+use hyper::{Request, Uri};
+use hyper_util::rt::TokioIo;
 use redis_server::RedisServer;
 use serde_json::{json, Value};
-use tokio::sync::Semaphore;
 
-/// Distinct users the requests rotate through.
-const USERS: usize = 1000;
+/// Distinct users the requests rotate through (the figure).
+const USERS: usize = 5000;
 /// Each row is measured this many times and the median run is shown, so a burst of
 /// other work on a shared machine moves a row less.
 const REPEATS: usize = 3;
 /// Set in the child process that serves the fixed reply.
 const BASELINE_ENV: &str = "KAKAOBOT_BENCH_BASELINE";
 
+/// The CPUs this process may run on, from `sched_getaffinity` (empty if unreadable).
+fn allowed_cpus() -> Vec<usize> {
+    // SAFETY: an all-zero `cpu_set_t` is a valid (empty) set, the kernel writes at most
+    // the size passed, and `CPU_ISSET` only reads the set within its bounds.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
+            return Vec::new();
+        }
+        (0..libc::CPU_SETSIZE as usize)
+            .filter(|&cpu| libc::CPU_ISSET(cpu, &set))
+            .collect()
+    }
+}
+
+fn cpu_set(cpus: &[usize]) -> libc::cpu_set_t {
+    // SAFETY: an all-zero `cpu_set_t` is a valid (empty) set; `CPU_SET` writes within
+    // its bounds (the CPUs come from `allowed_cpus`, all below `CPU_SETSIZE`).
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        for &cpu in cpus {
+            libc::CPU_SET(cpu, &mut set);
+        }
+        set
+    }
+}
+
+/// Sets the calling thread's CPU mask (threads and processes it starts afterwards
+/// inherit it). Only a syscall, so it may run between fork and exec.
+fn pin(set: &libc::cpu_set_t) -> std::io::Result<()> {
+    // SAFETY: `set` is a valid `cpu_set_t` and the size passed is its size.
+    if unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), set) } == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+/// "0", "1-15", "1,3".
+fn cpu_list(cpus: &[usize]) -> String {
+    let mut ranges: Vec<(usize, usize)> = Vec::new();
+    for &cpu in cpus {
+        match ranges.last_mut() {
+            Some((_, end)) if *end + 1 == cpu => *end = cpu,
+            _ => ranges.push((cpu, cpu)),
+        }
+    }
+    ranges
+        .iter()
+        .map(|&(a, b)| {
+            if a == b {
+                a.to_string()
+            } else {
+                format!("{a}-{b}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Where the servers run, and where this process (the load generator) and Redis run.
+struct Layout {
+    /// The single-CPU mask of every server under test; `None` when nothing is pinned.
+    server: Option<libc::cpu_set_t>,
+    /// For the header line.
+    description: String,
+}
+
+impl Layout {
+    /// Pins the calling thread — the main thread, before any other thread or child
+    /// exists, so the Tokio workers and `redis-server` inherit the mask — to every
+    /// allowed CPU but the first, which is left to the servers.
+    fn pin_load_generator() -> Self {
+        let cpus = allowed_cpus();
+        let Some((&server, rest)) = cpus.split_first().filter(|(_, rest)| !rest.is_empty()) else {
+            return Self {
+                server: None,
+                description:
+                    "1 CPU: nothing pinned, the servers, the load generator and Redis share it"
+                        .to_owned(),
+            };
+        };
+        pin(&cpu_set(rest)).expect("failed to pin the load generator");
+        let plural = if rest.len() == 1 { "" } else { "s" };
+        Self {
+            server: Some(cpu_set(&[server])),
+            description: format!(
+                "servers pinned to CPU {server}; load generator and Redis on CPU{plural} {}",
+                cpu_list(rest)
+            ),
+        }
+    }
+
+    /// Starts a server under test, pinned to the servers' CPU.
+    fn spawn_server(&self, cmd: &mut Command) -> std::io::Result<Child> {
+        if let Some(set) = self.server {
+            // SAFETY: the closure runs in the child between fork and exec, where only
+            // async-signal-safe work is allowed: it makes one syscall
+            // (sched_setaffinity) on a copied set and reads errno, with no allocation,
+            // lock or shared state.
+            unsafe {
+                cmd.pre_exec(move || pin(&set));
+            }
+        }
+        cmd.spawn()
+    }
+}
+
 /// A server process under load, killed on drop.
 struct Server {
     child: Child,
-    base: String,
+    addr: SocketAddr,
 }
 
 fn free_port() -> u16 {
@@ -54,21 +185,19 @@ fn free_port() -> u16 {
 
 impl Server {
     fn wait_listening(child: Child, port: u16) -> Self {
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
         let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        while std::net::TcpStream::connect(addr).is_err() {
             assert!(
                 Instant::now() < deadline,
                 "the server did not start listening"
             );
             std::thread::sleep(Duration::from_millis(20));
         }
-        Self {
-            child,
-            base: format!("http://127.0.0.1:{port}"),
-        }
+        Self { child, addr }
     }
 
-    fn kakaobot(redis_url: Option<&str>, log: &str) -> Self {
+    fn kakaobot(layout: &Layout, redis_url: Option<&str>, log: &str) -> Self {
         let port = free_port();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_kakaobot"));
         cmd.env("KAKAOBOT_LISTEN", format!("127.0.0.1:{port}"))
@@ -82,16 +211,20 @@ impl Server {
         if let Some(url) = redis_url {
             cmd.env("KAKAOBOT_REDIS_URL", url);
         }
-        Self::wait_listening(cmd.spawn().expect("failed to start kakaobot"), port)
+        let child = layout
+            .spawn_server(&mut cmd)
+            .expect("failed to start kakaobot");
+        Self::wait_listening(child, port)
     }
 
-    fn baseline() -> Self {
+    fn baseline(layout: &Layout) -> Self {
         let port = free_port();
-        let child = Command::new(std::env::current_exe().unwrap())
-            .env(BASELINE_ENV, port.to_string())
+        let mut cmd = Command::new(std::env::current_exe().unwrap());
+        cmd.env(BASELINE_ENV, port.to_string())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
+            .stderr(Stdio::null());
+        let child = layout
+            .spawn_server(&mut cmd)
             .expect("failed to start the fixed-reply server");
         Self::wait_listening(child, port)
     }
@@ -118,7 +251,8 @@ impl Drop for Server {
 }
 
 /// The fixed-reply server: poem on a default multi-thread Tokio runtime, as kakaobot
-/// runs, answering every POST with the same smart-chat message.
+/// runs (one worker when pinned to one CPU), answering every POST with the same
+/// smart-chat message.
 fn serve_baseline(port: u16) {
     use poem::{handler, listener::TcpListener, post, Route, Server};
 
@@ -147,77 +281,154 @@ enum Wire {
     Skill,
 }
 
-fn request(wire: Wire, bot: &str, user: usize, text: &str) -> (String, String) {
-    let user = format!("benchuser{:04}", user % USERS);
-    match wire {
+/// One scenario's requests, built before the clock starts: the path, and one body per
+/// user; request `i` is user `i % USERS`'s.
+struct Load {
+    uri: Uri,
+    bodies: Vec<Bytes>,
+}
+
+fn load(wire: Wire, bot: &str, text: &str) -> Arc<Load> {
+    let (path, bodies) = match wire {
         Wire::Message => (
             format!("/{bot}/message"),
-            json!({"user_key": user, "type": "text", "content": text}).to_string(),
+            (0..USERS)
+                .map(|u| json!({"user_key": user_key(u), "type": "text", "content": text}))
+                .collect::<Vec<_>>(),
         ),
         Wire::Skill => (
             format!("/{bot}/skill"),
-            json!({
-                "intent": {"id": "b1", "name": "폴백 블록"},
-                "userRequest": {
-                    "timezone": "Asia/Seoul",
-                    "block": {"id": "b1", "name": "폴백 블록"},
-                    "utterance": text,
-                    "lang": "ko",
-                    "user": {"id": user, "type": "botUserKey", "properties": {}}
-                },
-                "bot": {"id": "bench", "name": "kakaobot"},
-                "action": {"name": "kakaobot", "clientExtra": null, "params": {}, "id": "a1", "detailParams": {}}
-            })
-            .to_string(),
+            (0..USERS)
+                .map(|u| {
+                    json!({
+                        "intent": {"id": "b1", "name": "폴백 블록"},
+                        "userRequest": {
+                            "timezone": "Asia/Seoul",
+                            "block": {"id": "b1", "name": "폴백 블록"},
+                            "utterance": text,
+                            "lang": "ko",
+                            "user": {"id": user_key(u), "type": "botUserKey", "properties": {}}
+                        },
+                        "bot": {"id": "bench", "name": "kakaobot"},
+                        "action": {"name": "kakaobot", "clientExtra": null, "params": {}, "id": "a1", "detailParams": {}}
+                    })
+                })
+                .collect(),
         ),
-    }
+    };
+    Arc::new(Load {
+        uri: path.parse().unwrap(),
+        bodies: bodies
+            .iter()
+            .map(|body| Bytes::from(body.to_string()))
+            .collect(),
+    })
 }
 
-/// Sends `total` requests, `concurrency` at a time; returns (req/s, sorted latencies,
-/// failures). A failure is a non-2xx status or a transport error.
+fn user_key(user: usize) -> String {
+    format!("benchuser{user:04}")
+}
+
+type Sender = http1::SendRequest<Full<Bytes>>;
+
+/// One keep-alive HTTP/1.1 connection, its I/O driven by a task of its own.
+async fn connect(addr: SocketAddr) -> anyhow::Result<Sender> {
+    let stream = tokio::net::TcpStream::connect(addr).await?;
+    stream.set_nodelay(true)?;
+    let (sender, connection) = http1::handshake(TokioIo::new(stream)).await?;
+    tokio::spawn(connection);
+    Ok(sender)
+}
+
+/// Sends request `i` on `sender`, connecting first if there is no usable connection
+/// (none yet, or the server closed it between requests); returns whether the status
+/// was 2xx. An error is a transport error.
+async fn send(
+    sender: &mut Option<Sender>,
+    addr: SocketAddr,
+    host: &HeaderValue,
+    load: &Load,
+    i: usize,
+) -> anyhow::Result<bool> {
+    let reusable = match sender.as_mut() {
+        Some(s) => s.ready().await.is_ok(),
+        None => false,
+    };
+    if !reusable {
+        *sender = Some(connect(addr).await?);
+    }
+    let s = sender.as_mut().expect("connected above");
+    let request = Request::post(load.uri.clone())
+        .header(HOST, host.clone())
+        .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
+        .body(Full::new(load.bodies[i % load.bodies.len()].clone()))?;
+    let response = s.send_request(request).await?;
+    let success = response.status().is_success();
+    let mut body = response.into_body();
+    while let Some(frame) = body.frame().await {
+        frame?;
+    }
+    Ok(success)
+}
+
+/// One connection of the closed loop: sends requests `indices` one after another;
+/// returns their latencies and failures.
+async fn connection(
+    addr: SocketAddr,
+    host: HeaderValue,
+    load: Arc<Load>,
+    indices: impl Iterator<Item = usize>,
+) -> (Vec<Duration>, usize) {
+    let mut latencies = Vec::new();
+    let mut failures = 0;
+    let mut sender = None;
+    for i in indices {
+        let started = Instant::now();
+        let ok = match send(&mut sender, addr, &host, &load, i).await {
+            Ok(success) => success,
+            Err(_) => {
+                // Reconnect for the next request.
+                sender = None;
+                false
+            }
+        };
+        latencies.push(started.elapsed());
+        failures += usize::from(!ok);
+    }
+    (latencies, failures)
+}
+
+/// Sends `total` requests over `concurrency` connections (connection `c` sends
+/// requests `c`, `c + concurrency`, …, so the users in flight differ); returns (req/s,
+/// sorted latencies, failures).
 async fn run(
-    base: &str,
-    make: impl Fn(usize) -> (String, String),
+    addr: SocketAddr,
+    load: &Arc<Load>,
     total: usize,
     concurrency: usize,
 ) -> (f64, Vec<Duration>, usize) {
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(concurrency)
-        .build()
-        .unwrap();
-    let permits = Arc::new(Semaphore::new(concurrency));
+    let concurrency = concurrency.clamp(1, total.max(1));
+    let host = HeaderValue::from_str(&addr.to_string()).unwrap();
     let started = Instant::now();
-    let mut tasks = Vec::with_capacity(total);
-    for i in 0..total {
-        let permit = permits.clone().acquire_owned().await.unwrap();
-        let client = client.clone();
-        let (path, body) = make(i);
-        let url = format!("{base}{path}");
-        tasks.push(tokio::spawn(async move {
-            let t = Instant::now();
-            let ok = match client
-                .post(&url)
-                .header("content-type", "application/json")
-                .body(body)
-                .send()
-                .await
-            {
-                Ok(r) => r.status().is_success() && r.bytes().await.is_ok(),
-                Err(_) => false,
-            };
-            drop(permit);
-            (t.elapsed(), ok)
-        }));
-    }
+    let connections: Vec<_> = (0..concurrency)
+        .map(|c| {
+            tokio::spawn(connection(
+                addr,
+                host.clone(),
+                load.clone(),
+                (c..total).step_by(concurrency),
+            ))
+        })
+        .collect();
     let mut latencies = Vec::with_capacity(total);
     let mut failures = 0;
-    for task in tasks {
-        let (latency, ok) = task.await.unwrap();
-        latencies.push(latency);
-        failures += usize::from(!ok);
+    for connection in connections {
+        let (l, f) = connection.await.unwrap();
+        latencies.extend(l);
+        failures += f;
     }
     let rps = total as f64 / started.elapsed().as_secs_f64();
-    latencies.sort();
+    latencies.sort_unstable();
     (rps, latencies, failures)
 }
 
@@ -238,20 +449,18 @@ struct Bench {
 impl Bench {
     /// Measures one scenario and prints its row (the median of [`REPEATS`] runs, with the
     /// failures of all); returns its req/s.
-    fn row(
-        &self,
-        label: &str,
-        store: &str,
-        base: &str,
-        make: impl Fn(usize) -> (String, String) + Copy,
-    ) -> f64 {
-        // A short warm-up fills connection pools and caches (and loads Redis's scripts).
-        self.runtime
-            .block_on(run(base, make, self.total.min(1000), self.concurrency));
+    fn row(&self, label: &str, store: &str, server: &Server, load: &Arc<Load>) -> f64 {
+        // A short warm-up opens the server's caches (and loads Redis's scripts).
+        self.runtime.block_on(run(
+            server.addr,
+            load,
+            self.total.min(1000),
+            self.concurrency,
+        ));
         let mut runs: Vec<(f64, Vec<Duration>, usize)> = (0..REPEATS)
             .map(|_| {
                 self.runtime
-                    .block_on(run(base, make, self.total, self.concurrency))
+                    .block_on(run(server.addr, load, self.total, self.concurrency))
             })
             .collect();
         // Failures of every run count.
@@ -272,13 +481,13 @@ impl Bench {
 
 /// Makes every bench user a member of a group with one restaurant, so the lunch rows
 /// measure a member opening today's vote.
-fn prepare_lunch(bench: &Bench, base: &str) {
+fn prepare_lunch(bench: &Bench, server: &Server) {
     for step in ["그룹 만들기", "식당 추가", "김밥"] {
         let (_, _, failures) = bench.runtime.block_on(run(
-            base,
-            |i| request(Wire::Message, "lunch", i, step),
+            server.addr,
+            &load(Wire::Message, "lunch", step),
             USERS,
-            bench.concurrency.min(USERS),
+            bench.concurrency,
         ));
         assert_eq!(failures, 0, "preparing the lunch groups failed at {step:?}");
     }
@@ -296,6 +505,8 @@ fn main() {
         .skip(1)
         .filter_map(|a| a.parse().ok())
         .collect();
+    // First, while this is the only thread: the runtime's workers and Redis inherit it.
+    let layout = Layout::pin_load_generator();
     let mut bench = Bench {
         runtime: tokio::runtime::Builder::new_multi_thread()
             .enable_all()
@@ -308,34 +519,35 @@ fn main() {
     let redis = RedisServer::start();
 
     println!(
-        "kakaobot benchmark: {} requests per row, {} in flight, {USERS} rotating users, loopback, {} cores shared by load generator, servers and Redis",
-        bench.total,
-        bench.concurrency,
-        std::thread::available_parallelism().map_or(0, |n| n.get())
+        "kakaobot benchmark: {} requests per row over {} keep-alive connections, {USERS} rotating users, loopback; {}",
+        bench.total, bench.concurrency, layout.description
     );
     println!("| scenario                                 | store  |    req/s | p50 ms | p99 ms | ratio | fail |");
     println!("|------------------------------------------|--------|---------:|-------:|-------:|------:|-----:|");
-    let quiz_message = |i| request(Wire::Message, "quiz", i, "파이썬 퀴즈");
+    let quiz_message = load(Wire::Message, "quiz", "파이썬 퀴즈");
     {
-        let server = Server::baseline();
+        let server = Server::baseline(&layout);
         bench.ceiling = Some(bench.row(
             "poem, fixed reply (the ceiling)",
             "none",
-            &server.base,
-            quiz_message,
+            &server,
+            &quiz_message,
         ));
     }
+    let stores = [("memory", None), ("redis", Some(redis.url()))];
     let mut memory = Vec::new();
-    for (store, url) in [("memory", None), ("redis", Some(redis.url()))] {
-        let server = Server::kakaobot(url.as_deref(), "info");
-        prepare_lunch(&bench, &server.base);
+    // Each store's `info` req/s on /quiz/message, for the log level's cost.
+    let mut info = Vec::new();
+    for (store, url) in &stores {
+        let server = Server::kakaobot(&layout, url.as_deref(), "info");
+        prepare_lunch(&bench, &server);
+        info.push(bench.row(
+            "quiz: ask, POST /quiz/message",
+            store,
+            &server,
+            &quiz_message,
+        ));
         for (label, wire, bot, text) in [
-            (
-                "quiz: ask, POST /quiz/message",
-                Wire::Message,
-                "quiz",
-                "파이썬 퀴즈",
-            ),
             (
                 "quiz: ask, POST /quiz/skill",
                 Wire::Skill,
@@ -355,19 +567,26 @@ fn main() {
                 "#점심 선택",
             ),
         ] {
-            bench.row(label, store, &server.base, move |i| {
-                request(wire, bot, i, text)
-            });
+            bench.row(label, store, &server, &load(wire, bot, text));
         }
         memory.push((store, server.resident_mib()));
     }
-    {
-        let server = Server::kakaobot(Some(&redis.url()), "warn");
-        bench.row(
+    let mut log_cost = Vec::new();
+    for ((store, url), info) in stores.iter().zip(info) {
+        let server = Server::kakaobot(&layout, url.as_deref(), "warn");
+        let warn = bench.row(
             "quiz: ask, /quiz/message, RUST_LOG=warn",
-            "redis",
-            &server.base,
-            quiz_message,
+            store,
+            &server,
+            &quiz_message,
+        );
+        log_cost.push((store, info, warn));
+    }
+    println!();
+    for (store, info, warn) in log_cost {
+        println!(
+            "{store} /quiz/message: default info logging costs {:.1} % of throughput (info {info:.0} req/s vs warn {warn:.0} req/s)",
+            (1.0 - info / warn) * 100.0
         );
     }
     for (store, mib) in memory {
