@@ -11,9 +11,11 @@ use tracing_subscriber::EnvFilter;
 
 use crate::config::LogFormat;
 
-/// Lines the buffer holds before new ones are dropped: minutes of traffic at the
-/// rates one instance serves, so only a stuck stdout loses lines.
-const BUFFERED_LINES: usize = 128_000;
+/// Lines the buffer holds before new ones are dropped. The default level writes a
+/// few lines a minute, so this only matters at `debug` (a line or two per request):
+/// a second of a busy instance's traffic. The buffer is allocated whole at start,
+/// about 40 bytes a line, so it is kept small.
+const BUFFERED_LINES: usize = 16_384;
 
 /// Keeps the writer thread alive; dropping it writes out what is still buffered.
 #[must_use = "dropping the guard stops the log writer"]
