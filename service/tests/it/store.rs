@@ -1450,6 +1450,16 @@ async fn awaiting_a_code(store: &dyn Store, user: &UserKey) {
         .unwrap();
 }
 
+/// Alice in group ABC123 listing 김밥, and bob in his own group BOB001 listing 라멘,
+/// asked for a code to join another.
+async fn two_groups_and_bob_asked_for_a_code(store: &dyn Store) -> (UserKey, UserKey) {
+    let (alice, bob) = (user("alice"), user("bob"));
+    group_with(store, &alice, "ABC123", &["김밥"]).await;
+    group_with(store, &bob, "BOB001", &["라멘"]).await;
+    awaiting_a_code(store, &bob).await;
+    (alice, bob)
+}
+
 async fn a_create_message_makes_the_group_and_leaves_the_old_one(s: &Subject) {
     let store = &*s.store;
     let (alice, bob) = (user("alice"), user("bob"));
@@ -1585,10 +1595,7 @@ async fn a_typed_code_joins_only_while_a_code_is_awaited(s: &Subject) {
 
 async fn a_join_message_makes_the_member_and_leaves_the_old_group(s: &Subject) {
     let store = &*s.store;
-    let (alice, bob) = (user("alice"), user("bob"));
-    group_with(store, &alice, "ABC123", &["김밥"]).await;
-    group_with(store, &bob, "BOB001", &["라멘"]).await;
-    awaiting_a_code(store, &bob).await;
+    let (_, bob) = two_groups_and_bob_asked_for_a_code(store).await;
 
     let state = store
         .lunch_open(&bob, DAY, &join("ABC123", 20))
@@ -1636,10 +1643,7 @@ async fn a_join_with_an_unknown_code_keeps_the_group_and_the_step_awaiting_a_cod
 
 async fn a_join_over_the_allowance_keeps_the_group_and_admits_nobody(s: &Subject) {
     let store = &*s.store;
-    let (alice, bob) = (user("alice"), user("bob"));
-    group_with(store, &alice, "ABC123", &["김밥"]).await;
-    group_with(store, &bob, "BOB001", &["라멘"]).await;
-    awaiting_a_code(store, &bob).await;
+    let (alice, bob) = two_groups_and_bob_asked_for_a_code(store).await;
 
     let state = store
         .lunch_open(&bob, DAY, &join("ABC123", 0))
@@ -1664,10 +1668,7 @@ async fn a_join_over_the_allowance_keeps_the_group_and_admits_nobody(s: &Subject
 }
 
 async fn a_join_awaited_in_another_process_is_made_all_the_same(s: &Subject) {
-    let (alice, bob) = (user("alice"), user("bob"));
-    group_with(&*s.store, &alice, "ABC123", &["김밥"]).await;
-    group_with(&*s.store, &bob, "BOB001", &["라멘"]).await;
-    awaiting_a_code(&*s.store, &bob).await;
+    let (_, bob) = two_groups_and_bob_asked_for_a_code(&*s.store).await;
     let other = s.another_process();
 
     let state = other
@@ -1694,10 +1695,7 @@ async fn a_join_awaited_in_another_process_is_made_all_the_same(s: &Subject) {
 }
 
 async fn a_code_typed_after_another_process_ended_the_step_joins_nothing(s: &Subject) {
-    let (alice, bob) = (user("alice"), user("bob"));
-    group_with(&*s.store, &alice, "ABC123", &["김밥"]).await;
-    group_with(&*s.store, &bob, "BOB001", &["라멘"]).await;
-    awaiting_a_code(&*s.store, &bob).await;
+    let (alice, bob) = two_groups_and_bob_asked_for_a_code(&*s.store).await;
     s.another_process()
         .lunch_open(&bob, DAY, &write(SessionWrite::Clear))
         .await
