@@ -1,0 +1,532 @@
+//! [`RedisStore`]: the store of real deployments, on a single Redis or a Redis Cluster.
+//!
+//! One [`RedisConnection`] (multiplexed, reconnecting) is cloned into every call. Every
+//! command, pipeline and Lua script touches the keys of one hash slot only: one user's
+//! keys or one group's keys (see [`Keys`]), so the same code runs on a cluster. A lunch
+//! message needs both: the user's step (their group pointer, or their session while
+//! they have none) and the group's step (the list, the votes, and the member's session,
+//! which lives with the group so that a typed vote or addition is decided and made
+//! there) are issued together, one round trip of latency. Creating and joining a group
+//! change three slots (the user's, the new group's, the old group's); their steps go
+//! out together with the message's load, and a refusal on one side takes back what
+//! the others did ahead (see [`RedisStore::change_ahead`], where the argument for
+//! consistency when a step fails is written). No script builds a key name: every key
+//! arrives in `KEYS`.
+
+mod lunch;
+mod scripts;
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use redis::aio::ConnectionLike;
+use redis::{ErrorKind, RedisError, RedisFuture};
+
+use self::lunch::Hint;
+use self::scripts::Scripts;
+use super::connection::{RedisConnection, RedisTarget};
+use super::{
+    AddOutcome, AnswerCheck, BotScope, Budget, Judgement, Keys, LunchRequest, LunchSession,
+    LunchState, QuizAsked, QuizChange, QuizSession, QuizState, Result, Score, Store, StoreError,
+    Tally, VoteOutcome, LIMIT_WINDOW, SESSION_TTL, VOTE_TTL,
+};
+use crate::user::UserKey;
+
+/// How long the store waits for Redis before giving up on a call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RedisTimeouts {
+    /// Limit for each attempt to open a connection.
+    pub connect: Duration,
+    /// Limit for the answer to each command, pipeline or script.
+    pub response: Duration,
+}
+
+impl Default for RedisTimeouts {
+    /// Short enough that a call fails within a second even when Redis's host silently
+    /// drops packets: a reconnect round is 3 attempts of at most `connect` each plus at
+    /// most 300 ms of back-off (3 × 200 + 300 = 900 ms). A refused connection (Redis
+    /// down, host up) fails after the back-off alone.
+    fn default() -> Self {
+        Self {
+            connect: Duration::from_millis(200),
+            response: Duration::from_millis(500),
+        }
+    }
+}
+
+/// The [`Store`] on Redis. Cheap to share behind an `Arc`; all calls share one
+/// multiplexed connection (per node, in a cluster).
+pub struct RedisStore {
+    /// Cloned per call; clones share the connection and its reconnect state.
+    conn: RedisConnection,
+    keys: Keys,
+    /// Lua scripts, hashed once here; Redis caches them after the first `EVAL`.
+    scripts: Scripts,
+    /// What this process last saw of each lunch user; see [`Hint`].
+    hints: Mutex<HashMap<String, Hint>>,
+}
+
+impl RedisStore {
+    /// Prepares a store for a single Redis at `url` (e.g. `redis://127.0.0.1:6379/0`)
+    /// whose keys all start with `{prefix:`.
+    ///
+    /// Does not connect: the connection is opened on the first call and reopened
+    /// after any failure, so the service can start while Redis is down and recovers
+    /// without a restart when it comes back. Fails only on a malformed URL, or when
+    /// called outside a Tokio runtime (the connection manager spawns a task).
+    pub fn new(url: &str, prefix: &str, timeouts: RedisTimeouts) -> Result<Self> {
+        Self::open(&RedisTarget::Single(url.to_owned()), prefix, timeouts, None)
+    }
+
+    /// Like [`RedisStore::new`], for a single Redis or a cluster, with an optional PEM
+    /// CA bundle for `rediss://` servers whose certificate a private CA signed.
+    pub fn open(
+        target: &RedisTarget,
+        prefix: &str,
+        timeouts: RedisTimeouts,
+        tls_root: Option<Vec<u8>>,
+    ) -> Result<Self> {
+        let conn = RedisConnection::open(target, timeouts, tls_root)?;
+        Ok(Self {
+            conn,
+            keys: Keys::new(prefix),
+            scripts: Scripts::new(),
+            hints: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The key names this store uses.
+    pub fn keys(&self) -> &Keys {
+        &self.keys
+    }
+
+    /// The shared connection, timing each round trip as a call of `operation`
+    /// (a [`Store`] method's name) for the metrics.
+    fn conn(&self, operation: &'static str) -> Timed {
+        Timed {
+            conn: self.conn.clone(),
+            operation,
+        }
+    }
+}
+
+/// A connection that records how long each round trip took and how it ended
+/// (`kakaobot_redis_command_duration_seconds`). A thin wrapper: it passes every call
+/// through unchanged.
+struct Timed {
+    conn: RedisConnection,
+    operation: &'static str,
+}
+
+impl Timed {
+    async fn timed<T>(
+        operation: &'static str,
+        call: impl std::future::Future<Output = redis::RedisResult<T>>,
+    ) -> redis::RedisResult<T> {
+        let started = std::time::Instant::now();
+        let result = call.await;
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(err) if err.is_timeout() => "timeout",
+            // The first call of a script after Redis restarted: expected, and retried
+            // with the script's text at once.
+            Err(err) if err.kind() == ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
+                "noscript"
+            }
+            Err(_) => "error",
+        };
+        crate::metrics::redis_call(operation, outcome, started.elapsed());
+        result
+    }
+}
+
+impl ConnectionLike for Timed {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a redis::Cmd) -> RedisFuture<'a, redis::Value> {
+        Box::pin(Self::timed(
+            self.operation,
+            self.conn.req_packed_command(cmd),
+        ))
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a redis::Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<redis::Value>> {
+        Box::pin(Self::timed(
+            self.operation,
+            self.conn.req_packed_commands(pipeline, offset, count),
+        ))
+    }
+
+    fn get_db(&self) -> i64 {
+        self.conn.get_db()
+    }
+}
+
+impl std::fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("prefix", &self.keys.prefix())
+            .finish_non_exhaustive()
+    }
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> Result<String> {
+    Ok(serde_json::to_string(value)?)
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(raw: Option<String>) -> Result<Option<T>> {
+    raw.map(|s| serde_json::from_str(&s))
+        .transpose()
+        .map_err(StoreError::Corrupt)
+}
+
+/// `SET key value EX <session ttl>`.
+fn set_session(pipe: &mut redis::Pipeline, key: String, json: String) {
+    pipe.cmd("SET")
+        .arg(key)
+        .arg(json)
+        .arg("EX")
+        .arg(SESSION_TTL.as_secs())
+        .ignore();
+}
+
+#[async_trait::async_trait]
+impl Store for RedisStore {
+    #[tracing::instrument(level = "debug", skip_all)]
+    async fn ping(&self) -> Result<()> {
+        let _: String = redis::cmd("PING")
+            .query_async(&mut self.conn("ping"))
+            .await?;
+        Ok(())
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(bot = bot.as_str(), user = %user))]
+    async fn add_friend(&self, bot: BotScope, user: &UserKey) -> Result<()> {
+        redis::cmd("SET")
+            .arg(self.keys.friend(bot, user))
+            .arg(1)
+            .exec_async(&mut self.conn("add_friend"))
+            .await?;
+        Ok(())
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(bot = bot.as_str(), user = %user))]
+    async fn remove_friend(&self, bot: BotScope, user: &UserKey) -> Result<()> {
+        // One DEL of two keys in one slot (atomic), and the group pointer read with it.
+        let (_, code): (i64, Option<String>) = redis::pipe()
+            .cmd("DEL")
+            .arg(self.keys.friend(bot, user))
+            .arg(self.keys.session(bot, user))
+            .cmd("GET")
+            .arg(self.keys.lunch_member(user))
+            .query_async(&mut self.conn("remove_friend"))
+            .await?;
+        self.clear_group_step(bot, user, code).await
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(bot = bot.as_str(), user = %user))]
+    async fn is_friend(&self, bot: BotScope, user: &UserKey) -> Result<bool> {
+        Ok(redis::cmd("EXISTS")
+            .arg(self.keys.friend(bot, user))
+            .query_async(&mut self.conn("is_friend"))
+            .await?)
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(bot = bot.as_str(), user = %user))]
+    async fn clear_session(&self, bot: BotScope, user: &UserKey) -> Result<()> {
+        let (_, code): (i64, Option<String>) = redis::pipe()
+            .cmd("DEL")
+            .arg(self.keys.session(bot, user))
+            .cmd("GET")
+            .arg(self.keys.lunch_member(user))
+            .query_async(&mut self.conn("clear_session"))
+            .await?;
+        self.clear_group_step(bot, user, code).await
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(user = %user, category = ?category))]
+    async fn quiz_load(&self, user: &UserKey, category: Option<&str>) -> Result<QuizState> {
+        let mut call = self.scripts.quiz_load.prepare_invoke();
+        call.key(self.keys.session(BotScope::Quiz, user))
+            .key(self.keys.quiz_score(user));
+        if let Some(category) = category {
+            call.key(self.keys.quiz_asked(user, category));
+        }
+        let (session, correct, answered, mut asked): (
+            Option<String>,
+            Option<u64>,
+            Option<u64>,
+            Vec<String>,
+        ) = call.invoke_async(&mut self.conn("quiz_load")).await?;
+        // Sets have no order; sorted, the answer is the same on every store.
+        asked.sort_unstable();
+        Ok(QuizState {
+            session: from_json::<QuizSession>(session)?,
+            score: Score {
+                correct: correct.unwrap_or(0),
+                answered: answered.unwrap_or(0),
+            },
+            asked,
+        })
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(user = %user, category = %category))]
+    async fn quiz_ask(
+        &self,
+        user: &UserKey,
+        category: &str,
+        candidates: &[QuizSession],
+    ) -> Result<QuizAsked> {
+        if candidates.is_empty() {
+            return Err(unexpected("quiz_ask", "no candidates"));
+        }
+        let mut call = self.scripts.quiz_ask.prepare_invoke();
+        call.key(self.keys.session(BotScope::Quiz, user))
+            .key(self.keys.quiz_asked(user, category))
+            .arg(SESSION_TTL.as_secs());
+        for candidate in candidates {
+            // The session JSON is made here, by serde, so QUIZ_JUDGE and QUIZ_ANSWER
+            // compare it byte for byte with what Rust would write.
+            call.arg(&candidate.question_id).arg(to_json(candidate)?);
+        }
+        let (question_id, restarted): (String, i64) =
+            call.invoke_async(&mut self.conn("quiz_ask")).await?;
+        Ok(QuizAsked {
+            question_id,
+            restarted: restarted == 1,
+        })
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(user = %user))]
+    async fn quiz_judge(&self, user: &UserKey, check: &AnswerCheck) -> Result<Judgement> {
+        let mut call = self.scripts.quiz_judge.prepare_invoke();
+        call.key(self.keys.session(BotScope::Quiz, user))
+            .key(self.keys.quiz_score(user))
+            .arg(check.tapped.as_deref().unwrap_or(""))
+            .arg(check.valid_for.len());
+        for id in check.valid_for.iter().chain(&check.correct_for) {
+            call.arg(id);
+        }
+        let (session, correct, answered, verdict): (Option<String>, Option<u64>, Option<u64>, i64) =
+            call.invoke_async(&mut self.conn("quiz_judge")).await?;
+        Ok(Judgement {
+            session: from_json::<QuizSession>(session)?,
+            score: Score {
+                correct: correct.unwrap_or(0),
+                answered: answered.unwrap_or(0),
+            },
+            counted: match verdict {
+                0 => None,
+                1 => Some(false),
+                _ => Some(true),
+            },
+        })
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(user = %user))]
+    async fn quiz_save(&self, user: &UserKey, change: &QuizChange) -> Result<()> {
+        // Every key is the user's: one slot, so MULTI/EXEC works on a cluster too.
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        let mut writes = 0;
+        match &change.session {
+            Some(Some(session)) => {
+                set_session(
+                    &mut pipe,
+                    self.keys.session(BotScope::Quiz, user),
+                    to_json(session)?,
+                );
+                writes += 1;
+            }
+            Some(None) => {
+                pipe.cmd("DEL")
+                    .arg(self.keys.session(BotScope::Quiz, user))
+                    .ignore();
+                writes += 1;
+            }
+            None => {}
+        }
+        // Reset before mark: a change that starts a new round leaves exactly the newly
+        // asked question marked.
+        if let Some(category) = &change.reset_asked {
+            pipe.cmd("DEL")
+                .arg(self.keys.quiz_asked(user, category))
+                .ignore();
+            writes += 1;
+        }
+        if let Some((category, id)) = &change.mark_asked {
+            pipe.cmd("SADD")
+                .arg(self.keys.quiz_asked(user, category))
+                .arg(id)
+                .ignore();
+            writes += 1;
+        }
+        if writes > 0 {
+            pipe.exec_async(&mut self.conn("quiz_save")).await?;
+        }
+        Ok(())
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(user = %user, correct = correct))]
+    async fn quiz_answer(
+        &self,
+        user: &UserKey,
+        asked: &QuizSession,
+        correct: bool,
+    ) -> Result<bool> {
+        let counted: i64 = self
+            .scripts
+            .quiz_answer
+            .key(self.keys.session(BotScope::Quiz, user))
+            .key(self.keys.quiz_score(user))
+            .arg(to_json(asked)?)
+            .arg(i64::from(correct))
+            .invoke_async(&mut self.conn("quiz_answer"))
+            .await?;
+        Ok(counted == 1)
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(user = %user, day = %day))]
+    async fn lunch_open(
+        &self,
+        user: &UserKey,
+        day: &str,
+        request: &LunchRequest,
+    ) -> Result<LunchState> {
+        self.open_lunch(user, day, request).await
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(user = %user, budget = budget.as_str()))]
+    async fn lunch_spend(&self, user: &UserKey, budget: Budget, max: u32) -> Result<bool> {
+        let used: u64 = self
+            .scripts
+            .lunch_spend
+            .key(self.keys.lunch_limits(user))
+            .arg(budget.as_str())
+            .arg(LIMIT_WINDOW.as_secs())
+            .invoke_async(&mut self.conn("lunch_spend"))
+            .await?;
+        Ok(used <= u64::from(max))
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(user = %user))]
+    async fn lunch_set_session(&self, user: &UserKey, session: Option<LunchSession>) -> Result<()> {
+        self.set_lunch_session(user, session).await
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(user = %user, code = %code))]
+    async fn lunch_create_group(&self, user: &UserKey, code: &str) -> Result<bool> {
+        // The same change as a create message's, in ordered steps: the group (with its
+        // first member) first, then the user's pointer, then leaving the old group. If
+        // the pointer step fails, the new group exists with nobody pointing at it and
+        // the user is still in their old group, consistent. The pointer never names a
+        // group that does not exist.
+        if !self.create_group(user, code).await? {
+            return Ok(false);
+        }
+        let left = self.point_user_at(user, code).await?;
+        self.leave_group(user, left, code).await?;
+        Ok(true)
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(user = %user, code = %code))]
+    async fn lunch_join_group(&self, user: &UserKey, code: &str) -> Result<bool> {
+        // Order as in create: admitted to the group's member list first (only if the
+        // group exists), then the pointer, then leaving the old group. A failure after
+        // the first step leaves the user on two member lists, which only keeps a
+        // group alive a little longer; a failure after the second leaves the old
+        // group one stale member.
+        if !self.admit(user, code).await? {
+            return Ok(false);
+        }
+        let left = self.point_user_at(user, code).await?;
+        self.leave_group(user, left, code).await?;
+        Ok(true)
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(code = %code, max = max))]
+    async fn lunch_add_restaurant(&self, code: &str, name: &str, max: usize) -> Result<AddOutcome> {
+        let outcome: String = self
+            .scripts
+            .lunch_add_restaurant
+            .key(self.keys.lunch_restaurants(code))
+            .arg(name)
+            .arg(max)
+            .invoke_async(&mut self.conn("lunch_add_restaurant"))
+            .await?;
+        match outcome.as_str() {
+            "added" => Ok(AddOutcome::Added),
+            "duplicate" => Ok(AddOutcome::Duplicate),
+            "full" => Ok(AddOutcome::Full),
+            other => Err(unexpected("lunch_add_restaurant", other)),
+        }
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(code = %code))]
+    async fn lunch_remove_restaurant(&self, code: &str, name: &str, day: &str) -> Result<bool> {
+        let removed: i64 = self
+            .scripts
+            .lunch_remove_restaurant
+            .key(self.keys.lunch_restaurants(code))
+            .key(self.keys.lunch_votes(code, day))
+            .arg(name)
+            .invoke_async(&mut self.conn("lunch_remove_restaurant"))
+            .await?;
+        Ok(removed == 1)
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(code = %code, day = %day, user = %user))]
+    async fn lunch_vote(
+        &self,
+        code: &str,
+        day: &str,
+        user: &UserKey,
+        restaurant: &str,
+    ) -> Result<VoteOutcome> {
+        // The voter's session lives with the group (they are a member): one slot.
+        let (recorded, previous): (i64, Option<String>) = self
+            .scripts
+            .lunch_vote
+            .key(self.keys.lunch_restaurants(code))
+            .key(self.keys.lunch_votes(code, day))
+            .key(self.keys.lunch_step(code, user))
+            .arg(user.as_str())
+            .arg(restaurant)
+            .arg(VOTE_TTL.as_secs())
+            .invoke_async(&mut self.conn("lunch_vote"))
+            .await?;
+        Ok(if recorded == 1 {
+            VoteOutcome::Recorded { previous }
+        } else {
+            VoteOutcome::UnknownRestaurant
+        })
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(code = %code, day = %day))]
+    async fn lunch_tally(&self, code: &str, day: &str) -> Result<Tally> {
+        let (restaurants, votes): (Vec<String>, Vec<String>) = redis::pipe()
+            .atomic()
+            .cmd("LRANGE")
+            .arg(self.keys.lunch_restaurants(code))
+            .arg(0)
+            .arg(-1)
+            .cmd("HVALS")
+            .arg(self.keys.lunch_votes(code, day))
+            .query_async(&mut self.conn("lunch_tally"))
+            .await?;
+        Ok(Tally::count(restaurants, votes.iter().map(String::as_str)))
+    }
+}
+
+fn unexpected(what: &'static str, got: &str) -> StoreError {
+    RedisError::from((
+        ErrorKind::UnexpectedReturnType,
+        what,
+        format!("unexpected script result {got:?}"),
+    ))
+    .into()
+}

@@ -1,0 +1,434 @@
+//! The Lua scripts of [`RedisStore`](super::RedisStore). Every key a script touches
+//! arrives in `KEYS`, and all `KEYS` of one script share a hash tag (one user's or one
+//! group's), so each runs on a cluster too; no script builds a key name.
+
+use redis::Script;
+
+/// The Lua scripts, hashed once; Redis caches each after its first `EVAL`.
+pub(super) struct Scripts {
+    pub(super) quiz_load: Script,
+    pub(super) quiz_ask: Script,
+    pub(super) quiz_judge: Script,
+    pub(super) quiz_answer: Script,
+    pub(super) lunch_user_open: Script,
+    pub(super) lunch_group_step: Script,
+    pub(super) lunch_group_create: Script,
+    pub(super) lunch_group_admit: Script,
+    pub(super) lunch_user_point: Script,
+    pub(super) lunch_user_undo: Script,
+    pub(super) lunch_group_restore: Script,
+    pub(super) lunch_group_leave: Script,
+    pub(super) lunch_add_restaurant: Script,
+    pub(super) lunch_remove_restaurant: Script,
+    pub(super) lunch_vote: Script,
+    pub(super) lunch_spend: Script,
+}
+
+impl Scripts {
+    pub(super) fn new() -> Self {
+        Self {
+            quiz_load: Script::new(QUIZ_LOAD),
+            quiz_ask: Script::new(QUIZ_ASK),
+            quiz_judge: Script::new(QUIZ_JUDGE),
+            quiz_answer: Script::new(QUIZ_ANSWER),
+            lunch_user_open: Script::new(LUNCH_USER_OPEN),
+            lunch_group_step: Script::new(LUNCH_GROUP_STEP),
+            lunch_group_create: Script::new(LUNCH_GROUP_CREATE),
+            lunch_group_admit: Script::new(LUNCH_GROUP_ADMIT),
+            lunch_user_point: Script::new(LUNCH_USER_POINT),
+            lunch_user_undo: Script::new(LUNCH_USER_UNDO),
+            lunch_group_restore: Script::new(LUNCH_GROUP_RESTORE),
+            lunch_group_leave: Script::new(LUNCH_GROUP_LEAVE),
+            lunch_add_restaurant: Script::new(LUNCH_ADD_RESTAURANT),
+            lunch_remove_restaurant: Script::new(LUNCH_REMOVE_RESTAURANT),
+            lunch_vote: Script::new(LUNCH_VOTE),
+            lunch_spend: Script::new(LUNCH_SPEND),
+        }
+    }
+}
+
+/// KEYS: quiz session, score[, asked of a category].
+/// Returns {session or nil, correct or nil, answered or nil, asked ids}.
+const QUIZ_LOAD: &str = r#"
+local score = redis.call('HMGET', KEYS[2], 'correct', 'answered')
+local asked = {}
+if KEYS[3] then
+  asked = redis.call('SMEMBERS', KEYS[3])
+end
+return {redis.call('GET', KEYS[1]), score[1], score[2], asked}
+"#;
+
+/// KEYS: quiz session, asked of the category. ARGV: session ttl seconds, then pairs of
+/// (question id, its session JSON) in the order to try them.
+/// Returns {question id, 1 when the category started over else 0}.
+const QUIZ_ASK: &str = r#"
+local n = (#ARGV - 1) / 2
+for i = 0, n - 1 do
+  local id, json = ARGV[2 + 2 * i], ARGV[3 + 2 * i]
+  if redis.call('SISMEMBER', KEYS[2], id) == 0 then
+    redis.call('SET', KEYS[1], json, 'EX', ARGV[1])
+    redis.call('SADD', KEYS[2], id)
+    return {id, 0}
+  end
+end
+-- Every question was asked: start over, but not with the pending question.
+local pending = redis.call('GET', KEYS[1])
+local pick = 0
+for i = 0, n - 1 do
+  if ARGV[3 + 2 * i] ~= pending then
+    pick = i
+    break
+  end
+end
+local id, json = ARGV[2 + 2 * pick], ARGV[3 + 2 * pick]
+redis.call('DEL', KEYS[2])
+redis.call('SADD', KEYS[2], id)
+redis.call('SET', KEYS[1], json, 'EX', ARGV[1])
+return {id, 1}
+"#;
+
+/// KEYS: quiz session, score. ARGV: tapped question id or '', the number n of ids the
+/// choice is valid for, those n ids, then the ids it is correct for.
+/// Returns {session or nil, correct, answered (both before), verdict} where verdict is
+/// 0 when nothing was judged, 1 when judged wrong, 2 when judged right.
+const QUIZ_JUDGE: &str = r#"
+local session = redis.call('GET', KEYS[1])
+local score = redis.call('HMGET', KEYS[2], 'correct', 'answered')
+if not session then
+  return {false, score[1], score[2], 0}
+end
+local ok, decoded = pcall(cjson.decode, session)
+if not ok or type(decoded) ~= 'table' then
+  return {session, score[1], score[2], 0}
+end
+local id = decoded['question_id']
+if ARGV[1] ~= '' and id ~= ARGV[1] then
+  return {session, score[1], score[2], 0}
+end
+local n = tonumber(ARGV[2])
+local valid, correct = false, false
+for i = 3, 2 + n do
+  if ARGV[i] == id then valid = true end
+end
+for i = 3 + n, #ARGV do
+  if ARGV[i] == id then correct = true end
+end
+if not valid then
+  return {session, score[1], score[2], 0}
+end
+redis.call('DEL', KEYS[1])
+redis.call('HINCRBY', KEYS[2], 'answered', 1)
+if correct then
+  redis.call('HINCRBY', KEYS[2], 'correct', 1)
+  return {session, score[1], score[2], 2}
+end
+return {session, score[1], score[2], 1}
+"#;
+
+/// KEYS: quiz session, quiz score. ARGV: the session JSON the answer was judged
+/// against, 1 when correct else 0. Returns 1 when counted, 0 when that session is no
+/// longer there (the answer was already judged).
+const QUIZ_ANSWER: &str = r#"
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+  return 0
+end
+redis.call('DEL', KEYS[1])
+redis.call('HINCRBY', KEYS[2], 'answered', 1)
+if ARGV[2] == '1' then
+  redis.call('HINCRBY', KEYS[2], 'correct', 1)
+end
+return 1
+"#;
+
+/// KEYS: lunch session (the user's own), group pointer, limits. ARGV: 1 mode (keep,
+/// set, set_own, set_if_member, set_if_listed, clear), 2 session JSON, 3 session ttl
+/// seconds, 4 change ('', create, join), 5 its code, 6 its budget, 7 the budget's
+/// maximum, 8 the limit window seconds, 9 the awaiting-a-join-code session JSON.
+///
+/// A change applies to a create, or to a join while the user's own session awaits a
+/// code: it spends the budget and, within it, points the user at the code and ends
+/// their own session (the write is then not made). Otherwise the write is made here
+/// for a user without a group, and for a member only `set_own` (the step awaiting a
+/// join code, decided here) or the end of it (a member's other steps live with the
+/// group, where LUNCH_GROUP_STEP writes them). Returns {session or nil, code before
+/// or nil, change: '', 'moved' or 'over_budget'}.
+const LUNCH_USER_OPEN: &str = r#"
+local session = redis.call('GET', KEYS[1])
+local code = redis.call('GET', KEYS[2])
+if ARGV[4] == 'create' or (ARGV[4] == 'join' and session == ARGV[9]) then
+  local used = redis.call('HINCRBY', KEYS[3], ARGV[6], 1)
+  if redis.call('TTL', KEYS[3]) < 0 then
+    redis.call('EXPIRE', KEYS[3], ARGV[8])
+  end
+  if used > tonumber(ARGV[7]) then
+    return {session, code, 'over_budget'}
+  end
+  redis.call('SET', KEYS[2], ARGV[5])
+  redis.call('DEL', KEYS[1])
+  return {session, code, 'moved'}
+end
+local mode = ARGV[1]
+if not code or mode == 'set_own' then
+  if mode == 'set' or mode == 'set_own' then
+    redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
+  elseif mode == 'clear' then
+    redis.call('DEL', KEYS[1])
+  end
+elseif mode ~= 'keep' then
+  redis.call('DEL', KEYS[1])
+end
+return {session, code, ''}
+"#;
+
+/// KEYS: group pointer, the user's own lunch session. ARGV: the code a change
+/// pointed at, the code before or '', the session JSON to restore or '', session ttl.
+/// Undoes a change that was refused on the group's side: points the user back, if
+/// nothing moved them since. Returns 1 when undone.
+const LUNCH_USER_UNDO: &str = r#"
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+  return 0
+end
+if ARGV[2] == '' then
+  redis.call('DEL', KEYS[1])
+else
+  redis.call('SET', KEYS[1], ARGV[2])
+end
+if ARGV[3] ~= '' then
+  redis.call('SET', KEYS[2], ARGV[3], 'EX', ARGV[4])
+end
+return 1
+"#;
+
+/// KEYS: restaurants, votes of the day, the member's step (session), members, group
+/// marker, members who left. ARGV: 1 user, 2 '1' when the user's record names this group, 3 mode,
+/// 4 session JSON, 5 session ttl, 6 '1' for every vote of the day, 7 op ('', vote,
+/// remove, typed), 8 name or typed text, 9 name to add or '', 10 list maximum, 11 vote
+/// ttl, 12–15 the session JSON of choosing, adding, removing and settings.
+///
+/// Reads the member's step, the list and their vote; applies the session write, then
+/// the op (for typed text, the one the step waits for). Returns {1, step before or
+/// nil, list before, vote or nil, votes, outcome, previous vote or nil}, or {0, …}
+/// when the user is not a member (a guessed code that was wrong).
+const LUNCH_GROUP_STEP: &str = r#"
+if redis.call('SISMEMBER', KEYS[4], ARGV[1]) == 0 then
+  if ARGV[2] ~= '1' or redis.call('EXISTS', KEYS[5]) == 0
+      or redis.call('SREM', KEYS[6], ARGV[1]) == 0 then
+    return {0, false, {}, false, {}, '', false}
+  end
+  -- The user's own record still names this group, which they left ahead of a create
+  -- or join that did not happen: the leave is undone (LUNCH_GROUP_RESTORE's work).
+  redis.call('SADD', KEYS[4], ARGV[1])
+  redis.call('PERSIST', KEYS[5])
+  redis.call('PERSIST', KEYS[1])
+end
+local step = redis.call('GET', KEYS[3])
+local list = redis.call('LRANGE', KEYS[1], 0, -1)
+local my_vote = redis.call('HGET', KEYS[2], ARGV[1])
+local votes = {}
+if ARGV[6] == '1' then
+  votes = redis.call('HVALS', KEYS[2])
+end
+local mode = ARGV[3]
+if mode == 'set' or mode == 'set_if_member' or (mode == 'set_if_listed' and #list > 0) then
+  redis.call('SET', KEYS[3], ARGV[4], 'EX', ARGV[5])
+elseif mode == 'clear' or mode == 'set_own' then
+  redis.call('DEL', KEYS[3])
+end
+
+local function vote(name)
+  if not redis.call('LPOS', KEYS[1], name) then
+    return {'unknown', false}
+  end
+  local previous = redis.call('HGET', KEYS[2], ARGV[1])
+  redis.call('HSET', KEYS[2], ARGV[1], name)
+  redis.call('EXPIRE', KEYS[2], ARGV[11])
+  redis.call('DEL', KEYS[3])
+  return {'voted', previous}
+end
+local function remove(name)
+  if redis.call('LREM', KEYS[1], 1, name) == 0 then
+    return {'not_removed', false}
+  end
+  local all = redis.call('HGETALL', KEYS[2])
+  for i = 1, #all, 2 do
+    if all[i + 1] == name then
+      redis.call('HDEL', KEYS[2], all[i])
+    end
+  end
+  redis.call('SET', KEYS[3], ARGV[15], 'EX', ARGV[5])
+  return {'removed', false}
+end
+local function add(name)
+  local outcome = 'added'
+  local wanted = string.lower(name)
+  for _, listed in ipairs(list) do
+    if string.lower(listed) == wanted then
+      outcome = 'duplicate'
+    end
+  end
+  if outcome == 'added' and #list >= tonumber(ARGV[10]) then
+    outcome = 'full'
+  end
+  if outcome == 'added' then
+    redis.call('RPUSH', KEYS[1], name)
+  end
+  redis.call('SET', KEYS[3], ARGV[15], 'EX', ARGV[5])
+  return {outcome, false}
+end
+
+local outcome = {'', false}
+local op = ARGV[7]
+if op == 'vote' then
+  outcome = vote(ARGV[8])
+elseif op == 'remove' then
+  outcome = remove(ARGV[8])
+elseif op == 'typed' then
+  local current = redis.call('GET', KEYS[3])
+  if current == ARGV[12] then
+    outcome = vote(ARGV[8])
+  elseif current == ARGV[13] then
+    if ARGV[9] ~= '' then
+      outcome = add(ARGV[9])
+    end
+  elseif current == ARGV[14] then
+    outcome = remove(ARGV[8])
+  end
+end
+return {1, step, list, my_vote, votes, outcome[1], outcome[2]}
+"#;
+
+/// KEYS: group marker, members, the creator's step, restaurants, members who left.
+/// ARGV: created_at, user, settings session JSON, session ttl. Returns 1 when created
+/// (the creator on the member list, in the settings step), 0 when the code is taken.
+/// A group nobody belongs to (kept for a while by LUNCH_GROUP_LEAVE) does not hold
+/// its code: it is cleared and the code reused.
+const LUNCH_GROUP_CREATE: &str = r#"
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  if redis.call('SCARD', KEYS[2]) > 0 then
+    return 0
+  end
+  redis.call('DEL', KEYS[1], KEYS[4], KEYS[5])
+end
+redis.call('HSET', KEYS[1], 'created_at', ARGV[1])
+redis.call('SADD', KEYS[2], ARGV[2])
+redis.call('SET', KEYS[3], ARGV[3], 'EX', ARGV[4])
+return 1
+"#;
+
+/// KEYS: group marker, members, the user's step. ARGV: user. Returns 1 when the group
+/// exists and someone belongs to it (and the user is now on its member list, with no
+/// step).
+const LUNCH_GROUP_ADMIT: &str = r#"
+if redis.call('EXISTS', KEYS[1]) == 0 or redis.call('SCARD', KEYS[2]) == 0 then
+  return 0
+end
+redis.call('SADD', KEYS[2], ARGV[1])
+redis.call('DEL', KEYS[3])
+return 1
+"#;
+
+/// KEYS: members, members who left, group marker, restaurants. ARGV: user. Undoes a
+/// leave (LUNCH_GROUP_LEAVE's `left`) whose create or join was refused: the user is
+/// a member again, and the group is kept for good again. Returns 1 when undone.
+const LUNCH_GROUP_RESTORE: &str = r#"
+if redis.call('EXISTS', KEYS[3]) == 0 or redis.call('SREM', KEYS[2], ARGV[1]) == 0 then
+  return 0
+end
+redis.call('SADD', KEYS[1], ARGV[1])
+redis.call('PERSIST', KEYS[3])
+redis.call('PERSIST', KEYS[4])
+return 1
+"#;
+
+/// KEYS: group pointer, the user's own lunch session. ARGV: code. Points the user at
+/// the group (their session now lives with it) and returns the previous code or nil.
+const LUNCH_USER_POINT: &str = r#"
+local previous = redis.call('GET', KEYS[1])
+redis.call('SET', KEYS[1], ARGV[1])
+redis.call('DEL', KEYS[2])
+return previous
+"#;
+
+/// KEYS: members, group marker, restaurants, the user's step, members who left.
+/// ARGV: user, how (`left`: a member leaves, and may be restored; `undo`: a member
+/// list entry made ahead of a refused join is taken back; `drop`: a group made ahead
+/// of a refused create is taken back), grace seconds. Takes the user off the list (and
+/// their step). Once nobody is on it the group is gone for everyone (nobody can join,
+/// its code is free), but `left` and `undo` keep its data for the grace period, so a
+/// leave that is undone finds it as it was; `drop` removes it at once. The votes
+/// expire with the day. Returns the number of members left.
+const LUNCH_GROUP_LEAVE: &str = r#"
+redis.call('SREM', KEYS[1], ARGV[1])
+redis.call('DEL', KEYS[4])
+if ARGV[2] == 'left' then
+  redis.call('SADD', KEYS[5], ARGV[1])
+  redis.call('EXPIRE', KEYS[5], ARGV[3])
+end
+local members = redis.call('SCARD', KEYS[1])
+if members == 0 then
+  if ARGV[2] == 'drop' then
+    redis.call('DEL', KEYS[2], KEYS[3], KEYS[5])
+  else
+    redis.call('EXPIRE', KEYS[2], ARGV[3])
+    redis.call('EXPIRE', KEYS[3], ARGV[3])
+    redis.call('EXPIRE', KEYS[5], ARGV[3])
+  end
+end
+return members
+"#;
+
+/// KEYS: restaurants. ARGV: name, max. Returns 'added', 'duplicate' or 'full'.
+/// `string.lower` folds ASCII letters only; MemoryStore compares the same way.
+const LUNCH_ADD_RESTAURANT: &str = r#"
+local wanted = string.lower(ARGV[1])
+local names = redis.call('LRANGE', KEYS[1], 0, -1)
+for _, name in ipairs(names) do
+  if string.lower(name) == wanted then
+    return 'duplicate'
+  end
+end
+if #names >= tonumber(ARGV[2]) then
+  return 'full'
+end
+redis.call('RPUSH', KEYS[1], ARGV[1])
+return 'added'
+"#;
+
+/// KEYS: restaurants, votes of the day. ARGV: name. Takes the name off the list and
+/// drops the day's votes for it. Returns 1 when it was listed.
+const LUNCH_REMOVE_RESTAURANT: &str = r#"
+if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 0 then
+  return 0
+end
+local votes = redis.call('HGETALL', KEYS[2])
+for i = 1, #votes, 2 do
+  if votes[i + 1] == ARGV[1] then
+    redis.call('HDEL', KEYS[2], votes[i])
+  end
+end
+return 1
+"#;
+
+/// KEYS: restaurants, votes, the voter's step. ARGV: user, restaurant, vote ttl
+/// seconds. Returns {1, previous or nil} when recorded (ending the voter's step),
+/// {0, nil} when not on the list.
+const LUNCH_VOTE: &str = r#"
+if not redis.call('LPOS', KEYS[1], ARGV[2]) then
+  return {0, false}
+end
+local previous = redis.call('HGET', KEYS[2], ARGV[1])
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+redis.call('EXPIRE', KEYS[2], ARGV[3])
+redis.call('DEL', KEYS[3])
+return {1, previous}
+"#;
+
+/// KEYS: the user's limits. ARGV: budget, window seconds. Counts one use and returns
+/// the uses in the window; the window starts with its first use.
+const LUNCH_SPEND: &str = r#"
+local used = redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
+if redis.call('TTL', KEYS[1]) < 0 then
+  redis.call('EXPIRE', KEYS[1], ARGV[2])
+end
+return used
+"#;
