@@ -6,6 +6,8 @@
 //! is too much to pay for a level nobody should have to lower. Per-request detail is
 //! a `RUST_LOG=kakaobot=debug` away; server errors (5xx) are still logged one by one,
 //! at `warn`, because each is worth a look. The metrics carry the full picture.
+//! A logged path has its user keys cut out ([`redact_path`]), and only a line that is
+//! written pays for that.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
@@ -19,7 +21,7 @@ pub const SUMMARY_EVERY: Duration = Duration::from_secs(60);
 /// One request, as it is logged.
 pub struct Served<'a> {
     pub method: &'a str,
-    /// The path with user keys redacted.
+    /// The path as requested; it holds user keys, so it is logged redacted.
     pub path: &'a str,
     pub route: &'a str,
     pub status: u16,
@@ -74,13 +76,15 @@ impl AccessLog {
         match status {
             500.. => {
                 self.server_errors.fetch_add(1, Ordering::Relaxed);
-                warn!(method, path, route, status, elapsed_us = micros, "request");
+                warn!(method, path = %redact_path(path), route, status, elapsed_us = micros, "request");
             }
             400..=499 => {
                 self.client_errors.fetch_add(1, Ordering::Relaxed);
-                debug!(method, path, route, status, elapsed_us = micros, "request");
+                debug!(method, path = %redact_path(path), route, status, elapsed_us = micros, "request");
             }
-            _ => debug!(method, path, route, status, elapsed_us = micros, "request"),
+            _ => {
+                debug!(method, path = %redact_path(path), route, status, elapsed_us = micros, "request")
+            }
         }
     }
 
@@ -97,6 +101,50 @@ impl AccessLog {
             slowest: Duration::from_micros(self.slowest_micros.swap(0, Ordering::Relaxed)),
         }
     }
+}
+
+/// `/quiz/friend/abcdef123456` → `/quiz/friend/…`: a segment after `friend` or
+/// `chat_room` is a user key. Empty segments are dropped first and the markers are
+/// compared percent-decoded and case-insensitively, so no spelling of the path
+/// (`//`, `Friend`, `%66riend`) slips a key through.
+pub fn redact_path(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    let mut after_marker = false;
+    for segment in path.split('/').filter(|s| !s.is_empty()) {
+        out.push('/');
+        out.push_str(if after_marker { "…" } else { segment });
+        let decoded = percent_decode(segment).to_ascii_lowercase();
+        after_marker = matches!(decoded.as_str(), "friend" | "chat_room");
+    }
+    if out.is_empty() {
+        out.push('/');
+    }
+    out
+}
+
+/// `%XX` escapes decoded where they form ASCII; anything else kept as is.
+fn percent_decode(segment: &str) -> String {
+    let bytes = segment.as_bytes();
+    let mut out = String::with_capacity(segment.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let escaped = (bytes[i] == b'%')
+            .then(|| segment.get(i + 1..i + 3))
+            .flatten()
+            .and_then(|hex| u8::from_str_radix(hex, 16).ok())
+            .filter(u8::is_ascii);
+        match escaped {
+            Some(byte) => {
+                out.push(byte as char);
+                i += 3;
+            }
+            None => {
+                out.push(bytes[i] as char);
+                i += 1;
+            }
+        }
+    }
+    out
 }
 
 async fn write_summaries(log: Weak<AccessLog>, every: Duration) {
@@ -124,6 +172,29 @@ async fn write_summaries(log: Weak<AccessLog>, every: Duration) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn user_keys_are_cut_from_logged_paths() {
+        assert_eq!(redact_path("/quiz/friend/abcdef123456"), "/quiz/friend/…");
+        assert_eq!(redact_path("/chat_room/abcdef123456"), "/chat_room/…");
+        assert_eq!(redact_path("/quiz/message"), "/quiz/message");
+        assert_eq!(redact_path("/"), "/");
+    }
+
+    #[test]
+    fn user_keys_are_cut_whatever_the_path_shape() {
+        assert_eq!(
+            redact_path("/quiz/chat_room//SECRETKEY"),
+            "/quiz/chat_room/…"
+        );
+        assert_eq!(redact_path("//friend///SECRETKEY/"), "/friend/…");
+        assert_eq!(redact_path("/quiz/Friend/SECRETKEY"), "/quiz/Friend/…");
+        assert_eq!(redact_path("/quiz/%66riend/SECRETKEY"), "/quiz/%66riend/…");
+        assert_eq!(
+            redact_path("/quiz/chat%5Froom/SECRETKEY"),
+            "/quiz/chat%5Froom/…"
+        );
+    }
 
     fn served(status: u16, ms: u64) -> Served<'static> {
         Served {

