@@ -255,28 +255,34 @@ impl RedisStore {
         })
     }
 
-    /// Points `user` back at `before` after a change to `moved_to` that the group
-    /// refused (LUNCH_USER_UNDO), restoring `session` as their own.
-    async fn undo_move(
+    /// After a change to `moved_to` that the group refused: points `user` back at
+    /// `before` (LUNCH_USER_UNDO), restoring `session` as their own, and undoes their
+    /// leave of `left`, together.
+    async fn point_back(
         &self,
         user: &UserKey,
         moved_to: &str,
         before: Option<&str>,
         session: Option<LunchSession>,
+        left: Option<&str>,
     ) -> Result<()> {
         let session = session.as_ref().map(to_json).transpose()?;
-        let _: i64 = self
+        let mut undo = self
             .scripts
             .lunch_user_undo
-            .key(self.keys.lunch_member(user))
-            .key(self.keys.session(BotScope::Lunch, user))
+            .key(self.keys.lunch_member(user));
+        undo.key(self.keys.session(BotScope::Lunch, user))
             .arg(moved_to)
             .arg(before.unwrap_or(""))
             .arg(session.unwrap_or_default())
-            .arg(SESSION_TTL.as_secs())
-            .invoke_async(&mut self.conn("undo_move"))
-            .await?;
-        Ok(())
+            .arg(SESSION_TTL.as_secs());
+        let mut conn = self.conn("point_back");
+        let (undone, restored) = tokio::join!(
+            undo.invoke_async::<i64>(&mut conn),
+            self.restore_if(user, left)
+        );
+        undone?;
+        restored
     }
 
     /// Creates the group `code` with `user` as its member (LUNCH_GROUP_CREATE);
@@ -542,12 +548,8 @@ impl RedisStore {
                 // The code is another group's (create) or nobody's (join): point the
                 // user back, with the join step still awaiting a code, and undo the leave.
                 let session = (!create).then_some(LunchSession::AwaitingJoinCode);
-                let (undone, restored) = tokio::join!(
-                    self.undo_move(user, code, before, session),
-                    self.restore_if(user, left_theirs)
-                );
-                undone?;
-                restored?;
+                self.point_back(user, code, before, session, left_theirs)
+                    .await?;
                 let refused = if create {
                     ChangeOutcome::CodeTaken
                 } else {
@@ -567,13 +569,10 @@ impl RedisStore {
                 return Ok(None);
             }
         };
-        let state = LunchState {
-            session: from_json::<LunchSession>(own.session)?,
-            membership: before.map(code_only),
-            change: Some(outcome),
-            ..Default::default()
-        };
-        Ok(Some((state, after.map(str::to_owned))))
+        Ok(Some((
+            changed(own.session, before, outcome)?,
+            after.map(str::to_owned),
+        )))
     }
 
     /// Takes back a change's group side that `landed` ahead of a refusal, and undoes
@@ -615,21 +614,14 @@ impl RedisStore {
         let (outcome, after) = if admitted {
             (ChangeOutcome::Joined, Some(code))
         } else {
-            let (undone, restored) = tokio::join!(
-                self.undo_move(user, code, before, Some(LunchSession::AwaitingJoinCode)),
-                self.restore_if(user, old)
-            );
-            undone?;
-            restored?;
+            let session = Some(LunchSession::AwaitingJoinCode);
+            self.point_back(user, code, before, session, old).await?;
             (ChangeOutcome::NoSuchGroup, before)
         };
-        let state = LunchState {
-            session: from_json::<LunchSession>(own.session)?,
-            membership: before.map(code_only),
-            change: Some(outcome),
-            ..Default::default()
-        };
-        Ok((state, after.map(str::to_owned)))
+        Ok((
+            changed(own.session, before, outcome)?,
+            after.map(str::to_owned),
+        ))
     }
 
     /// Takes `user` off the member list of the group they left, unless it is the one
@@ -665,13 +657,23 @@ struct GroupStep {
     outcome: Option<StepOutcome>,
 }
 
-/// The membership of a change's message: the group's code, its list left unread.
-fn code_only(code: &str) -> Membership {
-    Membership {
-        code: code.to_owned(),
-        restaurants: Vec::new(),
-        my_vote: None,
-    }
+/// The state of a message whose change was made or refused: the user's own session,
+/// and the group they were in by its code only, its list left unread.
+fn changed(
+    session: Option<String>,
+    before: Option<&str>,
+    outcome: ChangeOutcome,
+) -> Result<LunchState> {
+    Ok(LunchState {
+        session: from_json::<LunchSession>(session)?,
+        membership: before.map(|code| Membership {
+            code: code.to_owned(),
+            restaurants: Vec::new(),
+            my_vote: None,
+        }),
+        change: Some(outcome),
+        ..Default::default()
+    })
 }
 
 /// The user's part of a lunch message, as LUNCH_USER_OPEN returns it.

@@ -4,6 +4,23 @@
 
 use redis::Script;
 
+/// Lua: `spend(limits, budget, window)` counts one use of `budget` in the hash
+/// `limits` and returns the uses in the window, which starts with its first use.
+/// Shared by the scripts that spend an allowance.
+macro_rules! spend_fn {
+    () => {
+        r#"
+local function spend(limits, budget, window)
+  local used = redis.call('HINCRBY', limits, budget, 1)
+  if redis.call('TTL', limits) < 0 then
+    redis.call('EXPIRE', limits, window)
+  end
+  return used
+end
+"#
+    };
+}
+
 /// The Lua scripts, hashed once; Redis caches each after its first `EVAL`.
 pub(super) struct Scripts {
     pub(super) quiz_load: Script,
@@ -152,15 +169,13 @@ return 1
 /// join code, decided here) or the end of it (a member's other steps live with the
 /// group, where LUNCH_GROUP_STEP writes them). Returns {session or nil, code before
 /// or nil, change: '', 'moved' or 'over_budget'}.
-const LUNCH_USER_OPEN: &str = r#"
+const LUNCH_USER_OPEN: &str = concat!(
+    spend_fn!(),
+    r#"
 local session = redis.call('GET', KEYS[1])
 local code = redis.call('GET', KEYS[2])
 if ARGV[4] == 'create' or (ARGV[4] == 'join' and session == ARGV[9]) then
-  local used = redis.call('HINCRBY', KEYS[3], ARGV[6], 1)
-  if redis.call('TTL', KEYS[3]) < 0 then
-    redis.call('EXPIRE', KEYS[3], ARGV[8])
-  end
-  if used > tonumber(ARGV[7]) then
+  if spend(KEYS[3], ARGV[6], ARGV[8]) > tonumber(ARGV[7]) then
     return {session, code, 'over_budget'}
   end
   redis.call('SET', KEYS[2], ARGV[5])
@@ -178,7 +193,8 @@ elseif mode ~= 'keep' then
   redis.call('DEL', KEYS[1])
 end
 return {session, code, ''}
-"#;
+"#
+);
 
 /// KEYS: group pointer, the user's own lunch session. ARGV: the code a change
 /// pointed at, the code before or '', the session JSON to restore or '', session ttl.
@@ -425,10 +441,4 @@ return {1, previous}
 
 /// KEYS: the user's limits. ARGV: budget, window seconds. Counts one use and returns
 /// the uses in the window; the window starts with its first use.
-const LUNCH_SPEND: &str = r#"
-local used = redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
-if redis.call('TTL', KEYS[1]) < 0 then
-  redis.call('EXPIRE', KEYS[1], ARGV[2])
-end
-return used
-"#;
+const LUNCH_SPEND: &str = concat!(spend_fn!(), "return spend(KEYS[1], ARGV[1], ARGV[2])\n");
