@@ -162,7 +162,10 @@ impl LunchBot {
                     ));
                 }
                 Some(ChangeOutcome::CodeTaken) => {
-                    request = create_request();
+                    request = LunchRequest {
+                        change: Some(new_group()),
+                        ..LunchRequest::default()
+                    };
                     state = store.lunch_open(user, today, &request).await?;
                 }
                 other => return Err(no_change("a create", other)),
@@ -485,7 +488,7 @@ fn group_change(text: &str, tap: Option<&Tap>) -> Option<GroupChange> {
         return None;
     }
     if text == CREATE_GROUP {
-        return create_request().change;
+        return Some(new_group());
     }
     let code = normalize_code(text);
     (code.len() == CODE_LEN && !is_menu_label(text)).then_some(GroupChange::Join {
@@ -494,14 +497,11 @@ fn group_change(text: &str, tap: Option<&Tap>) -> Option<GroupChange> {
     })
 }
 
-/// A request that only creates a group, with a fresh code.
-fn create_request() -> LunchRequest {
-    LunchRequest {
-        change: Some(GroupChange::Create {
-            code: new_code(),
-            max: MAX_GROUPS_PER_HOUR,
-        }),
-        ..LunchRequest::default()
+/// Creating a group under a fresh code.
+fn new_group() -> GroupChange {
+    GroupChange::Create {
+        code: new_code(),
+        max: MAX_GROUPS_PER_HOUR,
     }
 }
 
