@@ -23,6 +23,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use crate::bots::BotName;
+use crate::tls::AcmeIdentifier;
 
 /// The prefix of every environment variable kakaobot reads.
 pub const ENV_PREFIX: &str = "KAKAOBOT_";
@@ -137,6 +138,36 @@ settings! {
     /// Address of the Prometheus metrics listener (`GET /metrics`), never the public
     /// port; empty turns metrics off.
     metrics_listen: Option<SocketAddr>, key "metrics_listen", default "127.0.0.1:9464", with "optional_address";
+    /// Address of the HTTPS listener when systemd passed no socket named `https`
+    /// (`0.0.0.0:443`); empty turns HTTPS off. Needs a certificate: ACME
+    /// identifiers, or a certificate and key file.
+    tls_listen: Option<SocketAddr>, key "tls_listen", default "", with "optional_address";
+    /// `false`: once Kakao calls the `https://` URL, the plain listener answers only
+    /// ACME challenges and `/health`. `true` keeps the API on plain HTTP too, for
+    /// skills registered with an `http://` URL.
+    plain_http_api: bool, key "plain_http_api", default "true", with "parsed";
+    /// The names the certificate is ordered for, comma-separated: IP addresses (the
+    /// Elastic IP; any IP means Let's Encrypt's 6-day `shortlived` profile) and/or
+    /// DNS names. Exclusive with `tls_cert`.
+    acme_identifiers: Vec<AcmeIdentifier>, key "acme_identifiers", default "", with "parsed_list";
+    /// The ACME directory URL. Let's Encrypt's staging directory
+    /// (`https://acme-staging-v02.api.letsencrypt.org/directory`) issues untrusted
+    /// certificates under far higher rate limits, for trying things out.
+    acme_directory: String, key "acme_directory", default "https://acme-v02.api.letsencrypt.org/directory", with "text";
+    /// A PEM file of one more root to trust when talking to the ACME directory (a
+    /// private CA, a test server).
+    acme_directory_ca: Option<PathBuf>, key "acme_directory_ca", default "", with "optional_path";
+    /// Optional `mailto:` address for the ACME account (expiry warnings from the CA).
+    acme_contact: Option<String>, key "acme_contact", default "", with "optional_text";
+    /// The operator's own certificate chain (PEM, leaf first), instead of ACME; re-read
+    /// with the key on SIGHUP (`systemctl reload kakaobot`), where a bad pair is
+    /// refused and the one in use stays.
+    tls_cert: Option<PathBuf>, key "tls_cert", default "", with "optional_path";
+    /// The private key of `tls_cert` (PEM). Never logged.
+    tls_key: Option<PathBuf>, key "tls_key", default "", with "optional_path";
+    /// Where the ACME account key, the certificate and its key are kept (files
+    /// 0600). Empty: systemd's `$STATE_DIRECTORY` (the unit's `StateDirectory=`).
+    state_dir: Option<PathBuf>, key "state_dir", default "", with "optional_path";
 }
 
 /// How log lines are written.
@@ -193,6 +224,11 @@ pub enum ConfigError {
         key: String,
         value: String,
         reason: String,
+    },
+    #[error("{key} is missing: {reason}")]
+    Missing {
+        key: &'static str,
+        reason: &'static str,
     },
     #[error("{first} and {second} are both set: {reason}")]
     Conflict {
@@ -333,6 +369,7 @@ impl Settings {
                 "use at least 1, and well below the open-file limit (LimitNOFILE)",
             ));
         }
+        self.validate_tls()?;
         if let Some(metrics) = self
             .metrics_listen
             .filter(|m| m.port() != 0 && m.port() == self.listen.port())
@@ -344,6 +381,73 @@ impl Settings {
             ));
         }
         Ok(())
+    }
+
+    /// HTTPS needs exactly one source of certificates, and a source is only useful
+    /// with HTTPS on.
+    fn validate_tls(&self) -> Result<(), ConfigError> {
+        let acme = !self.acme_identifiers.is_empty();
+        let files = self.tls_cert.is_some() || self.tls_key.is_some();
+        let conflict = |first, second, reason| ConfigError::Conflict {
+            first,
+            second,
+            reason,
+        };
+        if acme && files {
+            return Err(conflict(
+                "acme_identifiers (KAKAOBOT_ACME_IDENTIFIERS)",
+                "tls_cert (KAKAOBOT_TLS_CERT)",
+                "the certificate comes from ACME or from your files: set one of them",
+            ));
+        }
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            return Err(ConfigError::Missing {
+                key: "KAKAOBOT_TLS_CERT and KAKAOBOT_TLS_KEY",
+                reason: "set both: the certificate chain and its private key",
+            });
+        }
+        match self.tls_listen {
+            Some(_) if !acme && !files => Err(ConfigError::Missing {
+                key: "KAKAOBOT_ACME_IDENTIFIERS",
+                reason: "KAKAOBOT_TLS_LISTEN needs a certificate: list the names to \
+                         order one for (the Elastic IP), or set KAKAOBOT_TLS_CERT and \
+                         KAKAOBOT_TLS_KEY",
+            }),
+            None if acme || files => Err(ConfigError::Missing {
+                key: "KAKAOBOT_TLS_LISTEN",
+                reason: "a certificate is configured but HTTPS is off: set it (0.0.0.0:443)",
+            }),
+            None if !self.plain_http_api => Err(ConfigError::Missing {
+                key: "KAKAOBOT_TLS_LISTEN",
+                reason: "KAKAOBOT_PLAIN_HTTP_API=false leaves the API nowhere without HTTPS",
+            }),
+            _ if acme && !self.acme_directory.starts_with("https://") => {
+                Err(ConfigError::Invalid {
+                    key: "KAKAOBOT_ACME_DIRECTORY".into(),
+                    value: self.acme_directory.clone(),
+                    reason: "an ACME directory is an https:// URL".into(),
+                })
+            }
+            _ if self
+                .acme_contact
+                .as_ref()
+                .is_some_and(|c| !c.starts_with("mailto:")) =>
+            {
+                Err(ConfigError::Invalid {
+                    key: "KAKAOBOT_ACME_CONTACT".into(),
+                    value: self.acme_contact.clone().unwrap_or_default(),
+                    reason: "write it as mailto:you@example.com".into(),
+                })
+            }
+            Some(tls) if tls.port() != 0 && tls.port() == self.listen.port() => {
+                Err(ConfigError::Invalid {
+                    key: "KAKAOBOT_TLS_LISTEN".into(),
+                    value: tls.to_string(),
+                    reason: "HTTPS needs its own port (443), not KAKAOBOT_LISTEN's".into(),
+                })
+            }
+            _ => Ok(()),
+        }
     }
 
     /// The cluster seed nodes as URLs (`host:port` becomes `redis://host:port`); empty
@@ -514,6 +618,38 @@ mod optional_secret {
         let text = String::deserialize(d)?;
         let text = text.trim();
         Ok((!text.is_empty()).then(|| SecretString::from(text.to_owned())))
+    }
+}
+
+/// Text; empty (or blank) is `None`.
+mod optional_text {
+    use serde::{Deserialize, Deserializer};
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+        let text = String::deserialize(d)?;
+        let text = text.trim();
+        Ok((!text.is_empty()).then(|| text.to_owned()))
+    }
+}
+
+/// A [`list`] whose items each parse with `FromStr`, whose message names the bad one.
+mod parsed_list {
+    use std::fmt::Display;
+    use std::str::FromStr;
+
+    use serde::de::Error;
+    use serde::Deserializer;
+
+    pub fn deserialize<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
+    where
+        D: Deserializer<'de>,
+        T: FromStr,
+        T::Err: Display,
+    {
+        super::list::deserialize(d)?
+            .iter()
+            .map(|item| item.parse().map_err(D::Error::custom))
+            .collect()
     }
 }
 
@@ -708,6 +844,55 @@ mod tests {
         assert_eq!(s.key_prefix, "env");
         assert_eq!(s.reply_budget, Duration::from_millis(700));
         assert_eq!(s.header_timeout, Duration::from_secs(3));
+    }
+
+    #[test]
+    fn https_needs_exactly_one_source_of_certificates() {
+        let ok = Settings::load_from(
+            None,
+            env(&[
+                ("KAKAOBOT_TLS_LISTEN", "0.0.0.0:443"),
+                ("KAKAOBOT_ACME_IDENTIFIERS", "203.0.113.7, bot.example.com"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(ok.acme_identifiers.len(), 2);
+        let err = load_err(&[("KAKAOBOT_TLS_LISTEN", "0.0.0.0:443")]);
+        assert!(err.contains("KAKAOBOT_ACME_IDENTIFIERS"), "{err}");
+        let err = load_err(&[("KAKAOBOT_ACME_IDENTIFIERS", "203.0.113.7")]);
+        assert!(err.contains("KAKAOBOT_TLS_LISTEN"), "{err}");
+        let err = load_err(&[
+            ("KAKAOBOT_TLS_LISTEN", "0.0.0.0:443"),
+            ("KAKAOBOT_ACME_IDENTIFIERS", "203.0.113.7"),
+            ("KAKAOBOT_TLS_CERT", "/etc/cert.pem"),
+            ("KAKAOBOT_TLS_KEY", "/etc/key.pem"),
+        ]);
+        assert!(err.contains("both set"), "{err}");
+        let err = load_err(&[
+            ("KAKAOBOT_TLS_LISTEN", "0.0.0.0:443"),
+            ("KAKAOBOT_TLS_CERT", "/etc/cert.pem"),
+        ]);
+        assert!(err.contains("set both"), "{err}");
+        let err = load_err(&[("KAKAOBOT_PLAIN_HTTP_API", "false")]);
+        assert!(err.contains("KAKAOBOT_TLS_LISTEN"), "{err}");
+    }
+
+    #[test]
+    fn a_malformed_acme_identifier_is_named_with_its_variable() {
+        let err = load_err(&[
+            ("KAKAOBOT_TLS_LISTEN", "0.0.0.0:443"),
+            ("KAKAOBOT_ACME_IDENTIFIERS", "203.0.113.7,http://bot"),
+        ]);
+        assert!(
+            err.contains("KAKAOBOT_ACME_IDENTIFIERS") && err.contains("http://bot"),
+            "{err}"
+        );
+        let err = load_err(&[
+            ("KAKAOBOT_TLS_LISTEN", "0.0.0.0:443"),
+            ("KAKAOBOT_ACME_IDENTIFIERS", "203.0.113.7"),
+            ("KAKAOBOT_ACME_CONTACT", "me@example.com"),
+        ]);
+        assert!(err.contains("mailto:"), "{err}");
     }
 
     #[test]

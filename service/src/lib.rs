@@ -13,7 +13,8 @@
 //!   of a 405, from the OpenAPI document; [`access_log`]: the request log and its
 //!   minute summaries;
 //! - [`server`]: the HTTP/1.1 edge (timeouts, connection limit, accept back-off,
-//!   draining); [`metrics`]: Prometheus metrics on their own listener;
+//!   draining, TLS); [`tls`]: the certificate HTTPS serves, from ACME or files;
+//!   [`metrics`]: Prometheus metrics on their own listener;
 //! - [`user`]: the validated, log-safe `user_key`.
 
 pub mod access_log;
@@ -29,6 +30,7 @@ pub mod server;
 pub mod startup;
 pub mod store;
 pub mod telemetry;
+pub mod tls;
 pub mod user;
 
 /// Makes ring the process's TLS crypto provider, once; later calls change nothing.

@@ -9,7 +9,9 @@ use kakaobot::config::Settings;
 use kakaobot::startup::{self, Application};
 use kakaobot::telemetry;
 
-/// A KakaoTalk smart-chat bot service: a quiz bot and a group lunch-vote bot.
+/// A KakaoTalk bot service: a quiz bot and a group lunch-vote bot, as Kakao i Open
+/// Builder skills (and the retired smart-chat API), over HTTPS with its own
+/// certificate.
 ///
 /// Settings come from built-in defaults, then the --config file, then KAKAOBOT_*
 /// environment variables (see README.md).
@@ -69,7 +71,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             _ => {
                 let app = Application::build(settings).await?;
-                reload_on_hangup(app.bank_reloader())?;
+                reload_on_hangup(app.bank_reloader(), app.tls())?;
                 app.run_until_stopped(shutdown_signal()).await?;
                 tracing::info!("stopped");
                 Ok(())
@@ -78,16 +80,22 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     })
 }
 
-/// Reloads the question bank on each SIGHUP (`systemctl reload kakaobot`), for as long
-/// as the process runs.
-fn reload_on_hangup(reloader: startup::BankReloader) -> anyhow::Result<()> {
+/// Reloads the question bank, and the certificate, on each SIGHUP (`systemctl reload
+/// kakaobot`), for as long as the process runs.
+fn reload_on_hangup(
+    bank: startup::BankReloader,
+    tls: Option<kakaobot::tls::Tls>,
+) -> anyhow::Result<()> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut hangups = signal(SignalKind::hangup()).context("cannot listen for SIGHUP")?;
     tokio::spawn(async move {
         while hangups.recv().await.is_some() {
-            tracing::info!("SIGHUP: reloading the question bank");
-            // The outcome is logged by the reloader; a bad file changes nothing.
-            let _ = reloader.reload();
+            tracing::info!("SIGHUP: reloading the question bank and the certificate");
+            // The outcomes are logged by the reloaders; a bad file changes nothing.
+            let _ = bank.reload();
+            if let Some(tls) = &tls {
+                let _ = tls.reload().await;
+            }
         }
     });
     Ok(())

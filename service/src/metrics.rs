@@ -11,6 +11,9 @@
 //!   when Redis is down, so HTTP error rates cannot see an outage; this can.
 //! - `kakaobot_redis_command_duration_seconds{operation,outcome}`: each Redis round
 //!   trip, by store operation and `ok`, `error`, `timeout` or `noscript`.
+//! - `kakaobot_tls_certificate_expiry_timestamp_seconds`: when the certificate HTTPS
+//!   serves expires; `kakaobot_acme_failures_total`: failed attempts to obtain or
+//!   renew it (the service keeps serving what it has and retries).
 //! - `kakaobot_build_info{version}`: always 1.
 //!
 //! The `metrics` facade records; `metrics-exporter-prometheus` renders (its own HTTP
@@ -36,6 +39,8 @@ const FALLBACK_REPLIES: &str = "kakaobot_fallback_replies_total";
 const SKILL_CALLBACKS: &str = "kakaobot_skill_callbacks_total";
 const REDIS_DURATION: &str = "kakaobot_redis_command_duration_seconds";
 const BUILD_INFO: &str = "kakaobot_build_info";
+const CERTIFICATE_EXPIRY: &str = "kakaobot_tls_certificate_expiry_timestamp_seconds";
+const ACME_FAILURES: &str = "kakaobot_acme_failures_total";
 
 /// Histogram buckets in seconds: Kakao waits 5 s, the reply budget is under 1 s, a
 /// Redis call on loopback takes well under a millisecond.
@@ -93,6 +98,15 @@ fn describe() {
         "Time of one Redis round trip, by store operation and outcome."
     );
     describe_gauge!(BUILD_INFO, "Always 1; the labels say which build runs.");
+    describe_gauge!(
+        CERTIFICATE_EXPIRY,
+        Unit::Seconds,
+        "Unix time at which the certificate HTTPS serves expires."
+    );
+    describe_counter!(
+        ACME_FAILURES,
+        "Attempts to obtain or renew the certificate from the ACME server that failed."
+    );
     gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
 }
 
@@ -194,6 +208,16 @@ pub fn skill_callback(bot: impl std::fmt::Display, outcome: &'static str) {
 pub fn redis_call(operation: &'static str, outcome: &'static str, elapsed: Duration) {
     histogram!(REDIS_DURATION, "operation" => operation, "outcome" => outcome)
         .record(elapsed.as_secs_f64());
+}
+
+/// The served certificate expires at `unix_secs`.
+pub fn certificate_expiry(unix_secs: f64) {
+    gauge!(CERTIFICATE_EXPIRY).set(unix_secs);
+}
+
+/// An attempt to obtain or renew the certificate failed.
+pub fn acme_failure() {
+    counter!(ACME_FAILURES).increment(1);
 }
 
 #[cfg(test)]

@@ -10,7 +10,12 @@
 //! HTTP/1.1 only: Kakao's servers call bots over HTTP/1.1, and refusing HTTP/2 takes
 //! away its whole class of stream-multiplexing abuse (one connection opening
 //! thousands of streams). A client speaking HTTP/2 prior knowledge gets its
-//! connection closed.
+//! connection closed; over TLS, ALPN offers `http/1.1` alone.
+//!
+//! HTTPS is the same server with a TLS handshake first, done in the connection's own
+//! task (a handshake flood holds connection permits, never the accept loop) and
+//! bounded by the header timeout counted from the accept, so a client that never
+//! finishes its handshake is cut off like one that never finishes its header.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -27,11 +32,15 @@ use poem::endpoint::BoxEndpoint;
 use poem::http::uri::Scheme;
 use poem::web::{LocalAddr, RemoteAddr};
 use poem::{Endpoint, Response};
-use tokio::net::TcpListener;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
+
+use crate::tls::CertificateSlot;
 
 /// Largest request header (request line included) hyper reads; a larger one gets
 /// `431 Request Header Fields Too Large`. Kakao's headers are a few hundred bytes;
@@ -79,6 +88,14 @@ pub struct HttpServer {
     listener: TcpListener,
     endpoint: Arc<BoxEndpoint<'static, Response>>,
     limits: Limits,
+    tls: Option<Tls>,
+}
+
+/// What a listener needs to speak HTTPS.
+#[derive(Clone)]
+struct Tls {
+    acceptor: TlsAcceptor,
+    slot: CertificateSlot,
 }
 
 impl HttpServer {
@@ -93,7 +110,19 @@ impl HttpServer {
             listener,
             endpoint: Arc::new(endpoint),
             limits,
+            tls: None,
         }
+    }
+
+    /// Speaks HTTPS with `config`, whose certificates come from `slot`: accepting
+    /// starts once the slot holds one (until then connections wait in the kernel's
+    /// queue, as at the connection limit).
+    pub fn with_tls(mut self, config: Arc<rustls::ServerConfig>, slot: CertificateSlot) -> Self {
+        self.tls = Some(Tls {
+            acceptor: TlsAcceptor::from(config),
+            slot,
+        });
+        self
     }
 
     /// Serves until `shutdown` completes, then drains: stops accepting (connections
@@ -109,8 +138,16 @@ impl HttpServer {
             listener,
             endpoint,
             limits,
+            tls,
         } = self;
         let local_addr = listener.local_addr()?;
+        tokio::pin!(shutdown);
+        if let Some(tls) = &tls {
+            tokio::select! {
+                () = &mut shutdown => return Ok(()),
+                () = tls.slot.ready() => info!(listener = name, %local_addr, "serving HTTPS"),
+            }
+        }
         let permits = Arc::new(Semaphore::new(limits.max_connections));
         let connections = TaskTracker::new();
         // `true` once draining: responses carry `Connection: close`.
@@ -120,7 +157,6 @@ impl HttpServer {
         // Cancelled when the grace is over: connections are dropped.
         let hard_stop = CancellationToken::new();
 
-        tokio::pin!(shutdown);
         let mut backoff = ACCEPT_BACKOFF_MIN;
         loop {
             // A permit first: at the connection limit, new connections wait in the
@@ -166,8 +202,9 @@ impl HttpServer {
                 hard_stop: hard_stop.clone(),
                 header_timeout: limits.header_timeout,
             };
+            let tls = tls.as_ref().map(|tls| tls.acceptor.clone());
             connections.spawn(async move {
-                connection.serve(stream).await;
+                connection.accept(stream, tls).await;
                 drop(permit);
             });
         }
@@ -226,7 +263,36 @@ struct Connection {
 }
 
 impl Connection {
-    async fn serve(self, stream: tokio::net::TcpStream) {
+    /// Serves `stream`, after a TLS handshake when `tls` is given. The handshake gets
+    /// the header timeout, counted from the accept, and ends with the drain.
+    async fn accept(self, stream: TcpStream, tls: Option<TlsAcceptor>) {
+        // Nagle would hold back the last segment of a response waiting for an ACK.
+        let _ = stream.set_nodelay(true);
+        let Some(acceptor) = tls else {
+            return self.serve(stream, Scheme::HTTP).await;
+        };
+        let handshake = tokio::time::timeout(self.header_timeout, acceptor.accept(stream));
+        let stream = tokio::select! {
+            done = handshake => match done {
+                Ok(Ok(stream)) => stream,
+                Ok(Err(err)) => {
+                    debug!(remote_addr = %self.remote_addr, cause = %err, "TLS handshake failed");
+                    return;
+                }
+                Err(_) => {
+                    debug!(remote_addr = %self.remote_addr, "TLS handshake too slow; closed");
+                    return;
+                }
+            },
+            () = self.close_idle.cancelled() => return,
+        };
+        self.serve(stream, Scheme::HTTPS).await;
+    }
+
+    async fn serve<S>(self, stream: S, scheme: Scheme)
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
         let Self {
             endpoint,
             local_addr,
@@ -236,8 +302,6 @@ impl Connection {
             hard_stop,
             header_timeout,
         } = self;
-        // Nagle would hold back the last segment of a response waiting for an ACK.
-        let _ = stream.set_nodelay(true);
         // Requests of this connection being answered: 0 or 1 (HTTP/1.1 without
         // pipelining answers one at a time).
         let in_flight = Arc::new(AtomicUsize::new(0));
@@ -246,6 +310,7 @@ impl Connection {
             move |req: hyper::Request<Incoming>| {
                 let endpoint = endpoint.clone();
                 let draining = draining.clone();
+                let scheme = scheme.clone();
                 let answering = InFlight::start(&in_flight);
                 async move {
                     let _answering = answering;
@@ -253,7 +318,7 @@ impl Connection {
                         req,
                         LocalAddr(local_addr.into()),
                         RemoteAddr(remote_addr.into()),
-                        Scheme::HTTP,
+                        scheme,
                     ));
                     let mut resp = endpoint.get_response(req).await;
                     if *draining.borrow() {

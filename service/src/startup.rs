@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use poem::endpoint::BoxEndpoint;
 use poem::http::header::CONNECTION;
 use poem::http::{HeaderValue, StatusCode};
 use poem::{Endpoint, EndpointExt, IntoResponse, PathPattern, Request, Response, Route};
@@ -23,6 +24,7 @@ use crate::config::Settings;
 use crate::method_table::MethodTable;
 use crate::server::{HttpServer, Limits};
 use crate::store::{MemoryStore, RedisStore, RedisTarget, RedisTimeouts, Store};
+use crate::tls::{self, Challenges, Tls};
 use crate::{listener, metrics};
 
 pub use crate::server::FIRST_BYTES_WAIT;
@@ -36,8 +38,11 @@ const METRICS_MAX_CONNECTIONS: usize = 16;
 
 /// A built service, bound and ready to run.
 pub struct Application {
-    api: HttpServer,
+    /// The plain listeners (at least one), then HTTPS when it is on.
+    servers: Vec<HttpServer>,
     local_addr: SocketAddr,
+    tls_addr: Option<SocketAddr>,
+    tls: Option<Tls>,
     /// The metrics listener, unless `metrics_listen` is empty.
     metrics: Option<(HttpServer, SocketAddr)>,
     reloader: BankReloader,
@@ -72,32 +77,31 @@ impl BankReloader {
 }
 
 impl Application {
-    /// Loads the question bank, connects the store and binds the listeners.
+    /// Loads the question bank, connects the store, binds the listeners and sets up
+    /// the certificate.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let state = build_state(&settings)?;
         let reloader = BankReloader {
             bots: state.bots.clone(),
             source: bank_source(&settings),
         };
-        let app = routes(state, settings.body_timeout).boxed();
-        let (std_listener, from_systemd) = listener::open(&settings.listen.to_string())
-            .context("failed to open the listening socket")?;
-        let local_addr = std_listener
-            .local_addr()
-            .context("failed to read the listening address")?;
-        let api_listener = tokio::net::TcpListener::from_std(std_listener)
-            .context("failed to use the listening socket")?;
-        if from_systemd {
-            info!(%local_addr, "serving on the socket passed by systemd");
-        } else {
-            info!(%local_addr, "listening");
-        }
+        let tls_listen = settings.tls_listen.map(|addr| addr.to_string());
+        let listeners = listener::open(&settings.listen.to_string(), tls_listen.as_deref())
+            .context("failed to open the listening sockets")?;
+        let challenges = Challenges::default();
+        let tls = Tls::start(&settings, &challenges)
+            .await
+            .context("failed to set up HTTPS")?;
+        tls::warn_if_plain_only(&settings);
+        let app: Arc<BoxEndpoint<'static, Response>> =
+            Arc::new(routes(state, settings.body_timeout, &challenges).boxed());
         let limits = Limits {
             header_timeout: settings.header_timeout,
             max_connections: settings.max_connections,
             shutdown_grace: settings.shutdown_grace,
         };
-        let api = HttpServer::new("api", api_listener, app, limits);
+        let (servers, local_addr, tls_addr) =
+            serve_on(listeners, &app, &settings, tls.as_ref(), limits)?;
 
         warn_if_descriptors_run_short(settings.max_connections);
         let metrics = match settings.metrics_listen {
@@ -108,8 +112,10 @@ impl Application {
             }
         };
         Ok(Self {
-            api,
+            servers,
             local_addr,
+            tls_addr,
+            tls,
             metrics,
             reloader,
         })
@@ -120,9 +126,19 @@ impl Application {
         self.reloader.clone()
     }
 
-    /// The bound address (useful with port 0).
+    /// HTTPS, when it is on: what `systemctl reload` refreshes.
+    pub fn tls(&self) -> Option<Tls> {
+        self.tls.clone()
+    }
+
+    /// The (first) plain listener's address (useful with port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The HTTPS listener's address, when HTTPS is on.
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        self.tls_addr
     }
 
     /// The metrics listener's address, unless metrics are off.
@@ -130,7 +146,7 @@ impl Application {
         self.metrics.as_ref().map(|(_, addr)| *addr)
     }
 
-    /// Serves until `shutdown` completes, then drains both listeners (see
+    /// Serves until `shutdown` completes, then drains every listener (see
     /// [`HttpServer::run`]): stop accepting, `Connection: close` on every further
     /// response, [`FIRST_BYTES_WAIT`] for connections accepted just before, then
     /// `shutdown_grace` for in-flight requests.
@@ -143,22 +159,100 @@ impl Application {
             // An error means the sender is gone, which only happens once stopped.
             let _ = stop.wait_for(|stopped| *stopped).await;
         };
-        let signal = async move {
-            shutdown.await;
-            let _ = stop_tx.send(true);
-        };
-        let api = self.api.run(stopped(stop.clone()));
-        let metrics = async {
-            match self.metrics {
-                Some((server, _)) => server.run(stopped(stop.clone())).await,
-                None => Ok(()),
-            }
-        };
-        let (_, api, metrics) = tokio::join!(signal, api, metrics);
-        api.context("the HTTP server failed")?;
-        metrics.context("the metrics server failed")?;
+        let mut running = tokio::task::JoinSet::new();
+        let servers = self.servers.into_iter().map(|s| (s, "the HTTP server"));
+        let metrics = self
+            .metrics
+            .map(|(server, _)| (server, "the metrics server"));
+        for (server, what) in servers.chain(metrics) {
+            let stopped = stopped(stop.clone());
+            running.spawn(async move { server.run(stopped).await.context(what) });
+        }
+        shutdown.await;
+        let _ = stop_tx.send(true);
+        while let Some(ended) = running.join_next().await {
+            ended.context("a server task panicked")??;
+        }
         Ok(())
     }
+}
+
+/// One server per listener: every plain one serves the API (or, with
+/// `plain_http_api` off, only ACME challenges and `/health`), the HTTPS one the API.
+/// Returns them with the first plain address and the HTTPS one.
+fn serve_on(
+    listeners: listener::Listeners,
+    app: &Arc<BoxEndpoint<'static, Response>>,
+    settings: &Settings,
+    tls: Option<&Tls>,
+    limits: Limits,
+) -> anyhow::Result<(Vec<HttpServer>, SocketAddr, Option<SocketAddr>)> {
+    let tokio_listener = |std: std::net::TcpListener| -> anyhow::Result<_> {
+        let addr = std
+            .local_addr()
+            .context("failed to read a listening address")?;
+        let listener =
+            tokio::net::TcpListener::from_std(std).context("failed to use a listening socket")?;
+        Ok((listener, addr))
+    };
+    let plain_app: BoxEndpoint<'static, Response> = if settings.plain_http_api {
+        app.clone().boxed()
+    } else {
+        challenges_and_health_only(app.clone()).boxed()
+    };
+    let plain_app = Arc::new(plain_app);
+    let source = if listeners.from_systemd {
+        "the socket passed by systemd"
+    } else {
+        "a bound address"
+    };
+    let mut servers = Vec::new();
+    let mut first = None;
+    for std in listeners.plain {
+        let (listener, addr) = tokio_listener(std)?;
+        info!(%addr, from = source, api = settings.plain_http_api, "serving plain HTTP");
+        first.get_or_insert(addr);
+        servers.push(HttpServer::new(
+            "api",
+            listener,
+            plain_app.clone().boxed(),
+            limits,
+        ));
+    }
+    let local_addr = first.context("no plain listener")?;
+    let mut tls_addr = None;
+    if let (Some(std), Some(tls)) = (listeners.tls, tls) {
+        let (listener, addr) = tokio_listener(std)?;
+        tls_addr = Some(addr);
+        let config = tls::server_config(tls.slot()).context("failed to set up TLS")?;
+        servers.push(
+            HttpServer::new("https", listener, app.clone().boxed(), limits)
+                .with_tls(config, tls.slot().clone()),
+        );
+    }
+    Ok((servers, local_addr, tls_addr))
+}
+
+/// The plain listener once Kakao calls the `https://` URL: ACME's `http-01`
+/// challenges and `/health` (for load balancers and the deploy script); anything else
+/// is told where to go instead.
+fn challenges_and_health_only(
+    app: Arc<BoxEndpoint<'static, Response>>,
+) -> impl Endpoint<Output = Response> {
+    poem::endpoint::make(move |req: Request| {
+        let app = app.clone();
+        async move {
+            let path = req.uri().path();
+            if path == "/health" || path.starts_with(tls::acme::CHALLENGE_PREFIX) {
+                return app.get_response(req).await;
+            }
+            error_response(poem::Error::from_string(
+                "this port serves only ACME challenges and /health \
+                 (KAKAOBOT_PLAIN_HTTP_API=false): call the https:// URL",
+                StatusCode::NOT_FOUND,
+            ))
+        }
+    })
 }
 
 /// The metrics listener on `addr`. A failure to bind is logged, not fatal: the bots
@@ -378,7 +472,11 @@ pub fn spec_json() -> anyhow::Result<String> {
 
 /// Every route: the API, its document, the Swagger UI; body limits, JSON errors,
 /// the access log and metrics around them.
-pub fn routes(state: AppState, body_timeout: Duration) -> impl Endpoint<Output = Response> {
+pub fn routes(
+    state: AppState,
+    body_timeout: Duration,
+    challenges: &Challenges,
+) -> impl Endpoint<Output = Response> {
     let access_log = AccessLog::start(access_log::SUMMARY_EVERY);
     let api = openapi(state);
     let spec = api.spec_endpoint();
@@ -387,6 +485,10 @@ pub fn routes(state: AppState, body_timeout: Duration) -> impl Endpoint<Output =
         &serde_json::from_str(&api.spec()).unwrap_or_default(),
     ));
     Route::new()
+        .at(
+            format!("{}:token", tls::acme::CHALLENGE_PREFIX),
+            challenges.endpoint(),
+        )
         .nest("/docs", docs)
         .at("/openapi.json", spec)
         .nest("/", api)
