@@ -215,6 +215,11 @@ pub fn certificate_expiry(unix_secs: f64) {
     gauge!(CERTIFICATE_EXPIRY).set(unix_secs);
 }
 
+/// Shows the ACME failure count (as 0) before the first failure.
+pub fn acme_failure_count_starts() {
+    counter!(ACME_FAILURES).increment(0);
+}
+
 /// An attempt to obtain or renew the certificate failed.
 pub fn acme_failure() {
     counter!(ACME_FAILURES).increment(1);

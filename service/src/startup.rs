@@ -86,24 +86,14 @@ impl Application {
             source: bank_source(&settings),
         };
         let tls_listen = settings.tls_listen.map(|addr| addr.to_string());
-        let listeners = listener::open(&settings.listen.to_string(), tls_listen.as_deref())
-            .context("failed to open the listening sockets")?;
-        let challenges = Challenges::default();
-        let tls = Tls::start(&settings, &challenges)
-            .await
-            .context("failed to set up HTTPS")?;
-        tls::warn_if_plain_only(&settings);
-        let app: Arc<BoxEndpoint<'static, Response>> =
-            Arc::new(routes(state, settings.body_timeout, &challenges).boxed());
         let limits = Limits {
             header_timeout: settings.header_timeout,
             max_connections: settings.max_connections,
             shutdown_grace: settings.shutdown_grace,
         };
-        let (servers, local_addr, tls_addr) =
-            serve_on(listeners, &app, &settings, tls.as_ref(), limits)?;
-
-        warn_if_descriptors_run_short(settings.max_connections);
+        let listeners = listener::open(&settings.listen.to_string(), tls_listen.as_deref())
+            .context("failed to open the listening sockets")?;
+        // Metrics first: the ACME task counts its failures from its first attempt.
         let metrics = match settings.metrics_listen {
             Some(addr) => metrics_server(addr, limits).await,
             None => {
@@ -111,6 +101,17 @@ impl Application {
                 None
             }
         };
+        let challenges = Challenges::default();
+        let tls = Tls::start(&settings, &challenges)
+            .await
+            .context("failed to set up HTTPS")?;
+        tls::warn_if_plain_only(&settings);
+        let app: Arc<BoxEndpoint<'static, Response>> =
+            Arc::new(routes(state, settings.body_timeout, &challenges).boxed());
+        let (servers, local_addr, tls_addr) =
+            serve_on(listeners, &app, &settings, tls.as_ref(), limits)?;
+
+        warn_if_descriptors_run_short(settings.max_connections);
         Ok(Self {
             servers,
             local_addr,
@@ -201,17 +202,17 @@ fn serve_on(
         challenges_and_health_only(app.clone()).boxed()
     };
     let plain_app = Arc::new(plain_app);
-    let source = if listeners.from_systemd {
-        "the socket passed by systemd"
-    } else {
-        "a bound address"
-    };
     let mut servers = Vec::new();
     let mut first = None;
     for std in listeners.plain {
-        let (listener, addr) = tokio_listener(std)?;
-        info!(%addr, from = source, api = settings.plain_http_api, "serving plain HTTP");
-        first.get_or_insert(addr);
+        let (listener, local_addr) = tokio_listener(std)?;
+        let api = settings.plain_http_api;
+        if listeners.from_systemd {
+            info!(%local_addr, api, "serving on the socket passed by systemd");
+        } else {
+            info!(%local_addr, api, "listening");
+        }
+        first.get_or_insert(local_addr);
         servers.push(HttpServer::new(
             "api",
             listener,
@@ -223,6 +224,7 @@ fn serve_on(
     let mut tls_addr = None;
     if let (Some(std), Some(tls)) = (listeners.tls, tls) {
         let (listener, addr) = tokio_listener(std)?;
+        info!(local_addr = %addr, "HTTPS listening; serving once a certificate is there");
         tls_addr = Some(addr);
         let config = tls::server_config(tls.slot()).context("failed to set up TLS")?;
         servers.push(

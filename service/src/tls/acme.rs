@@ -185,6 +185,9 @@ pub fn spawn(
     wake: Arc<Notify>,
 ) -> Result<(), TlsError> {
     let http = http_client(config.directory_ca.as_ref())?;
+    // The series exists from the start, so that an alert on its increase sees the
+    // first failure.
+    metrics::acme_failure_count_starts();
     match config.state.certificate() {
         Ok(Some(stored)) => {
             info!(serial = %stored.serial, names = ?stored.names, "serving the stored certificate");

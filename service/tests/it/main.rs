@@ -10,6 +10,8 @@
 //! - `store_tls`: `rediss://` to a `redis-server` that speaks TLS only;
 //! - `api_*`: the real service over HTTP on a free port, Kakao's routes and bots,
 //!   bad input, and Redis outages; `api_skill*`: the same for Open Builder skills;
+//! - `https`: HTTPS by itself: a certificate from a real ACME server (Pebble), its
+//!   renewal and reuse, the operator's own files, the TLS edge;
 //! - `edge_*`: the HTTP edge against slow, silent and hostile clients, shutdown,
 //!   log redaction and metrics, some on the real binary as a child process.
 
@@ -28,6 +30,7 @@ mod edge_logs;
 mod edge_metrics;
 mod edge_shutdown;
 mod helpers;
+mod https;
 mod quiz_reload;
 mod store;
 mod store_limits;

@@ -4,6 +4,7 @@
 pub mod app;
 pub mod callback_receiver;
 pub mod conn;
+pub mod pebble;
 pub mod process;
 pub mod raw_http;
 pub mod redis_cluster;
@@ -13,6 +14,7 @@ pub mod skill;
 pub use app::{spawn_app, spawn_app_with, Answer, Plain, TestApp, KAKAO_CONTENT_TYPE};
 pub use callback_receiver::CallbackReceiver;
 pub use conn::Conn;
+pub use pebble::{free_port, Pebble, TestCa};
 pub use process::Service;
 pub use raw_http::{chunked, raw_request};
 pub use redis_cluster::RedisCluster;

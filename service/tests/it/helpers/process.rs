@@ -143,6 +143,35 @@ impl Service {
             .collect()
     }
 
+    /// The port of the address logged as `local_addr` in the first line starting with
+    /// `message` (`HTTPS listening`, say).
+    pub fn logged_port(&self, message: &str) -> Option<u16> {
+        self.logged_field(message, "local_addr")
+            .map(|addr| port_of(&addr))
+    }
+
+    /// Sends SIGHUP, as `systemctl reload kakaobot` does.
+    pub fn hang_up(&self) {
+        let status = Command::new("kill")
+            .args(["-HUP", &self.pid().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill -HUP {}", self.pid());
+    }
+
+    /// Waits up to `within` until the log holds a line starting with `message`.
+    pub fn wait_for_log_within(&self, message: &str, within: Duration) {
+        let deadline = Instant::now() + within;
+        while self.log_lines(message).is_empty() {
+            assert!(
+                Instant::now() < deadline,
+                "expected a log line {message:?} within {within:?}; the log:\n{}",
+                self.log()
+            );
+            sleep(Duration::from_millis(50));
+        }
+    }
+
     fn logged_field(&self, message: &str, field: &str) -> Option<String> {
         self.log_lines(message)
             .first()
