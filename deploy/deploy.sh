@@ -11,13 +11,18 @@ Usage: deploy/deploy.sh HOST [options]
 
 Installs kakaobot on HOST (an instance prepared by deploy/cloud-init.yaml, e.g.
 the Elastic IP that `provision up` prints) as the systemd units
-kakaobot.socket + kakaobot.service, then waits for GET /ready on the host.
+kakaobot.socket (80, 5000) + kakaobot-https.socket (443) + kakaobot.service,
+then waits for GET /ready on the host. HTTPS is on: the service obtains a
+certificate for HOST (or --identifier) by itself; register
+https://HOST/quiz/skill with Kakao.
 
 Steps: build the release binary (unless --binary), upload binary, units and
 kakaobot.env.example; install the binary as /usr/local/bin/kakaobot with an
 atomic rename, keeping the previous binary and units under
 /usr/local/lib/kakaobot/previous/; install /etc/kakaobot/kakaobot.env from the
-example only if it does not exist; run the new binary's `kakaobot check` with
+example only if it does not exist; turn HTTPS on in it unless the operator
+chose otherwise (KAKAOBOT_ACME_IDENTIFIERS is filled in with HOST when it is
+empty, and a settings file from before HTTPS gets the HTTPS lines); run the new binary's `kakaobot check` with
 those settings as the service's user (if it fails, its output is printed and
 nothing installed is touched); `kakaobot migrate` (Redis key layout, idempotent);
 daemon-reload, enable, restart; poll /ready; `kakaobot migrate` once more.
@@ -34,6 +39,8 @@ Options:
   --binary PATH          deploy this kakaobot binary instead of building
                          `cargo build --release -p kakaobot`
   --ready-timeout SECS   how long to wait for /ready (default: 60)
+  --identifier NAME      the name the certificate is for, when HOST is not it
+                         (an ssh alias, say): the Elastic IP or your domain
   --ssh-option OPT       extra `ssh -o OPT`, repeatable
                          (e.g. --ssh-option UserKnownHostsFile=/path)
   -h, --help             this help
@@ -60,6 +67,7 @@ key=""
 port=22
 binary=""
 ready_timeout=60
+identifier=""
 extra_ssh_options=()
 while (($#)); do
     case $1 in
@@ -67,7 +75,7 @@ while (($#)); do
         usage
         exit 0
         ;;
-    --user | --key | --port | --binary | --ready-timeout | --ssh-option)
+    --user | --key | --port | --binary | --ready-timeout | --identifier | --ssh-option)
         (($# >= 2)) || usage_error "$1 needs a value"
         case $1 in
         --user) user=$2 ;;
@@ -75,6 +83,7 @@ while (($#)); do
         --port) port=$2 ;;
         --binary) binary=$2 ;;
         --ready-timeout) ready_timeout=$2 ;;
+        --identifier) identifier=$2 ;;
         --ssh-option) extra_ssh_options+=(-o "$2") ;;
         esac
         shift 2
@@ -90,6 +99,10 @@ done
 [[ -n $host ]] || usage_error "missing HOST"
 [[ $port =~ ^[0-9]+$ ]] || usage_error "--port must be a number, got '$port'"
 [[ $ready_timeout =~ ^[0-9]+$ ]] || usage_error "--ready-timeout must be a number of seconds, got '$ready_timeout'"
+identifier=${identifier:-$host}
+# A DNS name or an IP address (it is written into the settings file with sed).
+[[ $identifier =~ ^[A-Za-z0-9.:-]+$ ]] ||
+    usage_error "the certificate's name must be an IP address or a DNS name, got '$identifier' (use --identifier)"
 if [[ -n $key && ! -r $key ]]; then
     die "cannot read the ssh key '$key'"
 fi
@@ -129,29 +142,35 @@ trap cleanup EXIT
 mkdir "$work/payload"
 cp "$binary" "$work/payload/kakaobot"
 chmod 0755 "$work/payload/kakaobot"
-cp "$deploy_dir/kakaobot.service" "$deploy_dir/kakaobot.socket" "$deploy_dir/kakaobot.env.example" "$work/payload/"
+unit_files=(kakaobot.service kakaobot.socket kakaobot-https.socket)
+for unit in "${unit_files[@]}" kakaobot.env.example; do
+    cp "$deploy_dir/$unit" "$work/payload/"
+done
 sha=$(sha256sum "$work/payload/kakaobot" | cut -c1-12)
 size=$(du -h "$work/payload/kakaobot" | cut -f1)
 
 say "connecting to $user@$host:$port"
 remote true || die "cannot ssh to $user@$host:$port (check the address, --key, --user and the security group)"
 
-say "uploading kakaobot ($size, sha256 $sha...), kakaobot.service, kakaobot.socket, kakaobot.env.example"
+say "uploading kakaobot ($size, sha256 $sha...), ${unit_files[*]}, kakaobot.env.example"
 remote_dir=$(remote 'mktemp -d /tmp/kakaobot-deploy.XXXXXX')
 tar -C "$work/payload" -cf - . | remote "tar -xf - -C '$remote_dir'"
 
 # --- on the host, as root -----------------------------------------------------------
 # This function is sent to the host (declare -f) and run there by `sudo bash`.
-# Arguments: the upload directory, the readiness timeout in seconds.
+# Arguments: the upload directory, the readiness timeout in seconds, the name the
+# certificate is for.
 remote_install() {
     set -euo pipefail
-    local src=$1 ready_timeout=$2
+    local src=$1 ready_timeout=$2 identifier=$3
     local bin=/usr/local/bin/kakaobot
     local units=/etc/systemd/system
     local conf=/etc/kakaobot
     local lib=/usr/local/lib/kakaobot
     local prev=$lib/previous
     local host_name journal_cursor=""
+    local all_units=(kakaobot.service kakaobot.socket kakaobot-https.socket)
+    local sockets=(kakaobot.socket kakaobot-https.socket)
     host_name=$(hostname)
     say() { printf '    [%s] %s\n' "$host_name" "$*"; }
     # Remembers where the journal ends, so that journal_since_restart shows only
@@ -254,12 +273,19 @@ remote_install() {
         local socket_changed=$1
         mark_journal
         systemctl daemon-reload
-        systemctl reset-failed kakaobot.service kakaobot.socket 2>/dev/null || true
-        systemctl enable --quiet kakaobot.socket kakaobot.service
-        if [[ $socket_changed == yes ]] || ! systemctl is-active --quiet kakaobot.socket; then
-            say "restarting kakaobot.socket"
-            systemctl restart kakaobot.socket
-        fi
+        local present=() s
+        for s in "${all_units[@]}"; do
+            if [[ -e $units/$s ]]; then present+=("$s"); fi
+        done
+        systemctl reset-failed "${present[@]}" 2>/dev/null || true
+        systemctl enable --quiet "${present[@]}"
+        for s in "${sockets[@]}"; do
+            [[ -e $units/$s ]] || continue
+            if [[ $socket_changed == yes ]] || ! systemctl is-active --quiet "$s"; then
+                say "restarting $s"
+                systemctl restart "$s"
+            fi
+        done
         say "restarting kakaobot.service"
         systemctl restart kakaobot.service
     }
@@ -279,14 +305,39 @@ remote_install() {
         install -m 0600 -o root -g root "$src/kakaobot.env.example" "$conf/kakaobot.env"
     fi
 
+    # HTTPS: the host deployed to is the certificate's name, unless the operator
+    # named one, brought a certificate, or turned HTTPS off (an empty
+    # KAKAOBOT_TLS_LISTEN=). A settings file from before HTTPS gets its lines.
+    fill_in_https() {
+        local env=$conf/kakaobot.env
+        if grep -q '^KAKAOBOT_TLS_LISTEN=$' "$env"; then
+            say "HTTPS is off in $env (KAKAOBOT_TLS_LISTEN is empty); leaving it so"
+        elif ! grep -q '^KAKAOBOT_TLS_LISTEN=' "$env"; then
+            say "turning HTTPS on in $env: a certificate for $identifier"
+            printf '\n# Added by deploy.sh: HTTPS, with a certificate for the host deployed to.\nKAKAOBOT_TLS_LISTEN=0.0.0.0:443\nKAKAOBOT_ACME_IDENTIFIERS=%s\n' \
+                "$identifier" >>"$env"
+        elif grep -Eq '^KAKAOBOT_(ACME_IDENTIFIERS|TLS_CERT)=.+' "$env"; then
+            say "keeping the certificate settings in $env"
+        elif grep -q '^KAKAOBOT_ACME_IDENTIFIERS=$' "$env"; then
+            sed -i "s/^KAKAOBOT_ACME_IDENTIFIERS=\$/KAKAOBOT_ACME_IDENTIFIERS=$identifier/" "$env"
+            say "the certificate is for $identifier (KAKAOBOT_ACME_IDENTIFIERS in $env)"
+        else
+            printf 'KAKAOBOT_ACME_IDENTIFIERS=%s\n' "$identifier" >>"$env"
+            say "the certificate is for $identifier (KAKAOBOT_ACME_IDENTIFIERS in $env)"
+        fi
+    }
+    fill_in_https
+
     preflight || return 1
 
     local same=yes socket_changed=no f
     cmp -s "$src/kakaobot" "$bin" 2>/dev/null || same=no
-    for f in kakaobot.service kakaobot.socket; do
+    for f in "${all_units[@]}"; do
         cmp -s "$src/$f" "$units/$f" 2>/dev/null || same=no
     done
-    cmp -s "$src/kakaobot.socket" "$units/kakaobot.socket" 2>/dev/null || socket_changed=yes
+    for f in "${sockets[@]}"; do
+        cmp -s "$src/$f" "$units/$f" 2>/dev/null || socket_changed=yes
+    done
 
     if [[ $same == yes ]]; then
         # Keeping "previous" as it is: rotating would make it equal the current one.
@@ -297,7 +348,7 @@ remote_install() {
             rm -rf "$prev.new"
             mkdir "$prev.new"
             ln "$bin" "$prev.new/kakaobot"
-            for f in kakaobot.service kakaobot.socket; do
+            for f in "${all_units[@]}"; do
                 if [[ -e $units/$f ]]; then cp -p "$units/$f" "$prev.new/$f"; fi
             done
             rm -rf "$prev"
@@ -305,8 +356,9 @@ remote_install() {
         fi
         say "installing $bin and the units in $units"
         atomic_install "$src/kakaobot" "$bin" 0755
-        atomic_install "$src/kakaobot.service" "$units/kakaobot.service" 0644
-        atomic_install "$src/kakaobot.socket" "$units/kakaobot.socket" 0644
+        for f in "${all_units[@]}"; do
+            atomic_install "$src/$f" "$units/$f" 0644
+        done
     fi
 
     migrate_keys || say "going on: the new version migrates again once it is ready"
@@ -327,10 +379,18 @@ remote_install() {
     fi
     say "rolling back to the previous version from $prev"
     socket_changed=no
-    cmp -s "$prev/kakaobot.socket" "$units/kakaobot.socket" 2>/dev/null || socket_changed=yes
+    for f in "${sockets[@]}"; do
+        cmp -s "$prev/$f" "$units/$f" 2>/dev/null || socket_changed=yes
+    done
     atomic_install "$prev/kakaobot" "$bin" 0755
-    for f in kakaobot.service kakaobot.socket; do
-        if [[ -e $prev/$f ]]; then atomic_install "$prev/$f" "$units/$f" 0644; fi
+    for f in "${all_units[@]}"; do
+        if [[ -e $prev/$f ]]; then
+            atomic_install "$prev/$f" "$units/$f" 0644
+        elif [[ -e $units/$f ]]; then
+            # A version from before this unit existed: it must not keep a port.
+            systemctl disable --now --quiet "$f" 2>/dev/null || true
+            rm -f "$units/$f"
+        fi
     done
     restart_units "$socket_changed"
     if wait_ready; then
@@ -348,11 +408,13 @@ status=0
 # shellcheck disable=SC2016
 {
     declare -f remote_install
-    printf 'remote_install %q %q\n' "$remote_dir" "$ready_timeout"
+    printf 'remote_install %q %q %q\n' "$remote_dir" "$ready_timeout" "$identifier"
 } | remote 'if [ "$(id -u)" -eq 0 ]; then bash -s; else sudo -n bash -s; fi' || status=$?
 remote "rm -rf '$remote_dir'" || true
 
 if ((status != 0)); then
     die "deploy to $host failed (exit $status); see the lines above. Logs: ssh $user@$host journalctl -u kakaobot"
 fi
-say "deployed kakaobot $sha... to $host: http://$host:5000 (Swagger UI at /docs)"
+say "deployed kakaobot $sha... to $host"
+say "register with Kakao: https://$identifier/quiz/skill and https://$identifier/lunch/skill"
+say "the certificate: ssh $user@$host journalctl -u kakaobot -g certificate (the first one takes a few seconds; port 80 must be open)"

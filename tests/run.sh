@@ -17,8 +17,9 @@ say() { printf '\n==> %s\n' "$*"; }
 # --- prerequisites ---------------------------------------------------------
 # Debian packages the tests use: the real Redis server and redis-cli (which forms
 # the test Redis Cluster), openssl (the TLS test's certificates), shellcheck for
-# the deploy scripts, debootstrap + systemd-nspawn for the systemd end-to-end test.
-apt_packages=(redis-server redis-tools openssl shellcheck debootstrap systemd-container iproute2 openssh-client curl xz-utils)
+# the deploy scripts, debootstrap + systemd-nspawn for the systemd end-to-end test,
+# pebble (Let's Encrypt's ACME test server) for the HTTPS tests.
+apt_packages=(redis-server redis-tools openssl shellcheck debootstrap systemd-container iproute2 openssh-client curl xz-utils pebble)
 missing=()
 for pkg in "${apt_packages[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

@@ -25,11 +25,6 @@ pub enum ListenerError {
     FdCount(String),
     #[error("systemd passed more than one socket named '{HTTPS_NAME}' (check FileDescriptorName= in kakaobot*.socket)")]
     TwoHttps,
-    #[error(
-        "systemd passed a socket named '{HTTPS_NAME}' but HTTPS is off: set \
-         KAKAOBOT_TLS_LISTEN and a certificate source in /etc/kakaobot/kakaobot.env"
-    )]
-    HttpsOff,
     #[error("the descriptor systemd passed is not a TCP socket: {0}")]
     NotTcp(std::io::Error),
     #[error("cannot bind {addr}: {source} (is another process using the port? set {setting})")]
@@ -96,19 +91,26 @@ pub fn from_systemd(
 }
 
 /// The sockets to serve on: systemd's if it passed any, else `plain` and (when HTTPS
-/// is on) `tls` bound here. A passed HTTPS socket with HTTPS off is an error: the
-/// operator meant to serve something there.
+/// is on) `tls` bound here. A passed HTTPS socket with HTTPS off is left unserved,
+/// with a warning.
 pub fn open(plain: &str, tls: Option<&str>) -> Result<Listeners, ListenerError> {
     if let Some((passed_plain, passed_tls)) = from_systemd(
         std::env::var("LISTEN_PID").ok(),
         std::env::var("LISTEN_FDS").ok(),
         std::env::var("LISTEN_FDNAMES").ok(),
     )? {
-        if passed_tls.is_some() && tls.is_none() {
-            return Err(ListenerError::HttpsOff);
-        }
         let tls = match (passed_tls, tls) {
-            (Some(passed), _) => Some(passed),
+            (Some(_), None) => {
+                // An operator who turned HTTPS off keeps a working service on the
+                // plain ports rather than a crash loop; the socket stays unserved.
+                tracing::warn!(
+                    "systemd passes the HTTPS socket but HTTPS is off: nothing answers \
+                     there; set KAKAOBOT_TLS_LISTEN and a certificate source in \
+                     /etc/kakaobot/kakaobot.env"
+                );
+                None
+            }
+            (Some(passed), Some(_)) => Some(passed),
             (None, Some(addr)) => Some(bind(addr, "KAKAOBOT_TLS_LISTEN")?),
             (None, None) => None,
         };

@@ -236,8 +236,8 @@ fn serve_on(
 }
 
 /// The plain listener once Kakao calls the `https://` URL: ACME's `http-01`
-/// challenges and `/health` (for load balancers and the deploy script); anything else
-/// is told where to go instead.
+/// challenges, `/health` and `/ready` (for load balancers and the deploy script);
+/// anything else is told where to go instead.
 fn challenges_and_health_only(
     app: Arc<BoxEndpoint<'static, Response>>,
 ) -> impl Endpoint<Output = Response> {
@@ -245,11 +245,12 @@ fn challenges_and_health_only(
         let app = app.clone();
         async move {
             let path = req.uri().path();
-            if path == "/health" || path.starts_with(tls::acme::CHALLENGE_PREFIX) {
+            if matches!(path, "/health" | "/ready") || path.starts_with(tls::acme::CHALLENGE_PREFIX)
+            {
                 return app.get_response(req).await;
             }
             error_response(poem::Error::from_string(
-                "this port serves only ACME challenges and /health \
+                "this port serves only ACME challenges, /health and /ready \
                  (KAKAOBOT_PLAIN_HTTP_API=false): call the https:// URL",
                 StatusCode::NOT_FOUND,
             ))

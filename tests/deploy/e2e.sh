@@ -6,6 +6,12 @@
 # namespace, and checks:
 #   - socket and service active, /ready 200, a quiz conversation answered
 #     correctly, its state in the container's Redis (AOF on, from cloud-init);
+#   - HTTPS by itself: Pebble (a real ACME server) runs outside the container;
+#     deploy.sh fills in the container's address as the certificate's name,
+#     the service gets its certificate over port 80 (http-01), and a skill
+#     conversation runs over https://<container address>/quiz/skill, verified
+#     against Pebble's root; a redeploy serves the stored certificate (same
+#     serial, no new order);
 #   - the service runs unprivileged (not root, NoNewPrivs: 1, read-only /usr);
 #   - kill -9 of the main process: systemd restarts it and it answers again;
 #   - a redeploy while clients send a steady stream of /message requests:
@@ -55,7 +61,7 @@ fail() {
 [[ $(id -u) -eq 0 ]] || fail "must run as root (network namespaces, systemd-nspawn)"
 missing=()
 for tool in systemd-nspawn:systemd-container debootstrap:debootstrap ip:iproute2 ssh:openssh-client \
-    ssh-keygen:openssh-client curl:curl xz:xz-utils; do
+    ssh-keygen:openssh-client curl:curl xz:xz-utils pebble:pebble openssl:openssl; do
     command -v "${tool%%:*}" >/dev/null || missing+=("${tool#*:}")
 done
 ((${#missing[@]} == 0)) || fail "missing tools; install them with: apt-get install ${missing[*]}"
@@ -85,6 +91,7 @@ work=$(mktemp -d "$target_dir/deploy-e2e.XXXXXX")
 rootfs="$work/rootfs"
 nspawn_pid=""
 stream_pid=""
+pebble_pid=""
 
 cleanup() {
     local rc=$?
@@ -92,6 +99,7 @@ cleanup() {
     trap - EXIT INT TERM
     say "cleaning up"
     [[ -n $stream_pid ]] && kill "$stream_pid" 2>/dev/null && wait "$stream_pid" 2>/dev/null
+    [[ -n $pebble_pid ]] && kill "$pebble_pid" 2>/dev/null && wait "$pebble_pid" 2>/dev/null
     if [[ -n $nspawn_pid ]] && kill -0 "$nspawn_pid" 2>/dev/null; then
         # SIGTERM makes nspawn shut the container down cleanly.
         kill -TERM "$nspawn_pid"
@@ -197,6 +205,43 @@ ip -n "$ns_client" link set "$veth_client" up
 ip -n "$ns_box" link set "$veth_box" up
 in_client() { ip netns exec "$ns_client" "$@"; }
 
+# --- the ACME server, outside the container -----------------------------------------
+# Pebble listens on the client side of the veth; it validates http-01 on port 80
+# of the address it is asked about (the container's). Its own HTTPS certificate
+# is signed by a CA of this run, which the service is told to trust.
+acme_dir="https://$ip_client:14000/dir"
+say "starting Pebble (ACME) at $acme_dir"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+    -subj "/CN=kakaobot e2e ACME CA" -keyout "$work/acme-ca.key" -out "$work/acme-ca.pem" 2>/dev/null
+openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=$ip_client" \
+    -keyout "$work/pebble.key" -out "$work/pebble.csr" 2>/dev/null
+printf 'subjectAltName=IP:%s\n' "$ip_client" >"$work/pebble.ext"
+openssl x509 -req -in "$work/pebble.csr" -CA "$work/acme-ca.pem" -CAkey "$work/acme-ca.key" \
+    -CAcreateserial -days 2 -extfile "$work/pebble.ext" -out "$work/pebble.pem" 2>/dev/null
+printf '{"pebble": {"listenAddress": "%s:14000", "managementListenAddress": "%s:15000",
+  "certificate": "%s", "privateKey": "%s", "httpPort": 80, "tlsPort": 5001,
+  "ocspResponderURL": "", "externalAccountBindingRequired": false}}\n' \
+    "$ip_client" "$ip_client" "$work/pebble.pem" "$work/pebble.key" >"$work/pebble.json"
+PEBBLE_VA_NOSLEEP=1 PEBBLE_WFE_NONCEREJECT=0 ip netns exec "$ns_client" pebble -config "$work/pebble.json" \
+    >"$work/pebble.log" 2>&1 &
+pebble_pid=$!
+for _ in $(seq 100); do
+    in_client curl -fsS --cacert "$work/acme-ca.pem" -o /dev/null "$acme_dir" 2>/dev/null && break
+    sleep 0.1
+done
+in_client curl -fsS --cacert "$work/acme-ca.pem" -o /dev/null "$acme_dir" ||
+    fail "Pebble does not answer at $acme_dir; its log: $(cat "$work/pebble.log")"
+# The operator's settings before the first deploy: the example, pointed at
+# Pebble. KAKAOBOT_ACME_IDENTIFIERS stays empty for deploy.sh to fill in.
+install -d -m 0755 "$rootfs/etc/kakaobot"
+install -m 0644 "$work/acme-ca.pem" "$rootfs/etc/kakaobot/acme-ca.pem"
+{
+    cat "$root/deploy/kakaobot.env.example"
+    echo "KAKAOBOT_ACME_DIRECTORY=$acme_dir"
+    echo "KAKAOBOT_ACME_DIRECTORY_CA=/etc/kakaobot/acme-ca.pem"
+} >"$rootfs/etc/kakaobot/kakaobot.env"
+chmod 0600 "$rootfs/etc/kakaobot/kakaobot.env"
+
 # --- boot ------------------------------------------------------------------------
 say "booting the container with systemd-nspawn (placement: $placement)"
 # --keep-unit --register=no: nspawn runs the container in the cgroup it is
@@ -255,9 +300,30 @@ echo "redis-server: appendonly yes, appendfsync everysec"
 # --- deploy ----------------------------------------------------------------------
 say "deploying with deploy/deploy.sh over ssh"
 deploy --binary "$binary" || fail "deploy.sh failed"
-[[ $(box 'systemctl is-active kakaobot.socket kakaobot.service' | tr '\n' ' ') == "active active " ]] ||
-    fail "kakaobot.socket and kakaobot.service are not both active: $(box 'systemctl status --no-pager kakaobot.socket kakaobot.service' 2>&1)"
-echo "kakaobot.socket and kakaobot.service are active"
+[[ $(box 'systemctl is-active kakaobot.socket kakaobot-https.socket kakaobot.service' | tr '\n' ' ') == "active active active " ]] ||
+    fail "the sockets and kakaobot.service are not all active: $(box 'systemctl status --no-pager kakaobot.socket kakaobot-https.socket kakaobot.service' 2>&1)"
+echo "kakaobot.socket, kakaobot-https.socket and kakaobot.service are active"
+box "sudo grep -qx KAKAOBOT_ACME_IDENTIFIERS=$ip_box /etc/kakaobot/kakaobot.env" ||
+    fail "deploy.sh did not fill in KAKAOBOT_ACME_IDENTIFIERS=$ip_box"
+echo "deploy.sh filled in KAKAOBOT_ACME_IDENTIFIERS=$ip_box"
+
+say "HTTPS: the certificate from Pebble over port 80, a skill conversation over https://$ip_box"
+in_client curl -fsS --cacert "$work/acme-ca.pem" "https://$ip_client:15000/roots/0" >"$work/acme-root.pem" ||
+    fail "cannot read Pebble's issuing root"
+https_status() { in_client curl -s -o /dev/null -w '%{http_code}' --max-time 5 --cacert "$work/acme-root.pem" "https://$ip_box/health" || true; }
+# Pebble validates at once; the bound only keeps a broken run from hanging.
+for _ in $(seq 120); do [[ $(https_status) == 200 ]] && break; sleep 0.5; done
+[[ $(https_status) == 200 ]] ||
+    fail "no 200 from https://$ip_box/health within 60 s; journal: $(box 'sudo journalctl -u kakaobot.service --no-pager -o cat | tail -n 20')"
+served_serial() {
+    in_client openssl s_client -connect "$ip_box:443" -CAfile "$work/acme-root.pem" -verify_return_error </dev/null 2>/dev/null |
+        openssl x509 -noout -serial
+}
+serial=$(served_serial)
+[[ $serial == serial=* ]] || fail "no verified certificate on $ip_box:443"
+echo "GET https://$ip_box/health -> 200, certificate $serial, verified against Pebble's root"
+in_client env SSL_CERT_FILE="$work/acme-root.pem" "$python" "$root/tests/deploy/lib/kakao_client.py" conversation \
+    "https://$ip_box" "$root/service/questions/quiz.toml" "e2eHttpsUser_01" || fail "the conversation over https failed"
 
 ready_status() { in_client curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$app_url/ready" || true; }
 [[ $(ready_status) == 200 ]] || fail "GET $app_url/ready is not 200"
@@ -339,6 +405,11 @@ before_pid=$(main_pid)
 deploy --binary "$binary" || fail "the redeploy under load failed"
 after_pid=$(main_pid)
 box 'sudo grep -qx "# e2e: operator edit" /etc/kakaobot/kakaobot.env' || fail "the redeploy overwrote /etc/kakaobot/kakaobot.env"
+for _ in $(seq 60); do [[ $(https_status) == 200 ]] && break; sleep 0.5; done
+[[ $(served_serial) == "$serial" ]] || fail "after the redeploy the certificate is $(served_serial), not the stored $serial"
+issued=$(box 'sudo journalctl -u kakaobot.service --no-pager -o cat | grep -c "certificate issued"' || true)
+[[ $issued == 1 ]] || fail "the redeploy ordered a new certificate ($issued issued in all)"
+echo "after the redeploy: the stored certificate $serial is served, $issued certificate issued in all"
 # Optional extra restarts under the same stream, to hunt rare shutdown races.
 for ((i = 1; i <= extra_restarts; i++)); do
     # reset-failed: manual starts count against StartLimitBurst too.

@@ -54,11 +54,11 @@ chmod 0755 "$vroot/usr/local/bin/kakaobot"
 # ExecReload= runs /bin/kill (procps on Debian and Ubuntu): a stand-in, only to be found.
 mkdir -p "$vroot/bin"
 cp "$vroot/usr/local/bin/kakaobot" "$vroot/bin/kill"
-cp deploy/kakaobot.service deploy/kakaobot.socket "$vroot/etc/systemd/system/"
+cp deploy/kakaobot.service deploy/kakaobot.socket deploy/kakaobot-https.socket "$vroot/etc/systemd/system/"
 verify_rc=0
-verify_out=$(systemd-analyze verify --root="$vroot" kakaobot.socket kakaobot.service 2>&1) || verify_rc=$?
+verify_out=$(systemd-analyze verify --root="$vroot" kakaobot.socket kakaobot-https.socket kakaobot.service 2>&1) || verify_rc=$?
 if [[ $verify_rc -eq 0 && -z $verify_out ]]; then
-    pass "systemd-analyze verify kakaobot.socket kakaobot.service: no output"
+    pass "systemd-analyze verify kakaobot.socket kakaobot-https.socket kakaobot.service: no output"
 else
     fail "systemd-analyze verify" "(exit $verify_rc):"
     printf '     %s\n' "$verify_out"
@@ -91,7 +91,12 @@ unit_has deploy/kakaobot.service "Restart=on-failure"
 unit_has deploy/kakaobot.service "DynamicUser=yes"
 unit_has deploy/kakaobot.service "StateDirectory=kakaobot"
 unit_has deploy/kakaobot.service "ExecStart=/usr/local/bin/kakaobot serve"
+unit_has deploy/kakaobot.socket "ListenStream=80"
 unit_has deploy/kakaobot.socket "ListenStream=5000"
+unit_has deploy/kakaobot.socket "FileDescriptorName=http"
+unit_has deploy/kakaobot-https.socket "ListenStream=443"
+unit_has deploy/kakaobot-https.socket "FileDescriptorName=https"
+unit_has deploy/kakaobot.service "Sockets=kakaobot.socket kakaobot-https.socket"
 for key in Wants After; do
     if grep -Eq "^$key=.*redis-server\.service" deploy/kakaobot.service; then
         pass "kakaobot.service has redis-server.service in $key="

@@ -18,6 +18,7 @@ send to the deployed kakaobot. Standard library only (Python 3.11+).
 import http.client
 import json
 import os
+import ssl
 import sys
 import threading
 import time
@@ -28,9 +29,16 @@ HOME_BUTTONS = ["파이썬 퀴즈", "웹 퀴즈", "컴퓨터 퀴즈", "내 점�
 
 
 def request(base_url, method, path, body=None, timeout=20.0):
-    """Sends one request on a new connection; returns (status, parsed JSON or text)."""
+    """Sends one request on a new connection; returns (status, parsed JSON or text).
+    An https:// BASE_URL is verified against the roots in $SSL_CERT_FILE (or the
+    system's)."""
     url = urllib.parse.urlsplit(base_url)
-    conn = http.client.HTTPConnection(url.hostname, url.port or 80, timeout=timeout)
+    if url.scheme == "https":
+        conn = http.client.HTTPSConnection(
+            url.hostname, url.port or 443, timeout=timeout, context=ssl.create_default_context()
+        )
+    else:
+        conn = http.client.HTTPConnection(url.hostname, url.port or 80, timeout=timeout)
     try:
         headers = {"Connection": "close"}
         data = None
