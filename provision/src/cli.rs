@@ -90,12 +90,14 @@ pub enum Command {
 /// The desired network rules, shared by `up` and `status`.
 #[derive(Debug, Clone, Args)]
 pub struct RuleArgs {
-    /// TCP port the kakaobot service listens on (the tutorial's Flask port).
-    #[arg(long, env = "PROVISION_PORT", default_value = "5000")]
-    pub port: Port,
+    /// Another TCP port to open besides 80 (the certificate's challenges) and 443
+    /// (HTTPS), e.g. 5000 for skills registered with the tutorial's
+    /// http://EIP:5000 URL.
+    #[arg(long, env = "PROVISION_PORT")]
+    pub port: Option<Port>,
 
-    /// Who may reach the app port, as an IPv4 CIDR (default: anywhere, which
-    /// Kakao's servers need).
+    /// Who may reach the service's ports, as an IPv4 CIDR (default: anywhere,
+    /// which Kakao's servers and Let's Encrypt's validation need).
     #[arg(long, env = "PROVISION_APP_CIDR", default_value = "0.0.0.0/0")]
     pub app_cidr: Cidr,
 
@@ -228,7 +230,7 @@ mod tests {
         let Command::Up(up) = cli.command else {
             panic!("not up")
         };
-        assert_eq!(up.rules.port, Port(5000));
+        assert_eq!(up.rules.port, None);
         assert_eq!(up.rules.app_cidr, Cidr::ANYWHERE);
         assert_eq!(up.rules.instance_type.as_str(), "t2.micro");
         assert_eq!(cli.common.name.as_str(), "kakaobot");

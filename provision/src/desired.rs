@@ -82,6 +82,10 @@ impl FromStr for Cidr {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Port(pub u16);
 
+/// The ports the service always needs: 80 (ACME `http-01`, plain HTTP) and 443
+/// (HTTPS, the URL registered with Kakao).
+pub const WEB_PORTS: [u16; 2] = [80, 443];
+
 impl FromStr for Port {
     type Err = String;
 
@@ -93,6 +97,12 @@ impl FromStr for Port {
             .ok_or_else(|| "expected a TCP port from 1 to 65535".to_owned())?;
         if port == 22 {
             return Err("22 is the SSH port, which --ssh-cidr controls".to_owned());
+        }
+        if WEB_PORTS.contains(&port) {
+            return Err(format!(
+                "{port} is always open (80 for the certificate's challenges, 443 for HTTPS); \
+                 --port adds another, such as 5000"
+            ));
         }
         Ok(Port(port))
     }
@@ -297,9 +307,10 @@ pub struct UserData {
 pub struct Desired {
     /// Stack name: key pair name, group name, tag value.
     pub name: StackName,
-    /// The app port, open to `app_cidr`.
-    pub port: Port,
-    /// Who may reach the app port.
+    /// A port opened besides 80 and 443 (5000 for skills registered with the
+    /// tutorial's `http://EIP:5000` URL), open to `app_cidr` like them.
+    pub port: Option<Port>,
+    /// Who may reach the service's ports.
     pub app_cidr: Cidr,
     /// Who may ssh in. `status` without `--ssh-cidr` leaves it `None` and then
     /// accepts any one SSH rule; `up` always knows it (the flag or this
@@ -312,17 +323,21 @@ pub struct Desired {
 }
 
 impl Desired {
-    /// The app port's rule.
-    pub fn app_rule(&self) -> Rule {
-        Rule::tcp(self.port.0, self.app_cidr)
+    /// The service's rules: 80, 443 and the extra port, if any.
+    pub fn app_rules(&self) -> Vec<Rule> {
+        WEB_PORTS
+            .into_iter()
+            .chain(self.port.map(|p| p.0))
+            .map(|port| Rule::tcp(port, self.app_cidr))
+            .collect()
     }
 
-    /// The group's complete ingress rules: SSH (when known) and the app port.
+    /// The group's complete ingress rules: SSH (when known) and the service's.
     pub fn ingress(&self) -> Vec<Rule> {
         self.ssh_cidr
             .map(|c| Rule::tcp(22, c))
             .into_iter()
-            .chain([self.app_rule()])
+            .chain(self.app_rules())
             .collect()
     }
 }
@@ -365,7 +380,7 @@ mod tests {
     #[test]
     fn ports_are_checked() {
         assert_eq!("5000".parse::<Port>().unwrap(), Port(5000));
-        for bad in ["0", "65536", "-1", "http", "22"] {
+        for bad in ["0", "65536", "-1", "http", "22", "80", "443"] {
             assert!(bad.parse::<Port>().is_err(), "{bad} accepted");
         }
     }
@@ -398,10 +413,10 @@ mod tests {
     }
 
     #[test]
-    fn the_ingress_is_ssh_then_the_app_port() {
+    fn the_ingress_is_ssh_then_http_https_and_the_extra_port() {
         let mut d = Desired {
             name: "kb".parse().unwrap(),
-            port: Port(5000),
+            port: Some(Port(5000)),
             app_cidr: Cidr::ANYWHERE,
             ssh_cidr: Some("203.0.113.7/32".parse().unwrap()),
             instance_type: "t2.micro".parse().unwrap(),
@@ -411,10 +426,19 @@ mod tests {
             d.ingress(),
             [
                 Rule::tcp(22, "203.0.113.7/32".parse().unwrap()),
+                Rule::tcp(80, Cidr::ANYWHERE),
+                Rule::tcp(443, Cidr::ANYWHERE),
                 Rule::tcp(5000, Cidr::ANYWHERE)
             ]
         );
         d.ssh_cidr = None;
-        assert_eq!(d.ingress(), [Rule::tcp(5000, Cidr::ANYWHERE)]);
+        d.port = None;
+        assert_eq!(
+            d.ingress(),
+            [
+                Rule::tcp(80, Cidr::ANYWHERE),
+                Rule::tcp(443, Cidr::ANYWHERE)
+            ]
+        );
     }
 }

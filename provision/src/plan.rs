@@ -405,7 +405,9 @@ pub fn plan_up(
     let ssh_cidr = desired
         .ssh_cidr
         .ok_or(PlanError::Unresolved("the SSH CIDR"))?;
-    let ingress = vec![Rule::tcp(22, ssh_cidr), desired.app_rule()];
+    let ingress: Vec<Rule> = std::iter::once(Rule::tcp(22, ssh_cidr))
+        .chain(desired.app_rules())
+        .collect();
     let instance = kept_instance(stack);
     let launching = instance.is_none();
     // The index the next pushed action will have.
@@ -678,7 +680,7 @@ mod tests {
     fn desired() -> Desired {
         Desired {
             name: "kb".parse().unwrap(),
-            port: Port(5000),
+            port: Some(Port(5000)),
             app_cidr: Cidr::ANYWHERE,
             ssh_cidr: Some(cidr("203.0.113.7/32")),
             instance_type: "t2.micro".parse().unwrap(),
@@ -871,6 +873,8 @@ mod tests {
         let mut stack = complete();
         stack.groups[0].ingress = vec![
             Rule::tcp(22, cidr("192.0.2.0/24")),
+            Rule::tcp(80, Cidr::ANYWHERE),
+            Rule::tcp(443, Cidr::ANYWHERE),
             Rule::tcp(5000, Cidr::ANYWHERE),
             Rule::tcp(8080, Cidr::ANYWHERE),
         ];

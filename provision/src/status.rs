@@ -95,7 +95,8 @@ pub fn assess(desired: &Desired, stack: &Stack, key_file_exists: bool) -> Vec<Re
     match kept_group(stack, desired.name.as_str()) {
         None => out.push(line("security group", None, "missing", false, None)),
         Some(g) => {
-            let app = desired.app_rule();
+            let mut app = desired.app_rules();
+            app.sort_by_key(ToString::to_string);
             let ssh: Vec<&Rule> = g.ingress.iter().filter(|r| r.is_tcp_port(22)).collect();
             let others: Vec<&Rule> = g.ingress.iter().filter(|r| !r.is_tcp_port(22)).collect();
             let mut problems = Vec::new();
@@ -112,8 +113,11 @@ pub fn assess(desired: &Desired, stack: &Stack, key_file_exists: bool) -> Vec<Re
                     }
                 }
             }
-            if others.len() != 1 || *others[0] != app {
-                problems.push(format!("want {app} and no other rule"));
+            let mut have: Vec<Rule> = others.into_iter().cloned().collect();
+            have.sort_by_key(ToString::to_string);
+            if have != app {
+                let want: Vec<String> = app.iter().map(ToString::to_string).collect();
+                problems.push(format!("want {} and no other rule", want.join(", ")));
             }
             let rules = g
                 .ingress
@@ -291,7 +295,7 @@ mod tests {
     fn expect() -> Desired {
         Desired {
             name: "kb".parse().unwrap(),
-            port: Port(5000),
+            port: Some(Port(5000)),
             app_cidr: Cidr::ANYWHERE,
             ssh_cidr: None,
             instance_type: "t2.micro".parse().unwrap(),
@@ -311,6 +315,8 @@ mod tests {
                 vpc_id: None,
                 ingress: vec![
                     Rule::tcp(22, "203.0.113.7/32".parse().unwrap()),
+                    Rule::tcp(80, Cidr::ANYWHERE),
+                    Rule::tcp(443, Cidr::ANYWHERE),
                     Rule::tcp(5000, Cidr::ANYWHERE),
                 ],
             }],

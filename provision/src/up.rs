@@ -37,10 +37,14 @@ pub struct UpReport {
     pub elastic_ip: Option<String>,
     /// How to ssh in.
     pub ssh: Option<String>,
-    /// The Kakao skill URL base.
+    /// The service's base URL (HTTPS, with the certificate it obtains itself).
     pub app_url: Option<String>,
+    /// The URLs to register as skills in Kakao's chatbot admin centre.
+    pub skill_urls: Vec<String>,
     /// The Swagger UI.
     pub docs_url: Option<String>,
+    /// The plain URL on the extra port, when `--port` opened one.
+    pub legacy_url: Option<String>,
     /// Who may ssh in.
     pub ssh_cidr: String,
     /// The user-data file given to a new instance, if any.
@@ -129,7 +133,11 @@ fn text(r: &UpReport) -> String {
     line("elastic ip", &r.elastic_ip);
     line("ssh", &r.ssh);
     line("app", &r.app_url);
+    for skill in &r.skill_urls {
+        line("skill", &Some(skill.clone()));
+    }
     line("swagger", &r.docs_url);
+    line("legacy", &r.legacy_url);
     for n in &r.notes {
         out += &format!("note: {n}\n");
     }
@@ -239,9 +247,15 @@ pub async fn run(common: &Common, args: &UpArgs) -> anyhow::Result<Exit> {
         Some(file) => format!("ssh -i {} ubuntu@{ip}", shell_quote(&file)),
         None => format!("ssh ubuntu@{ip}"),
     });
-    let app_url = elastic_ip
+    let app_url = elastic_ip.as_ref().map(|ip| format!("https://{ip}"));
+    let skill_urls = app_url
+        .iter()
+        .flat_map(|u| [format!("{u}/quiz/skill"), format!("{u}/lunch/skill")])
+        .collect();
+    let legacy_url = elastic_ip
         .as_ref()
-        .map(|ip| format!("http://{ip}:{}", desired.port));
+        .zip(desired.port)
+        .map(|(ip, port)| format!("http://{ip}:{port}"));
     let report = UpReport {
         stack: ctx.name.clone(),
         region: ctx.region.clone(),
@@ -255,6 +269,8 @@ pub async fn run(common: &Common, args: &UpArgs) -> anyhow::Result<Exit> {
         ssh,
         docs_url: app_url.as_ref().map(|u| format!("{u}/docs")),
         app_url,
+        skill_urls,
+        legacy_url,
         ssh_cidr,
         user_data: user_data.map(|u| u.path),
         calls: ctx.ec2.log().summary(),

@@ -35,8 +35,16 @@ fn a_fresh_up_builds_the_stack_and_a_second_up_changes_nothing() {
     let ip = r["elastic_ip"].as_str().unwrap().to_owned();
     let key = w.key_file("kb");
     assert!(r["instance_id"].as_str().unwrap().starts_with("i-"));
-    assert_eq!(r["app_url"], format!("http://{ip}:5000"));
-    assert_eq!(r["docs_url"], format!("http://{ip}:5000/docs"));
+    assert_eq!(r["app_url"], format!("https://{ip}"));
+    assert_eq!(
+        r["skill_urls"],
+        serde_json::json!([
+            format!("https://{ip}/quiz/skill"),
+            format!("https://{ip}/lunch/skill")
+        ])
+    );
+    assert_eq!(r["docs_url"], format!("https://{ip}/docs"));
+    assert!(r["legacy_url"].is_null(), "no extra port unless asked");
     assert_eq!(r["ssh"], format!("ssh -i {} ubuntu@{ip}", key.display()));
     assert_eq!(r["up_to_date"], false);
     // Key pair, group, rules, instance, address, association.
@@ -410,7 +418,7 @@ fn drifted_rules_are_reconciled() {
     assert_eq!(r["calls"]["by_action"]["AuthorizeSecurityGroupIngress"], 1);
     assert_eq!(r["calls"]["by_action"]["RevokeSecurityGroupIngress"], 1);
     assert_eq!(mutating(&r), 2);
-    assert!(r["app_url"].as_str().unwrap().ends_with(":8080"));
+    assert!(r["legacy_url"].as_str().unwrap().ends_with(":8080"));
     w.run(&[
         "status",
         "--name",
