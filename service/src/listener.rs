@@ -46,13 +46,16 @@ pub struct Listeners {
     pub from_systemd: bool,
 }
 
+/// What systemd passed: the plain sockets and the one named [`HTTPS_NAME`].
+pub type Passed = (Vec<TcpListener>, Option<TcpListener>);
+
 /// The sockets systemd passed to this process, if any, following `sd_listen_fds(3)`:
 /// `LISTEN_PID` must be this process; `LISTEN_FDNAMES` names them.
 pub fn from_systemd(
     listen_pid: Option<String>,
     listen_fds: Option<String>,
     listen_fdnames: Option<String>,
-) -> Result<Option<(Vec<TcpListener>, Option<TcpListener>)>, ListenerError> {
+) -> Result<Option<Passed>, ListenerError> {
     let for_us = listen_pid
         .and_then(|pid| pid.trim().parse::<u32>().ok())
         .is_some_and(|pid| pid == std::process::id());

@@ -445,7 +445,7 @@ pub fn openapi(state: AppState) -> OpenApiService<Api, ()> {
     OpenApiService::new(Api::new(state), "kakaobot", env!("CARGO_PKG_VERSION")).description(
         "KakaoTalk bots: a quiz and a group lunch vote. Kakao calls these routes when users \
              talk to the bot. Today's Kakao channels reach them as Kakao i Open Builder skills: \
-             register `http://HOST:PORT/quiz/skill` or `http://HOST:PORT/lunch/skill` as a skill \
+             register `https://HOST/quiz/skill` or `https://HOST/lunch/skill` as a skill \
              in Kakao's chatbot admin centre. The smart-chat routes (`/keyboard`, `/message`, …; \
              register `http://HOST:PORT`, `http://HOST:PORT/quiz` or `http://HOST:PORT/lunch`) \
              serve the tutorials and old integrations: Kakao retired that API on 2019-12-31. \
