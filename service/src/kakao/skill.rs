@@ -836,7 +836,10 @@ fn item_cards(items: &[&Button]) -> Option<Component> {
 /// (they are bounded by the question bank's and the lunch list's own limits) can get
 /// here: the last list items go first, then quick replies, then the text shrinks.
 fn fit_body(response: &mut SkillResponse) {
-    let size = |r: &SkillResponse| serde_json::to_vec(r).map_or(0, |body| body.len());
+    let size = |r: &SkillResponse| {
+        let mut counter = ByteCounter(0);
+        serde_json::to_writer(&mut counter, r).map_or(0, |()| counter.0)
+    };
     while size(response) > MAX_BODY_BYTES {
         let Some(template) = response.template.as_mut() else {
             return;
@@ -866,6 +869,20 @@ fn fit_body(response: &mut SkillResponse) {
         } else {
             return;
         }
+    }
+}
+
+/// Counts what is written: a body's size without building the body.
+struct ByteCounter(usize);
+
+impl std::io::Write for ByteCounter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 += buf.len();
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 
