@@ -21,13 +21,13 @@ use poem_openapi::types::{Example, ParseError, ParseFromJSON, ParseResult, ToJSO
 use poem_openapi::{Enum, Object};
 use serde::de::value::MapAccessDeserializer;
 use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::ser::SerializeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::{cut, scalar_type, JsonString, Schema, StringIfAny, Text, UserKeyField};
 use crate::bots::{Button, Input, Keyboard, Reply, Tap};
 use crate::user::UserKey;
-use serde::ser::SerializeMap;
 
 /// The only response version Kakao supports.
 pub const VERSION: &str = "2.0";
