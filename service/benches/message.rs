@@ -3,7 +3,7 @@
 //! binary (bench profile) on each store (memory, a real `redis-server`), each bot
 //! (quiz: ask a question; lunch: open today's vote as a group member) and each wire
 //! format (smart-chat `POST …/message`, Open Builder `POST …/skill` with Kakao's own
-//! 2.1 KB SkillPayload example, the user rotated), and the default
+//! SkillPayload example, the user rotated), and the default
 //! `info` log level against `RUST_LOG=warn` for `/quiz/message` on each store. Each
 //! row gives requests per second, p50 and p99 latency (the median of three runs), the
 //! ratio to the fixed-reply server and the failures; after the table come the cost of
@@ -323,8 +323,9 @@ fn load(wire: Wire, bot: &str, text: &str) -> Arc<Load> {
     })
 }
 
-/// Kakao's own SkillPayload example (a Knowledge+ match, 2.1 KB: the size of what
-/// Kakao sends), from the project's shared folder beside the repository.
+/// Kakao's own SkillPayload example (a Knowledge+ match with every top-level key: about
+/// 1 KB as compact JSON, where Kakao's real payloads, with real ids, run 1.5–3 KB), from
+/// the project's shared folder beside the repository.
 fn kakao_skill_sample() -> Value {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../shared/kakao/openbuilder-samples")
