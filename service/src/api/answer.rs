@@ -61,8 +61,10 @@ pub enum Wire {
     Message,
 }
 
-/// Reports how a Kakao request to `bot` ended: every skill and message request
-/// passes here exactly once.
+/// Reports how a Kakao request to `bot` ended: every skill and message request that
+/// reaches its handler passes here exactly once. (Those refused while being extracted —
+/// an unknown bot, a body over the size limit or not declared as JSON — never name a
+/// bot and are answered by [`super::rejection::rejected`].)
 pub fn settle(bot: BotName, wire: Wire, outcome: Outcome, started: Instant) {
     debug!(
         %bot,
