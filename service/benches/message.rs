@@ -2,12 +2,13 @@
 //! same framework answering a constant JSON with no state), then the real `kakaobot`
 //! binary (bench profile) on each store (memory, a real `redis-server`), each bot
 //! (quiz: ask a question; lunch: open today's vote as a group member) and each wire
-//! format (smart-chat `POST …/message`, Open Builder `POST …/skill`), and the default
+//! format (smart-chat `POST …/message`, Open Builder `POST …/skill` with Kakao's own
+//! SkillPayload example, the user rotated), and the default
 //! `info` log level against `RUST_LOG=warn` for `/quiz/message` on each store. Each
 //! row gives requests per second, p50 and p99 latency (the median of three runs), the
 //! ratio to the fixed-reply server and the failures; after the table come the cost of
 //! `info` logging (from the two rows of the same run) and each store's resident memory
-//! after its rows.
+//! after its rows, and each store's skill/message throughput ratio per bot.
 //!
 //! Run: `cargo bench -p kakaobot --bench message` (optionally `-- REQUESTS
 //! CONCURRENCY`, default 10000 and 64). Loopback only, bounded in requests per row.
@@ -296,25 +297,22 @@ fn load(wire: Wire, bot: &str, text: &str) -> Arc<Load> {
                 .map(|u| json!({"user_key": user_key(u), "type": "text", "content": text}))
                 .collect::<Vec<_>>(),
         ),
-        Wire::Skill => (
-            format!("/{bot}/skill"),
-            (0..USERS)
-                .map(|u| {
-                    json!({
-                        "intent": {"id": "b1", "name": "폴백 블록"},
-                        "userRequest": {
-                            "timezone": "Asia/Seoul",
-                            "block": {"id": "b1", "name": "폴백 블록"},
-                            "utterance": text,
-                            "lang": "ko",
-                            "user": {"id": user_key(u), "type": "botUserKey", "properties": {}}
-                        },
-                        "bot": {"id": "bench", "name": "kakaobot"},
-                        "action": {"name": "kakaobot", "clientExtra": null, "params": {}, "id": "a1", "detailParams": {}}
+        Wire::Skill => {
+            let sample = kakao_skill_sample();
+            (
+                format!("/{bot}/skill"),
+                (0..USERS)
+                    .map(|u| {
+                        let mut body = sample.clone();
+                        let request = &mut body["userRequest"];
+                        request["utterance"] = json!(text);
+                        request["user"]["id"] = json!(user_key(u));
+                        request["user"]["properties"]["botUserKey"] = json!(user_key(u));
+                        body
                     })
-                })
-                .collect(),
-        ),
+                    .collect(),
+            )
+        }
     };
     Arc::new(Load {
         uri: path.parse().unwrap(),
@@ -323,6 +321,22 @@ fn load(wire: Wire, bot: &str, text: &str) -> Arc<Load> {
             .map(|body| Bytes::from(body.to_string()))
             .collect(),
     })
+}
+
+/// Kakao's own SkillPayload example (a Knowledge+ match with every top-level key: about
+/// 1 KB as compact JSON, where Kakao's real payloads, with real ids, run 1.5–3 KB), from
+/// the project's shared folder beside the repository.
+fn kakao_skill_sample() -> Value {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/kakao/openbuilder-samples")
+        .join("kakaodocs__answer_json_format__skillpayload_knowledge.json");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "cannot read Kakao's sample {} ({e}): the benchmark expects the project's shared/ folder beside the repository",
+            path.display()
+        )
+    });
+    serde_json::from_str(&text).expect("Kakao's sample is JSON")
 }
 
 fn user_key(user: usize) -> String {
@@ -536,39 +550,39 @@ fn main() {
     }
     let stores = [("memory", None), ("redis", Some(redis.url()))];
     let mut memory = Vec::new();
+    // Each store's skill req/s over the same bot's message req/s.
+    let mut skill_ratios = Vec::new();
     // Each store's `info` req/s on /quiz/message, for the log level's cost.
     let mut info = Vec::new();
     for (store, url) in &stores {
         let server = Server::kakaobot(&layout, url.as_deref(), "info");
         prepare_lunch(&bench, &server);
-        info.push(bench.row(
+        let quiz = bench.row(
             "quiz: ask, POST /quiz/message",
             store,
             &server,
             &quiz_message,
-        ));
-        for (label, wire, bot, text) in [
-            (
-                "quiz: ask, POST /quiz/skill",
-                Wire::Skill,
-                "quiz",
-                "파이썬 퀴즈",
-            ),
-            (
-                "lunch: choose, POST /lunch/message",
-                Wire::Message,
-                "lunch",
-                "#점심 선택",
-            ),
-            (
-                "lunch: choose, POST /lunch/skill",
-                Wire::Skill,
-                "lunch",
-                "#점심 선택",
-            ),
-        ] {
-            bench.row(label, store, &server, &load(wire, bot, text));
-        }
+        );
+        info.push(quiz);
+        let quiz_skill = bench.row(
+            "quiz: ask, POST /quiz/skill",
+            store,
+            &server,
+            &load(Wire::Skill, "quiz", "파이썬 퀴즈"),
+        );
+        let lunch = bench.row(
+            "lunch: choose, POST /lunch/message",
+            store,
+            &server,
+            &load(Wire::Message, "lunch", "#점심 선택"),
+        );
+        let lunch_skill = bench.row(
+            "lunch: choose, POST /lunch/skill",
+            store,
+            &server,
+            &load(Wire::Skill, "lunch", "#점심 선택"),
+        );
+        skill_ratios.push((store, quiz_skill / quiz, lunch_skill / lunch));
         memory.push((store, server.resident_mib()));
     }
     let mut log_cost = Vec::new();
@@ -587,6 +601,11 @@ fn main() {
         println!(
             "{store} /quiz/message: default info logging costs {:.1} % of throughput (info {info:.0} req/s vs warn {warn:.0} req/s)",
             (1.0 - info / warn) * 100.0
+        );
+    }
+    for (store, quiz, lunch) in skill_ratios {
+        println!(
+            "{store}: skill/message throughput, quiz {quiz:.2}, lunch {lunch:.2} (same store, same run)"
         );
     }
     for (store, mib) in memory {

@@ -12,7 +12,6 @@ use std::future::Future;
 use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
-use poem_openapi::types::ToJSON;
 use reqwest::Url;
 use tokio::time::Instant;
 use tracing::{info, warn};
@@ -54,6 +53,8 @@ impl CallbackUrl {
 pub enum CallbackError {
     #[error("no answer from the store within {} s of the request", DEADLINE.as_secs())]
     NoAnswer,
+    #[error("the answer could not be written as JSON: {0}")]
+    Encode(#[source] serde_json::Error),
     #[error("the callback POST failed: {0}")]
     Post(#[source] reqwest::Error),
     #[error("Kakao refused the callback: HTTP {status}: {body}")]
@@ -148,6 +149,7 @@ impl Callbacks {
     }
 
     async fn post(&self, url: &CallbackUrl, body: &SkillResponse) -> Result<(), CallbackError> {
+        let body = serde_json::to_vec(body).map_err(CallbackError::Encode)?;
         let response = self
             .client
             .post(url.0.clone())
@@ -155,7 +157,7 @@ impl Callbacks {
                 reqwest::header::CONTENT_TYPE,
                 "application/json; charset=utf-8",
             )
-            .body(body.to_json_string())
+            .body(body)
             .send()
             .await
             .map_err(|e| CallbackError::Post(e.without_url()))?;
@@ -184,7 +186,7 @@ pub fn record_outcome(
     let label = match outcome {
         Ok(()) => "delivered",
         Err(CallbackError::NoAnswer) => "gave_up",
-        Err(CallbackError::Post(_)) => "failed",
+        Err(CallbackError::Post(_) | CallbackError::Encode(_)) => "failed",
         Err(CallbackError::Refused { .. }) => "refused",
     };
     crate::metrics::skill_callback(&bot, label);

@@ -1,6 +1,6 @@
 //! Which methods each path allows, read from the OpenAPI document the API generates, so
 //! a 405 can carry the `Allow` header HTTP requires (RFC 9110 §15.5.6) without a second
-//! list of routes to keep in step with `api.rs`.
+//! list of routes to keep in step with `api/`.
 
 use poem::http::{header, HeaderValue, StatusCode};
 use poem::{Endpoint, IntoResponse, Request, Response};

@@ -17,7 +17,7 @@ use tokio::sync::watch;
 use tracing::{error, info, warn};
 
 use crate::access_log::{self, AccessLog, Served};
-use crate::api::{Api, AppState};
+use crate::api::{self, Api, AppState};
 use crate::bots::{BankError, BankSource, Bots, LunchBot, QuestionBank, QuizBot};
 use crate::callback::Callbacks;
 use crate::config::Settings;
@@ -442,7 +442,7 @@ pub fn build_state(settings: &Settings) -> anyhow::Result<AppState> {
 
 /// The OpenAPI service for `state`. The document does not depend on the state.
 pub fn openapi(state: AppState) -> OpenApiService<Api, ()> {
-    OpenApiService::new(Api::new(state), "kakaobot", env!("CARGO_PKG_VERSION")).description(
+    OpenApiService::new(api::api(state), "kakaobot", env!("CARGO_PKG_VERSION")).description(
         "KakaoTalk bots: a quiz and a group lunch vote. Kakao calls these routes when users \
              talk to the bot. Today's Kakao channels reach them as Kakao i Open Builder skills: \
              register `https://HOST/quiz/skill` or `https://HOST/lunch/skill` as a skill \

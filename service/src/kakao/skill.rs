@@ -13,13 +13,19 @@
 //! away: items that do not fit as quick replies become list cards, in a carousel when
 //! there are more than 5.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
-use poem_openapi::types::Example;
+use poem_openapi::registry::{MetaSchema, MetaSchemaRef};
+use poem_openapi::types::{Example, ParseError, ParseFromJSON, ParseResult, ToJSON};
 use poem_openapi::{Enum, Object};
+use serde::de::value::MapAccessDeserializer;
+use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::ser::SerializeMap;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::{cut, JsonString, UserKeyField};
+use super::{cut, scalar_type, JsonString, Schema, StringIfAny, Text, UserKeyField};
 use crate::bots::{Button, Input, Keyboard, Reply, Tap};
 use crate::user::UserKey;
 
@@ -57,17 +63,109 @@ const EXTRA_KIND: &str = "kakaobot";
 
 // --- request --------------------------------------------------------------------------
 
+/// A skill call as it is read: the fields kakaobot uses, borrowed from the body. The
+/// rest of a SkillPayload (`intent`, `bot`, `contexts`, `flow`, `action.params`, …) is
+/// skipped while parsing, never stored. Only `userRequest.user.id` is required.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SkillRequest<'a> {
+    #[serde(borrow)]
+    user_request: UserRequest<'a>,
+    #[serde(default)]
+    action: Option<Action>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct UserRequest<'a> {
+    #[serde(default, borrow)]
+    utterance: Option<Text<'a>>,
+    #[serde(borrow)]
+    user: User<'a>,
+    #[serde(default, borrow)]
+    callback_url: Option<Text<'a>>,
+}
+
+#[derive(Debug, Deserialize)]
+struct User<'a> {
+    id: UserKeyField,
+    #[serde(default, borrow)]
+    properties: Option<Properties<'a>>,
+}
+
+/// The user properties that name the smart-chat user, in both spellings Kakao used.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct Properties<'a> {
+    #[serde(borrow, rename = "plusfriendUserKey")]
+    camel: StringIfAny<'a>,
+    #[serde(borrow, rename = "plusfriend_user_key")]
+    snake: StringIfAny<'a>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Action {
+    #[serde(default)]
+    client_extra: ClientExtra,
+}
+
+impl SkillRequest<'_> {
+    /// The user this request acts for: the smart-chat `user_key` when Kakao sends it
+    /// (`plusfriendUserKey`, either spelling), so one person is one user on both wire
+    /// formats; otherwise `user.id` (checked when the request was read, since it is
+    /// the one field every skill request has).
+    pub fn user(&self) -> UserKey {
+        let user = &self.user_request.user;
+        let alias = user.properties.as_ref().and_then(|props| {
+            [&props.camel, &props.snake]
+                .into_iter()
+                .find_map(|key| key.0.as_deref())
+                .and_then(|raw| UserKey::parse(raw).ok())
+        });
+        alias.unwrap_or_else(|| user.id.0.clone())
+    }
+
+    /// What the bot sees: the utterance, and what the tapped item meant when its
+    /// `extra` came back as `clientExtra`.
+    pub fn input(&self) -> Input {
+        let text = self
+            .user_request
+            .utterance
+            .as_ref()
+            .map_or("", |t| &t.0)
+            .trim_end_matches(['\n', '\r'])
+            .to_owned();
+        let tap = self.action.as_ref().and_then(|a| a.client_extra.0.clone());
+        match tap {
+            Some(tap) => Input::Tapped { text, tap },
+            None => Input::Text(text),
+        }
+    }
+
+    /// The callback URL, when the block has callback on.
+    pub fn callback_url(&self) -> Option<&str> {
+        self.user_request
+            .callback_url
+            .as_ref()
+            .map(|u| &*u.0)
+            .filter(|u| !u.is_empty())
+    }
+}
+
+// The SkillPayload as the document shows it (and its example); requests are read as
+// [`SkillRequest`], which keeps only what kakaobot uses.
 /// A skill call: what Kakao POSTs when a block linked to the skill answers a user.
 /// Fields kakaobot does not read (`intent`, `bot`, `contexts`, `flow`, …) are accepted
 /// as they come.
 #[derive(Debug, Clone, Object)]
 #[oai(rename = "SkillPayload", rename_all = "camelCase", example)]
-pub struct SkillRequest {
+pub struct SkillPayload {
     /// Who said what, and where to call back.
-    pub user_request: UserRequest,
+    pub user_request: PayloadUserRequest,
     /// The skill's action; `clientExtra` carries the tapped button's `extra`.
     #[oai(nullable)]
-    pub action: Option<SkillAction>,
+    pub action: Option<PayloadAction>,
     /// The block that matched (`{id, name, extra}`); not read.
     #[oai(nullable)]
     pub intent: Option<Value>,
@@ -82,13 +180,13 @@ pub struct SkillRequest {
 /// `userRequest`.
 #[derive(Debug, Clone, Object)]
 #[oai(rename = "SkillUserRequest", rename_all = "camelCase")]
-pub struct UserRequest {
+pub struct PayloadUserRequest {
     /// What the user said, or the text of the button they tapped. A trailing newline,
     /// seen in real payloads, is ignored.
     #[oai(nullable)]
     pub utterance: Option<JsonString>,
     /// The user.
-    pub user: SkillUser,
+    pub user: PayloadUser,
     /// Present only for an approved "AI chatbot" block with callback on: a one-time
     /// URL, valid for a minute, to POST the real answer to.
     #[oai(nullable)]
@@ -110,7 +208,7 @@ pub struct UserRequest {
 /// `userRequest.user`.
 #[derive(Debug, Clone, Object)]
 #[oai(rename = "SkillUser")]
-pub struct SkillUser {
+pub struct PayloadUser {
     /// The user's botUserKey: up to 70 characters (Kakao's are lowercase hex), stable
     /// per user and bot. Required; printable ASCII without spaces or any of `" # % / : ?`.
     pub id: UserKeyField,
@@ -128,7 +226,7 @@ pub struct SkillUser {
 /// `action`.
 #[derive(Debug, Clone, Object)]
 #[oai(rename = "SkillAction", rename_all = "camelCase")]
-pub struct SkillAction {
+pub struct PayloadAction {
     /// The skill's id; not read.
     #[oai(nullable)]
     pub id: Option<JsonString>,
@@ -147,60 +245,17 @@ pub struct SkillAction {
     pub client_extra: Option<Value>,
 }
 
-impl SkillRequest {
-    /// The user this request acts for: the smart-chat `user_key` when Kakao sends it
-    /// (`plusfriendUserKey`, either spelling), so one person is one user on both wire
-    /// formats; otherwise `user.id` (checked when the request was read, since it is
-    /// the one field every skill request has).
-    pub fn user(&self) -> UserKey {
-        let user = &self.user_request.user;
-        let id = user.id.0.clone();
-        let alias = user.properties.as_ref().and_then(|props| {
-            ["plusfriendUserKey", "plusfriend_user_key"]
-                .iter()
-                .find_map(|name| props.get(*name)?.as_str())
-                .and_then(|raw| UserKey::parse(raw).ok())
-        });
-        alias.unwrap_or(id)
-    }
-
-    /// What the bot sees: the utterance, and what the tapped item meant when its
-    /// `extra` came back as `clientExtra`.
-    pub fn input(&self) -> Input {
-        let text = self
-            .user_request
-            .utterance
-            .as_deref()
-            .unwrap_or_default()
-            .trim_end_matches(['\n', '\r'])
-            .to_owned();
-        let tap = self
-            .action
-            .as_ref()
-            .and_then(|a| a.client_extra.as_ref())
-            .and_then(tap_from_extra);
-        match tap {
-            Some(tap) => Input::Tapped { text, tap },
-            None => Input::Text(text),
-        }
-    }
-
-    /// The callback URL, when the block has callback on.
-    pub fn callback_url(&self) -> Option<&str> {
-        self.user_request
-            .callback_url
-            .as_deref()
-            .filter(|u| !u.is_empty())
-    }
+impl Schema for SkillPayload {
+    type Wire<'a> = SkillRequest<'a>;
 }
 
-impl Example for SkillRequest {
+impl Example for SkillPayload {
     /// A quiz answer tapped on a quick reply, as Kakao sends it (OPENBUILDER.md §2).
     fn example() -> Self {
         Self {
-            user_request: UserRequest {
+            user_request: PayloadUserRequest {
                 utterance: Some("JSON".into()),
-                user: SkillUser {
+                user: PayloadUser {
                     id: UserKeyField(
                         UserKey::parse(
                             "b1f5c3e9a0d24f6e8c7b5a3d1e9f0c2b4a6d8e0f1a3c5e7b9d1f3a5c7e9b1d3f5a",
@@ -219,15 +274,16 @@ impl Example for SkillRequest {
                 params: Some(json!({"surface": "Kakaotalk.plusfriend"})),
                 block: Some(json!({"id": "5f1b2c3d4e5f6a7b8c9d0e1f", "name": "폴백 블록"})),
             },
-            action: Some(SkillAction {
+            action: Some(PayloadAction {
                 id: Some("5f1b2c3d4e5f6a7b8c9d0e20".into()),
                 name: Some("kakaobot quiz".into()),
                 params: Some(json!({})),
                 detail_params: Some(json!({})),
-                client_extra: Some(extra_for(&Tap::Answer {
+                client_extra: extra_for(&Tap::Answer {
                     question: "web-not-markup".to_owned(),
                     choice: "JSON".to_owned(),
-                })),
+                })
+                .to_json(),
             }),
             intent: Some(json!({
                 "id": "5f1b2c3d4e5f6a7b8c9d0e1f",
@@ -240,59 +296,177 @@ impl Example for SkillRequest {
     }
 }
 
+/// The fields of a `clientExtra` that say which kakaobot item was tapped; any other
+/// key is skipped.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct ExtraFields<'a> {
+    #[serde(borrow, rename = "kakaobot")]
+    kind: StringIfAny<'a>,
+    #[serde(borrow)]
+    question: StringIfAny<'a>,
+    #[serde(borrow)]
+    choice: StringIfAny<'a>,
+    #[serde(borrow)]
+    restaurant: StringIfAny<'a>,
+}
+
 /// `clientExtra` → the tap it describes. Anything else (null, the string `"null"`, an
 /// operator's own extra, an item this version does not know) is no tap: the utterance
 /// decides, exactly as if the user had typed it.
-fn tap_from_extra(extra: &Value) -> Option<Tap> {
-    let extra = extra.as_object()?;
-    let field = |name: &str| extra.get(name)?.as_str().map(str::to_owned);
-    match extra.get(EXTRA_KIND)?.as_str()? {
-        "answer" => Some(Tap::Answer {
-            question: field("question")?,
-            choice: field("choice")?,
-        }),
-        "vote" => Some(Tap::Vote {
-            restaurant: field("restaurant")?,
-        }),
-        "remove" => Some(Tap::Remove {
-            restaurant: field("restaurant")?,
-        }),
-        _ => None,
+#[derive(Debug, Default)]
+struct ClientExtra(Option<Tap>);
+
+impl<'de> Deserialize<'de> for ClientExtra {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(ClientExtraVisitor)
     }
 }
 
-/// The tap → the `extra` its button carries (a JSON object).
-fn extra_for(tap: &Tap) -> Value {
-    match tap {
-        Tap::Answer { question, choice } => {
-            json!({EXTRA_KIND: "answer", "question": question, "choice": choice})
-        }
-        Tap::Vote { restaurant } => json!({EXTRA_KIND: "vote", "restaurant": restaurant}),
-        Tap::Remove { restaurant } => json!({EXTRA_KIND: "remove", "restaurant": restaurant}),
+struct ClientExtraVisitor;
+
+impl<'de> Visitor<'de> for ClientExtraVisitor {
+    type Value = ClientExtra;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any JSON value")
     }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<ClientExtra, A::Error> {
+        let fields = ExtraFields::deserialize(MapAccessDeserializer::new(map))?;
+        Ok(ClientExtra(fields.tap()))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<ClientExtra, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(ClientExtra(None))
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<ClientExtra, E> {
+        Ok(ClientExtra(None))
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<ClientExtra, E> {
+        Ok(ClientExtra(None))
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<ClientExtra, E> {
+        Ok(ClientExtra(None))
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<ClientExtra, E> {
+        Ok(ClientExtra(None))
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<ClientExtra, E> {
+        Ok(ClientExtra(None))
+    }
+
+    fn visit_unit<E>(self) -> Result<ClientExtra, E> {
+        Ok(ClientExtra(None))
+    }
+}
+
+impl ExtraFields<'_> {
+    fn tap(self) -> Option<Tap> {
+        let field = |f: StringIfAny| f.0.map(Cow::into_owned);
+        match self.kind.0.as_deref()? {
+            "answer" => Some(Tap::Answer {
+                question: field(self.question)?,
+                choice: field(self.choice)?,
+            }),
+            "vote" => Some(Tap::Vote {
+                restaurant: field(self.restaurant)?,
+            }),
+            "remove" => Some(Tap::Remove {
+                restaurant: field(self.restaurant)?,
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// The `extra` a button carries: which kakaobot item it is, as a JSON object that
+/// comes back as the next request's `clientExtra` (`{"kakaobot": "vote", "restaurant": …}`).
+/// Written straight from the tap; documented as any JSON value, since the keys are
+/// kakaobot's own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Extra(pub Tap);
+
+scalar_type!(
+    Extra,
+    "any",
+    MetaSchemaRef::Inline(Box::new(MetaSchema::ANY))
+);
+
+impl Serialize for Extra {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(None)?;
+        match &self.0 {
+            Tap::Answer { question, choice } => {
+                map.serialize_entry(EXTRA_KIND, "answer")?;
+                map.serialize_entry("question", question)?;
+                map.serialize_entry("choice", choice)?;
+            }
+            Tap::Vote { restaurant } => {
+                map.serialize_entry(EXTRA_KIND, "vote")?;
+                map.serialize_entry("restaurant", restaurant)?;
+            }
+            Tap::Remove { restaurant } => {
+                map.serialize_entry(EXTRA_KIND, "remove")?;
+                map.serialize_entry("restaurant", restaurant)?;
+            }
+        }
+        map.end()
+    }
+}
+
+impl ParseFromJSON for Extra {
+    fn parse_from_json(value: Option<Value>) -> ParseResult<Self> {
+        let value = value.unwrap_or_default();
+        match ClientExtra::deserialize(&value) {
+            Ok(ClientExtra(Some(tap))) => Ok(Self(tap)),
+            _ => Err(ParseError::expected_type(value)),
+        }
+    }
+}
+
+impl ToJSON for Extra {
+    fn to_json(&self) -> Option<Value> {
+        serde_json::to_value(self).ok()
+    }
+}
+
+/// The tap → the `extra` its button carries.
+fn extra_for(tap: &Tap) -> Extra {
+    Extra(tap.clone())
 }
 
 // --- response -------------------------------------------------------------------------
 
 /// The answer to a skill call.
-#[derive(Debug, Clone, PartialEq, Object)]
+#[derive(Debug, Clone, PartialEq, Object, Serialize)]
 #[oai(rename = "SkillResponse", rename_all = "camelCase", example)]
+#[serde(rename_all = "camelCase")]
 pub struct SkillResponse {
     /// Always `2.0`.
     pub version: String,
     /// What the user sees. Absent in a callback acknowledgement.
     #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub template: Option<SkillTemplate>,
     /// `true` in a callback acknowledgement: the real answer follows on the callback URL.
     #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub use_callback: Option<bool>,
     /// With `useCallback`: `{"text": …}` fills the block's waiting message.
     #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub data: Option<CallbackData>,
 }
 
 /// `data` of a callback acknowledgement.
-#[derive(Debug, Clone, PartialEq, Eq, Object)]
+#[derive(Debug, Clone, PartialEq, Eq, Object, Serialize)]
 #[oai(rename = "SkillCallbackData")]
 pub struct CallbackData {
     /// The waiting message shown until the real answer arrives.
@@ -300,34 +474,42 @@ pub struct CallbackData {
 }
 
 /// `template`: 1 to 3 outputs and at most 10 quick replies.
-#[derive(Debug, Clone, PartialEq, Object)]
+#[derive(Debug, Clone, PartialEq, Object, Serialize)]
 #[oai(rename = "SkillTemplate", rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct SkillTemplate {
     /// The speech bubbles, in order (1 to 3).
     pub outputs: Vec<Component>,
     /// Buttons under the last bubble (at most 10); tapping one sends its `messageText`.
     #[oai(skip_serializing_if_is_empty)]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub quick_replies: Vec<QuickReply>,
 }
 
 /// One output; exactly one field is present.
-#[derive(Debug, Clone, PartialEq, Object)]
+#[derive(Debug, Clone, PartialEq, Object, Serialize)]
 #[oai(rename = "SkillComponent", rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct Component {
     /// Text (at most 1000 characters).
     #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub simple_text: Option<SimpleText>,
     /// An image.
     #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub simple_image: Option<SimpleImage>,
     /// A text card with a link button.
     #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub text_card: Option<TextCard>,
     /// A list of up to 5 tappable items.
     #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub list_card: Option<ListCard>,
     /// Up to 5 list cards of up to 4 items each, side by side.
     #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub carousel: Option<Carousel>,
 }
 
@@ -351,7 +533,7 @@ impl Component {
 }
 
 /// `simpleText`.
-#[derive(Debug, Clone, PartialEq, Eq, Object)]
+#[derive(Debug, Clone, PartialEq, Eq, Object, Serialize)]
 #[oai(rename = "SkillSimpleText")]
 pub struct SimpleText {
     /// At most 1000 characters; past 500 Kakao folds the rest behind "전체 보기".
@@ -359,8 +541,9 @@ pub struct SimpleText {
 }
 
 /// `simpleImage`.
-#[derive(Debug, Clone, PartialEq, Eq, Object)]
+#[derive(Debug, Clone, PartialEq, Eq, Object, Serialize)]
 #[oai(rename = "SkillSimpleImage", rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct SimpleImage {
     /// The image URL.
     pub image_url: String,
@@ -369,7 +552,7 @@ pub struct SimpleImage {
 }
 
 /// `textCard`.
-#[derive(Debug, Clone, PartialEq, Eq, Object)]
+#[derive(Debug, Clone, PartialEq, Eq, Object, Serialize)]
 #[oai(rename = "SkillTextCard")]
 pub struct TextCard {
     /// At most 400 characters.
@@ -379,8 +562,9 @@ pub struct TextCard {
 }
 
 /// A card button that opens a page.
-#[derive(Debug, Clone, PartialEq, Eq, Object)]
+#[derive(Debug, Clone, PartialEq, Eq, Object, Serialize)]
 #[oai(rename = "SkillCardButton", rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct CardButton {
     /// At most 14 characters.
     pub label: String,
@@ -391,7 +575,7 @@ pub struct CardButton {
 }
 
 /// `listCard`.
-#[derive(Debug, Clone, PartialEq, Object)]
+#[derive(Debug, Clone, PartialEq, Object, Serialize)]
 #[oai(rename = "SkillListCard")]
 pub struct ListCard {
     /// The card's title.
@@ -401,7 +585,7 @@ pub struct ListCard {
 }
 
 /// A listCard's header.
-#[derive(Debug, Clone, PartialEq, Eq, Object)]
+#[derive(Debug, Clone, PartialEq, Eq, Object, Serialize)]
 #[oai(rename = "SkillListHeader")]
 pub struct ListHeader {
     /// The card's title.
@@ -410,8 +594,9 @@ pub struct ListHeader {
 
 /// One tappable line of a listCard: tapping sends `messageText` and hands `extra` to
 /// the next skill call as `clientExtra`.
-#[derive(Debug, Clone, PartialEq, Object)]
+#[derive(Debug, Clone, PartialEq, Object, Serialize)]
 #[oai(rename = "SkillListItem", rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct ListItem {
     /// What the item shows.
     pub title: String,
@@ -421,45 +606,51 @@ pub struct ListItem {
     pub message_text: String,
     /// What the item means to kakaobot (`{"kakaobot": "vote", "restaurant": …}`).
     #[oai(skip_serializing_if_is_none)]
-    pub extra: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub extra: Option<Extra>,
 }
 
 /// `carousel` of listCards.
-#[derive(Debug, Clone, PartialEq, Object)]
+#[derive(Debug, Clone, PartialEq, Object, Serialize)]
 #[oai(rename = "SkillCarousel")]
 pub struct Carousel {
     /// Always `listCard`.
     #[oai(rename = "type")]
+    #[serde(rename = "type")]
     pub kind: CarouselType,
     /// At most 5 list cards.
     pub items: Vec<ListCard>,
 }
 
 /// The card type of a carousel.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, Serialize)]
 #[oai(rename = "SkillCarouselType")]
 pub enum CarouselType {
     /// List cards.
     #[oai(rename = "listCard")]
+    #[serde(rename = "listCard")]
     ListCard,
 }
 
 /// What tapping does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, Serialize)]
 #[oai(rename = "SkillButtonAction")]
 pub enum ButtonAction {
     /// Sends `messageText` as if the user typed it. kakaobot uses no `block` action: a
     /// skill server cannot know the operator's block ids.
     #[oai(rename = "message")]
+    #[serde(rename = "message")]
     Message,
     /// Opens `webLinkUrl`.
     #[oai(rename = "webLink")]
+    #[serde(rename = "webLink")]
     WebLink,
 }
 
 /// A quick reply under the last bubble.
-#[derive(Debug, Clone, PartialEq, Object)]
+#[derive(Debug, Clone, PartialEq, Object, Serialize)]
 #[oai(rename = "SkillQuickReply", rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct QuickReply {
     /// At most 14 characters.
     pub label: String,
@@ -469,7 +660,8 @@ pub struct QuickReply {
     pub message_text: String,
     /// What the button means to kakaobot, for an item (a quiz choice, a restaurant).
     #[oai(skip_serializing_if_is_none)]
-    pub extra: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub extra: Option<Extra>,
 }
 
 impl Example for SkillResponse {
@@ -645,8 +837,8 @@ fn item_cards(items: &[&Button]) -> Option<Component> {
 /// here: the last list items go first, then quick replies, then the text shrinks.
 fn fit_body(response: &mut SkillResponse) {
     let size = |r: &SkillResponse| {
-        use poem_openapi::types::ToJSON;
-        r.to_json_string().len()
+        let mut counter = ByteCounter(0);
+        serde_json::to_writer(&mut counter, r).map_or(0, |()| counter.0)
     };
     while size(response) > MAX_BODY_BYTES {
         let Some(template) = response.template.as_mut() else {
@@ -680,14 +872,33 @@ fn fit_body(response: &mut SkillResponse) {
     }
 }
 
+/// Counts what is written: a body's size without building the body.
+struct ByteCounter(usize);
+
+impl std::io::Write for ByteCounter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 += buf.len();
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use poem_openapi::types::{ParseFromJSON, ToJSON};
     use proptest::prelude::*;
 
-    fn parse(value: Value) -> SkillRequest {
-        SkillRequest::parse_from_json(Some(value)).expect("a valid skill payload")
+    /// Reads `value` as a request body is read. The body is leaked so that the
+    /// request may borrow from it for the rest of the test.
+    fn read(value: Value) -> serde_json::Result<SkillRequest<'static>> {
+        serde_json::from_str(Box::leak(value.to_string().into_boxed_str()))
+    }
+
+    fn parse(value: Value) -> SkillRequest<'static> {
+        read(value).expect("a valid skill payload")
     }
 
     fn payload(user: Value, utterance: &str, client_extra: Value) -> Value {
@@ -723,11 +934,7 @@ mod tests {
     #[test]
     fn an_empty_or_odd_user_id_is_refused_when_read() {
         for id in ["", "a b", "a:b", "사용자", &"a".repeat(129)] {
-            let read = SkillRequest::parse_from_json(Some(payload(
-                json!({ "id": id }),
-                "hi",
-                Value::Null,
-            )));
+            let read = read(payload(json!({ "id": id }), "hi", Value::Null));
             assert!(read.is_err(), "{id:?}");
         }
     }
@@ -760,7 +967,7 @@ mod tests {
                 restaurant: "김밥천국".into(),
             },
         ] {
-            let extra = extra_for(&tap);
+            let extra = serde_json::to_value(extra_for(&tap)).unwrap();
             let req = parse(payload(json!({"id": "u"}), "x", extra));
             assert_eq!(
                 req.input(),
@@ -774,7 +981,7 @@ mod tests {
 
     #[test]
     fn the_documented_example_parses_and_acts_for_its_plusfriend_user() {
-        let example = SkillRequest::example().to_json().unwrap();
+        let example = SkillPayload::example().to_json().unwrap();
         let req = parse(example);
         assert_eq!(req.user().as_str(), "Wb8QkM2xRt1a");
         assert!(matches!(req.input(), Input::Tapped { .. }));
@@ -849,7 +1056,13 @@ mod tests {
     /// Every limit of OPENBUILDER.md §3 that a rendered reply could break.
     fn assert_within_limits(response: &SkillResponse) -> Result<(), TestCaseError> {
         prop_assert_eq!(&response.version, VERSION);
-        prop_assert!(response.to_json_string().len() <= MAX_BODY_BYTES);
+        let body = serde_json::to_string(response).expect("a response serializes");
+        prop_assert!(body.len() <= MAX_BODY_BYTES);
+        // What is sent is what the document describes.
+        prop_assert_eq!(
+            serde_json::from_str::<Value>(&body).ok(),
+            response.to_json()
+        );
         let template = response.template.as_ref().expect("a template");
         prop_assert!((1..=MAX_OUTPUTS).contains(&template.outputs.len()));
         prop_assert!(template.quick_replies.len() <= MAX_QUICK_REPLIES);
@@ -911,9 +1124,9 @@ mod tests {
             buttons.push(button("처음으로", false));
             let response = render(&Reply::new("골라요", Keyboard::Buttons(buttons.clone())));
             assert_within_limits(&response)?;
-            let json = response.to_json_string();
+            let json = serde_json::to_string(&response).unwrap();
             for b in &buttons {
-                let extra = b.tap.as_ref().map(|t| extra_for(t).to_string());
+                let extra = b.tap.as_ref().map(|t| serde_json::to_string(&extra_for(t)).unwrap());
                 let reachable = match extra {
                     Some(extra) => json.contains(&extra),
                     None => json.contains(&format!("\"messageText\":{}", Value::from(b.label.clone()))),

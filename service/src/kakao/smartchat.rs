@@ -7,8 +7,9 @@
 //! are sent, whatever a bot or a question bank produces.
 
 use poem_openapi::{Enum, Object};
+use serde::{Deserialize, Serialize};
 
-use super::{JsonString, UserKeyField};
+use super::{JsonString, Schema, UserKeyField};
 use crate::bots::{Input, Keyboard, MediaKind, Reply};
 
 /// Longest message text Kakao shows; newlines do not count.
@@ -17,20 +18,23 @@ pub const MAX_TEXT_CHARS: usize = 1000;
 pub const MAX_BUTTONS: usize = 100;
 
 /// The keyboard Kakao shows under a message or when a chat opens.
-#[derive(Debug, Clone, PartialEq, Eq, Object)]
+#[derive(Debug, Clone, PartialEq, Eq, Object, Serialize)]
 #[oai(rename = "Keyboard")]
 pub struct KeyboardBody {
     /// `buttons` shows the listed buttons; `text` shows free text input.
     #[oai(rename = "type")]
+    #[serde(rename = "type")]
     pub kind: KeyboardType,
     /// The button labels, in order (at most 100; Kakao shows three per page). Only with `type` = `buttons`.
     #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub buttons: Option<Vec<String>>,
 }
 
 /// Kind of keyboard.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, Serialize)]
 #[oai(rename_all = "lowercase")]
+#[serde(rename_all = "lowercase")]
 pub enum KeyboardType {
     /// Buttons to pick from.
     Buttons,
@@ -39,7 +43,7 @@ pub enum KeyboardType {
 }
 
 /// A message a user sent to the bot.
-#[derive(Debug, Clone, Object)]
+#[derive(Debug, Clone, Object, Deserialize)]
 #[oai(rename = "MessageRequest")]
 pub struct MessageRequest {
     /// The user's key: opaque, stable per user and bot (Kakao's are 12 characters of
@@ -48,9 +52,14 @@ pub struct MessageRequest {
     pub user_key: UserKeyField,
     /// `text`, `photo`, `video` or `audio`; other kinds get a polite reply.
     #[oai(rename = "type")]
+    #[serde(rename = "type")]
     pub kind: JsonString,
     /// The text, or the media URL for `photo`, `video` and `audio`.
     pub content: JsonString,
+}
+
+impl Schema for MessageRequest {
+    type Wire<'a> = Self;
 }
 
 impl MessageRequest {
@@ -68,7 +77,7 @@ impl MessageRequest {
 }
 
 /// An image in a reply.
-#[derive(Debug, Clone, PartialEq, Eq, Object)]
+#[derive(Debug, Clone, PartialEq, Eq, Object, Serialize)]
 #[oai(rename = "Photo")]
 pub struct PhotoBody {
     /// Image URL (one JPEG or PNG; 720×630 and ≤ 500 KB recommended).
@@ -80,7 +89,7 @@ pub struct PhotoBody {
 }
 
 /// A link button in a reply.
-#[derive(Debug, Clone, PartialEq, Eq, Object)]
+#[derive(Debug, Clone, PartialEq, Eq, Object, Serialize)]
 #[oai(rename = "MessageButton")]
 pub struct MessageButtonBody {
     /// The button's label.
@@ -90,33 +99,37 @@ pub struct MessageButtonBody {
 }
 
 /// One reply message: at least one and at most all three of text, photo and link button.
-#[derive(Debug, Clone, PartialEq, Eq, Object)]
+#[derive(Debug, Clone, PartialEq, Eq, Object, Serialize)]
 #[oai(rename = "Message")]
 pub struct MessageBody {
     /// The reply text (at most 1000 characters, newlines not counted).
     #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
     /// An image shown with the text.
     #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub photo: Option<PhotoBody>,
     /// A link button shown under the text.
     #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub message_button: Option<MessageButtonBody>,
 }
 
 /// The answer to a user's message.
-#[derive(Debug, Clone, PartialEq, Eq, Object)]
+#[derive(Debug, Clone, PartialEq, Eq, Object, Serialize)]
 #[oai(rename = "MessageResponse")]
 pub struct MessageResponse {
     /// The reply shown to the user.
     pub message: MessageBody,
     /// The keyboard to show next; absent means free text input.
     #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub keyboard: Option<KeyboardBody>,
 }
 
 /// A user added, blocked, or left the bot (`POST /friend`, `DELETE /friend` with a body).
-#[derive(Debug, Clone, Object)]
+#[derive(Debug, Clone, Object, Deserialize)]
 #[oai(rename = "FriendRequest")]
 pub struct FriendRequest {
     /// The user's key: printable ASCII without spaces or any of `" # % / : ?`, at most
@@ -124,8 +137,12 @@ pub struct FriendRequest {
     pub user_key: UserKeyField,
 }
 
+impl Schema for FriendRequest {
+    type Wire<'a> = Self;
+}
+
 /// Kakao's acknowledgement body: `{"code":0,"message":"SUCCESS","comment":"정상 응답"}`.
-#[derive(Debug, Clone, PartialEq, Eq, Object)]
+#[derive(Debug, Clone, PartialEq, Eq, Object, Serialize)]
 #[oai(rename = "Ack")]
 pub struct Ack {
     /// Always 0.

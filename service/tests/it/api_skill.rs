@@ -619,6 +619,51 @@ async fn with_a_skill_secret_set_only_requests_carrying_it_are_answered() {
     app.post_message(QUIZ, "OLDUSER00001", "내 점수").await;
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn with_a_skill_secret_set_the_secret_is_checked_before_the_body_is_read() {
+    let app = spawn_app_with(
+        "skill_secret_first",
+        None,
+        &[("KAKAOBOT_SKILL_SECRET", "s3cret-value")],
+        |_| {},
+    )
+    .await;
+    let send = |secret: Option<&'static str>, body: &'static [u8]| {
+        let mut req = app
+            .client
+            .post(app.url("/quiz/skill"))
+            .header("Content-Type", "application/json")
+            .body(body);
+        if let Some(secret) = secret {
+            req = req.header("X-Kakaobot-Skill-Secret", secret);
+        }
+        req.send()
+    };
+
+    for body in [
+        &b"{\"userRequest\":"[..],
+        br#"{"userRequest": {"user": {}}}"#,
+        b"",
+    ] {
+        let missing = crate::helpers::Plain::from(send(None, body).await.unwrap()).await;
+        let wrong = crate::helpers::Plain::from(send(Some("nope"), body).await.unwrap()).await;
+
+        // A stranger learns nothing about the shape the service expects.
+        let message = missing.assert_error(StatusCode::UNAUTHORIZED, "unauthorized");
+        assert!(!message.contains("userRequest"), "{message}");
+        wrong.assert_error(StatusCode::UNAUTHORIZED, "unauthorized");
+    }
+    // With the secret, the same bad body is the usual 400 naming what is expected.
+    let bad = crate::helpers::Plain::from(
+        send(Some("s3cret-value"), b"{\"userRequest\":")
+            .await
+            .unwrap(),
+    )
+    .await;
+    let message = bad.assert_error(StatusCode::BAD_REQUEST, "bad_request");
+    assert!(message.contains("userRequest"), "{message}");
+}
+
 // --- wire shapes ----------------------------------------------------------------------------
 
 /// Every key path of a JSON value (`template.outputs[].simpleText.text`), array

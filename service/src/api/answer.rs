@@ -1,0 +1,199 @@
+//! A bot's answer to a Kakao request, within the reply budget: the store gets the
+//! budget; when it fails or does not answer in time, the user gets the bot's "try
+//! again" reply — or, for a skill call that carries a callback URL, an
+//! acknowledgement now and the real answer POSTed to that URL once it is ready
+//! ([`callback`]). No HTTP here: the routes render what this returns, and report how
+//! each request ended through [`settle`].
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use tokio::time::Instant as TokioInstant;
+use tracing::{debug, warn};
+
+use super::AppState;
+use crate::bots::{BotName, Input, Reply};
+use crate::callback::{self, CallbackUrl};
+use crate::kakao::skill;
+use crate::metrics::FallbackReason;
+use crate::store::StoreError;
+use crate::user::UserKey;
+
+/// How a Kakao request ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The bot's reply, within the budget.
+    Answered,
+    /// The "try again" reply: the store failed or was slow.
+    Fallback,
+    /// A callback acknowledgement; the reply follows on the callback URL.
+    Callback,
+    /// The body could not be read.
+    BadRequest,
+    /// The skill secret was missing or wrong.
+    Unauthorized,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Answered => "answered",
+            Outcome::Fallback => "fallback",
+            Outcome::Callback => "callback",
+            Outcome::BadRequest => "bad_request",
+            Outcome::Unauthorized => "unauthorized",
+        }
+    }
+}
+
+/// A reply to send now, and whether it is the bot's or the "try again" one.
+#[derive(Debug)]
+pub struct Answer {
+    pub reply: Reply,
+    /// [`Outcome::Answered`] or [`Outcome::Fallback`].
+    pub outcome: Outcome,
+}
+
+/// Which wire format a request came in, for the log line.
+#[derive(Debug, Clone, Copy)]
+pub enum Wire {
+    Skill,
+    Message,
+}
+
+/// Reports how a Kakao request to `bot` ended: every skill and message request that
+/// reaches its handler passes here exactly once. (Those refused while being extracted —
+/// an unknown bot, a body over the size limit or not declared as JSON — never name a
+/// bot and are answered by [`super::rejection::rejected`].)
+pub fn settle(bot: BotName, wire: Wire, outcome: Outcome, started: Instant) {
+    debug!(
+        %bot,
+        ?wire,
+        outcome = outcome.as_str(),
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "request settled"
+    );
+}
+
+/// Why the store gave no answer within the reply budget.
+#[derive(Debug, thiserror::Error)]
+pub enum Unanswered {
+    #[error("no answer within {} ms", .0.as_millis())]
+    Slow(Duration),
+    #[error(transparent)]
+    Failed(StoreError),
+}
+
+impl Unanswered {
+    /// The `reason` label of `kakaobot_fallback_replies_total`.
+    fn reason(&self) -> FallbackReason {
+        match self {
+            Unanswered::Slow(_) => FallbackReason::Timeout,
+            Unanswered::Failed(_) => FallbackReason::Error,
+        }
+    }
+}
+
+/// Runs a store operation within `budget`; a slow store is a failure.
+pub async fn within_budget<T>(
+    budget: Duration,
+    op: impl Future<Output = Result<T, StoreError>>,
+) -> Result<T, Unanswered> {
+    match tokio::time::timeout(budget, op).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(err)) => Err(Unanswered::Failed(err)),
+        Err(_) => Err(Unanswered::Slow(budget)),
+    }
+}
+
+/// The bot's reply within the reply budget, or the "try again" reply.
+pub async fn answer(state: &AppState, bot: BotName, user: &UserKey, input: &Input) -> Answer {
+    let store = state.store.as_ref();
+    let reply = state.bots.reply(bot, user, input, store);
+    match within_budget(state.reply_budget, reply).await {
+        Ok(reply) => Answer {
+            reply,
+            outcome: Outcome::Answered,
+        },
+        Err(cause) => {
+            warn!(%bot, %user, kind = input_kind(input), %cause, "store failed; sending the fallback reply");
+            crate::metrics::fallback_reply(bot, cause.reason());
+            Answer {
+                reply: state.bots.unavailable(bot),
+                outcome: Outcome::Fallback,
+            }
+        }
+    }
+}
+
+/// The reply if it is ready within the budget; otherwise `None` (send the callback
+/// acknowledgement, [`Outcome::Callback`]), and the reply is delivered to `url` when
+/// it is ready (see [`callback`]).
+pub async fn answer_or_call_back(
+    state: &AppState,
+    bot: BotName,
+    user: UserKey,
+    input: Input,
+    url: CallbackUrl,
+) -> Option<Answer> {
+    let started = TokioInstant::now();
+    let work = {
+        let (state, user, input) = (state.clone(), user.clone(), input.clone());
+        move || {
+            let (state, user, input) = (state.clone(), user.clone(), input.clone());
+            async move {
+                state
+                    .bots
+                    .reply(bot, &user, &input, state.store.as_ref())
+                    .await
+            }
+        }
+    };
+    let mut first = tokio::spawn(work());
+    let first = match tokio::time::timeout(state.reply_budget, &mut first).await {
+        Ok(Ok(Ok(reply))) => {
+            return Some(Answer {
+                reply,
+                outcome: Outcome::Answered,
+            })
+        }
+        Ok(Ok(Err(cause))) => {
+            warn!(%bot, %user, %cause, host = url.host(), "store failed; answering useCallback");
+            None
+        }
+        Ok(Err(join)) => {
+            warn!(%bot, %user, cause = %join, "reply task failed; answering useCallback");
+            None
+        }
+        Err(_) => {
+            warn!(%bot, %user, host = url.host(), "store slow; answering useCallback");
+            Some(first)
+        }
+    };
+    let acked = TokioInstant::now();
+    let callbacks = state.callbacks.clone();
+    tokio::spawn(async move {
+        let host = url.host().to_owned();
+        let outcome = callbacks
+            .follow_up(
+                url,
+                first,
+                work,
+                skill::render,
+                acked,
+                started + callback::DEADLINE,
+            )
+            .await;
+        callback::record_outcome(bot, &host, &outcome);
+    });
+    None
+}
+
+/// The kind of input, for log lines (never its text).
+fn input_kind(input: &Input) -> &'static str {
+    match input {
+        Input::Text(_) => "text",
+        Input::Tapped { .. } => "tap",
+        Input::Media(_) => "media",
+    }
+}
