@@ -72,7 +72,7 @@ pub struct AppState {
 #[derive(Tags)]
 enum Tag {
     /// Kakao i Open Builder skills, how Kakao channels reach bots today: register
-    /// `http://HOST:5000/quiz/skill` or `http://HOST:5000/lunch/skill` as a skill in Kakao's
+    /// `https://HOST/quiz/skill` or `https://HOST/lunch/skill` as a skill in Kakao's
     /// chatbot admin centre and use it in the fallback and welcome blocks.
     Skills,
     /// The default bot (`KAKAOBOT_DEFAULT_BOT`, `quiz` unless set) at the root URL, so a
