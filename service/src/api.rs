@@ -21,6 +21,7 @@ use crate::kakao::smartchat::{
     self, Ack, FriendRequest, KeyboardBody, MessageRequest, MessageResponse,
 };
 use crate::kakao::UserKeyField;
+use crate::metrics::{Outcome, Wire};
 use crate::store::{BotScope, Store, StoreError};
 use crate::user::UserKey;
 
@@ -182,6 +183,7 @@ pub enum MessageReply {
 }
 
 fn message_bad_request(err: poem::Error) -> MessageReply {
+    crate::metrics::answer(None, Wire::SmartChat, Outcome::BadRequest);
     match parse_error(&err, MESSAGE_SHAPE) {
         (true, body) => MessageReply::PayloadTooLarge(body),
         (false, body) => MessageReply::BadRequest(body),
@@ -217,6 +219,7 @@ pub enum SkillReply {
 const SKILL_SHAPE: &str = r#"{"userRequest": {"utterance": string, "user": {"id": string, …}, …}, "action": {"clientExtra": {…}, …}, …}"#;
 
 fn skill_bad_request(err: poem::Error) -> SkillReply {
+    crate::metrics::answer(None, Wire::Skill, Outcome::BadRequest);
     match parse_error(&err, SKILL_SHAPE) {
         (true, body) => SkillReply::PayloadTooLarge(body),
         (false, body) => SkillReply::BadRequest(body),
@@ -341,7 +344,7 @@ impl Api {
         let user = body.user_key.0.clone();
         let input = body.input();
         let started = Instant::now();
-        let reply = self.answer(bot, &user, &input).await;
+        let reply = self.answer(bot, Wire::SmartChat, &user, &input).await;
         debug!(
             %bot,
             %user,
@@ -353,15 +356,19 @@ impl Api {
     }
 
     /// The bot's reply within the reply budget, or the "try again" reply.
-    async fn answer(&self, bot: BotName, user: &UserKey, input: &Input) -> Reply {
+    async fn answer(&self, bot: BotName, wire: Wire, user: &UserKey, input: &Input) -> Reply {
         let store = self.state.store.as_ref();
         match self
             .within_budget(self.state.bots.reply(bot, user, input, store))
             .await
         {
-            Ok(reply) => reply,
+            Ok(reply) => {
+                crate::metrics::answer(Some(bot), wire, Outcome::Answered);
+                reply
+            }
             Err(cause) => {
                 warn!(%bot, %user, %cause, "store failed; sending the fallback reply");
+                crate::metrics::answer(Some(bot), wire, Outcome::Fallback);
                 crate::metrics::fallback_reply(bot, cause.reason());
                 self.state.bots.unavailable(bot)
             }
@@ -372,6 +379,7 @@ impl Api {
         if let Some(expected) = &self.state.skill_secret {
             let given = secret.unwrap_or_default().as_bytes();
             if !bool::from(given.ct_eq(expected.expose_secret().as_bytes())) {
+                crate::metrics::answer(Some(bot), Wire::Skill, Outcome::Unauthorized);
                 return SkillReply::Unauthorized(ErrorBody::new(
                     "unauthorized",
                     format!(
@@ -392,13 +400,17 @@ impl Api {
             permitted
         });
         let reply = match callback {
-            None => self.answer(bot, &user, &input).await,
+            None => self.answer(bot, Wire::Skill, &user, &input).await,
             Some(url) => match self
                 .answer_or_call_back(bot, user.clone(), input.clone(), url)
                 .await
             {
-                Some(reply) => reply,
+                Some(reply) => {
+                    crate::metrics::answer(Some(bot), Wire::Skill, Outcome::Answered);
+                    reply
+                }
                 None => {
+                    crate::metrics::answer(Some(bot), Wire::Skill, Outcome::Callback);
                     debug!(%bot, %user, elapsed_ms = started.elapsed().as_millis() as u64, "skill answered with useCallback");
                     return SkillReply::Ok(Json(SkillResponse::callback_ack(
                         callback::WAITING_TEXT,
