@@ -110,6 +110,7 @@ fn describe() {
     );
     describe_gauge!(BUILD_INFO, "Always 1; the labels say which build runs.");
     gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
+    register_counters();
 }
 
 /// Folds histogram samples in every few seconds; runs until the runtime stops.
@@ -309,26 +310,54 @@ pub fn answer(bot: Option<BotName>, wire: Wire, outcome: Outcome) {
     const WIRES: usize = 2;
     const BOTS: usize = BotName::ALL.len() + 1;
     const CELLS: usize = BOTS * WIRES * Outcome::ALL.len();
-    // One handle per label combination, registered on first use: no key to build and
-    // look up per answer.
+    // One handle per label combination: no key to build and look up per answer.
     static COUNTERS: [OnceLock<Counter>; CELLS] = [const { OnceLock::new() }; CELLS];
     let bot_index = bot.map_or(BotName::ALL.len(), |b| b as usize);
     let cell = (bot_index * WIRES + wire as usize) * Outcome::ALL.len() + outcome as usize;
     COUNTERS[cell]
         .get_or_init(|| {
             handle();
-            let wire = match wire {
-                Wire::Skill => "skill",
-                Wire::SmartChat => "smartchat",
-            };
-            counter!(
-                ANSWERS,
-                "bot" => bot.map_or(NO_BOT, BotName::as_str),
-                "wire" => wire,
-                "outcome" => outcome.as_str(),
-            )
+            answer_counter(bot, wire, outcome)
         })
         .increment(1);
+}
+
+fn answer_counter(bot: Option<BotName>, wire: Wire, outcome: Outcome) -> Counter {
+    let wire = match wire {
+        Wire::Skill => "skill",
+        Wire::SmartChat => "smartchat",
+    };
+    counter!(
+        ANSWERS,
+        "bot" => bot.map_or(NO_BOT, BotName::as_str),
+        "wire" => wire,
+        "outcome" => outcome.as_str(),
+    )
+}
+
+/// Registers, at 0, every counter series an outage or a misconfiguration would
+/// create. Prometheus cannot tell how much a series it sees for the first time has
+/// grown, so `rate()` would miss the first fallbacks of an outage, which is exactly
+/// when the fallback alert needs them.
+fn register_counters() {
+    use Outcome::*;
+    for bot in BotName::ALL {
+        for outcome in [Answered, Fallback, Callback, Unauthorized] {
+            answer_counter(Some(bot), Wire::Skill, outcome).increment(0);
+        }
+        for outcome in [Answered, Fallback] {
+            answer_counter(Some(bot), Wire::SmartChat, outcome).increment(0);
+        }
+        for reason in ["timeout", "error"] {
+            counter!(FALLBACK_REPLIES, "bot" => bot.as_str(), "reason" => reason).increment(0);
+        }
+        for outcome in ["delivered", "refused", "failed", "gave_up"] {
+            counter!(SKILL_CALLBACKS, "bot" => bot.as_str(), "outcome" => outcome).increment(0);
+        }
+    }
+    for wire in [Wire::Skill, Wire::SmartChat] {
+        answer_counter(None, wire, BadRequest).increment(0);
+    }
 }
 
 /// Why a reply was the "try again" fallback.
@@ -375,6 +404,18 @@ mod tests {
         assert_eq!(http_route("/friend/:param0"), "/friend/{user_key}");
         assert_eq!(http_route("/skill"), "/skill");
         assert_eq!(http_route("/openapi.json"), "/openapi.json");
+    }
+
+    #[test]
+    fn the_counters_of_an_outage_are_there_at_zero_before_it() {
+        let text = handle().render();
+        for series in [
+            r#"kakaobot_answers_total{bot="quiz",wire="skill",outcome="fallback"} "#,
+            r#"kakaobot_fallback_replies_total{bot="lunch",reason="timeout"} "#,
+            r#"kakaobot_skill_callbacks_total{bot="quiz",outcome="gave_up"} "#,
+        ] {
+            assert!(text.contains(series), "no {series} in\n{text}");
+        }
     }
 
     #[test]

@@ -11,7 +11,8 @@
 //! - `api_*`: the real service over HTTP on a free port, Kakao's routes and bots,
 //!   bad input, and Redis outages; `api_skill*`: the same for Open Builder skills;
 //! - `edge_*`: the HTTP edge against slow, silent and hostile clients, shutdown,
-//!   log redaction and metrics, some on the real binary as a child process.
+//!   log redaction and metrics, some on the real binary as a child process;
+//!   `edge_prometheus`: a real Prometheus evaluates the alert rules and the dashboard.
 
 mod api_errors;
 mod api_kakao;
@@ -26,6 +27,7 @@ mod edge_fds;
 mod edge_limits;
 mod edge_logs;
 mod edge_metrics;
+mod edge_prometheus;
 mod edge_shutdown;
 mod helpers;
 mod quiz_reload;

@@ -5,6 +5,7 @@ pub mod app;
 pub mod callback_receiver;
 pub mod conn;
 pub mod process;
+pub mod prometheus;
 pub mod raw_http;
 pub mod redis_cluster;
 pub mod redis_server;
