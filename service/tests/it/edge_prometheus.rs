@@ -132,13 +132,13 @@ async fn evaluated_rules(prometheus: &Prometheus) -> Vec<Value> {
 }
 
 /// One query of the transcript: evaluates it, prints it with its result, and fails on
-/// an error, or on an empty result unless `may_be_empty`. A result whose every value
+/// an error, or on an empty result unless `may_be_empty` says why it may be. A result whose every value
 /// is NaN (a ratio of rates that did not move) counts as empty.
 async fn evaluate(
     prometheus: &Prometheus,
     what: &str,
     query: &str,
-    may_be_empty: bool,
+    may_be_empty: Option<&str>,
 ) -> QueryResult {
     let result = prometheus
         .query(query)
@@ -155,18 +155,22 @@ async fn evaluate(
     });
     match (has_data, may_be_empty) {
         (true, _) => println!("    => {}", result.describe()),
-        (false, true) => println!("    => no data (allowed: TLS is off)"),
-        (false, false) => println!("    => no data"),
+        (false, Some(why)) => println!("    => no data (allowed: {why})"),
+        (false, None) => println!("    => no data"),
     }
     assert!(
-        may_be_empty || has_data,
+        may_be_empty.is_some() || has_data,
         "{what}: no data, but the conversation must have left some:\n    {query}"
     );
     result
 }
 
-fn reads_certificate_metrics(query: &str) -> bool {
-    CERTIFICATE_METRICS.iter().any(|m| query.contains(m))
+/// Why `query` may have no data here: it reads a certificate metric.
+fn tls_off(query: &str) -> Option<&'static str> {
+    CERTIFICATE_METRICS
+        .iter()
+        .any(|m| query.contains(m))
+        .then_some("TLS is off, so no certificate metrics")
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -268,20 +272,21 @@ async fn prometheus_evaluates_every_rule_and_dashboard_query_over_a_conversation
                 rule["lastError"]
             );
             if rule["type"] == "recording" {
-                let result = evaluate(
-                    &prometheus,
-                    &format!("rule {name}"),
-                    query,
-                    reads_certificate_metrics(query),
-                )
-                .await;
+                let result =
+                    evaluate(&prometheus, &format!("rule {name}"), query, tls_off(query)).await;
                 if name == "kakaobot:answers_fallback:ratio_rate5m" {
                     let share = result.value_where("bot", "quiz").unwrap_or_default();
                     assert!(share > 0.0, "no fallback share after the outage: {share}");
                 }
             } else {
                 // An alert that does not fire is an empty result.
-                evaluate(&prometheus, &format!("alert {name}"), query, true).await;
+                evaluate(
+                    &prometheus,
+                    &format!("alert {name}"),
+                    query,
+                    Some("not firing"),
+                )
+                .await;
             }
         }
     }
@@ -304,7 +309,7 @@ async fn prometheus_evaluates_every_rule_and_dashboard_query_over_a_conversation
                 .replace("$job", crate::helpers::prometheus::JOB);
             let title = panel["title"].as_str().unwrap_or_default();
             let what = format!("panel \"{title}\" {}", target["refId"]);
-            evaluate(&prometheus, &what, &query, reads_certificate_metrics(expr)).await;
+            evaluate(&prometheus, &what, &query, tls_off(expr)).await;
             queries += 1;
         }
     }
