@@ -12,6 +12,8 @@
 //!   happens, so this, not the status code, says whether users got a real answer.
 //! - `kakaobot_fallback_replies_total{bot,reason}`: Kakao's routes answer 200 even
 //!   when Redis is down, so HTTP error rates cannot see an outage; this can.
+//! - `kakaobot_skill_callbacks_total{bot,outcome}`: skill answers sent late to Kakao's
+//!   callback URL, by how the POST ended.
 //! - `kakaobot_redis_command_duration_seconds{operation,outcome}`: each Redis round
 //!   trip, by store operation and `ok`, `error`, `timeout` or `noscript`.
 //! - `kakaobot_build_info{version}`: always 1.
@@ -163,27 +165,27 @@ pub fn request(method: &str, route: &'static str, status: u16, elapsed: Duration
     type Key = (&'static str, &'static str, u16);
     static HANDLES: LazyLock<RwLock<HashMap<Key, Histogram>>> = LazyLock::new(Default::default);
     let key = (known_method(method), route, status);
-    let cached = HANDLES
+    let seconds = elapsed.as_secs_f64();
+    if let Some(histogram) = HANDLES
         .read()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
         .get(&key)
-        .cloned();
-    let histogram = cached.unwrap_or_else(|| {
-        handle();
-        let (method, route, status) = key;
-        let histogram = histogram!(
-            REQUEST_DURATION,
-            "http_request_method" => method,
-            "http_route" => route,
-            "http_response_status_code" => status.to_string(),
-        );
-        HANDLES
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .insert(key, histogram.clone());
-        histogram
-    });
-    histogram.record(elapsed.as_secs_f64());
+    {
+        histogram.record(seconds);
+        return;
+    }
+    handle();
+    let histogram = histogram!(
+        REQUEST_DURATION,
+        "http_request_method" => key.0,
+        "http_route" => key.1,
+        "http_response_status_code" => status.to_string(),
+    );
+    histogram.record(seconds);
+    HANDLES
+        .write()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .insert(key, histogram);
 }
 
 /// The `http_route` label of poem's route `pattern`: the OpenAPI document's template
