@@ -18,8 +18,10 @@ say() { printf '\n==> %s\n' "$*"; }
 # Debian packages the tests use: the real Redis server and redis-cli (which forms
 # the test Redis Cluster), openssl (the TLS test's certificates), shellcheck for
 # the deploy scripts, debootstrap + systemd-nspawn for the systemd end-to-end test,
-# pebble (Let's Encrypt's ACME test server) for the HTTPS tests.
-apt_packages=(redis-server redis-tools openssl shellcheck debootstrap systemd-container iproute2 openssh-client curl xz-utils pebble)
+# pebble (Let's Encrypt's ACME test server) for the HTTPS tests, prometheus (and
+# its promtool) for the alert rules' unit tests and the monitoring integration
+# test, which runs a real Prometheus server.
+apt_packages=(redis-server redis-tools openssl shellcheck debootstrap systemd-container iproute2 openssh-client curl xz-utils pebble prometheus)
 missing=()
 for pkg in "${apt_packages[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
@@ -33,8 +35,8 @@ if ((${#missing[@]})); then
     DEBIAN_FRONTEND=noninteractive apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-# The Debian package starts a system-wide redis on 6379; the tests start their
-# own servers on free ports and never use it.
+# The Debian packages start a system-wide redis on 6379 and prometheus on 9090;
+# the tests start their own servers on free ports and never use them.
 
 # Python tools: an independent OpenAPI validator, the schemathesis API fuzzer,
 # the moto EC2 emulator and a YAML parser for the cloud-init file. Pinned, in a
@@ -58,6 +60,7 @@ fi
 export KAKAOBOT_TEST_REDIS_SERVER=${KAKAOBOT_TEST_REDIS_SERVER:-$(command -v redis-server)}
 export KAKAOBOT_TEST_MOTO_SERVER=${KAKAOBOT_TEST_MOTO_SERVER:-$venv/bin/moto_server}
 export KAKAOBOT_TEST_PYTHON=$venv/bin/python
+export KAKAOBOT_TEST_PROMETHEUS=${KAKAOBOT_TEST_PROMETHEUS:-$(command -v prometheus)}
 
 # --- steps -----------------------------------------------------------------
 passed=0
@@ -81,6 +84,8 @@ step() {
 step "cargo fmt --check" cargo fmt --all -- --check
 step "cargo clippy" cargo clippy --workspace --all-targets --locked -- -D warnings
 step "cargo test" cargo test --workspace --locked
+step "Prometheus config and rules check (promtool)" promtool check config deploy/prometheus/prometheus.yml
+step "Prometheus alert rules unit tests (promtool)" promtool test rules deploy/prometheus/kakaobot.rules.test.yml
 step "OpenAPI spec validates" "$venv/bin/openapi-spec-validator" openapi/kakaobot.json
 step "API fuzzing (schemathesis)" bash tests/api/fuzz.sh
 for script in tests/deploy/*.sh; do

@@ -200,7 +200,7 @@ mod tests {
         Served {
             method: "POST",
             path: "/quiz/message",
-            route: "/:param0/message",
+            route: "/{bot}/message",
             status,
             elapsed: Duration::from_millis(ms),
         }

@@ -1,14 +1,19 @@
 //! Metrics in the Prometheus text format, served on their own listener
 //! (`KAKAOBOT_METRICS_LISTEN`, loopback by default), never on the public port.
 //!
-//! - `http_server_request_duration_seconds{method,http_route,status}`: labelled by
-//!   the route *pattern* (`/:param0/friend/:param1`, poem-openapi's name for
-//!   `/{bot}/friend/{user_key}`), never the raw path, so no
-//!   user key becomes a label; a path no route matches counts as
-//!   [`UNMATCHED_ROUTE`].
+//! - `http_server_request_duration_seconds{http_request_method,http_route,http_response_status_code}`:
+//!   named as OpenTelemetry's HTTP semantic conventions name it, so dashboards built
+//!   for them work. `http_route` is the route *template* as the OpenAPI document
+//!   writes it (`/{bot}/friend/{user_key}`), never the raw path, so no user key
+//!   becomes a label; a path no route matches counts as [`UNMATCHED_ROUTE`].
 //! - `http_server_active_requests`: requests being answered now.
+//! - `kakaobot_answers_total{bot,wire,outcome}`: every skill and smart-chat message
+//!   answer, by how it ended ([`Outcome`]). Kakao's routes answer 200 whatever
+//!   happens, so this, not the status code, says whether users got a real answer.
 //! - `kakaobot_fallback_replies_total{bot,reason}`: Kakao's routes answer 200 even
 //!   when Redis is down, so HTTP error rates cannot see an outage; this can.
+//! - `kakaobot_skill_callbacks_total{bot,outcome}`: skill answers sent late to Kakao's
+//!   callback URL, by how the POST ended.
 //! - `kakaobot_redis_command_duration_seconds{operation,outcome}`: each Redis round
 //!   trip, by store operation and `ok`, `error`, `timeout` or `noscript`.
 //! - `kakaobot_tls_certificate_expiry_timestamp_seconds`: when the certificate HTTPS
@@ -20,21 +25,26 @@
 //! listener is not built in: [`routes`] serves the text through the service's
 //! HTTP server, with its timeouts).
 
-use std::sync::OnceLock;
+use std::collections::HashMap;
+use std::sync::{LazyLock, OnceLock, RwLock};
 use std::time::Duration;
 
 use metrics::{
-    counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram, Unit,
+    counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram, Counter,
+    Histogram, Unit,
 };
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use poem::http::StatusCode;
 use poem::{handler, EndpointExt, Response, Route};
+
+use crate::bots::BotName;
 
 /// The `http_route` of a request no route matched.
 pub const UNMATCHED_ROUTE: &str = "unmatched";
 
 const REQUEST_DURATION: &str = "http_server_request_duration_seconds";
 const ACTIVE_REQUESTS: &str = "http_server_active_requests";
+const ANSWERS: &str = "kakaobot_answers_total";
 const FALLBACK_REPLIES: &str = "kakaobot_fallback_replies_total";
 const SKILL_CALLBACKS: &str = "kakaobot_skill_callbacks_total";
 const REDIS_DURATION: &str = "kakaobot_redis_command_duration_seconds";
@@ -42,10 +52,14 @@ const BUILD_INFO: &str = "kakaobot_build_info";
 const CERTIFICATE_EXPIRY: &str = "kakaobot_tls_certificate_expiry_timestamp_seconds";
 const ACME_FAILURES: &str = "kakaobot_acme_failures_total";
 
-/// Histogram buckets in seconds: Kakao waits 5 s, the reply budget is under 1 s, a
-/// Redis call on loopback takes well under a millisecond.
+/// Request buckets in seconds: OpenTelemetry's advice for
+/// `http.server.request.duration` (5 ms to 10 s), with 1 ms and 2.5 ms below it for
+/// answers from a loopback Redis, 0.8 s for the reply budget, and 3 s and 4 s for the
+/// approach to Kakao's 5 s deadline. Buckets above 5 s tell an answer Kakao gave up on
+/// from one just in time.
 const REQUEST_BUCKETS: &[f64] = &[
-    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.8, 1.0, 2.5, 5.0,
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 0.8, 1.0, 2.5, 3.0, 4.0,
+    5.0, 7.5, 10.0,
 ];
 const REDIS_BUCKETS: &[f64] = &[
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
@@ -81,7 +95,11 @@ fn describe() {
     describe_histogram!(
         REQUEST_DURATION,
         Unit::Seconds,
-        "Time to answer an HTTP request, by method, route pattern and status."
+        "Time to answer an HTTP request, by method, route template and status code."
+    );
+    describe_counter!(
+        ANSWERS,
+        "Skill and smart-chat answers by bot, wire format and outcome: answered, fallback (\"try again\"), callback (answered later), bad_request, unauthorized."
     );
     describe_gauge!(ACTIVE_REQUESTS, "HTTP requests being answered now.");
     describe_counter!(
@@ -108,6 +126,7 @@ fn describe() {
         "Attempts to obtain or renew the certificate from the ACME server that failed."
     );
     gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
+    register_counters();
 }
 
 /// Folds histogram samples in every few seconds; runs until the runtime stops.
@@ -151,16 +170,89 @@ impl Drop for InFlight {
     }
 }
 
-/// Records one answered request. `route` is a route pattern from the code or
+/// Records one answered request. `route` is an [`http_route`] label or
 /// [`UNMATCHED_ROUTE`], never a path a client sent.
-pub fn request(method: &str, route: &str, status: u16, elapsed: Duration) {
-    histogram!(
+///
+/// The histogram handle of each (method, route, status) is kept: looking one up by
+/// its labels costs a key, two strings and a hash in the recorder on every request.
+pub fn request(method: &str, route: &'static str, status: u16, elapsed: Duration) {
+    type Key = (&'static str, &'static str, u16);
+    static HANDLES: LazyLock<RwLock<HashMap<Key, Histogram>>> = LazyLock::new(Default::default);
+    let key = (known_method(method), route, status);
+    let seconds = elapsed.as_secs_f64();
+    if let Some(histogram) = HANDLES
+        .read()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .get(&key)
+    {
+        histogram.record(seconds);
+        return;
+    }
+    handle();
+    let histogram = histogram!(
         REQUEST_DURATION,
-        "method" => known_method(method),
-        "http_route" => route.to_owned(),
-        "status" => status.to_string(),
-    )
-    .record(elapsed.as_secs_f64());
+        "http_request_method" => key.0,
+        "http_route" => key.1,
+        "http_response_status_code" => status.to_string(),
+    );
+    histogram.record(seconds);
+    HANDLES
+        .write()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .insert(key, histogram);
+}
+
+/// The `http_route` label of poem's route `pattern`: the OpenAPI document's template
+/// for it (`/:param0/skill` is `/{bot}/skill`), or the pattern itself for a route the
+/// document does not list (`/openapi.json`). Patterns come from the code, never from
+/// a client, so the few labels are kept for the life of the process.
+pub fn http_route(pattern: &str) -> &'static str {
+    static LABELS: LazyLock<RwLock<HashMap<Box<str>, &'static str>>> =
+        LazyLock::new(Default::default);
+    if let Some(label) = LABELS
+        .read()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .get(pattern)
+    {
+        return label;
+    }
+    let label: &'static str = match template_of(pattern, api_templates()) {
+        Some(template) => template,
+        None => Box::leak(pattern.into()),
+    };
+    LABELS
+        .write()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .insert(pattern.into(), label);
+    label
+}
+
+/// The path templates of the OpenAPI document (`/{bot}/friend/{user_key}`).
+fn api_templates() -> &'static [&'static str] {
+    static TEMPLATES: OnceLock<Vec<&'static str>> = OnceLock::new();
+    TEMPLATES.get_or_init(|| {
+        <crate::api::Api as poem_openapi::OpenApi>::meta()
+            .into_iter()
+            .flat_map(|api| api.paths)
+            .map(|path| &*Box::leak(path.path.into_boxed_str()))
+            .collect()
+    })
+}
+
+/// The template whose segments match `pattern`'s: literals equal, a `:name` segment
+/// where the template has a `{name}` (whatever either name is: poem-openapi numbers
+/// its parameters).
+fn template_of(pattern: &str, templates: &[&'static str]) -> Option<&'static str> {
+    let asked: Vec<&str> = pattern.split('/').collect();
+    templates.iter().copied().find(|template| {
+        let segments: Vec<&str> = template.split('/').collect();
+        segments.len() == asked.len()
+            && segments.iter().zip(&asked).all(|(t, p)| {
+                let template_param = t.starts_with('{') && t.ends_with('}');
+                let pattern_param = p.starts_with(':');
+                template_param == pattern_param && (template_param || t == p)
+            })
+    })
 }
 
 /// A method name as a label: the ones HTTP defines, else `_OTHER` (OpenTelemetry's
@@ -177,6 +269,110 @@ fn known_method(method: &str) -> &'static str {
         "TRACE" => "TRACE",
         "PATCH" => "PATCH",
         _ => "_OTHER",
+    }
+}
+
+/// Which Kakao API an answer went out on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Wire {
+    /// Open Builder skills (`…/skill`).
+    Skill,
+    /// The old smart-chat API (`…/message`).
+    SmartChat,
+}
+
+/// How an answer to a user ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// The bot's real answer, in time.
+    Answered,
+    /// "Try again": the store was slow or down.
+    Fallback,
+    /// "Wait a moment", with the real answer POSTed to Kakao's callback URL later.
+    Callback,
+    /// The body could not be read (Kakao never sends these).
+    BadRequest,
+    /// The skill secret was missing or wrong: Kakao's call was refused.
+    Unauthorized,
+}
+
+impl Outcome {
+    const ALL: [Outcome; 5] = [
+        Outcome::Answered,
+        Outcome::Fallback,
+        Outcome::Callback,
+        Outcome::BadRequest,
+        Outcome::Unauthorized,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Answered => "answered",
+            Outcome::Fallback => "fallback",
+            Outcome::Callback => "callback",
+            Outcome::BadRequest => "bad_request",
+            Outcome::Unauthorized => "unauthorized",
+        }
+    }
+}
+
+/// The `bot` label of an answer whose bot is not known: poem-openapi's bad-request
+/// hook sees the error only, not the path.
+const NO_BOT: &str = "unknown";
+
+/// Counts one answer of `bot` (`None` when the request could not be read far
+/// enough to know it) on `wire`.
+pub fn answer(bot: Option<BotName>, wire: Wire, outcome: Outcome) {
+    const WIRES: usize = 2;
+    const BOTS: usize = BotName::ALL.len() + 1;
+    const CELLS: usize = BOTS * WIRES * Outcome::ALL.len();
+    // One handle per label combination: no key to build and look up per answer.
+    static COUNTERS: [OnceLock<Counter>; CELLS] = [const { OnceLock::new() }; CELLS];
+    let bot_index = bot.map_or(BotName::ALL.len(), |b| b as usize);
+    let cell = (bot_index * WIRES + wire as usize) * Outcome::ALL.len() + outcome as usize;
+    COUNTERS[cell]
+        .get_or_init(|| {
+            handle();
+            answer_counter(bot, wire, outcome)
+        })
+        .increment(1);
+}
+
+fn answer_counter(bot: Option<BotName>, wire: Wire, outcome: Outcome) -> Counter {
+    let wire = match wire {
+        Wire::Skill => "skill",
+        Wire::SmartChat => "smartchat",
+    };
+    counter!(
+        ANSWERS,
+        "bot" => bot.map_or(NO_BOT, BotName::as_str),
+        "wire" => wire,
+        "outcome" => outcome.as_str(),
+    )
+}
+
+/// Registers, at 0, every counter series an outage or a misconfiguration would
+/// create. Prometheus cannot tell how much a series it sees for the first time has
+/// grown, so `rate()` would miss the first fallbacks of an outage, which is exactly
+/// when the fallback alert needs them.
+fn register_counters() {
+    use Outcome::*;
+    for bot in BotName::ALL {
+        for outcome in [Answered, Fallback, Callback, Unauthorized] {
+            answer_counter(Some(bot), Wire::Skill, outcome).increment(0);
+        }
+        for outcome in [Answered, Fallback] {
+            answer_counter(Some(bot), Wire::SmartChat, outcome).increment(0);
+        }
+        for reason in ["timeout", "error"] {
+            counter!(FALLBACK_REPLIES, "bot" => bot.as_str(), "reason" => reason).increment(0);
+        }
+        for outcome in ["delivered", "refused", "failed", "gave_up"] {
+            counter!(SKILL_CALLBACKS, "bot" => bot.as_str(), "outcome" => outcome).increment(0);
+        }
+    }
+    for wire in [Wire::Skill, Wire::SmartChat] {
+        answer_counter(None, wire, BadRequest).increment(0);
     }
 }
 
@@ -228,6 +424,50 @@ pub fn acme_failure() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_route_pattern_is_labelled_as_the_openapi_document_writes_it() {
+        assert_eq!(http_route("/:param0/skill"), "/{bot}/skill");
+        assert_eq!(
+            http_route("/:param0/friend/:param1"),
+            "/{bot}/friend/{user_key}"
+        );
+        assert_eq!(http_route("/friend/:param0"), "/friend/{user_key}");
+        assert_eq!(http_route("/skill"), "/skill");
+        assert_eq!(http_route("/openapi.json"), "/openapi.json");
+    }
+
+    #[test]
+    fn the_counters_of_an_outage_are_there_at_zero_before_it() {
+        let text = handle().render();
+        for series in [
+            r#"kakaobot_answers_total{bot="quiz",wire="skill",outcome="fallback"} "#,
+            r#"kakaobot_fallback_replies_total{bot="lunch",reason="timeout"} "#,
+            r#"kakaobot_skill_callbacks_total{bot="quiz",outcome="gave_up"} "#,
+        ] {
+            assert!(text.contains(series), "no {series} in\n{text}");
+        }
+    }
+
+    #[test]
+    fn every_answer_cell_is_its_own_counter() {
+        let rendered = || handle().render();
+        answer(Some(BotName::Lunch), Wire::Skill, Outcome::Unauthorized);
+        answer(None, Wire::SmartChat, Outcome::BadRequest);
+        let text = rendered();
+        assert!(
+            text.contains(
+                r#"kakaobot_answers_total{bot="lunch",wire="skill",outcome="unauthorized"}"#
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                r#"kakaobot_answers_total{bot="unknown",wire="smartchat",outcome="bad_request"}"#
+            ),
+            "{text}"
+        );
+    }
 
     #[test]
     fn a_made_up_method_is_one_label() {

@@ -649,12 +649,13 @@ async fn observe<E: Endpoint>(
     Ok(resp)
 }
 
-/// The route pattern that answered, or [`metrics::UNMATCHED_ROUTE`] when none did
-/// (a 404: poem marks even those with the pattern of the nest they fell through).
-fn route_label(status: StatusCode, pattern: Option<&PathPattern>) -> &str {
+/// The route that answered, as the OpenAPI document writes it (`/{bot}/skill`), or
+/// [`metrics::UNMATCHED_ROUTE`] when none did (a 404: poem marks even those with the
+/// pattern of the nest they fell through).
+fn route_label(status: StatusCode, pattern: Option<&PathPattern>) -> &'static str {
     match pattern {
         Some(PathPattern(pattern)) if status != StatusCode::NOT_FOUND && !pattern.is_empty() => {
-            pattern
+            metrics::http_route(pattern)
         }
         _ => metrics::UNMATCHED_ROUTE,
     }

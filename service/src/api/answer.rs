@@ -19,32 +19,9 @@ use crate::metrics::FallbackReason;
 use crate::store::StoreError;
 use crate::user::UserKey;
 
-/// How a Kakao request ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    /// The bot's reply, within the budget.
-    Answered,
-    /// The "try again" reply: the store failed or was slow.
-    Fallback,
-    /// A callback acknowledgement; the reply follows on the callback URL.
-    Callback,
-    /// The body could not be read.
-    BadRequest,
-    /// The skill secret was missing or wrong.
-    Unauthorized,
-}
-
-impl Outcome {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Answered => "answered",
-            Outcome::Fallback => "fallback",
-            Outcome::Callback => "callback",
-            Outcome::BadRequest => "bad_request",
-            Outcome::Unauthorized => "unauthorized",
-        }
-    }
-}
+/// How a Kakao request ended, and which API it came in on: the labels of
+/// `kakaobot_answers_total`.
+pub use crate::metrics::{Outcome, Wire};
 
 /// A reply to send now, and whether it is the bot's or the "try again" one.
 #[derive(Debug)]
@@ -54,18 +31,13 @@ pub struct Answer {
     pub outcome: Outcome,
 }
 
-/// Which wire format a request came in, for the log line.
-#[derive(Debug, Clone, Copy)]
-pub enum Wire {
-    Skill,
-    Message,
-}
-
-/// Reports how a Kakao request to `bot` ended: every skill and message request that
-/// reaches its handler passes here exactly once. (Those refused while being extracted —
-/// an unknown bot, a body over the size limit or not declared as JSON — never name a
-/// bot and are answered by [`super::rejection::rejected`].)
+/// Reports how a Kakao request to `bot` ended, in the answers metric and the debug
+/// log: every skill and message request that reaches its handler passes here exactly
+/// once. (Those refused while being extracted — an unknown bot, a body over the size
+/// limit or not declared as JSON — never name a bot; [`super::rejection::rejected`]
+/// counts them.)
 pub fn settle(bot: BotName, wire: Wire, outcome: Outcome, started: Instant) {
+    crate::metrics::answer(Some(bot), wire, outcome);
     debug!(
         %bot,
         ?wire,

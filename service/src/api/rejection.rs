@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use poem_openapi::types::Type;
 
+use super::answer::{Outcome, Wire};
 use super::payload::{BodyError, Json};
 use super::BotPath;
 
@@ -38,6 +39,10 @@ pub trait Rejection: Sized {
     /// reads none. The parser's message says what was wrong, this says what is right.
     const EXPECTED: &'static str;
 
+    /// The Kakao API the operation serves, whose refused requests count as
+    /// `bad_request` answers; `None` for the operations Kakao only notifies.
+    const WIRE: Option<Wire> = None;
+
     fn bad_request(body: Json<ErrorBody>) -> Self;
 
     fn unknown_bot(body: Json<ErrorBody>) -> Self;
@@ -52,6 +57,9 @@ pub trait Rejection: Sized {
 /// a `{bot}` that names no bot is a 404, a body over the limit a 413, anything else (a
 /// bad user key in the path, a missing or wrong content type, an unreadable body) a 400.
 pub fn rejected<R: Rejection>(err: poem::Error) -> R {
+    if let Some(wire) = R::WIRE {
+        crate::metrics::answer(None, wire, Outcome::BadRequest);
+    }
     if let Some(message) = unknown_bot(&err) {
         return R::unknown_bot(ErrorBody::new("unknown_bot", message));
     }

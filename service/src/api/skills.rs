@@ -47,6 +47,7 @@ pub enum SkillReply {
 
 impl Rejection for SkillReply {
     const EXPECTED: &'static str = r#"{"userRequest": {"utterance": string, "user": {"id": string, …}, …}, "action": {"clientExtra": {…}, …}, …}"#;
+    const WIRE: Option<Wire> = Some(Wire::Skill);
 
     fn bad_request(body: Json<ErrorBody>) -> Self {
         Self::BadRequest(body)

@@ -69,6 +69,7 @@ pub enum MessageReply {
 impl Rejection for MessageReply {
     const EXPECTED: &'static str =
         r#"{"user_key": string, "type": "text"|"photo"|"video"|"audio", "content": string}"#;
+    const WIRE: Option<Wire> = Some(Wire::SmartChat);
 
     fn bad_request(body: Json<ErrorBody>) -> Self {
         Self::BadRequest(body)
@@ -324,13 +325,13 @@ impl SmartChatApi {
         let request = match body.parse() {
             Ok(request) => request,
             Err(err) => {
-                answer::settle(bot, Wire::Message, Outcome::BadRequest, started);
+                answer::settle(bot, Wire::SmartChat, Outcome::BadRequest, started);
                 return unreadable(err);
             }
         };
         let Answer { reply, outcome } =
             answer::answer(&self.state, bot, &request.user_key.0, &request.input()).await;
-        answer::settle(bot, Wire::Message, outcome, started);
+        answer::settle(bot, Wire::SmartChat, outcome, started);
         MessageReply::Ok(Json(smartchat::message(&reply)))
     }
 

@@ -1,4 +1,4 @@
-//! Metrics: scraped from their own listener, labelled by route pattern (never by a
+//! Metrics: scraped from their own listener, labelled by route template (never by a
 //! path a client sent), and showing a Redis outage that HTTP statuses hide.
 
 use std::net::TcpListener;
@@ -49,15 +49,33 @@ fn three_user_keys_make_one_route_label_and_none_becomes_a_label() {
     let chat_room = samples(
         &text,
         "http_server_request_duration_seconds_count",
-        &["chat_room", "method=\"DELETE\"", "status=\"200\""],
+        &[
+            "http_route=\"/{bot}/chat_room/{user_key}\"",
+            "http_request_method=\"DELETE\"",
+            "http_response_status_code=\"200\"",
+        ],
     );
     assert_eq!(chat_room.len(), 1, "one series for the route:\n{text}");
     assert_eq!(value(chat_room[0]), 3.0, "{}", chat_room[0]);
+    // Buckets go past Kakao's 5 s deadline, so an answer Kakao gave up on shows.
+    assert_eq!(
+        samples(
+            &text,
+            "http_server_request_duration_seconds_bucket",
+            &["chat_room", "le=\"10\""]
+        )
+        .len(),
+        1,
+        "{text}"
+    );
     assert_eq!(
         samples(
             &text,
             "http_server_request_duration_seconds_count",
-            &["http_route=\"unmatched\"", "status=\"404\""]
+            &[
+                "http_route=\"unmatched\"",
+                "http_response_status_code=\"404\""
+            ]
         )
         .len(),
         1,
@@ -118,6 +136,13 @@ fn a_redis_outage_shows_as_fallback_replies_and_failed_redis_calls() {
     );
     assert_eq!(fallbacks.len(), 1, "{text}");
     assert_eq!(value(fallbacks[0]), 1.0);
+    let answers = samples(
+        &text,
+        "kakaobot_answers_total",
+        &["bot=\"quiz\"", "wire=\"smartchat\"", "outcome=\"fallback\""],
+    );
+    assert_eq!(answers.len(), 1, "{text}");
+    assert_eq!(value(answers[0]), 1.0);
     assert!(
         !samples(
             &text,

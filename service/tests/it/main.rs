@@ -13,7 +13,8 @@
 //! - `https`: HTTPS by itself: a certificate from a real ACME server (Pebble), its
 //!   renewal and reuse, the operator's own files, the TLS edge;
 //! - `edge_*`: the HTTP edge against slow, silent and hostile clients, shutdown,
-//!   log redaction and metrics, some on the real binary as a child process.
+//!   log redaction and metrics, some on the real binary as a child process;
+//!   `edge_prometheus`: a real Prometheus evaluates the alert rules and the dashboard.
 
 mod api_errors;
 mod api_kakao;
@@ -28,6 +29,7 @@ mod edge_fds;
 mod edge_limits;
 mod edge_logs;
 mod edge_metrics;
+mod edge_prometheus;
 mod edge_shutdown;
 mod helpers;
 mod https;

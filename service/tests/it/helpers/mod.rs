@@ -6,6 +6,7 @@ pub mod callback_receiver;
 pub mod conn;
 pub mod pebble;
 pub mod process;
+pub mod prometheus;
 pub mod raw_http;
 pub mod redis_cluster;
 pub mod redis_server;
