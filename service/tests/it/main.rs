@@ -14,6 +14,7 @@
 //!   log redaction and metrics, some on the real binary as a child process.
 
 mod api_errors;
+mod api_help;
 mod api_kakao;
 mod api_lunch;
 mod api_outage;
