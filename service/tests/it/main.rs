@@ -10,6 +10,7 @@
 //! - `store_tls`: `rediss://` to a `redis-server` that speaks TLS only;
 //! - `api_*`: the real service over HTTP on a free port, Kakao's routes and bots,
 //!   bad input, and Redis outages; `api_skill*`: the same for Open Builder skills;
+//! - `docs_korean_readme`: `README.ko.md` kept in step with `README.md` and the code;
 //! - `edge_*`: the HTTP edge against slow, silent and hostile clients, shutdown,
 //!   log redaction and metrics, some on the real binary as a child process.
 
@@ -23,6 +24,7 @@ mod api_skill;
 mod api_skill_outage;
 mod cluster_failover;
 mod cluster_two_processes;
+mod docs_korean_readme;
 mod edge_fds;
 mod edge_limits;
 mod edge_logs;
