@@ -438,6 +438,50 @@ fn the_two_readmes_link_to_each_other_in_their_first_lines() {
     assert!(head(korean()).contains("(README.md)"));
 }
 
+/// The anchors GitHub gives a document's headings: lower case, spaces as `-`, other
+/// punctuation dropped (Hangul kept).
+fn anchors(markdown: &str) -> BTreeSet<String> {
+    let mut in_code = false;
+    let mut anchors = BTreeSet::new();
+    for line in markdown.lines() {
+        in_code ^= line.starts_with("```");
+        if in_code || !line.starts_with('#') {
+            continue;
+        }
+        let title = line.trim_start_matches('#').trim().to_lowercase();
+        anchors.insert(
+            title
+                .chars()
+                .filter(|c| c.is_alphanumeric() || matches!(c, ' ' | '-' | '_'))
+                .map(|c| if c == ' ' { '-' } else { c })
+                .collect(),
+        );
+    }
+    anchors
+}
+
+#[test]
+fn every_link_to_a_section_of_either_readme_finds_its_heading() {
+    let korean = korean();
+    let targets = [
+        ("](#", anchors(&korean)),
+        ("](README.md#", anchors(&repo_file("README.md"))),
+    ];
+    let mut broken = Vec::new();
+    for (opening, anchors) in &targets {
+        for link in korean.split(opening).skip(1) {
+            let anchor = &link[..link.find(')').unwrap_or(link.len())];
+            if !anchors.contains(anchor) {
+                broken.push(format!("{opening}{anchor})"));
+            }
+        }
+    }
+    assert!(
+        broken.is_empty(),
+        "README.ko.md links to no heading: {broken:?}"
+    );
+}
+
 #[test]
 fn the_command_reader_joins_continuations_and_drops_comments() {
     let markdown = "## Deploy\n```sh\n# a comment\ncurl -s -X POST x \\\n     -d '{\"a\": \"#설정\"}'   # why\nssh ubuntu@EIP &   # tunnel\n```\n```console\n$ provision  status\nstack ok\n```\n## Tests\n```sh\nnot this\n```\n";
