@@ -1,5 +1,5 @@
 //! `도움말`: each bot explains itself, on both wire formats, to every usual way of
-//! asking, and asking does not disturb the conversation under way.
+//! asking; asking neither disturbs the conversation under way nor needs the store.
 
 use kakaobot::bots::QuestionBank;
 
@@ -100,4 +100,19 @@ async fn a_lunch_member_asking_for_help_keeps_their_step_and_group() {
     app.post_message(LUNCH, "help_lunch", "#점심 선택")
         .await
         .assert_buttons(&["김밥", "처음으로"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_help_needs_no_store_so_it_still_answers_when_redis_is_down() {
+    let mut redis = RedisServer::start();
+    let app = spawn_app("help_redis_down", Some(&redis)).await;
+
+    redis.stop();
+
+    let help = app.post_message(QUIZ, "help_down", "도움말").await;
+    help.assert_says(QUIZ_HELP);
+    help.assert_buttons(&QUIZ_HOME);
+    app.skill(LUNCH, "help-down", "사용법")
+        .await
+        .assert_says(LUNCH_HELP);
 }
