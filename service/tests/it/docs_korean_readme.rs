@@ -1,13 +1,15 @@
 //! `README.ko.md` kept in step with `README.md` and the code: every setting, every
 //! `provision` subcommand and flag, and every shell command of the operator's path in
 //! the English README are in the Korean one, and the Korean one names no setting or
-//! flag that does not exist. What exists is read from the code: the settings table
+//! flag that does not exist; its links find their headings and its example question
+//! bank loads. What exists is read from the code: the settings table
 //! ([`kakaobot::config::SETTINGS`]), the clap definitions of `provision` and
 //! `kakaobot`, and the options `deploy.sh` parses.
 
 use std::collections::BTreeSet;
 use std::path::Path;
 
+use kakaobot::bots::QuestionBank;
 use kakaobot::config::{Setting, ENV_PREFIX, SETTINGS};
 
 /// `--config`'s variable, read by clap: not a setting, but one an operator may use.
@@ -429,6 +431,20 @@ fn every_command_of_the_operators_path_in_readme_md_is_in_the_korean_readme() {
         missing.is_empty(),
         "README.ko.md does not show these commands of README.md: {missing:#?}"
     );
+}
+
+#[test]
+fn the_example_question_bank_is_a_valid_bank() {
+    let code = Code::of(&korean());
+    let example: Vec<&str> = code
+        .blocks
+        .iter()
+        .filter(|(_, language, _)| language == "toml")
+        .map(|(_, _, line)| line.as_str())
+        .collect();
+    let bank = QuestionBank::from_toml(&example.join("\n"), "README.ko.md")
+        .unwrap_or_else(|e| panic!("README.ko.md's example bank: {e}"));
+    assert!(bank.category_by_label("한국사 퀴즈").is_some());
 }
 
 #[test]
