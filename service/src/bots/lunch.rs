@@ -108,9 +108,24 @@ impl LunchBot {
         )
     }
 
+    /// How to use the lunch vote.
+    fn help_text() -> String {
+        format!(
+            "점심 투표 봇 사용법이에요.\n\
+             • {SETTINGS}: '{CREATE_GROUP}'를 누르면 참여 코드가 나와요. 함께 먹을 사람들은 \
+             '{JOIN_GROUP}'를 누르고 그 코드를 입력하면 같은 그룹이 돼요. \
+             '{ADD_RESTAURANT}', '{REMOVE_RESTAURANT}'로 후보 식당을 관리해요(최대 {MAX_RESTAURANTS}곳).\n\
+             • {CHOOSE}: 오늘 갈 식당에 투표해요. 한 사람이 하루에 한 표이고, 다시 고르면 표가 옮겨 가요.\n\
+             • {RESULTS}: 오늘의 순위와 1등 식당을 보여 줘요. 표가 같으면 목록에 먼저 오른 식당이 뽑혀요.\n\
+             • '{BACK}', '{CANCEL}': 하던 일을 그만두고 처음 메뉴로 돌아가요.\n\
+             투표는 매일 자정(한국 시간)에 새로 시작해요. \
+             이 안내는 언제든 '도움말'을 입력하면 다시 볼 수 있어요."
+        )
+    }
+
     fn no_group() -> Reply {
         Reply::new(
-            "아직 그룹이 없어요. '#설정'에서 그룹을 만들거나 참여 코드로 참여해 주세요.",
+            "아직 참여한 그룹이 없어요. '#설정'에서 그룹을 만들거나, 받은 참여 코드로 그룹에 들어가 주세요.",
             Self::home_keyboard(),
         )
     }
@@ -119,10 +134,10 @@ impl LunchBot {
     fn settings(state: &LunchState) -> Reply {
         let text = match &state.membership {
             None => {
-                "설정이에요. 새 그룹을 만들거나, 받은 참여 코드로 그룹에 참여하세요.".to_owned()
+                "설정 메뉴예요. 새 그룹을 만들거나, 받은 참여 코드로 그룹에 들어가세요.".to_owned()
             }
             Some(m) => format!(
-                "설정이에요. 지금 그룹의 참여 코드는 {} 이에요.\n식당 목록: {}",
+                "설정 메뉴예요.\n우리 그룹 참여 코드: {}\n식당 목록: {}",
                 m.code,
                 describe_list(&m.restaurants)
             ),
@@ -148,7 +163,7 @@ impl LunchBot {
                     let code = request.change.as_ref().map_or("", GroupChange::code);
                     return Ok(Reply::new(
                         format!(
-                            "새 그룹을 만들었어요! 참여 코드는 {code} 이에요.\n같이 먹을 사람들에게 알려 주고, '식당 추가'로 후보를 올려 주세요."
+                            "새 그룹을 만들었어요! 참여 코드: {code}\n함께 점심 먹을 사람들에게 이 코드를 알려 주고, '{ADD_RESTAURANT}'로 후보 식당을 올려 주세요."
                         ),
                         Self::settings_keyboard(true),
                     ));
@@ -184,7 +199,7 @@ impl LunchBot {
         match change {
             Some(ChangeOutcome::Joined) => Ok(Reply::new(
                 format!(
-                    "{} 그룹에 참여했어요! '#점심 선택'으로 오늘의 점심에 투표하세요.",
+                    "{} 그룹에 참여했어요! '{CHOOSE}'으로 오늘 점심에 투표해 보세요.",
                     normalize_code(typed)
                 ),
                 Self::home_keyboard(),
@@ -197,7 +212,7 @@ impl LunchBot {
             )),
             None | Some(ChangeOutcome::NoSuchGroup) => Ok(Reply::new(
                 format!(
-                    "'{}' 코드의 그룹을 찾지 못했어요. 참여 코드 {CODE_LEN}자리를 다시 입력하거나 '{CANCEL}'를 입력하세요.",
+                    "참여 코드가 '{}'인 그룹을 찾지 못했어요. 참여 코드 {CODE_LEN}자리를 다시 입력하거나 '{CANCEL}'를 입력하세요.",
                     shorten(typed, 20)
                 ),
                 Keyboard::Text,
@@ -227,12 +242,12 @@ impl LunchBot {
                 let mut list = member.restaurants.clone();
                 list.push(name.clone());
                 format!(
-                    "'{name}'을(를) 추가했어요.\n식당 목록: {}",
+                    "식당을 추가했어요: {name}\n식당 목록: {}",
                     describe_list(&list)
                 )
             }
             Some(StepOutcome::Added(AddOutcome::Duplicate)) => {
-                format!("'{name}'은(는) 이미 목록에 있어요.")
+                format!("이미 목록에 있는 식당이에요: {name}")
             }
             Some(StepOutcome::Added(AddOutcome::Full)) => format!(
                 "식당은 {MAX_RESTAURANTS}곳까지 올릴 수 있어요. '식당 삭제'로 자리를 만들어 주세요."
@@ -266,7 +281,7 @@ impl LunchBot {
             .collect();
         Ok(Reply::new(
             format!(
-                "'{picked}'을(를) 목록에서 지웠어요.\n식당 목록: {}",
+                "목록에서 지웠어요: {picked}\n식당 목록: {}",
                 describe_list(&rest)
             ),
             Self::settings_keyboard(true),
@@ -278,7 +293,7 @@ impl LunchBot {
     fn choose(member: &Membership) -> Reply {
         if member.restaurants.is_empty() {
             return Reply::new(
-                "아직 식당 목록이 비어 있어요. '#설정' → '식당 추가'로 후보를 올려 주세요.",
+                "아직 식당 목록이 비어 있어요. '#설정' → '식당 추가'로 후보 식당을 올려 주세요.",
                 Self::home_keyboard(),
             );
         }
@@ -302,11 +317,13 @@ impl LunchBot {
             Some(StepOutcome::Voted(VoteOutcome::Recorded {
                 previous: Some(previous),
             })) if previous != picked => Ok(Reply::new(
-                format!("'{previous}'에서 '{picked}'(으)로 투표를 바꿨어요."),
+                format!("투표를 바꿨어요: {previous} → {picked}"),
                 Self::home_keyboard(),
             )),
             Some(StepOutcome::Voted(VoteOutcome::Recorded { .. })) => Ok(Reply::new(
-                format!("'{picked}'에 투표했어요! '#결과 보기'로 현황을 볼 수 있어요."),
+                format!(
+                    "'{picked}'에 투표했어요! '#결과 보기'에서 지금까지의 결과를 볼 수 있어요."
+                ),
                 Self::home_keyboard(),
             )),
             Some(StepOutcome::Voted(VoteOutcome::UnknownRestaurant)) => Ok(Reply::new(
@@ -332,6 +349,10 @@ impl LunchBot {
 impl Bot for LunchBot {
     fn home(&self) -> Keyboard {
         Self::home_keyboard()
+    }
+
+    fn help(&self) -> Reply {
+        Reply::new(Self::help_text(), Self::home_keyboard())
     }
 
     async fn reply(
@@ -373,7 +394,10 @@ impl Bot for LunchBot {
         match text {
             // The session writes of these steps were made by the load.
             BACK | CANCEL => {
-                return Ok(Reply::new("처음 화면이에요.", Self::home_keyboard()));
+                return Ok(Reply::new(
+                    "처음 화면으로 돌아왔어요.",
+                    Self::home_keyboard(),
+                ));
             }
             SETTINGS => return Ok(Self::settings(&state)),
             CREATE_GROUP => {
@@ -434,7 +458,7 @@ impl Bot for LunchBot {
                 Self::home_keyboard(),
             )),
             None => Ok(Reply::new(
-                "무엇을 할까요? '#점심 선택'으로 투표하고, '#결과 보기'로 현황을 보고, '#설정'에서 그룹과 식당을 관리해요.",
+                "무엇을 할까요? '#점심 선택'에서 투표하고, '#결과 보기'에서 결과를 확인하고, '#설정'에서 그룹과 식당을 관리할 수 있어요. 자세한 사용법은 '도움말'을 입력해 보세요.",
                 Self::home_keyboard(),
             )),
         }
@@ -527,7 +551,9 @@ pub fn normalize_restaurant(typed: &str) -> Result<String, String> {
             "식당 이름은 {MAX_RESTAURANT_CHARS}자까지예요. (지금 {chars}자)"
         ))
     } else if name.starts_with('#') || is_menu_label(&name) {
-        Err(format!("'{name}'은(는) 메뉴 버튼과 겹쳐서 쓸 수 없어요."))
+        Err(format!(
+            "'#'으로 시작하거나 메뉴 버튼과 같은 이름은 쓸 수 없어요: {name}"
+        ))
     } else {
         Ok(name)
     }
@@ -591,7 +617,7 @@ pub fn rank(counts: &[(String, u64)]) -> Vec<(String, u64)> {
 fn describe_results(day: &str, counts: &[(String, u64)]) -> String {
     let total: u64 = counts.iter().map(|(_, n)| n).sum();
     if total == 0 {
-        return format!("{day} 아직 투표가 없어요. '#점심 선택'으로 첫 표를 던져 보세요!");
+        return format!("오늘({day})은 아직 투표가 없어요. '{CHOOSE}'에서 첫 표를 던져 보세요!");
     }
     let ranked = rank(counts);
     let mut lines = vec![format!("{day} 점심 투표 결과 (총 {total}표)")];
@@ -606,7 +632,7 @@ fn describe_results(day: &str, counts: &[(String, u64)]) -> String {
         .collect();
     if tied.len() > 1 {
         lines.push(format!(
-            "\n{}이(가) {top}표로 같아서, 먼저 목록에 오른 '{winner}'(으)로 정했어요!",
+            "\n{}: {top}표로 같아요. 목록에 먼저 오른 식당이 이겨요.\n오늘의 점심은 '{winner}'!",
             tied.join(", ")
         ));
     } else {
@@ -639,7 +665,8 @@ mod tests {
     fn results_name_the_winner_and_explain_a_tie() {
         let text = describe_results("2026-11-22", &counts(&[("김밥", 2), ("국밥", 2)]));
         assert!(text.contains("총 4표"), "{text}");
-        assert!(text.contains("먼저 목록에 오른 '김밥'"), "{text}");
+        assert!(text.contains("김밥, 국밥: 2표로 같아요"), "{text}");
+        assert!(text.contains("오늘의 점심은 '김밥'"), "{text}");
         let text = describe_results("2026-11-22", &counts(&[("김밥", 1), ("국밥", 2)]));
         assert!(text.contains("오늘의 점심은 '국밥'"), "{text}");
     }

@@ -8,7 +8,9 @@
 //! - [`quiz`]: the quiz bot of tutorial 1, with per-user pending questions and scores.
 //! - [`lunch`]: the group lunch-vote bot of tutorial 2.
 //! - [`question_bank`]: the quiz's questions, loaded from TOML and validated.
+//! - [`help`]: whether a message asks how to use a bot (`도움말`).
 
+pub mod help;
 pub mod lunch;
 pub mod question_bank;
 pub mod quiz;
@@ -198,6 +200,10 @@ pub trait Bot: Send + Sync {
     /// The keyboard Kakao shows when a chat opens (`GET /keyboard`).
     fn home(&self) -> Keyboard;
 
+    /// How to use the bot: the answer to `도움말` ([`help::asks_for_help`]), with the
+    /// home keyboard.
+    fn help(&self) -> Reply;
+
     /// Decides the reply to `text` from `user`. `tap` is what the tapped button meant,
     /// when the wire format brought it back; it takes precedence over `text`.
     async fn reply(
@@ -231,8 +237,10 @@ impl Bots {
         }
     }
 
-    /// Answers one message. Media is answered here, without touching the store,
-    /// because no bot reads pictures or sound.
+    /// Answers one message. Media and requests for help are answered here, without
+    /// touching the store: no bot reads pictures or sound, and every bot explains
+    /// itself the same way whatever the conversation's step. A tapped item is never
+    /// a request for help: it carries what it means.
     pub async fn reply(
         &self,
         name: BotName,
@@ -242,6 +250,7 @@ impl Bots {
     ) -> Result<Reply, StoreError> {
         let bot = self.get(name);
         match input {
+            Input::Text(text) if help::asks_for_help(text) => Ok(bot.help()),
             Input::Text(text) => bot.reply(user, text, None, store).await,
             Input::Tapped { text, tap } => bot.reply(user, text, Some(tap), store).await,
             Input::Media(kind) => Ok(Reply::new(media_reply(*kind), bot.home())),
@@ -263,7 +272,7 @@ impl Bots {
     /// not count a failure against the bot.
     pub fn unavailable(&self, name: BotName) -> Reply {
         Reply::new(
-            "지금은 요청이 많아 처리하지 못했어요. 잠시 후 다시 시도해 주세요.",
+            "일시적인 문제로 답을 드리지 못했어요. 잠시 후 다시 시도해 주세요.",
             self.get(name).home(),
         )
     }
@@ -272,14 +281,14 @@ impl Bots {
 fn media_reply(kind: MediaKind) -> &'static str {
     match kind {
         MediaKind::Photo => {
-            "사진 잘 받았어요! 다만 아직 사진은 읽지 못해요. 아래 버튼에서 골라 주세요."
+            "사진 잘 받았어요! 아쉽게도 아직 사진은 볼 줄 몰라요. 아래 버튼에서 골라 주세요."
         }
         MediaKind::Video => {
-            "동영상 잘 받았어요! 다만 아직 동영상은 보지 못해요. 아래 버튼에서 골라 주세요."
+            "동영상 잘 받았어요! 아쉽게도 아직 동영상은 볼 줄 몰라요. 아래 버튼에서 골라 주세요."
         }
         MediaKind::Audio => {
-            "음성 잘 받았어요! 다만 아직 음성은 듣지 못해요. 아래 버튼에서 골라 주세요."
+            "음성 메시지 잘 받았어요! 아쉽게도 아직 음성은 들을 줄 몰라요. 아래 버튼에서 골라 주세요."
         }
-        MediaKind::Other => "이 형식의 메시지는 아직 이해하지 못해요. 아래 버튼에서 골라 주세요.",
+        MediaKind::Other => "이런 메시지는 아직 읽을 줄 몰라요. 아래 버튼에서 골라 주세요.",
     }
 }

@@ -8,6 +8,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
+use super::help::asks_for_help;
 use super::quiz::MY_SCORE;
 
 /// Longest question text. A question is shown with a category header in a message of
@@ -271,6 +272,12 @@ fn check_categories(categories: &[Category], origin: &str) -> Result<(), BankErr
                 "the label '{MY_SCORE}' is the score button"
             )));
         }
+        if asks_for_help(&category.label) {
+            return Err(invalid(format!(
+                "the label '{}' asks for help ('도움말'), so its button would show the help",
+                category.label
+            )));
+        }
         if !ids.insert(category.id.as_str()) {
             return Err(invalid("the id is used by an earlier category".into()));
         }
@@ -314,6 +321,11 @@ fn check_question(q: &Question, categories: &[Category]) -> Result<(), String> {
         }
         if !seen.insert(choice.as_str()) {
             return Err(format!("choice '{choice}' is listed twice"));
+        }
+        if asks_for_help(choice) {
+            return Err(format!(
+                "choice '{choice}' asks for help ('도움말'), so typing it would show the help"
+            ));
         }
         if choice == MY_SCORE || categories.iter().any(|c| c.label == *choice) {
             return Err(format!(
@@ -509,6 +521,22 @@ explanation = "레오나르도 다빈치입니다."
             ));
         }
         assert!(error_of(&format!("{many}{HISTORY}")).contains("at most 9 categories"));
+    }
+
+    #[test]
+    fn a_choice_or_label_that_asks_for_help_is_refused() {
+        let choice = HISTORY.replacen(r#"["세종", "태조"]"#, r#"["세종", "?"]"#, 1);
+        assert!(
+            error_of(&choice).contains("choice '?' asks for help"),
+            "{}",
+            error_of(&choice)
+        );
+        let label = HISTORY.replacen("label = \"미술 퀴즈\"", "label = \"도움말\"", 1);
+        assert!(
+            error_of(&label).contains("category 'art': the label '도움말' asks for help"),
+            "{}",
+            error_of(&label)
+        );
     }
 
     #[test]

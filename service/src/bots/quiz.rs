@@ -14,6 +14,10 @@ use crate::user::UserKey;
 /// The home-keyboard button that shows the user's score.
 pub const MY_SCORE: &str = "내 점수";
 
+/// How long a question waits for its answer: Kakao's context window, which the
+/// store's session expiry follows.
+const ANSWER_MINUTES: u32 = 10;
+
 pub struct QuizBot {
     /// Replaced whole by a reload; each message works on the bank it started with.
     bank: RwLock<Arc<QuestionBank>>,
@@ -90,6 +94,25 @@ impl QuizBot {
         let mut labels: Vec<&str> = bank.categories().iter().map(Category::label).collect();
         labels.push(MY_SCORE);
         Keyboard::buttons(labels)
+    }
+
+    /// How to use the quiz, naming the bank's categories.
+    fn help_text(bank: &QuestionBank) -> String {
+        let categories: Vec<String> = bank
+            .categories()
+            .iter()
+            .map(|c| format!("'{}'", c.label()))
+            .collect();
+        format!(
+            "퀴즈 봇 사용법이에요.\n\
+             • 문제 받기: {} 중 하나를 누르면 문제가 나와요.\n\
+             • 답하기: 보기 버튼을 누르거나 보기를 그대로 입력하면 바로 채점하고 해설을 알려 드려요. \
+             문제는 {ANSWER_MINUTES}분 동안 답을 기다려요.\n\
+             • '{MY_SCORE}': 지금까지 푼 문제 수와 맞힌 문제 수를 보여 드려요.\n\
+             같은 분야에서는 모든 문제를 한 번씩 풀 때까지 같은 문제가 다시 나오지 않아요. \
+             이 안내는 언제든 '도움말'을 입력하면 다시 볼 수 있어요.",
+            categories.join(", ")
+        )
     }
 
     /// A question's choices, each carrying the question it answers.
@@ -191,7 +214,7 @@ impl QuizBot {
             if asked.question_id != tapped {
                 return Ok(Reply::new(
                     format!(
-                        "지난 문제의 보기를 누르셨어요. 지금 풀고 있는 문제예요.\n\n{}",
+                        "이전 문제의 보기를 누르셨어요. 지금 풀고 있는 문제는 이거예요.\n\n{}",
                         question.text
                     ),
                     Self::choices_keyboard(question),
@@ -214,13 +237,16 @@ impl QuizBot {
                     )
                     .await?;
             }
+            let no_question = format!(
+                "지금 풀고 있는 문제가 없어요. 문제는 {ANSWER_MINUTES}분이 지나면 사라지니 아래에서 퀴즈를 다시 골라 주세요. 사용법이 궁금하면 '도움말'을 입력해 보세요."
+            );
             let text = if state.session.is_some() {
                 // The bank was reloaded without the question this user was answering.
-                "풀던 문제가 퀴즈에서 빠졌어요. 아래에서 새 퀴즈를 골라 주세요."
+                "문제 목록이 바뀌어서 풀던 문제가 빠졌어요. 아래에서 새 퀴즈를 골라 주세요."
             } else if tapped_question.is_some() {
                 "이미 채점했거나 시간이 지난 문제예요. 아래에서 다음 퀴즈를 골라 주세요."
             } else {
-                "풀고 있는 문제가 없어요. (문제는 10분이 지나면 사라져요) 아래에서 퀴즈를 골라 주세요."
+                &*no_question
             };
             return Ok(Reply::new(text, Self::home_keyboard(bank)));
         };
@@ -260,6 +286,11 @@ impl QuizBot {
 impl Bot for QuizBot {
     fn home(&self) -> Keyboard {
         Self::home_keyboard(&self.bank())
+    }
+
+    fn help(&self) -> Reply {
+        let bank = self.bank();
+        Reply::new(Self::help_text(&bank), Self::home_keyboard(&bank))
     }
 
     async fn reply(

@@ -260,7 +260,7 @@ async fn the_default_bot_setting_makes_the_root_serve_lunch() {
 
     assert_eq!(root.body, golden(LUNCH_KEYBOARD));
     assert_eq!(quiz.body, golden(QUIZ_KEYBOARD));
-    answer.assert_says("아직 그룹이 없어요");
+    answer.assert_says("아직 참여한 그룹이 없어요");
     answer.assert_buttons(&["#점심 선택", "#결과 보기", "#설정"]);
 }
 

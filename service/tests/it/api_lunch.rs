@@ -33,7 +33,7 @@ async fn create_group(app: &TestApp, user: &str) -> String {
     created.assert_buttons(&SETTINGS_MEMBER);
     let code: String = created
         .text
-        .split_once("참여 코드는 ")
+        .split_once("참여 코드: ")
         .unwrap_or_else(|| panic!("no code in {:?}", created.text))
         .1
         .chars()
@@ -89,7 +89,7 @@ async fn a_full_conversation(app: &TestApp) {
 
     let code = create_group(app, owner).await;
     let added = add_restaurant(app, owner, "  김밥   천국 ").await;
-    added.assert_says("'김밥 천국'을(를) 추가했어요");
+    added.assert_says("식당을 추가했어요: 김밥 천국");
     added.assert_buttons(&SETTINGS_MEMBER);
     add_restaurant(app, owner, "국밥집").await;
     add_restaurant(app, owner, "라멘")
@@ -110,7 +110,7 @@ async fn a_full_conversation(app: &TestApp) {
     vote(app, owner, "라멘").await;
     vote(app, owner, "국밥집")
         .await
-        .assert_says("'라멘'에서 '국밥집'(으)로 투표를 바꿨어요");
+        .assert_says("투표를 바꿨어요: 라멘 → 국밥집");
 
     let result = say(app, friend, "#결과 보기").await;
     result.assert_says("총 2표");
@@ -142,14 +142,14 @@ async fn restaurant_names_are_trimmed_deduplicated_and_bounded() {
 
     add_restaurant(&app, owner, " Pizza  House ")
         .await
-        .assert_says("'Pizza House'을(를) 추가했어요");
+        .assert_says("식당을 추가했어요: Pizza House");
     let duplicate = add_restaurant(&app, owner, "pizza house").await;
     let longest = add_restaurant(&app, owner, &"나".repeat(20)).await;
     let too_long = add_restaurant(&app, owner, &"가".repeat(21)).await;
     let blank = say(&app, owner, "    ").await;
     let menu_label = say(&app, owner, "#설정 ").await;
 
-    duplicate.assert_says("이미 목록에 있어요");
+    duplicate.assert_says("이미 목록에 있는 식당이에요");
     duplicate.assert_buttons(&SETTINGS_MEMBER);
     longest.assert_says("추가했어요");
     too_long.assert_says("20자까지예요");
@@ -294,7 +294,7 @@ async fn a_restaurant_can_be_removed_from_the_list() {
     let removed = say(&app, owner, "김밥").await;
 
     offered.assert_buttons(&["김밥", "국밥", "취소"]);
-    removed.assert_says("'김밥'을(를) 목록에서 지웠어요");
+    removed.assert_says("목록에서 지웠어요: 김밥");
     say(&app, owner, "#점심 선택")
         .await
         .assert_buttons(&["국밥", "처음으로"]);
@@ -334,7 +334,7 @@ async fn a_tie_goes_to_the_restaurant_added_first() {
             ("라멘".to_owned(), 1)
         ]
     );
-    tied.assert_says("먼저 목록에 오른 '김밥'(으)로 정했어요");
+    tied.assert_says("목록에 먼저 오른 식당이 이겨요.\n오늘의 점심은 '김밥'!");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -379,7 +379,7 @@ async fn unknown_text_at_every_step_gets_a_helpful_reply_and_the_right_keyboard(
     stale.assert_buttons(&HOME);
     // A wrong join code.
     let wrong_code = join(&app, "lost_joiner", "ZZZZZZ").await;
-    wrong_code.assert_says("'ZZZZZZ' 코드의 그룹을 찾지 못했어요");
+    wrong_code.assert_says("참여 코드가 'ZZZZZZ'인 그룹을 찾지 못했어요");
     assert!(wrong_code.has_text_keyboard());
     let cancelled = say(&app, "lost_joiner", "취소").await;
     cancelled.assert_buttons(&HOME);

@@ -89,7 +89,7 @@ async fn when_redis_dies_messages_fall_back_within_a_second_and_recover_when_it_
     assert!(took < WITHIN);
     app.post_message("/lunch", "outage_user1", "#점심 선택")
         .await
-        .assert_says("아직 그룹이 없어요");
+        .assert_says("아직 참여한 그룹이 없어요");
     eprintln!("ready again {recovered_in:?} after Redis restarted");
 }
 

@@ -227,8 +227,8 @@ async fn media_messages_get_a_polite_reply_with_the_home_keyboard() {
     for (kind, says) in [
         ("photo", "사진 잘 받았어요"),
         ("video", "동영상 잘 받았어요"),
-        ("audio", "음성 잘 받았어요"),
-        ("sticker", "이 형식의 메시지는 아직 이해하지 못해요"),
+        ("audio", "음성 메시지 잘 받았어요"),
+        ("sticker", "이런 메시지는 아직 읽을 줄 몰라요"),
     ] {
         for bot in ["", QUIZ] {
             let answer = app

@@ -128,7 +128,7 @@ async fn an_answer_tapped_on_an_old_bubble_is_never_judged_against_the_new_quest
         .tap(QUIZ, &user, &first_bubble.tappable(&first.answer))
         .await;
 
-    stale.assert_says("지난 문제의 보기를 누르셨어요");
+    stale.assert_says("이전 문제의 보기를 누르셨어요");
     stale.assert_says(&second.text);
     for choice in &second.choices {
         stale.tappable(choice);
@@ -211,7 +211,7 @@ async fn create_group(app: &TestApp, user: &str) -> String {
         .await;
     created
         .text
-        .split_once("참여 코드는 ")
+        .split_once("참여 코드: ")
         .unwrap_or_else(|| panic!("no code in {:?}", created.text))
         .1
         .chars()
@@ -265,9 +265,7 @@ async fn a_lunch_conversation_by_taps(app: &TestApp) {
         let voted = app.tap(LUNCH, &friend, &tap).await;
         match previous {
             None => voted.assert_says(&format!("'{name}'에 투표했어요")),
-            Some(before) => {
-                voted.assert_says(&format!("'{before}'에서 '{name}'(으)로 투표를 바꿨어요"))
-            }
+            Some(before) => voted.assert_says(&format!("투표를 바꿨어요: {before} → {name}")),
         }
         assert_eq!(voted.quick_labels(), LUNCH_HOME);
         previous = Some(name);
@@ -313,7 +311,7 @@ async fn a_restaurant_is_removed_by_a_tap_on_the_removal_list() {
     );
     let removed = app.tap(LUNCH, &owner, &tap).await;
 
-    removed.assert_says("'김밥천국'을(를) 목록에서 지웠어요");
+    removed.assert_says("목록에서 지웠어요: 김밥천국");
     removed.assert_says("식당 목록: 국밥");
 }
 
@@ -357,7 +355,7 @@ async fn one_person_on_both_wire_formats(app: &TestApp, spelling: &str) {
     drop(settings);
     let code: String = created
         .text
-        .split_once("참여 코드는 ")
+        .split_once("참여 코드: ")
         .unwrap()
         .1
         .chars()
@@ -365,7 +363,7 @@ async fn one_person_on_both_wire_formats(app: &TestApp, spelling: &str) {
         .collect();
     app.post_message(LUNCH, &user_key, "#설정")
         .await
-        .assert_says(&format!("참여 코드는 {code}"));
+        .assert_says(&format!("참여 코드: {code}"));
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -193,7 +193,7 @@ async fn when_redis_is_down_the_callback_is_delivered_once_it_returns() {
     let text = body["template"]["outputs"][0]["simpleText"]["text"]
         .as_str()
         .unwrap();
-    assert!(text.starts_with("설정이에요"), "{body}");
+    assert!(text.starts_with("설정 메뉴예요"), "{body}");
     assert!(
         receiver.next(Duration::from_secs(3)).await.is_none(),
         "delivered once"

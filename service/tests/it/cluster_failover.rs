@@ -11,7 +11,7 @@ use kakaobot::user::UserKey;
 use crate::helpers::{spawn_app_with, unique_prefix, RedisCluster};
 
 const QUIZ: &str = "/quiz";
-const FALLBACK: &str = "지금은 요청이 많아";
+const FALLBACK: &str = "일시적인 문제로 답을 드리지 못했어요";
 /// Longest the stream runs, and most requests it sends, whatever happens.
 const STREAM_LIMIT: Duration = Duration::from_secs(40);
 const MAX_REQUESTS: usize = 50_000;

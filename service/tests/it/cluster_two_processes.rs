@@ -24,7 +24,7 @@ async fn instance(cluster: &RedisCluster, prefix: &str) -> TestApp {
 fn code_in(answer: &Answer) -> String {
     answer
         .text
-        .split_once("참여 코드는 ")
+        .split_once("참여 코드: ")
         .unwrap_or_else(|| panic!("no join code in {:?}", answer.text))
         .1
         .chars()
@@ -57,7 +57,7 @@ async fn a_conversation_alternating_between_two_instances_behaves_like_one() {
     a.post_message(LUNCH, "alt-l", "식당 추가").await;
     b.post_message(LUNCH, "alt-l", "김밥")
         .await
-        .assert_says("'김밥'을(를) 추가했어요");
+        .assert_says("식당을 추가했어요: 김밥");
     a.post_message(LUNCH, "alt-l", "#점심 선택")
         .await
         .assert_buttons(&["김밥", "처음으로"]);

@@ -12,11 +12,13 @@
 //!   bad input, and Redis outages; `api_skill*`: the same for Open Builder skills;
 //! - `https`: HTTPS by itself: a certificate from a real ACME server (Pebble), its
 //!   renewal and reuse, the operator's own files, the TLS edge;
+//! - `docs_korean_readme`: `README.ko.md` kept in step with `README.md` and the code;
 //! - `edge_*`: the HTTP edge against slow, silent and hostile clients, shutdown,
 //!   log redaction and metrics, some on the real binary as a child process;
 //!   `edge_prometheus`: a real Prometheus evaluates the alert rules and the dashboard.
 
 mod api_errors;
+mod api_help;
 mod api_kakao;
 mod api_lunch;
 mod api_outage;
@@ -25,6 +27,7 @@ mod api_skill;
 mod api_skill_outage;
 mod cluster_failover;
 mod cluster_two_processes;
+mod docs_korean_readme;
 mod edge_fds;
 mod edge_limits;
 mod edge_logs;

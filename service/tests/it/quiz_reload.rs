@@ -221,7 +221,7 @@ async fn a_category_added_to_the_file_appears_on_reload_without_dropping_a_reque
 
     // The question this user was answering is gone from the new bank.
     let answer = service.say("reload_user1", "세종").await;
-    assert!(answer.contains("풀던 문제가 퀴즈에서 빠졌어요"), "{answer}");
+    assert!(answer.contains("풀던 문제가 빠졌어요"), "{answer}");
     let art = service.say("reload_user1", "미술 퀴즈").await;
     assert!(art.starts_with("[미술 퀴즈] 모나리자"), "{art}");
     assert!(service

@@ -31,7 +31,7 @@ async fn join_codes_tried_past_the_hourly_budget_are_refused_even_when_right() {
     let created = app.post_message(LUNCH, "owner", "그룹 만들기").await;
     let code: String = created
         .text
-        .split_once("참여 코드는 ")
+        .split_once("참여 코드: ")
         .expect("a join code")
         .1
         .chars()

@@ -209,7 +209,7 @@ async fn lunch_conversation(app: &TestApp, c: &mut Counter, run: &str) {
         .await;
     let code: String = created
         .text
-        .split_once("참여 코드는 ")
+        .split_once("참여 코드: ")
         .expect("a join code")
         .1
         .chars()
