@@ -4,7 +4,8 @@
 //! (quiz: ask a question; lunch: open today's vote as a group member) and each wire
 //! format (smart-chat `POST …/message`, Open Builder `POST …/skill` with Kakao's own
 //! SkillPayload example, the user rotated), and the default
-//! `info` log level against `RUST_LOG=warn` for `/quiz/message` on each store. Each
+//! `info` log level against `RUST_LOG=warn` for `/quiz/message` on each store, and
+//! `/quiz/skill` over HTTPS (keep-alive connections, one handshake each) on Redis. Each
 //! row gives requests per second, p50 and p99 latency (the median of three runs), the
 //! ratio to the fixed-reply server and the failures; after the table come the cost of
 //! `info` logging (from the two rows of the same run) and each store's resident memory
@@ -53,6 +54,7 @@ use hyper::{Request, Uri};
 use hyper_util::rt::TokioIo;
 use redis_server::RedisServer;
 use serde_json::{json, Value};
+use tokio_rustls::TlsConnector;
 
 /// Distinct users the requests rotate through (the figure).
 const USERS: usize = 5000;
@@ -174,6 +176,10 @@ impl Layout {
 struct Server {
     child: Child,
     addr: SocketAddr,
+    /// How to speak TLS to it, when it serves HTTPS at `addr`.
+    tls: Option<tokio_rustls::TlsConnector>,
+    /// Its certificate files, for as long as it runs.
+    _certificate: Option<tempfile::TempDir>,
 }
 
 fn free_port() -> u16 {
@@ -195,7 +201,12 @@ impl Server {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
-        Self { child, addr }
+        Self {
+            child,
+            addr,
+            tls: None,
+            _certificate: None,
+        }
     }
 
     fn kakaobot(layout: &Layout, redis_url: Option<&str>, log: &str) -> Self {
@@ -216,6 +227,49 @@ impl Server {
             .spawn_server(&mut cmd)
             .expect("failed to start kakaobot");
         Self::wait_listening(child, port)
+    }
+
+    /// kakaobot on Redis serving HTTPS with a certificate of its own files (made here,
+    /// for 127.0.0.1): the TLS listener is the one measured.
+    fn kakaobot_tls(layout: &Layout, redis_url: &str) -> Self {
+        let dir = tempfile::tempdir().expect("a temp dir for the certificate");
+        let key = rcgen::KeyPair::generate().expect("a key");
+        let cert = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()])
+            .and_then(|p| p.self_signed(&key))
+            .expect("a self-signed certificate");
+        std::fs::write(dir.path().join("cert.pem"), cert.pem()).unwrap();
+        std::fs::write(dir.path().join("key.pem"), key.serialize_pem()).unwrap();
+        let (plain, tls) = (free_port(), free_port());
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_kakaobot"));
+        cmd.env("KAKAOBOT_LISTEN", format!("127.0.0.1:{plain}"))
+            .env("KAKAOBOT_TLS_LISTEN", format!("127.0.0.1:{tls}"))
+            .env("KAKAOBOT_TLS_CERT", dir.path().join("cert.pem"))
+            .env("KAKAOBOT_TLS_KEY", dir.path().join("key.pem"))
+            .env("KAKAOBOT_KEY_PREFIX", format!("bench{tls}"))
+            .env("KAKAOBOT_REDIS_URL", redis_url)
+            .env("RUST_LOG", "info")
+            .env_remove("KAKAOBOT_REDIS_CLUSTER")
+            .env_remove("KAKAOBOT_SKILL_SECRET")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let child = layout
+            .spawn_server(&mut cmd)
+            .expect("failed to start kakaobot");
+        let mut roots = rustls::RootCertStore::empty();
+        roots
+            .add(cert.der().clone())
+            .expect("the certificate as a root");
+        let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .expect("TLS versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        let mut server = Self::wait_listening(child, tls);
+        server.tls = Some(TlsConnector::from(Arc::new(config)));
+        server._certificate = Some(dir);
+        server
     }
 
     fn baseline(layout: &Layout) -> Self {
@@ -345,10 +399,18 @@ fn user_key(user: usize) -> String {
 
 type Sender = http1::SendRequest<Full<Bytes>>;
 
-/// One keep-alive HTTP/1.1 connection, its I/O driven by a task of its own.
-async fn connect(addr: SocketAddr) -> anyhow::Result<Sender> {
+/// One keep-alive HTTP/1.1 connection, over TLS when `tls` is given, its I/O driven
+/// by a task of its own.
+async fn connect(addr: SocketAddr, tls: Option<&TlsConnector>) -> anyhow::Result<Sender> {
     let stream = tokio::net::TcpStream::connect(addr).await?;
     stream.set_nodelay(true)?;
+    let Some(tls) = tls else {
+        let (sender, connection) = http1::handshake(TokioIo::new(stream)).await?;
+        tokio::spawn(connection);
+        return Ok(sender);
+    };
+    let name = rustls::pki_types::ServerName::IpAddress(addr.ip().into());
+    let stream = tls.connect(name, stream).await?;
     let (sender, connection) = http1::handshake(TokioIo::new(stream)).await?;
     tokio::spawn(connection);
     Ok(sender)
@@ -360,6 +422,7 @@ async fn connect(addr: SocketAddr) -> anyhow::Result<Sender> {
 async fn send(
     sender: &mut Option<Sender>,
     addr: SocketAddr,
+    tls: Option<&TlsConnector>,
     host: &HeaderValue,
     load: &Load,
     i: usize,
@@ -369,7 +432,7 @@ async fn send(
         None => false,
     };
     if !reusable {
-        *sender = Some(connect(addr).await?);
+        *sender = Some(connect(addr, tls).await?);
     }
     let s = sender.as_mut().expect("connected above");
     let request = Request::post(load.uri.clone())
@@ -389,6 +452,7 @@ async fn send(
 /// returns their latencies and failures.
 async fn connection(
     addr: SocketAddr,
+    tls: Option<TlsConnector>,
     host: HeaderValue,
     load: Arc<Load>,
     indices: impl Iterator<Item = usize>,
@@ -398,7 +462,7 @@ async fn connection(
     let mut sender = None;
     for i in indices {
         let started = Instant::now();
-        let ok = match send(&mut sender, addr, &host, &load, i).await {
+        let ok = match send(&mut sender, addr, tls.as_ref(), &host, &load, i).await {
             Ok(success) => success,
             Err(_) => {
                 // Reconnect for the next request.
@@ -417,6 +481,7 @@ async fn connection(
 /// sorted latencies, failures).
 async fn run(
     addr: SocketAddr,
+    tls: Option<&TlsConnector>,
     load: &Arc<Load>,
     total: usize,
     concurrency: usize,
@@ -428,6 +493,7 @@ async fn run(
         .map(|c| {
             tokio::spawn(connection(
                 addr,
+                tls.cloned(),
                 host.clone(),
                 load.clone(),
                 (c..total).step_by(concurrency),
@@ -467,14 +533,20 @@ impl Bench {
         // A short warm-up opens the server's caches (and loads Redis's scripts).
         self.runtime.block_on(run(
             server.addr,
+            server.tls.as_ref(),
             load,
             self.total.min(1000),
             self.concurrency,
         ));
         let mut runs: Vec<(f64, Vec<Duration>, usize)> = (0..REPEATS)
             .map(|_| {
-                self.runtime
-                    .block_on(run(server.addr, load, self.total, self.concurrency))
+                self.runtime.block_on(run(
+                    server.addr,
+                    server.tls.as_ref(),
+                    load,
+                    self.total,
+                    self.concurrency,
+                ))
             })
             .collect();
         // Failures of every run count.
@@ -499,6 +571,7 @@ fn prepare_lunch(bench: &Bench, server: &Server) {
     for step in ["그룹 만들기", "식당 추가", "김밥"] {
         let (_, _, failures) = bench.runtime.block_on(run(
             server.addr,
+            server.tls.as_ref(),
             &load(Wire::Message, "lunch", step),
             USERS,
             bench.concurrency,
@@ -554,6 +627,8 @@ fn main() {
     let mut skill_ratios = Vec::new();
     // Each store's `info` req/s on /quiz/message, for the log level's cost.
     let mut info = Vec::new();
+    // Redis's /quiz/skill req/s in plain HTTP and over HTTPS.
+    let mut tls_cost = None;
     for (store, url) in &stores {
         let server = Server::kakaobot(&layout, url.as_deref(), "info");
         prepare_lunch(&bench, &server);
@@ -584,6 +659,16 @@ fn main() {
         );
         skill_ratios.push((store, quiz_skill / quiz, lunch_skill / lunch));
         memory.push((store, server.resident_mib()));
+        if let Some(url) = url {
+            let server = Server::kakaobot_tls(&layout, url);
+            let over_tls = bench.row(
+                "quiz: ask, POST /quiz/skill over HTTPS",
+                store,
+                &server,
+                &load(Wire::Skill, "quiz", "파이썬 퀴즈"),
+            );
+            tls_cost = Some((quiz_skill, over_tls));
+        }
     }
     let mut log_cost = Vec::new();
     for ((store, url), info) in stores.iter().zip(info) {
@@ -606,6 +691,12 @@ fn main() {
     for (store, quiz, lunch) in skill_ratios {
         println!(
             "{store}: skill/message throughput, quiz {quiz:.2}, lunch {lunch:.2} (same store, same run)"
+        );
+    }
+    if let Some((plain, over_tls)) = tls_cost {
+        println!(
+            "redis /quiz/skill over HTTPS: {:.2} of plain HTTP's throughput ({over_tls:.0} vs {plain:.0} req/s, keep-alive, one handshake per connection)",
+            over_tls / plain
         );
     }
     for (store, mib) in memory {
