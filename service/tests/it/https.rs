@@ -224,6 +224,33 @@ async fn a_renewal_swaps_the_certificate_while_a_keep_alive_client_keeps_getting
     );
 }
 
+#[tokio::test]
+async fn an_order_the_acme_server_refuses_leaves_plain_http_serving_and_is_counted() {
+    let state = tempfile::tempdir().unwrap();
+    let ca = TestCa::new();
+    let ca_file = ca.write(&state.path().join("directory-ca.pem"));
+    // Pebble validates http-01 on a port where nothing listens: the authorization
+    // fails and the order with it.
+    let (http_port, nobody) = (free_port(), free_port());
+    let pebble = Pebble::start(free_port(), nobody, &ca);
+    let service = start(&acme_env(
+        http_port,
+        &pebble.directory,
+        &ca_file,
+        state.path(),
+    ));
+    service.wait_for_log_within("no certificate from the ACME server", ISSUED_WITHIN);
+    assert!(metric(&service, "kakaobot_acme_failures_total") >= 1.0);
+    let (status, _) = process::request(http_port, "GET", "/health", None).unwrap();
+    assert_eq!(status, 200, "plain HTTP serves while the order fails");
+    let failure = &service.log_lines("no certificate from the ACME server")[0];
+    assert!(
+        failure["cause"].as_str().is_some_and(|c| !c.is_empty()),
+        "the warning says why: {failure}"
+    );
+    assert!(!state.path().join("certificate.pem").exists());
+}
+
 /// The settings of a service serving the operator's own files.
 fn files_env(dir: &Path) -> Vec<(String, String)> {
     [
