@@ -127,6 +127,16 @@ impl MemoryStore {
         (state, now)
     }
 
+    /// Whether `user` is a friend of `bot`, for tests: the service records friends but
+    /// never reads them back. Does not count as a use by `user`.
+    pub fn is_friend(&self, bot: BotScope, user: &UserKey) -> bool {
+        self.lock()
+            .0
+            .friends
+            .get(&bot)
+            .is_some_and(|friends| friends.contains(user.as_str()))
+    }
+
     /// Moves this store's clock forward, so tests can see sessions and votes expire
     /// without waiting.
     #[doc(hidden)]
@@ -411,14 +421,6 @@ impl Store for MemoryStore {
         Ok(())
     }
 
-    async fn is_friend(&self, bot: BotScope, user: &UserKey) -> Result<bool> {
-        let (state, _) = self.lock_for(user);
-        Ok(state
-            .friends
-            .get(&bot)
-            .is_some_and(|friends| friends.contains(user.as_str())))
-    }
-
     async fn clear_session(&self, bot: BotScope, user: &UserKey) -> Result<()> {
         self.lock_for(user).0.clear_session(bot, user);
         Ok(())
@@ -555,27 +557,6 @@ impl Store for MemoryStore {
         Ok(())
     }
 
-    async fn quiz_answer(
-        &self,
-        user: &UserKey,
-        asked: &QuizSession,
-        correct: bool,
-    ) -> Result<bool> {
-        let (mut state, now) = self.lock_for(user);
-        let user = user.as_str();
-        let pending = state.quiz_sessions.get(user).and_then(|s| s.live(now));
-        if pending != Some(asked) {
-            return Ok(false);
-        }
-        state.quiz_sessions.remove(user);
-        let score = state.scores.entry(user.to_owned()).or_default();
-        score.answered += 1;
-        if correct {
-            score.correct += 1;
-        }
-        Ok(true)
-    }
-
     async fn lunch_open(
         &self,
         user: &UserKey,
@@ -684,62 +665,5 @@ impl Store for MemoryStore {
             outcome,
             change: None,
         })
-    }
-
-    async fn lunch_spend(&self, user: &UserKey, budget: Budget, max: u32) -> Result<bool> {
-        let (mut state, now) = self.lock_for(user);
-        Ok(state.spend(user.as_str(), budget, max, now))
-    }
-
-    async fn lunch_set_session(&self, user: &UserKey, session: Option<LunchSession>) -> Result<()> {
-        let (mut state, now) = self.lock_for(user);
-        match session {
-            Some(value) => state.set_lunch_session(user.as_str(), value, now),
-            None => state.clear_session(BotScope::Lunch, user),
-        }
-        Ok(())
-    }
-
-    async fn lunch_create_group(&self, user: &UserKey, code: &str) -> Result<bool> {
-        let (mut state, now) = self.lock_for(user);
-        Ok(state.create(user.as_str(), code, now))
-    }
-
-    async fn lunch_join_group(&self, user: &UserKey, code: &str) -> Result<bool> {
-        Ok(self.lock_for(user).0.join(user.as_str(), code))
-    }
-
-    async fn lunch_add_restaurant(&self, code: &str, name: &str, max: usize) -> Result<AddOutcome> {
-        Ok(self.lock().0.add(code, name, max))
-    }
-
-    async fn lunch_remove_restaurant(&self, code: &str, name: &str, day: &str) -> Result<bool> {
-        Ok(self.lock().0.remove_restaurant(code, name, day))
-    }
-
-    async fn lunch_vote(
-        &self,
-        code: &str,
-        day: &str,
-        user: &UserKey,
-        restaurant: &str,
-    ) -> Result<VoteOutcome> {
-        let (mut state, now) = self.lock_for(user);
-        Ok(state.vote(code, day, user, restaurant, now))
-    }
-
-    async fn lunch_tally(&self, code: &str, day: &str) -> Result<Tally> {
-        let (state, now) = self.lock();
-        let votes = state
-            .votes
-            .get(&(code.to_owned(), day.to_owned()))
-            .and_then(|v| v.live(now));
-        let restaurants = state.restaurants.get(code).cloned().unwrap_or_default();
-        Ok(Tally::count(
-            restaurants,
-            votes
-                .into_iter()
-                .flat_map(|v| v.values().map(String::as_str)),
-        ))
     }
 }

@@ -38,7 +38,7 @@ pub use self::redis::{RedisStore, RedisTimeouts};
 pub const SESSION_TTL: Duration = Duration::from_secs(600);
 /// A day's lunch votes are kept a few days so yesterday's result can still be asked about.
 pub const VOTE_TTL: Duration = Duration::from_secs(3 * 24 * 3600);
-/// The window of the per-user allowances ([`Store::lunch_spend`]): counts start
+/// The window of the per-user allowances ([`GroupChange`]): counts start
 /// again this long after the first use in a window.
 pub const LIMIT_WINDOW: Duration = Duration::from_secs(3600);
 
@@ -347,12 +347,10 @@ impl Tally {
     }
 }
 
-/// The bots' memory. Each method is one round trip to Redis unless its doc says
-/// otherwise: [`Store::lunch_open`] sends a user's and a group's steps together (a
-/// create or join with them); [`Store::lunch_create_group`] and
-/// [`Store::lunch_join_group`] (the same changes on their own), a member's
-/// [`Store::lunch_set_session`] and the notifications of a member
-/// ([`Store::clear_session`], [`Store::remove_friend`]) take ordered steps.
+/// The bots' memory: exactly the calls the service makes. Each method is one round
+/// trip to Redis unless its doc says otherwise: [`Store::lunch_open`] sends a user's
+/// and a group's steps together (a create or join with them), and the notifications
+/// of a member ([`Store::clear_session`], [`Store::remove_friend`]) take ordered steps.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Checks that the store answers (used by `/ready`).
@@ -362,8 +360,6 @@ pub trait Store: Send + Sync + 'static {
     async fn add_friend(&self, bot: BotScope, user: &UserKey) -> Result<()>;
     /// Records that `user` blocked the bot, and forgets their session. Idempotent.
     async fn remove_friend(&self, bot: BotScope, user: &UserKey) -> Result<()>;
-    /// Whether `user` is currently a friend of the bot.
-    async fn is_friend(&self, bot: BotScope, user: &UserKey) -> Result<bool>;
     /// Forgets `user`'s conversation context with the bot. Idempotent.
     async fn clear_session(&self, bot: BotScope, user: &UserKey) -> Result<()>;
 
@@ -385,16 +381,9 @@ pub trait Store: Send + Sync + 'static {
     /// answer, atomically. One round trip.
     async fn quiz_judge(&self, user: &UserKey, check: &AnswerCheck) -> Result<Judgement>;
     /// Starts, replaces or ends the quiz session and records asked questions,
-    /// atomically. Answers are counted only through [`Store::quiz_answer`], so each is
-    /// judged once.
+    /// atomically. It counts no answer: answers are counted only by
+    /// [`Store::quiz_judge`], so each is judged once.
     async fn quiz_save(&self, user: &UserKey, change: &QuizChange) -> Result<()>;
-    /// Judges an answer once: if `user`'s pending question is still `asked`, ends the
-    /// session and counts the answer (as correct when `correct`), atomically, and
-    /// returns `true`. Returns `false`, changing nothing, when that question is no
-    /// longer pending — a second tap of the same button was already judged.
-    async fn quiz_answer(&self, user: &UserKey, asked: &QuizSession, correct: bool)
-        -> Result<bool>;
-
     /// Everything one lunch message needs, atomically per slot: reads the lunch
     /// session, the user's group with its list, and their vote on `day` (only if the
     /// restaurant is still listed), with `request.tally` the day's tally too; then
@@ -415,41 +404,6 @@ pub trait Store: Send + Sync + 'static {
         day: &str,
         request: &LunchRequest,
     ) -> Result<LunchState>;
-    /// [`Store::lunch_open`] without a write, an op or a tally.
-    async fn lunch_load(&self, user: &UserKey, day: &str) -> Result<LunchState> {
-        self.lunch_open(user, day, &LunchRequest::default()).await
-    }
-    /// Uses one of `user`'s `max` allowed `budget` uses per [`LIMIT_WINDOW`]; `false`
-    /// (counted all the same) once they are used up. One round trip.
-    async fn lunch_spend(&self, user: &UserKey, budget: Budget, max: u32) -> Result<bool>;
-    /// Starts (`Some`) or ends (`None`) the lunch conversation step.
-    async fn lunch_set_session(&self, user: &UserKey, session: Option<LunchSession>) -> Result<()>;
-    /// Creates the group `code` with `user` as its first member, leaving their previous
-    /// group (which is removed once nobody belongs to it), and starts the settings step.
-    /// `false` when the code is already taken (nothing changes then).
-    async fn lunch_create_group(&self, user: &UserKey, code: &str) -> Result<bool>;
-    /// Makes `user` a member of `code` (leaving any other group, which is removed once
-    /// nobody belongs to it) and ends their session. `false` when no such group exists
-    /// (nothing changes then).
-    async fn lunch_join_group(&self, user: &UserKey, code: &str) -> Result<bool>;
-    /// Adds a restaurant unless it is a duplicate or the list holds `max` already.
-    async fn lunch_add_restaurant(&self, code: &str, name: &str, max: usize) -> Result<AddOutcome>;
-    /// Removes a restaurant (its exact name, as listed) and `day`'s votes for it, so it
-    /// stops counting as anyone's vote and re-adding it starts from nothing; `false`
-    /// when it was not there.
-    async fn lunch_remove_restaurant(&self, code: &str, name: &str, day: &str) -> Result<bool>;
-    /// Records `user`'s vote for `day`, replacing any earlier one in one atomic step,
-    /// and ends their session. `restaurant` is an exact name on the list. The bot
-    /// votes through [`Store::lunch_open`]; this is the same step on its own.
-    async fn lunch_vote(
-        &self,
-        code: &str,
-        day: &str,
-        user: &UserKey,
-        restaurant: &str,
-    ) -> Result<VoteOutcome>;
-    /// Counts `day`'s votes in group `code`.
-    async fn lunch_tally(&self, code: &str, day: &str) -> Result<Tally>;
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use kakaobot::store::{BotScope, RedisStore, RedisTarget, RedisTimeouts, Store};
+use kakaobot::store::{BotScope, QuizSession, RedisStore, RedisTarget, RedisTimeouts, Store};
 use kakaobot::user::UserKey;
 use tempfile::TempDir;
 
@@ -167,8 +167,18 @@ async fn the_store_works_over_tls_with_the_configured_ca() {
 
     store.ping().await.unwrap();
     store.add_friend(BotScope::Quiz, &alice).await.unwrap();
+    let asked = QuizSession {
+        category: "python".into(),
+        question_id: "py-1".into(),
+    };
+    store
+        .quiz_ask(&alice, "python", std::slice::from_ref(&asked))
+        .await
+        .unwrap();
 
-    assert!(store.is_friend(BotScope::Quiz, &alice).await.unwrap());
+    let state = store.quiz_load(&alice, Some("python")).await.unwrap();
+    assert_eq!(state.session, Some(asked));
+    assert_eq!(state.asked, ["py-1"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

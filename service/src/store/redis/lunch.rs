@@ -5,7 +5,7 @@
 use std::sync::PoisonError;
 use std::time::Duration;
 
-use super::{from_json, set_session, to_json, unexpected, RedisStore};
+use super::{from_json, to_json, unexpected, RedisStore};
 use crate::store::{
     AddOutcome, BotScope, Budget, ChangeOutcome, GroupChange, LunchOp, LunchRequest, LunchSession,
     LunchState, Membership, Result, SessionWrite, StepOutcome, Tally, VoteOutcome, LIMIT_WINDOW,
@@ -76,36 +76,6 @@ impl RedisStore {
         Ok(state)
     }
 
-    /// [`Store::lunch_set_session`](crate::store::Store::lunch_set_session) on Redis.
-    pub(super) async fn set_lunch_session(
-        &self,
-        user: &UserKey,
-        session: Option<LunchSession>,
-    ) -> Result<()> {
-        let write = match session {
-            Some(s) => SessionWrite::Set(s),
-            None => SessionWrite::Clear,
-        };
-        // The user's step writes the session of a user without a group, and a
-        // member's step awaiting a join code; a member's other steps live with the
-        // group, written (or ended) once the code is known.
-        let own = self.user_step(user, write, None).await?;
-        if let Some(code) = own.code {
-            let key = self.keys.lunch_step(&code, user);
-            let mut pipe = redis::pipe();
-            match session {
-                Some(session) if session != LunchSession::AwaitingJoinCode => {
-                    set_session(&mut pipe, key, to_json(&session)?)
-                }
-                _ => {
-                    pipe.cmd("DEL").arg(key).ignore();
-                }
-            }
-            pipe.exec_async(&mut self.conn("lunch_set_session")).await?;
-        }
-        Ok(())
-    }
-
     fn hint(&self, user: &UserKey) -> Hint {
         self.hints
             .lock()
@@ -125,15 +95,6 @@ impl RedisStore {
             hints.clear();
         }
         hints.insert(user.as_str().to_owned(), hint);
-    }
-
-    /// Keeps the user's group in the hint, leaving the rest as it was.
-    fn remember_group(&self, user: &UserKey, group: Option<&str>) {
-        let hint = Hint {
-            group: group.map(str::to_owned),
-            ..self.hint(user)
-        };
-        self.remember(user, hint);
     }
 
     /// The group's step of a lunch message (LUNCH_GROUP_STEP): `None` when `user` is
@@ -368,21 +329,6 @@ impl RedisStore {
             Some(code) => self.restore(user, code).await,
             None => Ok(()),
         }
-    }
-
-    /// Points `user` at `code` (their lunch session now lives with the group) and
-    /// returns the group they pointed at before.
-    pub(super) async fn point_user_at(&self, user: &UserKey, code: &str) -> Result<Option<String>> {
-        let previous: Option<String> = self
-            .scripts
-            .lunch_user_point
-            .key(self.keys.lunch_member(user))
-            .key(self.keys.session(BotScope::Lunch, user))
-            .arg(code)
-            .invoke_async(&mut self.conn("point_user_at"))
-            .await?;
-        self.remember_group(user, Some(code));
-        Ok(previous)
     }
 
     /// Ends a lunch member's session, which lives with their group `code` (a second

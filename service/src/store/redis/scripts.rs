@@ -6,7 +6,7 @@ use redis::Script;
 
 /// Lua: `spend(limits, budget, window)` counts one use of `budget` in the hash
 /// `limits` and returns the uses in the window, which starts with its first use.
-/// Shared by the scripts that spend an allowance.
+/// Kept apart from the script that uses it (LUNCH_USER_OPEN) for reading.
 macro_rules! spend_fn {
     () => {
         r#"
@@ -26,19 +26,13 @@ pub(super) struct Scripts {
     pub(super) quiz_load: Script,
     pub(super) quiz_ask: Script,
     pub(super) quiz_judge: Script,
-    pub(super) quiz_answer: Script,
     pub(super) lunch_user_open: Script,
     pub(super) lunch_group_step: Script,
     pub(super) lunch_group_create: Script,
     pub(super) lunch_group_admit: Script,
-    pub(super) lunch_user_point: Script,
     pub(super) lunch_user_undo: Script,
     pub(super) lunch_group_restore: Script,
     pub(super) lunch_group_leave: Script,
-    pub(super) lunch_add_restaurant: Script,
-    pub(super) lunch_remove_restaurant: Script,
-    pub(super) lunch_vote: Script,
-    pub(super) lunch_spend: Script,
 }
 
 impl Scripts {
@@ -47,19 +41,13 @@ impl Scripts {
             quiz_load: Script::new(QUIZ_LOAD),
             quiz_ask: Script::new(QUIZ_ASK),
             quiz_judge: Script::new(QUIZ_JUDGE),
-            quiz_answer: Script::new(QUIZ_ANSWER),
             lunch_user_open: Script::new(LUNCH_USER_OPEN),
             lunch_group_step: Script::new(LUNCH_GROUP_STEP),
             lunch_group_create: Script::new(LUNCH_GROUP_CREATE),
             lunch_group_admit: Script::new(LUNCH_GROUP_ADMIT),
-            lunch_user_point: Script::new(LUNCH_USER_POINT),
             lunch_user_undo: Script::new(LUNCH_USER_UNDO),
             lunch_group_restore: Script::new(LUNCH_GROUP_RESTORE),
             lunch_group_leave: Script::new(LUNCH_GROUP_LEAVE),
-            lunch_add_restaurant: Script::new(LUNCH_ADD_RESTAURANT),
-            lunch_remove_restaurant: Script::new(LUNCH_REMOVE_RESTAURANT),
-            lunch_vote: Script::new(LUNCH_VOTE),
-            lunch_spend: Script::new(LUNCH_SPEND),
         }
     }
 }
@@ -140,21 +128,6 @@ if correct then
   return {session, score[1], score[2], 2}
 end
 return {session, score[1], score[2], 1}
-"#;
-
-/// KEYS: quiz session, quiz score. ARGV: the session JSON the answer was judged
-/// against, 1 when correct else 0. Returns 1 when counted, 0 when that session is no
-/// longer there (the answer was already judged).
-const QUIZ_ANSWER: &str = r#"
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then
-  return 0
-end
-redis.call('DEL', KEYS[1])
-redis.call('HINCRBY', KEYS[2], 'answered', 1)
-if ARGV[2] == '1' then
-  redis.call('HINCRBY', KEYS[2], 'correct', 1)
-end
-return 1
 "#;
 
 /// KEYS: lunch session (the user's own), group pointer, limits. ARGV: 1 mode (keep,
@@ -356,15 +329,6 @@ redis.call('PERSIST', KEYS[4])
 return 1
 "#;
 
-/// KEYS: group pointer, the user's own lunch session. ARGV: code. Points the user at
-/// the group (their session now lives with it) and returns the previous code or nil.
-const LUNCH_USER_POINT: &str = r#"
-local previous = redis.call('GET', KEYS[1])
-redis.call('SET', KEYS[1], ARGV[1])
-redis.call('DEL', KEYS[2])
-return previous
-"#;
-
 /// KEYS: members, group marker, restaurants, the user's step, members who left.
 /// ARGV: user, how (`left`: a member leaves, and may be restored; `undo`: a member
 /// list entry made ahead of a refused join is taken back; `drop`: a group made ahead
@@ -392,53 +356,3 @@ if members == 0 then
 end
 return members
 "#;
-
-/// KEYS: restaurants. ARGV: name, max. Returns 'added', 'duplicate' or 'full'.
-/// `string.lower` folds ASCII letters only; MemoryStore compares the same way.
-const LUNCH_ADD_RESTAURANT: &str = r#"
-local wanted = string.lower(ARGV[1])
-local names = redis.call('LRANGE', KEYS[1], 0, -1)
-for _, name in ipairs(names) do
-  if string.lower(name) == wanted then
-    return 'duplicate'
-  end
-end
-if #names >= tonumber(ARGV[2]) then
-  return 'full'
-end
-redis.call('RPUSH', KEYS[1], ARGV[1])
-return 'added'
-"#;
-
-/// KEYS: restaurants, votes of the day. ARGV: name. Takes the name off the list and
-/// drops the day's votes for it. Returns 1 when it was listed.
-const LUNCH_REMOVE_RESTAURANT: &str = r#"
-if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 0 then
-  return 0
-end
-local votes = redis.call('HGETALL', KEYS[2])
-for i = 1, #votes, 2 do
-  if votes[i + 1] == ARGV[1] then
-    redis.call('HDEL', KEYS[2], votes[i])
-  end
-end
-return 1
-"#;
-
-/// KEYS: restaurants, votes, the voter's step. ARGV: user, restaurant, vote ttl
-/// seconds. Returns {1, previous or nil} when recorded (ending the voter's step),
-/// {0, nil} when not on the list.
-const LUNCH_VOTE: &str = r#"
-if not redis.call('LPOS', KEYS[1], ARGV[2]) then
-  return {0, false}
-end
-local previous = redis.call('HGET', KEYS[2], ARGV[1])
-redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
-redis.call('EXPIRE', KEYS[2], ARGV[3])
-redis.call('DEL', KEYS[3])
-return {1, previous}
-"#;
-
-/// KEYS: the user's limits. ARGV: budget, window seconds. Counts one use and returns
-/// the uses in the window; the window starts with its first use.
-const LUNCH_SPEND: &str = concat!(spend_fn!(), "return spend(KEYS[1], ARGV[1], ARGV[2])\n");
