@@ -13,10 +13,12 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 
 use super::{
-    AddOutcome, AnswerCheck, BotScope, Budget, ChangeOutcome, GroupChange, Judgement, LunchOp,
-    LunchRequest, LunchSession, LunchState, Membership, QuizAsked, QuizChange, QuizSession,
-    QuizState, Result, Score, SessionWrite, StepOutcome, Store, Tally, VoteOutcome, LIMIT_WINDOW,
-    SESSION_TTL, VOTE_TTL,
+    AnswerCheck, BotScope, Budget, Judgement, QuizAsked, QuizChange, QuizSession, QuizState,
+    Result, Score, Store, LIMIT_WINDOW, SESSION_TTL, VOTE_TTL,
+};
+use crate::lunch::{
+    AddOutcome, ChangeOutcome, GroupChange, GroupEdit, LunchRequest, LunchSession, LunchState,
+    Membership, NextStep, SessionWrite, StepMove, StepOutcome, Tally, VoteOutcome,
 };
 use crate::user::UserKey;
 
@@ -222,7 +224,7 @@ impl State {
         }
     }
 
-    /// A vote for a listed restaurant, ending the voter's session.
+    /// A vote for a listed restaurant.
     fn vote(
         &mut self,
         code: &str,
@@ -254,20 +256,11 @@ impl State {
         let previous = entry
             .value
             .insert(user.as_str().to_owned(), restaurant.to_owned());
-        self.clear_session(BotScope::Lunch, user);
         VoteOutcome::Recorded { previous }
     }
 
-    /// Takes a listed restaurant off (with the day's votes for it) and starts the
-    /// remover's settings step; `false` when it was not listed.
-    fn remove(&mut self, code: &str, day: &str, user: &UserKey, name: &str, now: Instant) -> bool {
-        if !self.remove_restaurant(code, name, day) {
-            return false;
-        }
-        self.set_lunch_session(user.as_str(), LunchSession::Settings, now);
-        true
-    }
-
+    /// Takes a listed restaurant off, with the day's votes for it; `false` when it was
+    /// not listed.
     fn remove_restaurant(&mut self, code: &str, name: &str, day: &str) -> bool {
         let Some(list) = self.restaurants.get_mut(code) else {
             return false;
@@ -294,6 +287,36 @@ impl State {
         }
         list.push(name.to_owned());
         AddOutcome::Added
+    }
+
+    /// Makes the edit of `chosen` in group `code`, then starts the step it names for
+    /// what the edit did.
+    fn apply(
+        &mut self,
+        code: &str,
+        day: &str,
+        user: &UserKey,
+        chosen: &StepMove,
+        now: Instant,
+    ) -> StepOutcome {
+        let outcome = match &chosen.edit {
+            GroupEdit::Vote(name) => StepOutcome::Voted(self.vote(code, day, user, name, now)),
+            GroupEdit::Add { name, max } => StepOutcome::Added(self.add(code, name, *max)),
+            GroupEdit::Remove(name) => {
+                StepOutcome::Removed(self.remove_restaurant(code, name, day))
+            }
+        };
+        let next = if outcome.changed() {
+            chosen.on_change
+        } else {
+            chosen.on_refusal
+        };
+        match next {
+            NextStep::Keep => {}
+            NextStep::Start(step) => self.set_lunch_session(user.as_str(), step, now),
+            NextStep::End => self.clear_session(BotScope::Lunch, user),
+        }
+        outcome
     }
 
     fn set_lunch_session(&mut self, user: &str, session: LunchSession, now: Instant) {
@@ -324,9 +347,9 @@ impl State {
         entry.value <= u64::from(max)
     }
 
-    /// Creates `code` with `user` as its member, in the settings step; `false` when
-    /// the code is taken.
-    fn create(&mut self, user: &str, code: &str, now: Instant) -> bool {
+    /// Creates `code` with `user` as its member, at `step`; `false` when the code is
+    /// taken.
+    fn create(&mut self, user: &str, code: &str, step: LunchSession, now: Instant) -> bool {
         if self.groups.contains_key(code) {
             return false;
         }
@@ -334,12 +357,12 @@ impl State {
             .insert(code.to_owned(), HashSet::from([user.to_owned()]));
         self.restaurants.remove(code);
         self.point(user, code);
-        self.set_lunch_session(user, LunchSession::Settings, now);
+        self.set_lunch_session(user, step, now);
         true
     }
 
-    /// Makes `user` a member of `code`, ending their session; `false` when there is no
-    /// such group.
+    /// Makes `user` a member of `code`, where they have no step yet; `false` when
+    /// there is no such group.
     fn join(&mut self, user: &str, code: &str) -> bool {
         let Some(members) = self.groups.get_mut(code) else {
             return false;
@@ -360,10 +383,10 @@ impl State {
         now: Instant,
     ) -> Option<ChangeOutcome> {
         Some(match change {
-            GroupChange::Create { code, max } => {
+            GroupChange::Create { code, max, step } => {
                 if !self.spend(user, Budget::CreateGroup, *max, now) {
                     ChangeOutcome::OverBudget
-                } else if self.create(user, code, now) {
+                } else if self.create(user, code, *step, now) {
                     ChangeOutcome::Created
                 } else {
                     ChangeOutcome::CodeTaken
@@ -629,34 +652,19 @@ impl Store for MemoryStore {
             }
             SessionWrite::Clear => state.clear_session(BotScope::Lunch, user),
         }
-        // The op sees the session as the write left it, as the Redis script does.
+        // The moves see the session as the write left it, as the Redis script does.
         let current = state
             .lunch_sessions
             .get(user.as_str())
             .and_then(|s| s.live(now))
             .copied();
-        let outcome = match (&code, &request.op) {
-            (None, _) | (_, LunchOp::None) => None,
-            (Some(code), LunchOp::Vote(name)) => {
-                Some(StepOutcome::Voted(state.vote(code, day, user, name, now)))
-            }
-            (Some(code), LunchOp::Remove(name)) => Some(StepOutcome::Removed(
-                state.remove(code, day, user, name, now),
-            )),
-            (Some(code), LunchOp::Typed { text, add, max }) => match current {
-                Some(LunchSession::Choosing) => {
-                    Some(StepOutcome::Voted(state.vote(code, day, user, text, now)))
-                }
-                Some(LunchSession::AwaitingNewRestaurant) => add.as_ref().map(|name| {
-                    let added = state.add(code, name, *max);
-                    state.set_lunch_session(user.as_str(), LunchSession::Settings, now);
-                    StepOutcome::Added(added)
-                }),
-                Some(LunchSession::AwaitingRemoval) => Some(StepOutcome::Removed(
-                    state.remove(code, day, user, text, now),
-                )),
-                _ => None,
-            },
+        let chosen = request
+            .moves
+            .iter()
+            .find(|m| m.at.is_none() || m.at == current);
+        let outcome = match (&code, chosen) {
+            (Some(code), Some(chosen)) => Some(state.apply(code, day, user, chosen, now)),
+            _ => None,
         };
         Ok(LunchState {
             session,

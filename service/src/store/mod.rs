@@ -27,6 +27,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
+use crate::lunch::{LunchRequest, LunchState};
 use crate::user::UserKey;
 
 pub use self::connection::{RedisConnection, RedisTarget};
@@ -38,7 +39,7 @@ pub use self::redis::{RedisStore, RedisTimeouts};
 pub const SESSION_TTL: Duration = Duration::from_secs(600);
 /// A day's lunch votes are kept a few days so yesterday's result can still be asked about.
 pub const VOTE_TTL: Duration = Duration::from_secs(3 * 24 * 3600);
-/// The window of the per-user allowances ([`GroupChange`]): counts start
+/// The window of the per-user allowances ([`crate::lunch::GroupChange`]): counts start
 /// again this long after the first use in a window.
 pub const LIMIT_WINDOW: Duration = Duration::from_secs(3600);
 
@@ -126,146 +127,6 @@ pub struct QuizChange {
     pub mark_asked: Option<(String, String)>,
 }
 
-/// Where a lunch user is in a multi-step conversation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum LunchSession {
-    /// The settings menu is showing.
-    Settings,
-    /// Waiting for a typed join code.
-    AwaitingJoinCode,
-    /// Waiting for a typed restaurant name to add.
-    AwaitingNewRestaurant,
-    /// The group's restaurants are showing as buttons, to remove one.
-    AwaitingRemoval,
-    /// The group's restaurants are showing as buttons, to vote.
-    Choosing,
-}
-
-/// The group a lunch user belongs to, as seen on one day.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Membership {
-    pub code: String,
-    /// In the order they were added.
-    pub restaurants: Vec<String>,
-    /// This user's vote on the day asked for.
-    pub my_vote: Option<String>,
-}
-
-/// What the lunch bot needs to decide on one message, read in one round trip.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct LunchState {
-    /// The session as it was before the [`SessionWrite`] of the load.
-    pub session: Option<LunchSession>,
-    /// The group as it was before the [`LunchOp`] of the load. When the message asked
-    /// for a [`GroupChange`], only whether there was one and its code are certain: the
-    /// store may leave the list and the vote unread.
-    pub membership: Option<Membership>,
-    /// The group's tally of the day, when the load asked for it and the user has a group.
-    pub tally: Option<Tally>,
-    /// What the [`LunchOp`] did; `None` when it did nothing.
-    pub outcome: Option<StepOutcome>,
-    /// What the [`GroupChange`] did; `None` when it did not apply.
-    pub change: Option<ChangeOutcome>,
-}
-
-/// What one lunch message asks of the store, all decided from the message alone, so
-/// that the store does it in the same round trip as the load ([`Store::lunch_open`]).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct LunchRequest {
-    pub write: SessionWrite,
-    pub op: LunchOp,
-    /// Also count the day's votes.
-    pub tally: bool,
-    /// Create or join a group. When it applies, the session write and the op do not.
-    pub change: Option<GroupChange>,
-}
-
-/// A move to another lunch group that the message asks for, made with the load so
-/// that creating or joining a group costs the round trip of any other message.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum GroupChange {
-    /// Create the group `code` with the user as its only member and start the
-    /// settings step; the user leaves their group. Uses one of the user's `max`
-    /// [`Budget::CreateGroup`] uses per [`LIMIT_WINDOW`].
-    Create { code: String, max: u32 },
-    /// Join the group `code` and end the session; the user leaves their group. Applies
-    /// only while the user's step is [`LunchSession::AwaitingJoinCode`] (a code typed
-    /// at any other step is not one), and then uses one of the user's `max`
-    /// [`Budget::JoinAttempt`] uses per [`LIMIT_WINDOW`], found or not.
-    Join { code: String, max: u32 },
-}
-
-impl GroupChange {
-    pub fn code(&self) -> &str {
-        match self {
-            GroupChange::Create { code, .. } | GroupChange::Join { code, .. } => code,
-        }
-    }
-}
-
-/// What a [`GroupChange`] did. Only `Created` and `Joined` change anything.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ChangeOutcome {
-    Created,
-    /// The code belongs to another group: try another.
-    CodeTaken,
-    Joined,
-    /// No group has that code; the step still awaits a code.
-    NoSuchGroup,
-    /// The hour's allowance is used up; the step is unchanged.
-    OverBudget,
-}
-
-/// A change to the user's group that the message asks for. Applied only if the user
-/// belongs to a group.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub enum LunchOp {
-    #[default]
-    None,
-    /// A tapped restaurant to vote for: recorded if listed, ending the session.
-    Vote(String),
-    /// A tapped restaurant to take off the list (with the day's votes for it): if it
-    /// was listed, the settings step starts.
-    Remove(String),
-    /// Typed text, which means what the user's step waits for: while choosing, a vote
-    /// for `text`; while adding, `add` (the name as it would be listed, `None` when it
-    /// is not acceptable: then nothing happens) is added unless a duplicate or the list
-    /// holds `max` already, and the settings step starts; while removing, `text` is
-    /// taken off the list as [`LunchOp::Remove`] does. Other steps: nothing.
-    Typed {
-        text: String,
-        add: Option<String>,
-        max: usize,
-    },
-}
-
-/// What a [`LunchOp`] did.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum StepOutcome {
-    Voted(VoteOutcome),
-    Added(AddOutcome),
-    /// `true` when the name was listed and is now removed.
-    Removed(bool),
-}
-
-/// A change to the lunch session that the bot can decide from the message alone, so
-/// it is made in the same round trip as the load.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum SessionWrite {
-    #[default]
-    Keep,
-    /// Start this step.
-    Set(LunchSession),
-    /// Start this step if the user belongs to a group (decided by the store, which
-    /// knows the answer when it writes).
-    SetIfMember(LunchSession),
-    /// Start this step if the user belongs to a group that lists a restaurant.
-    SetIfListed(LunchSession),
-    /// End the conversation step.
-    Clear,
-}
-
 /// The question [`Store::quiz_ask`] picked.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct QuizAsked {
@@ -295,56 +156,6 @@ pub struct Judgement {
     pub score: Score,
     /// `Some(correct)` when the answer was judged and counted (the session ended).
     pub counted: Option<bool>,
-}
-
-/// Result of adding a restaurant to a group's list.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum AddOutcome {
-    Added,
-    /// Already on the list (compared case-insensitively, folding ASCII letters as Redis's
-    /// Lua does). Reported even when the list is full.
-    Duplicate,
-    /// The list already holds the maximum number of restaurants.
-    Full,
-}
-
-/// Result of a vote.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum VoteOutcome {
-    /// Recorded; `previous` is the vote it replaced, if any.
-    Recorded { previous: Option<String> },
-    /// The restaurant is not (or no longer) on the group's list; nothing changed.
-    UnknownRestaurant,
-}
-
-/// One day's votes in a group: every restaurant on the list, in list order, with its
-/// number of votes. Votes for restaurants removed since are not counted.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Tally {
-    pub counts: Vec<(String, u64)>,
-}
-
-impl Tally {
-    /// Counts `votes` (one restaurant name per voter) for each restaurant on the list,
-    /// in list order; votes for names not on the list are not counted. Shared by both
-    /// stores so they count alike.
-    pub(crate) fn count<'v>(
-        restaurants: Vec<String>,
-        votes: impl IntoIterator<Item = &'v str>,
-    ) -> Self {
-        let mut per_name: std::collections::HashMap<&str, u64> = Default::default();
-        for vote in votes {
-            *per_name.entry(vote).or_default() += 1;
-        }
-        let counts = restaurants
-            .into_iter()
-            .map(|name| {
-                let n = per_name.get(name.as_str()).copied().unwrap_or(0);
-                (name, n)
-            })
-            .collect();
-        Self { counts }
-    }
 }
 
 /// The bots' memory: exactly the calls the service makes. Each method is one round
@@ -387,9 +198,13 @@ pub trait Store: Send + Sync + 'static {
     /// Everything one lunch message needs, atomically per slot: reads the lunch
     /// session, the user's group with its list, and their vote on `day` (only if the
     /// restaurant is still listed), with `request.tally` the day's tally too; then
-    /// applies `request.write` to the session and `request.op` to the group.
+    /// applies `request.write` to the session, and to the group the first of
+    /// `request.moves` made for the step the write left, then starts the step that move
+    /// names for what its edit did ([`crate::lunch::StepMove`]). The store decides
+    /// nothing of the dialog: the request says what each step means.
     ///
-    /// With `request.change`, also creates or joins a group ([`GroupChange`]).
+    /// With `request.change`, also creates or joins a group
+    /// ([`crate::lunch::GroupChange`]).
     ///
     /// One round trip when the store knows the user's group code already (Redis
     /// remembers the codes it has seen and checks them against the group's member
@@ -404,18 +219,4 @@ pub trait Store: Send + Sync + 'static {
         day: &str,
         request: &LunchRequest,
     ) -> Result<LunchState>;
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_tally_follows_the_list_and_ignores_votes_for_unlisted_names() {
-        let list = vec!["a".to_owned(), "b".to_owned(), "c".to_owned()];
-        assert_eq!(
-            Tally::count(list, ["c", "a", "c", "gone"]).counts,
-            vec![("a".into(), 1), ("b".into(), 0), ("c".into(), 2)]
-        );
-    }
 }

@@ -8,11 +8,13 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use kakaobot::lunch::{
+    AddOutcome, ChangeOutcome, GroupChange, GroupEdit, LunchRequest, LunchSession, NextStep,
+    SessionWrite, StepMove, StepOutcome, VoteOutcome,
+};
 use kakaobot::store::{
-    AddOutcome, AnswerCheck, BotScope, ChangeOutcome, GroupChange, Keys, LunchOp, LunchRequest,
-    LunchSession, MemoryStore, QuizChange, QuizSession, RedisConnection, RedisStore, RedisTarget,
-    RedisTimeouts, Score, SessionWrite, StepOutcome, Store, StoreError, VoteOutcome, SESSION_TTL,
-    VOTE_TTL,
+    AnswerCheck, BotScope, Keys, MemoryStore, QuizChange, QuizSession, RedisConnection, RedisStore,
+    RedisTarget, RedisTimeouts, Score, Store, StoreError, SESSION_TTL, VOTE_TTL,
 };
 use kakaobot::user::UserKey;
 use redis::aio::MultiplexedConnection;
@@ -396,7 +398,7 @@ contract_suite!(
     a_session_step_started_with_the_load_is_made_as_the_message_decides,
     an_allowance_refuses_uses_past_its_maximum_per_user_and_budget,
     a_choosing_or_removing_step_starts_only_when_the_group_lists_a_restaurant,
-    typed_text_does_what_the_members_step_waits_for,
+    the_move_made_for_the_members_step_applies_and_starts_the_step_it_names,
     a_tapped_vote_or_removal_applies_whatever_the_step_and_needs_a_group,
     a_question_is_asked_fresh_first_and_a_category_starts_over_without_the_pending_one,
     an_answer_is_judged_only_against_the_questions_its_choice_answers,
@@ -1438,6 +1440,7 @@ fn create(code: &str, max: u32) -> LunchRequest {
         change: Some(GroupChange::Create {
             code: code.to_owned(),
             max,
+            step: LunchSession::Settings,
         }),
         ..LunchRequest::default()
     }
@@ -1752,20 +1755,66 @@ async fn a_code_typed_after_another_process_ended_the_step_joins_nothing(s: &Sub
         .unwrap());
 }
 
-/// A lunch request that applies `op`.
-fn op(op: LunchOp) -> LunchRequest {
+/// A lunch request that makes `moves`.
+fn moving(moves: Vec<StepMove>) -> LunchRequest {
     LunchRequest {
-        op,
+        moves,
         ..Default::default()
     }
 }
 
-fn typed(text: &str) -> LunchOp {
-    LunchOp::Typed {
-        text: text.to_owned(),
-        add: Some(text.to_owned()),
-        max: 20,
-    }
+/// The moves of typed text, as the lunch bot makes them: what each step waits for.
+fn typed(text: &str) -> Vec<StepMove> {
+    let settings = NextStep::Start(LunchSession::Settings);
+    let at = |step, edit, on_change, on_refusal| StepMove {
+        at: Some(step),
+        edit,
+        on_change,
+        on_refusal,
+    };
+    vec![
+        at(
+            LunchSession::Choosing,
+            GroupEdit::Vote(text.into()),
+            NextStep::End,
+            NextStep::Keep,
+        ),
+        at(
+            LunchSession::AwaitingRemoval,
+            GroupEdit::Remove(text.into()),
+            settings,
+            NextStep::Keep,
+        ),
+        at(
+            LunchSession::AwaitingNewRestaurant,
+            GroupEdit::Add {
+                name: text.into(),
+                max: 20,
+            },
+            settings,
+            settings,
+        ),
+    ]
+}
+
+/// A tapped vote for `name`: any step, ending it.
+fn tapped_vote(name: &str) -> Vec<StepMove> {
+    vec![StepMove {
+        at: None,
+        edit: GroupEdit::Vote(name.into()),
+        on_change: NextStep::End,
+        on_refusal: NextStep::Keep,
+    }]
+}
+
+/// A tapped removal of `name`: any step, opening the settings once removed.
+fn tapped_removal(name: &str) -> Vec<StepMove> {
+    vec![StepMove {
+        at: None,
+        edit: GroupEdit::Remove(name.into()),
+        on_change: NextStep::Start(LunchSession::Settings),
+        on_refusal: NextStep::Keep,
+    }]
 }
 
 async fn a_choosing_or_removing_step_starts_only_when_the_group_lists_a_restaurant(s: &Subject) {
@@ -1801,7 +1850,7 @@ async fn a_choosing_or_removing_step_starts_only_when_the_group_lists_a_restaura
     assert_eq!(listed, Some(LunchSession::Choosing));
 }
 
-async fn typed_text_does_what_the_members_step_waits_for(s: &Subject) {
+async fn the_move_made_for_the_members_step_applies_and_starts_the_step_it_names(s: &Subject) {
     let store = &*s.store;
     let alice = user("alice");
     group_with(store, &alice, "ABC123", &["김밥"]).await;
@@ -1811,11 +1860,11 @@ async fn typed_text_does_what_the_members_step_waits_for(s: &Subject) {
         .await
         .unwrap();
     let added = store
-        .lunch_open(&alice, DAY, &op(typed("라멘")))
+        .lunch_open(&alice, DAY, &moving(typed("라멘")))
         .await
         .unwrap();
     let in_settings = store
-        .lunch_open(&alice, DAY, &op(typed("국밥")))
+        .lunch_open(&alice, DAY, &moving(typed("국밥")))
         .await
         .unwrap();
     store
@@ -1823,11 +1872,11 @@ async fn typed_text_does_what_the_members_step_waits_for(s: &Subject) {
         .await
         .unwrap();
     let unknown = store
-        .lunch_open(&alice, DAY, &op(typed("피자")))
+        .lunch_open(&alice, DAY, &moving(typed("피자")))
         .await
         .unwrap();
     let voted = store
-        .lunch_open(&alice, DAY, &op(typed("라멘")))
+        .lunch_open(&alice, DAY, &moving(typed("라멘")))
         .await
         .unwrap();
     store
@@ -1835,7 +1884,7 @@ async fn typed_text_does_what_the_members_step_waits_for(s: &Subject) {
         .await
         .unwrap();
     let removed = store
-        .lunch_open(&alice, DAY, &op(typed("김밥")))
+        .lunch_open(&alice, DAY, &moving(typed("김밥")))
         .await
         .unwrap();
     let after = store.lunch_load(&alice, DAY).await.unwrap();
@@ -1879,20 +1928,20 @@ async fn a_tapped_vote_or_removal_applies_whatever_the_step_and_needs_a_group(s:
         .unwrap();
 
     let voted = store
-        .lunch_open(&alice, DAY, &op(LunchOp::Vote("김밥".into())))
+        .lunch_open(&alice, DAY, &moving(tapped_vote("김밥")))
         .await
         .unwrap();
     let session_after_vote = store.lunch_load(&alice, DAY).await.unwrap().session;
     let not_listed = store
-        .lunch_open(&alice, DAY, &op(LunchOp::Remove("피자".into())))
+        .lunch_open(&alice, DAY, &moving(tapped_removal("피자")))
         .await
         .unwrap();
     let removed = store
-        .lunch_open(&alice, DAY, &op(LunchOp::Remove("김밥".into())))
+        .lunch_open(&alice, DAY, &moving(tapped_removal("김밥")))
         .await
         .unwrap();
     let without_group = store
-        .lunch_open(&loner, DAY, &op(LunchOp::Vote("김밥".into())))
+        .lunch_open(&loner, DAY, &moving(tapped_vote("김밥")))
         .await
         .unwrap();
 

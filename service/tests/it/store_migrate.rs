@@ -4,9 +4,8 @@
 
 use std::process::Command;
 
-use kakaobot::store::{
-    BotScope, LunchRequest, LunchSession, QuizSession, RedisStore, Score, Store, VOTE_TTL,
-};
+use kakaobot::lunch::{LunchRequest, LunchSession};
+use kakaobot::store::{BotScope, QuizSession, RedisStore, Score, Store, VOTE_TTL};
 use kakaobot::user::UserKey;
 use redis::aio::MultiplexedConnection;
 

@@ -6,11 +6,11 @@ use std::sync::PoisonError;
 use std::time::Duration;
 
 use super::{from_json, to_json, unexpected, RedisStore};
-use crate::store::{
-    AddOutcome, BotScope, Budget, ChangeOutcome, GroupChange, LunchOp, LunchRequest, LunchSession,
-    LunchState, Membership, Result, SessionWrite, StepOutcome, Tally, VoteOutcome, LIMIT_WINDOW,
-    SESSION_TTL, VOTE_TTL,
+use crate::lunch::{
+    AddOutcome, ChangeOutcome, GroupChange, GroupEdit, LunchRequest, LunchSession, LunchState,
+    Membership, NextStep, SessionWrite, StepOutcome, Tally, VoteOutcome,
 };
+use crate::store::{BotScope, Budget, Result, LIMIT_WINDOW, SESSION_TTL, VOTE_TTL};
 use crate::user::UserKey;
 
 /// Most lunch users remembered (about 100 bytes each). When full the memory is
@@ -110,14 +110,6 @@ impl RedisStore {
         confirmed: bool,
     ) -> Result<Option<GroupStep>> {
         let (mode, json) = write_args(request.write)?;
-        let (op, text, add, max) = match &request.op {
-            LunchOp::None => ("", "", "", 0),
-            LunchOp::Vote(name) => ("vote", name.as_str(), "", 0),
-            LunchOp::Remove(name) => ("remove", name.as_str(), "", 0),
-            LunchOp::Typed { text, add, max } => {
-                ("typed", text.as_str(), add.as_deref().unwrap_or(""), *max)
-            }
-        };
         let (member, session, restaurants, my_vote, votes, outcome, previous): GroupStepReply =
             self.scripts
                 .lunch_group_step
@@ -133,15 +125,8 @@ impl RedisStore {
                 .arg(json)
                 .arg(SESSION_TTL.as_secs())
                 .arg(i64::from(request.tally))
-                .arg(op)
-                .arg(text)
-                .arg(add)
-                .arg(max)
                 .arg(VOTE_TTL.as_secs())
-                .arg(to_json(&LunchSession::Choosing)?)
-                .arg(to_json(&LunchSession::AwaitingNewRestaurant)?)
-                .arg(to_json(&LunchSession::AwaitingRemoval)?)
-                .arg(to_json(&LunchSession::Settings)?)
+                .arg(move_args(request)?)
                 .invoke_async(&mut self.conn("group_step"))
                 .await?;
         if member == 0 {
@@ -179,7 +164,7 @@ impl RedisStore {
         let (mode, json) = write_args(write)?;
         let (kind, code, budget, max) = match change {
             None => ("", "", "", 0),
-            Some(GroupChange::Create { code, max }) => {
+            Some(GroupChange::Create { code, max, .. }) => {
                 ("create", code.as_str(), Budget::CreateGroup.as_str(), *max)
             }
             Some(GroupChange::Join { code, max }) => {
@@ -248,7 +233,12 @@ impl RedisStore {
 
     /// Creates the group `code` with `user` as its member (LUNCH_GROUP_CREATE);
     /// `false` when the code is taken.
-    pub(super) async fn create_group(&self, user: &UserKey, code: &str) -> Result<bool> {
+    pub(super) async fn create_group(
+        &self,
+        user: &UserKey,
+        code: &str,
+        step: LunchSession,
+    ) -> Result<bool> {
         let created_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
         let created: i64 = self
             .scripts
@@ -260,7 +250,7 @@ impl RedisStore {
             .key(self.keys.lunch_left(code))
             .arg(created_at)
             .arg(user.as_str())
-            .arg(to_json(&LunchSession::Settings)?)
+            .arg(to_json(&step)?)
             .arg(SESSION_TTL.as_secs())
             .invoke_async(&mut self.conn("create_group"))
             .await?;
@@ -456,11 +446,15 @@ impl RedisStore {
         hint: &Hint,
     ) -> Result<Option<(LunchState, Option<String>)>> {
         let code = change.code();
-        let create = matches!(change, GroupChange::Create { .. });
+        let creator_step = match change {
+            GroupChange::Create { step, .. } => Some(*step),
+            GroupChange::Join { .. } => None,
+        };
+        let create = creator_step.is_some();
         let old = hint.group.as_deref().filter(|old| *old != code);
         let group_side = async {
-            if create {
-                self.create_group(user, code).await
+            if let Some(step) = creator_step {
+                self.create_group(user, code, step).await
             } else {
                 self.admit(user, code).await
             }
@@ -675,4 +669,33 @@ fn write_args(write: SessionWrite) -> Result<(&'static str, String)> {
         SessionWrite::SetIfListed(s) => ("set_if_listed", to_json(&s)?),
         SessionWrite::Clear => ("clear", String::new()),
     })
+}
+
+/// The moves of a request as LUNCH_GROUP_STEP's arguments, six per move.
+fn move_args(request: &LunchRequest) -> Result<Vec<String>> {
+    let step = |next: NextStep| -> Result<String> {
+        Ok(match next {
+            NextStep::Keep => "keep".to_owned(),
+            NextStep::End => "end".to_owned(),
+            NextStep::Start(session) => to_json(&session)?,
+        })
+    };
+    let mut args = Vec::with_capacity(request.moves.len() * 6);
+    for m in &request.moves {
+        let at = m.at.as_ref().map(to_json).transpose()?.unwrap_or_default();
+        let (edit, name, max) = match &m.edit {
+            GroupEdit::Vote(name) => ("vote", name, 0),
+            GroupEdit::Add { name, max } => ("add", name, *max),
+            GroupEdit::Remove(name) => ("remove", name, 0),
+        };
+        args.extend([
+            at,
+            edit.to_owned(),
+            name.clone(),
+            max.to_string(),
+            step(m.on_change)?,
+            step(m.on_refusal)?,
+        ]);
+    }
+    Ok(args)
 }

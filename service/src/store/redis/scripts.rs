@@ -189,13 +189,14 @@ return 1
 "#;
 
 /// KEYS: restaurants, votes of the day, the member's step (session), members, group
-/// marker, members who left. ARGV: 1 user, 2 '1' when the user's record names this group, 3 mode,
-/// 4 session JSON, 5 session ttl, 6 '1' for every vote of the day, 7 op ('', vote,
-/// remove, typed), 8 name or typed text, 9 name to add or '', 10 list maximum, 11 vote
-/// ttl, 12–15 the session JSON of choosing, adding, removing and settings.
+/// marker, members who left. ARGV: 1 user, 2 '1' when the user's record names this
+/// group, 3 mode, 4 session JSON, 5 session ttl, 6 '1' for every vote of the day, 7 vote
+/// ttl, then six per move the bot made (see `StepMove`): the step it is for (session
+/// JSON, '' for any), the edit (vote, add, remove), the name, the list maximum (add),
+/// the step after a change and after a refusal ('keep', 'end' or a session JSON).
 ///
 /// Reads the member's step, the list and their vote; applies the session write, then
-/// the op (for typed text, the one the step waits for). Returns {1, step before or
+/// the first move for the step the write left, as it says. Returns {1, step before or
 /// nil, list before, vote or nil, votes, outcome, previous vote or nil}, or {0, …}
 /// when the user is not a member (a guessed code that was wrong).
 const LUNCH_GROUP_STEP: &str = r#"
@@ -230,8 +231,7 @@ local function vote(name)
   end
   local previous = redis.call('HGET', KEYS[2], ARGV[1])
   redis.call('HSET', KEYS[2], ARGV[1], name)
-  redis.call('EXPIRE', KEYS[2], ARGV[11])
-  redis.call('DEL', KEYS[3])
+  redis.call('EXPIRE', KEYS[2], ARGV[7])
   return {'voted', previous}
 end
 local function remove(name)
@@ -244,51 +244,48 @@ local function remove(name)
       redis.call('HDEL', KEYS[2], all[i])
     end
   end
-  redis.call('SET', KEYS[3], ARGV[15], 'EX', ARGV[5])
   return {'removed', false}
 end
-local function add(name)
-  local outcome = 'added'
+local function add(name, max)
   local wanted = string.lower(name)
   for _, listed in ipairs(list) do
     if string.lower(listed) == wanted then
-      outcome = 'duplicate'
+      return {'duplicate', false}
     end
   end
-  if outcome == 'added' and #list >= tonumber(ARGV[10]) then
-    outcome = 'full'
+  if #list >= tonumber(max) then
+    return {'full', false}
   end
-  if outcome == 'added' then
-    redis.call('RPUSH', KEYS[1], name)
-  end
-  redis.call('SET', KEYS[3], ARGV[15], 'EX', ARGV[5])
-  return {outcome, false}
+  redis.call('RPUSH', KEYS[1], name)
+  return {'added', false}
 end
+local edits = {vote = vote, remove = remove, add = add}
+local changed = {voted = true, added = true, removed = true}
 
 local outcome = {'', false}
-local op = ARGV[7]
-if op == 'vote' then
-  outcome = vote(ARGV[8])
-elseif op == 'remove' then
-  outcome = remove(ARGV[8])
-elseif op == 'typed' then
-  local current = redis.call('GET', KEYS[3])
-  if current == ARGV[12] then
-    outcome = vote(ARGV[8])
-  elseif current == ARGV[13] then
-    if ARGV[9] ~= '' then
-      outcome = add(ARGV[9])
+local current = redis.call('GET', KEYS[3]) or ''
+for at = 8, #ARGV, 6 do
+  if ARGV[at] == '' or ARGV[at] == current then
+    outcome = edits[ARGV[at + 1]](ARGV[at + 2], ARGV[at + 3])
+    local next = ARGV[at + 5]
+    if changed[outcome[1]] then
+      next = ARGV[at + 4]
     end
-  elseif current == ARGV[14] then
-    outcome = remove(ARGV[8])
+    if next == 'end' then
+      redis.call('DEL', KEYS[3])
+    elseif next ~= 'keep' then
+      redis.call('SET', KEYS[3], next, 'EX', ARGV[5])
+    end
+    break
   end
 end
 return {1, step, list, my_vote, votes, outcome[1], outcome[2]}
 "#;
 
 /// KEYS: group marker, members, the creator's step, restaurants, members who left.
-/// ARGV: created_at, user, settings session JSON, session ttl. Returns 1 when created
-/// (the creator on the member list, in the settings step), 0 when the code is taken.
+/// ARGV: created_at, user, the creator's step (session JSON), session ttl. Returns 1
+/// when created (the creator on the member list, at that step), 0 when the code is
+/// taken.
 /// A group nobody belongs to (kept for a while by LUNCH_GROUP_LEAVE) does not hold
 /// its code: it is cleared and the code reused.
 const LUNCH_GROUP_CREATE: &str = r#"

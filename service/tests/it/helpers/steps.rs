@@ -2,10 +2,11 @@
 //! made of the calls the service makes, so the tests reach the store only through
 //! the [`Store`] the bots use.
 
-use kakaobot::store::{
-    AddOutcome, AnswerCheck, ChangeOutcome, GroupChange, LunchOp, LunchRequest, LunchSession,
-    LunchState, QuizSession, SessionWrite, StepOutcome, Store, StoreError, Tally, VoteOutcome,
+use kakaobot::lunch::{
+    AddOutcome, ChangeOutcome, GroupChange, GroupEdit, LunchRequest, LunchSession, LunchState,
+    NextStep, SessionWrite, StepMove, StepOutcome, Tally, VoteOutcome,
 };
+use kakaobot::store::{AnswerCheck, QuizSession, Store, StoreError};
 use kakaobot::user::UserKey;
 
 /// The day of steps that read or change nothing of a day.
@@ -28,16 +29,15 @@ pub trait Steps {
     /// Joins the group `code` as a typed code does (no allowance in the way); `false`
     /// when no group has it, and then the user's step is as it was.
     async fn lunch_join_group(&self, user: &UserKey, code: &str) -> Result<bool, StoreError>;
-    /// Adds `name` to the member's group as a typed addition does, leaving the step as
-    /// it was.
+    /// Adds `name` to the member's group, leaving the step as it was.
     async fn lunch_add_restaurant(
         &self,
         member: &UserKey,
         name: &str,
         max: usize,
     ) -> Result<AddOutcome, StoreError>;
-    /// Takes `name` off the member's group's list as a tapped removal does, leaving
-    /// the step as it was; `false` when the user has no group or it was not listed.
+    /// Takes `name` off the member's group's list, leaving the step as it was; `false`
+    /// when the user has no group or it was not listed.
     async fn lunch_remove_restaurant(
         &self,
         member: &UserKey,
@@ -82,6 +82,7 @@ impl<S: Store + ?Sized> Steps for S {
         let change = GroupChange::Create {
             code: code.to_owned(),
             max: u32::MAX,
+            step: LunchSession::Settings,
         };
         match self
             .lunch_open(user, ANY_DAY, &changing(change))
@@ -122,16 +123,13 @@ impl<S: Store + ?Sized> Steps for S {
         max: usize,
     ) -> Result<AddOutcome, StoreError> {
         let request = LunchRequest {
-            write: SessionWrite::Set(LunchSession::AwaitingNewRestaurant),
-            op: LunchOp::Typed {
-                text: name.to_owned(),
-                add: Some(name.to_owned()),
+            moves: vec![any_step(GroupEdit::Add {
+                name: name.to_owned(),
                 max,
-            },
+            })],
             ..Default::default()
         };
         let state = self.lunch_open(member, ANY_DAY, &request).await?;
-        self.lunch_set_session(member, state.session).await?;
         match state.outcome {
             Some(StepOutcome::Added(added)) => Ok(added),
             other => panic!("{member} added {name:?} with the outcome {other:?}: not a member?"),
@@ -145,14 +143,13 @@ impl<S: Store + ?Sized> Steps for S {
         day: &str,
     ) -> Result<bool, StoreError> {
         let request = LunchRequest {
-            op: LunchOp::Remove(name.to_owned()),
+            moves: vec![any_step(GroupEdit::Remove(name.to_owned()))],
             ..Default::default()
         };
         let state = self.lunch_open(member, day, &request).await?;
         if state.membership.is_none() {
             return Ok(false);
         }
-        self.lunch_set_session(member, state.session).await?;
         match state.outcome {
             Some(StepOutcome::Removed(removed)) => Ok(removed),
             other => panic!("{member} removed {name:?} with the outcome {other:?}"),
@@ -166,7 +163,10 @@ impl<S: Store + ?Sized> Steps for S {
         restaurant: &str,
     ) -> Result<VoteOutcome, StoreError> {
         let request = LunchRequest {
-            op: LunchOp::Vote(restaurant.to_owned()),
+            moves: vec![StepMove {
+                on_change: NextStep::End,
+                ..any_step(GroupEdit::Vote(restaurant.to_owned()))
+            }],
             ..Default::default()
         };
         match self.lunch_open(member, day, &request).await?.outcome {
@@ -214,5 +214,15 @@ fn only(write: SessionWrite) -> LunchRequest {
     LunchRequest {
         write,
         ..Default::default()
+    }
+}
+
+/// `edit` whatever the step, leaving the step as it was.
+fn any_step(edit: GroupEdit) -> StepMove {
+    StepMove {
+        at: None,
+        edit,
+        on_change: NextStep::Keep,
+        on_refusal: NextStep::Keep,
     }
 }
