@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 
 use super::{
-    AnswerCheck, BotScope, Budget, Judgement, QuizAsked, QuizChange, QuizSession, QuizState,
-    Result, Score, Store, LIMIT_WINDOW, SESSION_TTL, VOTE_TTL,
+    AnswerCheck, BotName, Budget, Judgement, QuizAsked, QuizChange, QuizSession, QuizState, Result,
+    Score, Store, LIMIT_WINDOW, SESSION_TTL, VOTE_TTL,
 };
 use crate::lunch::{
     AddOutcome, ChangeOutcome, GroupChange, GroupEdit, LunchRequest, LunchSession, LunchState,
@@ -50,7 +50,7 @@ struct State {
     last_sweep: Instant,
     quiz_sessions: HashMap<String, Expiring<QuizSession>>,
     lunch_sessions: HashMap<String, Expiring<LunchSession>>,
-    friends: HashMap<BotScope, HashSet<String>>,
+    friends: HashMap<BotName, HashSet<String>>,
     scores: HashMap<String, Score>,
     /// (user, category) → asked question ids; sorted so loads are deterministic.
     asked: HashMap<(String, String), BTreeSet<String>>,
@@ -131,7 +131,7 @@ impl MemoryStore {
 
     /// Whether `user` is a friend of `bot`, for tests: the service records friends but
     /// never reads them back. Does not count as a use by `user`.
-    pub fn is_friend(&self, bot: BotScope, user: &UserKey) -> bool {
+    pub fn is_friend(&self, bot: BotName, user: &UserKey) -> bool {
         self.lock()
             .0
             .friends
@@ -314,7 +314,7 @@ impl State {
         match next {
             NextStep::Keep => {}
             NextStep::Start(step) => self.set_lunch_session(user.as_str(), step, now),
-            NextStep::End => self.clear_session(BotScope::Lunch, user),
+            NextStep::End => self.clear_session(BotName::Lunch, user),
         }
         outcome
     }
@@ -407,12 +407,12 @@ impl State {
         })
     }
 
-    fn clear_session(&mut self, bot: BotScope, user: &UserKey) {
+    fn clear_session(&mut self, bot: BotName, user: &UserKey) {
         match bot {
-            BotScope::Quiz => {
+            BotName::Quiz => {
                 self.quiz_sessions.remove(user.as_str());
             }
-            BotScope::Lunch => {
+            BotName::Lunch => {
                 self.lunch_sessions.remove(user.as_str());
             }
         }
@@ -425,7 +425,7 @@ impl Store for MemoryStore {
         Ok(())
     }
 
-    async fn add_friend(&self, bot: BotScope, user: &UserKey) -> Result<()> {
+    async fn add_friend(&self, bot: BotName, user: &UserKey) -> Result<()> {
         let (mut state, _) = self.lock_for(user);
         state
             .friends
@@ -435,7 +435,7 @@ impl Store for MemoryStore {
         Ok(())
     }
 
-    async fn remove_friend(&self, bot: BotScope, user: &UserKey) -> Result<()> {
+    async fn remove_friend(&self, bot: BotName, user: &UserKey) -> Result<()> {
         let (mut state, _) = self.lock_for(user);
         if let Some(friends) = state.friends.get_mut(&bot) {
             friends.remove(user.as_str());
@@ -444,7 +444,7 @@ impl Store for MemoryStore {
         Ok(())
     }
 
-    async fn clear_session(&self, bot: BotScope, user: &UserKey) -> Result<()> {
+    async fn clear_session(&self, bot: BotName, user: &UserKey) -> Result<()> {
         self.lock_for(user).0.clear_session(bot, user);
         Ok(())
     }
@@ -650,7 +650,7 @@ impl Store for MemoryStore {
                     state.set_lunch_session(user.as_str(), next, now);
                 }
             }
-            SessionWrite::Clear => state.clear_session(BotScope::Lunch, user),
+            SessionWrite::Clear => state.clear_session(BotName::Lunch, user),
         }
         // The moves see the session as the write left it, as the Redis script does.
         let current = state

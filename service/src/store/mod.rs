@@ -28,7 +28,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use crate::lunch::{LunchRequest, LunchState};
-use crate::user::UserKey;
+use crate::user::{BotName, UserKey};
 
 pub use self::connection::{RedisConnection, RedisTarget};
 pub use self::keys::{slot, Keys};
@@ -65,32 +65,24 @@ impl Budget {
 /// "try again" reply; the variant only goes to the log.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// Redis could not answer: unreachable, past the response timeout, or an error
+    /// reply. The driver's error is the source, boxed, so that no Redis type reaches
+    /// the bots' signatures.
     #[error("redis: {0}")]
-    Redis(#[from] ::redis::RedisError),
+    Redis(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error("stored value is not readable: {0}")]
     Corrupt(#[from] serde_json::Error),
     #[error("the store answered something it was not asked for: {0}")]
     Inconsistent(String),
 }
 
-pub type Result<T, E = StoreError> = std::result::Result<T, E>;
-
-/// Which bot a session or friend record belongs to; kept per bot because Kakao's
-/// `user_key` is per bot too.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum BotScope {
-    Quiz,
-    Lunch,
-}
-
-impl BotScope {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            BotScope::Quiz => "quiz",
-            BotScope::Lunch => "lunch",
-        }
+impl From<::redis::RedisError> for StoreError {
+    fn from(err: ::redis::RedisError) -> Self {
+        StoreError::Redis(Box::new(err))
     }
 }
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 /// A quiz user's running score.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -168,11 +160,11 @@ pub trait Store: Send + Sync + 'static {
     async fn ping(&self) -> Result<()>;
 
     /// Records that `user` added the bot as a friend. Idempotent.
-    async fn add_friend(&self, bot: BotScope, user: &UserKey) -> Result<()>;
+    async fn add_friend(&self, bot: BotName, user: &UserKey) -> Result<()>;
     /// Records that `user` blocked the bot, and forgets their session. Idempotent.
-    async fn remove_friend(&self, bot: BotScope, user: &UserKey) -> Result<()>;
+    async fn remove_friend(&self, bot: BotName, user: &UserKey) -> Result<()>;
     /// Forgets `user`'s conversation context with the bot. Idempotent.
-    async fn clear_session(&self, bot: BotScope, user: &UserKey) -> Result<()>;
+    async fn clear_session(&self, bot: BotName, user: &UserKey) -> Result<()>;
 
     /// Reads the quiz session and score, and the asked ids of `category` if given.
     /// One round trip.

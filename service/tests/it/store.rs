@@ -13,10 +13,10 @@ use kakaobot::lunch::{
     SessionWrite, StepMove, StepOutcome, VoteOutcome,
 };
 use kakaobot::store::{
-    AnswerCheck, BotScope, Keys, MemoryStore, QuizChange, QuizSession, RedisConnection, RedisStore,
+    AnswerCheck, Keys, MemoryStore, QuizChange, QuizSession, RedisConnection, RedisStore,
     RedisTarget, RedisTimeouts, Score, Store, StoreError, SESSION_TTL, VOTE_TTL,
 };
-use kakaobot::user::UserKey;
+use kakaobot::user::{BotName, UserKey};
 use redis::aio::MultiplexedConnection;
 
 use crate::helpers::{unique_prefix, RedisCluster, RedisServer, Steps};
@@ -109,7 +109,7 @@ impl Subject {
 
     /// Whether `user` is a friend of `bot`: the service writes friends and never
     /// reads them, so the test looks at the record itself.
-    async fn is_friend(&self, bot: BotScope, user: &UserKey) -> bool {
+    async fn is_friend(&self, bot: BotName, user: &UserKey) -> bool {
         match &self.backend {
             Backend::Memory(store) => store.is_friend(bot, user),
             Backend::Redis { keys, admin, .. } => {
@@ -192,7 +192,7 @@ impl Subject {
 pub async fn friend_recorded(
     admin: &mut impl redis::aio::ConnectionLike,
     keys: &Keys,
-    bot: BotScope,
+    bot: BotName,
     user: &UserKey,
 ) -> bool {
     redis::cmd("EXISTS")
@@ -448,19 +448,19 @@ async fn clearing_a_session_forgets_only_that_bots_session_and_can_be_repeated(s
         .await
         .unwrap();
 
-    store.clear_session(BotScope::Quiz, &alice).await.unwrap();
-    store.clear_session(BotScope::Quiz, &alice).await.unwrap();
+    store.clear_session(BotName::Quiz, &alice).await.unwrap();
+    store.clear_session(BotName::Quiz, &alice).await.unwrap();
 
     assert_eq!(store.quiz_load(&alice, None).await.unwrap().session, None);
     assert_eq!(
         store.lunch_load(&alice, DAY).await.unwrap().session,
         Some(LunchSession::Settings)
     );
-    store.clear_session(BotScope::Lunch, &alice).await.unwrap();
+    store.clear_session(BotName::Lunch, &alice).await.unwrap();
     assert_eq!(store.lunch_load(&alice, DAY).await.unwrap().session, None);
     // Never had one: still fine.
     store
-        .clear_session(BotScope::Lunch, &user("nobody"))
+        .clear_session(BotName::Lunch, &user("nobody"))
         .await
         .unwrap();
 }
@@ -510,24 +510,24 @@ async fn a_session_can_be_replaced_and_ended(s: &Subject) {
 async fn friends_are_recorded_per_bot_and_idempotently(s: &Subject) {
     let store = &*s.store;
     let alice = user("alice");
-    assert!(!s.is_friend(BotScope::Quiz, &alice).await);
+    assert!(!s.is_friend(BotName::Quiz, &alice).await);
 
-    store.add_friend(BotScope::Quiz, &alice).await.unwrap();
-    store.add_friend(BotScope::Quiz, &alice).await.unwrap();
+    store.add_friend(BotName::Quiz, &alice).await.unwrap();
+    store.add_friend(BotName::Quiz, &alice).await.unwrap();
 
-    assert!(s.is_friend(BotScope::Quiz, &alice).await);
-    assert!(!s.is_friend(BotScope::Lunch, &alice).await);
-    assert!(!s.is_friend(BotScope::Quiz, &user("bob")).await);
+    assert!(s.is_friend(BotName::Quiz, &alice).await);
+    assert!(!s.is_friend(BotName::Lunch, &alice).await);
+    assert!(!s.is_friend(BotName::Quiz, &user("bob")).await);
 
-    store.remove_friend(BotScope::Quiz, &alice).await.unwrap();
-    store.remove_friend(BotScope::Quiz, &alice).await.unwrap();
-    assert!(!s.is_friend(BotScope::Quiz, &alice).await);
+    store.remove_friend(BotName::Quiz, &alice).await.unwrap();
+    store.remove_friend(BotName::Quiz, &alice).await.unwrap();
+    assert!(!s.is_friend(BotName::Quiz, &alice).await);
 }
 
 async fn removing_a_friend_forgets_their_session_with_that_bot(s: &Subject) {
     let store = &*s.store;
     let alice = user("alice");
-    store.add_friend(BotScope::Lunch, &alice).await.unwrap();
+    store.add_friend(BotName::Lunch, &alice).await.unwrap();
     store
         .lunch_set_session(&alice, Some(LunchSession::Choosing))
         .await
@@ -537,7 +537,7 @@ async fn removing_a_friend_forgets_their_session_with_that_bot(s: &Subject) {
         .await
         .unwrap();
 
-    store.remove_friend(BotScope::Lunch, &alice).await.unwrap();
+    store.remove_friend(BotName::Lunch, &alice).await.unwrap();
 
     assert_eq!(store.lunch_load(&alice, DAY).await.unwrap().session, None);
     assert_eq!(
@@ -2044,8 +2044,8 @@ mod only_redis {
     /// Touches every kind of key the store writes.
     async fn use_every_key(store: &dyn Store) {
         let (alice, bob) = (user("alice"), user("bob"));
-        store.add_friend(BotScope::Quiz, &alice).await.unwrap();
-        store.add_friend(BotScope::Lunch, &alice).await.unwrap();
+        store.add_friend(BotName::Quiz, &alice).await.unwrap();
+        store.add_friend(BotName::Lunch, &alice).await.unwrap();
         store
             .quiz_save(&alice, &ask("python", "py-1"))
             .await
@@ -2090,10 +2090,10 @@ mod only_redis {
 
         let (alice, bob) = (user("alice"), user("bob"));
         let mut expected = vec![
-            keys.friend(BotScope::Quiz, &alice),
-            keys.friend(BotScope::Lunch, &alice),
-            keys.session(BotScope::Quiz, &alice),
-            keys.session(BotScope::Lunch, &bob),
+            keys.friend(BotName::Quiz, &alice),
+            keys.friend(BotName::Lunch, &alice),
+            keys.session(BotName::Quiz, &alice),
+            keys.session(BotName::Lunch, &bob),
             keys.quiz_score(&alice),
             keys.quiz_asked(&alice, "python"),
             keys.lunch_member(&alice),
@@ -2124,7 +2124,7 @@ mod only_redis {
 
         // Alice has a group, so her lunch session lives with it.
         for key in [
-            keys.session(BotScope::Quiz, &alice),
+            keys.session(BotName::Quiz, &alice),
             keys.lunch_step("ABC123", &alice),
         ] {
             let ttl = ttl(admin, &key).await;
@@ -2147,7 +2147,7 @@ mod only_redis {
             "votes ttl {votes}"
         );
         for kept in [
-            keys.friend(BotScope::Quiz, &alice),
+            keys.friend(BotName::Quiz, &alice),
             keys.lunch_members("ABC123"),
             keys.quiz_score(&alice),
             keys.quiz_asked(&alice, "python"),
@@ -2164,7 +2164,7 @@ mod only_redis {
         let s = Subject::redis("corrupt").await;
         let (keys, admin) = subject_parts(&s);
         let alice = user("alice");
-        for bot in [BotScope::Quiz, BotScope::Lunch] {
+        for bot in [BotName::Quiz, BotName::Lunch] {
             let _: () = redis::cmd("SET")
                 .arg(keys.session(bot, &alice))
                 .arg("{not json")
@@ -2261,8 +2261,8 @@ mod only_redis {
         use_every_key(&one).await;
 
         let mut admin = admin_connection(&server).await;
-        assert!(friend_recorded(&mut admin, one.keys(), BotScope::Quiz, &alice).await);
-        assert!(!friend_recorded(&mut admin, two.keys(), BotScope::Quiz, &alice).await);
+        assert!(friend_recorded(&mut admin, one.keys(), BotName::Quiz, &alice).await);
+        assert!(!friend_recorded(&mut admin, two.keys(), BotName::Quiz, &alice).await);
         assert_eq!(
             two.quiz_load(&alice, Some("python")).await.unwrap(),
             Default::default()
@@ -2299,7 +2299,7 @@ mod only_redis {
         )
         .unwrap();
         let alice = user("alice");
-        store.add_friend(BotScope::Quiz, &alice).await.unwrap();
+        store.add_friend(BotName::Quiz, &alice).await.unwrap();
 
         server.stop();
 
@@ -2321,9 +2321,9 @@ mod only_redis {
         until_ping_succeeds(&store, Duration::from_secs(3)).await;
         // Persistence is off, so the restarted server is empty; the same store works.
         let mut admin = admin_connection(&server).await;
-        assert!(!friend_recorded(&mut admin, store.keys(), BotScope::Quiz, &alice).await);
-        store.add_friend(BotScope::Quiz, &alice).await.unwrap();
-        assert!(friend_recorded(&mut admin, store.keys(), BotScope::Quiz, &alice).await);
+        assert!(!friend_recorded(&mut admin, store.keys(), BotName::Quiz, &alice).await);
+        store.add_friend(BotName::Quiz, &alice).await.unwrap();
+        assert!(friend_recorded(&mut admin, store.keys(), BotName::Quiz, &alice).await);
         // Scripts are gone from the new server's cache; they are loaded again.
         assert!(store.lunch_create_group(&alice, "ABC123").await.unwrap());
     }
@@ -2347,7 +2347,7 @@ mod only_redis {
 
         until_ping_succeeds(&store, Duration::from_secs(3)).await;
         store
-            .add_friend(BotScope::Lunch, &user("alice"))
+            .add_friend(BotName::Lunch, &user("alice"))
             .await
             .unwrap();
     }
@@ -2372,11 +2372,11 @@ mod only_memory {
     async fn the_memory_store_forgets_the_least_recently_seen_users_past_its_cap() {
         let store = MemoryStore::with_user_cap(10);
         let first = user("user-0");
-        store.add_friend(BotScope::Quiz, &first).await.unwrap();
+        store.add_friend(BotName::Quiz, &first).await.unwrap();
         group_with(&store, &first, "FIRST1", &["김밥"]).await;
         for n in 1..10 {
             store
-                .add_friend(BotScope::Quiz, &user(&format!("user-{n}")))
+                .add_friend(BotName::Quiz, &user(&format!("user-{n}")))
                 .await
                 .unwrap();
         }
@@ -2384,13 +2384,13 @@ mod only_memory {
         store.lunch_load(&first, DAY).await.unwrap();
 
         store
-            .add_friend(BotScope::Quiz, &user("user-10"))
+            .add_friend(BotName::Quiz, &user("user-10"))
             .await
             .unwrap();
 
         assert!(store.users() <= 10, "{} users kept", store.users());
-        assert!(store.is_friend(BotScope::Quiz, &first));
-        assert!(!store.is_friend(BotScope::Quiz, &user("user-1")));
+        assert!(store.is_friend(BotName::Quiz, &first));
+        assert!(!store.is_friend(BotName::Quiz, &user("user-1")));
         assert!(store
             .lunch_load(&first, DAY)
             .await
@@ -2405,8 +2405,8 @@ mod only_memory {
         let (alice, bob, carol) = (user("alice"), user("bob"), user("carol"));
         group_with(&store, &alice, "ALONE1", &["김밥"]).await;
 
-        store.add_friend(BotScope::Lunch, &bob).await.unwrap();
-        store.add_friend(BotScope::Lunch, &carol).await.unwrap();
+        store.add_friend(BotName::Lunch, &bob).await.unwrap();
+        store.add_friend(BotName::Lunch, &carol).await.unwrap();
 
         assert!(!store.lunch_join_group(&carol, "ALONE1").await.unwrap());
     }

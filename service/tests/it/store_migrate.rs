@@ -5,8 +5,8 @@
 use std::process::Command;
 
 use kakaobot::lunch::{LunchRequest, LunchSession};
-use kakaobot::store::{BotScope, QuizSession, RedisStore, Score, Store, VOTE_TTL};
-use kakaobot::user::UserKey;
+use kakaobot::store::{QuizSession, RedisStore, Score, Store, VOTE_TTL};
+use kakaobot::user::{BotName, UserKey};
 use redis::aio::MultiplexedConnection;
 
 use crate::helpers::{unique_prefix, RedisServer, Steps};
@@ -193,9 +193,9 @@ async fn migrating_keeps_scores_groups_lists_and_todays_votes_and_a_rerun_change
                 .unwrap()
         }
     };
-    assert!(friend(BotScope::Quiz, &alice).await);
-    assert!(friend(BotScope::Lunch, &bob).await);
-    assert!(!friend(BotScope::Quiz, &bob).await);
+    assert!(friend(BotName::Quiz, &alice).await);
+    assert!(friend(BotName::Lunch, &bob).await);
+    assert!(!friend(BotName::Quiz, &bob).await);
 
     let lunch = store
         .lunch_open(

@@ -10,7 +10,7 @@ use crate::lunch::{
     AddOutcome, ChangeOutcome, GroupChange, GroupEdit, LunchRequest, LunchSession, LunchState,
     Membership, NextStep, SessionWrite, StepOutcome, Tally, VoteOutcome,
 };
-use crate::store::{BotScope, Budget, Result, LIMIT_WINDOW, SESSION_TTL, VOTE_TTL};
+use crate::store::{BotName, Budget, Result, LIMIT_WINDOW, SESSION_TTL, VOTE_TTL};
 use crate::user::UserKey;
 
 /// Most lunch users remembered (about 100 bytes each). When full the memory is
@@ -174,7 +174,7 @@ impl RedisStore {
         let (session, code, change): (Option<String>, Option<String>, String) = self
             .scripts
             .lunch_user_open
-            .key(self.keys.session(BotScope::Lunch, user))
+            .key(self.keys.session(BotName::Lunch, user))
             .key(self.keys.lunch_member(user))
             .key(self.keys.lunch_limits(user))
             .arg(mode)
@@ -217,7 +217,7 @@ impl RedisStore {
             .scripts
             .lunch_user_undo
             .key(self.keys.lunch_member(user));
-        undo.key(self.keys.session(BotScope::Lunch, user))
+        undo.key(self.keys.session(BotName::Lunch, user))
             .arg(moved_to)
             .arg(before.unwrap_or(""))
             .arg(session.unwrap_or_default())
@@ -325,11 +325,11 @@ impl RedisStore {
     /// round trip, on the friend and chat-room notifications of members only).
     pub(super) async fn clear_group_step(
         &self,
-        bot: BotScope,
+        bot: BotName,
         user: &UserKey,
         code: Option<String>,
     ) -> Result<()> {
-        if bot != BotScope::Lunch {
+        if bot != BotName::Lunch {
             return Ok(());
         }
         if let Some(code) = code {

@@ -27,7 +27,7 @@ use self::lunch::Hint;
 use self::scripts::Scripts;
 use super::connection::{RedisConnection, RedisTarget};
 use super::{
-    AnswerCheck, BotScope, Judgement, Keys, LunchRequest, LunchState, QuizAsked, QuizChange,
+    AnswerCheck, BotName, Judgement, Keys, LunchRequest, LunchState, QuizAsked, QuizChange,
     QuizSession, QuizState, Result, Score, Store, StoreError, SESSION_TTL,
 };
 use crate::user::UserKey;
@@ -204,7 +204,7 @@ impl Store for RedisStore {
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(bot = bot.as_str(), user = %user))]
-    async fn add_friend(&self, bot: BotScope, user: &UserKey) -> Result<()> {
+    async fn add_friend(&self, bot: BotName, user: &UserKey) -> Result<()> {
         redis::cmd("SET")
             .arg(self.keys.friend(bot, user))
             .arg(1)
@@ -214,7 +214,7 @@ impl Store for RedisStore {
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(bot = bot.as_str(), user = %user))]
-    async fn remove_friend(&self, bot: BotScope, user: &UserKey) -> Result<()> {
+    async fn remove_friend(&self, bot: BotName, user: &UserKey) -> Result<()> {
         // One DEL of two keys in one slot (atomic), and the group pointer read with it.
         let (_, code): (i64, Option<String>) = redis::pipe()
             .cmd("DEL")
@@ -228,7 +228,7 @@ impl Store for RedisStore {
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(bot = bot.as_str(), user = %user))]
-    async fn clear_session(&self, bot: BotScope, user: &UserKey) -> Result<()> {
+    async fn clear_session(&self, bot: BotName, user: &UserKey) -> Result<()> {
         let (_, code): (i64, Option<String>) = redis::pipe()
             .cmd("DEL")
             .arg(self.keys.session(bot, user))
@@ -242,7 +242,7 @@ impl Store for RedisStore {
     #[tracing::instrument(level = "debug", skip_all, fields(user = %user, category = ?category))]
     async fn quiz_load(&self, user: &UserKey, category: Option<&str>) -> Result<QuizState> {
         let mut call = self.scripts.quiz_load.prepare_invoke();
-        call.key(self.keys.session(BotScope::Quiz, user))
+        call.key(self.keys.session(BotName::Quiz, user))
             .key(self.keys.quiz_score(user));
         if let Some(category) = category {
             call.key(self.keys.quiz_asked(user, category));
@@ -276,7 +276,7 @@ impl Store for RedisStore {
             return Err(unexpected("quiz_ask", "no candidates"));
         }
         let mut call = self.scripts.quiz_ask.prepare_invoke();
-        call.key(self.keys.session(BotScope::Quiz, user))
+        call.key(self.keys.session(BotName::Quiz, user))
             .key(self.keys.quiz_asked(user, category))
             .arg(SESSION_TTL.as_secs());
         for candidate in candidates {
@@ -295,7 +295,7 @@ impl Store for RedisStore {
     #[tracing::instrument(level = "debug", skip_all, fields(user = %user))]
     async fn quiz_judge(&self, user: &UserKey, check: &AnswerCheck) -> Result<Judgement> {
         let mut call = self.scripts.quiz_judge.prepare_invoke();
-        call.key(self.keys.session(BotScope::Quiz, user))
+        call.key(self.keys.session(BotName::Quiz, user))
             .key(self.keys.quiz_score(user))
             .arg(check.tapped.as_deref().unwrap_or(""))
             .arg(check.valid_for.len());
@@ -328,14 +328,14 @@ impl Store for RedisStore {
             Some(Some(session)) => {
                 set_session(
                     &mut pipe,
-                    self.keys.session(BotScope::Quiz, user),
+                    self.keys.session(BotName::Quiz, user),
                     to_json(session)?,
                 );
                 writes += 1;
             }
             Some(None) => {
                 pipe.cmd("DEL")
-                    .arg(self.keys.session(BotScope::Quiz, user))
+                    .arg(self.keys.session(BotName::Quiz, user))
                     .ignore();
                 writes += 1;
             }
