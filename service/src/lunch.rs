@@ -108,8 +108,8 @@ pub enum ChangeOutcome {
 }
 
 /// What a member's message does to their group, decided by the bot for each step
-/// the member may be at, so that the store can apply it with the load (the step is
-/// read only there): the store applies the first move whose [`StepMove::at`] is the
+/// the member may be at, so that the store can apply it in the call that reads the
+/// step (the bot does not know the step before it): the store applies the first move whose [`StepMove::at`] is the
 /// member's step as the request's [`SessionWrite`] left it, then starts the step the
 /// move names for what the edit did. It decides nothing itself. Applied only if the
 /// user belongs to a group.

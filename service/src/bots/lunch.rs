@@ -131,7 +131,7 @@ impl LunchBot {
         )
     }
 
-    /// The settings step was started by the load ([`session_write`]).
+    /// The settings step was started by `lunch_open` ([`session_write`]).
     fn settings(state: &LunchState) -> Reply {
         let text = match &state.membership {
             None => {
@@ -146,7 +146,7 @@ impl LunchBot {
         Reply::new(text, Self::settings_keyboard(state.membership.is_some()))
     }
 
-    /// The group was created with the load ([`GroupChange::Create`]) unless its code
+    /// The group was created by `lunch_open` ([`GroupChange::Create`]) unless its code
     /// was taken: then a few fresh codes are tried (a collision among 31^6 codes is
     /// rare; a few fresh draws make it vanishing).
     async fn create_group(
@@ -193,7 +193,7 @@ impl LunchBot {
         ))
     }
 
-    /// The join was tried with the load ([`GroupChange::Join`]) if the text is a
+    /// The join was tried by `lunch_open` ([`GroupChange::Join`]) if the text is a
     /// well-formed code; each try used one of the hour's attempts, so a guesser learns
     /// nothing once they are spent.
     fn join(typed: &str, change: Option<ChangeOutcome>) -> Result<Reply, StoreError> {
@@ -289,7 +289,7 @@ impl LunchBot {
         ))
     }
 
-    /// The choosing step was started by the load, if the list has a restaurant
+    /// The choosing step was started by `lunch_open`, if the list has a restaurant
     /// ([`session_write`]).
     fn choose(member: &Membership) -> Reply {
         if member.restaurants.is_empty() {
@@ -335,7 +335,7 @@ impl LunchBot {
         }
     }
 
-    /// The tally came with the load.
+    /// The tally came with `lunch_open`'s answer.
     fn results(today: &str, state: &LunchState) -> Reply {
         let counts = state
             .tally
@@ -366,7 +366,7 @@ impl Bot for LunchBot {
         let text = text.trim();
         let today = (self.today)();
         // Everything the message could change that is known before anything is read
-        // goes to the store with the load: one round trip.
+        // goes to the store with the read, in one `lunch_open`: one round trip.
         let request = LunchRequest {
             write: session_write(text, tap),
             moves: step_moves(text, tap),
@@ -393,7 +393,7 @@ impl Bot for LunchBot {
         // Menu buttons mean the same thing at every step, so a button pressed after
         // the context expired still does what its label says.
         match text {
-            // The session writes of these steps were made by the load.
+            // The session writes of these steps were made by `lunch_open`.
             BACK | CANCEL => {
                 return Ok(Reply::new(
                     "처음 화면으로 돌아왔어요.",
@@ -467,7 +467,7 @@ impl Bot for LunchBot {
 }
 
 /// The session change a message makes whatever the state, so the store makes it in
-/// the same round trip as the load. Mirrors the menu handling of [`LunchBot::reply`]:
+/// the same round trip as the read. Mirrors the menu handling of [`LunchBot::reply`]:
 /// a tapped restaurant is handled before any menu label, and the member-only steps
 /// start only for members (the store checks membership as it writes).
 fn session_write(text: &str, tap: Option<&Tap>) -> SessionWrite {

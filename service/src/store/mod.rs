@@ -4,8 +4,10 @@
 //! (a pending quiz question, a lunch group, a vote) and hides how they are kept:
 //! [`RedisStore`] for real deployments (a single Redis or a Redis Cluster, through one
 //! [`RedisConnection`]), [`MemoryStore`] for the quick start and tests. Both pass the
-//! same contract suite (`service/tests/it/store.rs`), the Redis one on a single server
-//! and on a six-node cluster. [`migrate`] moves data from the 0.1 key layout.
+//! same contract suite (`service/tests/it/store/`), the Redis one on a single server
+//! and on a six-node cluster. [`migrate`] moves data from the 0.1 key layout. The
+//! lunch bot's records are [`crate::lunch`]'s: the bot decides what a message does,
+//! the store applies it and reports what happened.
 //!
 //! Lifetimes: sessions (a conversation's context) expire after [`SESSION_TTL`], as
 //! Kakao's own context does; scores, groups and restaurants are kept; a day's votes
@@ -15,6 +17,23 @@
 //! costs one call on the user's keys, sometimes issued together with one call on a
 //! group's keys (two concurrent calls cost one round trip of latency). See each
 //! method for its cost on Redis.
+//!
+//! Words the store's code uses in a sense of its own:
+//! - *step*: a lunch user's place in a multi-step conversation
+//!   ([`crate::lunch::LunchSession`]); also one script call on one slot's keys (the
+//!   user's step, the group's step of a message), as the context says.
+//! - *pointer*: the user's record naming their group's code (`lunch:group`).
+//! - *hint*: what one process last saw of a lunch user (their group, whether their
+//!   step awaits a join code), kept in memory so the user's and the group's steps can
+//!   go out together; a guess that the scripts check, so a stale one costs a round
+//!   trip, never a wrong answer.
+//! - *ahead*: a create or join sent together with the message's read, before it is
+//!   known whether the other side accepts it.
+//! - *take back*: undo what went ahead when the other side refused: drop a group
+//!   made for a code that was taken, take a user off a member list they were put on
+//!   for nothing.
+//! - *point back*: the take back of the user's side: the pointer names their old
+//!   group again, with the step they had, and their leave of it is undone.
 
 mod connection;
 mod keys;
@@ -103,7 +122,7 @@ pub struct QuizSession {
 pub struct QuizState {
     pub session: Option<QuizSession>,
     pub score: Score,
-    /// Ids already asked in the category that was requested with the load.
+    /// Ids already asked in the category that was requested in the same call.
     pub asked: Vec<String>,
 }
 

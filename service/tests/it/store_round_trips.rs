@@ -21,7 +21,7 @@
 //!   restaurant.
 //! - 3 (one round trip of latency: the user's step, the new group's step and the old
 //!   group's step issued together) for creating or joining a group: the allowance,
-//!   the pointer, the group and leaving the old one all go with the load. 2 when the
+//!   the pointer, the group and leaving the old one all go with the read. 2 when the
 //!   user had no group.
 //! - A join with a code no group has takes one more round trip, to take back what went
 //!   ahead (the pointer, the leave): 5 calls at most, 2 round trips.

@@ -8,7 +8,7 @@
 //! which lives with the group so that a typed vote or addition is decided and made
 //! there) are issued together, one round trip of latency. Creating and joining a group
 //! change three slots (the user's, the new group's, the old group's); their steps go
-//! out together with the message's load, and a refusal on one side takes back what
+//! out together with the message's read, and a refusal on one side takes back what
 //! the others did ahead (see [`RedisStore::change_ahead`], where the argument for
 //! consistency when a step fails is written). No script builds a key name: every key
 //! arrives in `KEYS`.
