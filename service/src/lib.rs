@@ -24,6 +24,7 @@ pub mod callback;
 pub mod config;
 pub mod kakao;
 pub mod listener;
+pub mod lunch;
 pub mod method_table;
 pub mod metrics;
 pub mod server;

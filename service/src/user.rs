@@ -1,6 +1,8 @@
-//! The Kakao `user_key`: validated once at the edge, redacted whenever it is shown.
+//! The Kakao `user_key`: validated once at the edge, redacted whenever it is shown;
+//! and [`BotName`], the bot a key belongs to (Kakao gives each bot its own keys).
 
 use std::fmt;
+use std::str::FromStr;
 
 /// Longest `user_key` accepted. Kakao's are 12 characters and Open Builder's user ids
 /// are at most 70; anything far beyond that is not from Kakao.
@@ -69,6 +71,48 @@ impl fmt::Display for UserKey {
 impl fmt::Debug for UserKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "UserKey({self})")
+    }
+}
+
+/// The bots kakaobot hosts, as they appear in URLs (`/quiz/message`). Sessions and
+/// friends are kept per bot because Kakao's `user_key` is per bot too.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BotName {
+    Quiz,
+    Lunch,
+}
+
+impl BotName {
+    pub const ALL: [BotName; 2] = [BotName::Quiz, BotName::Lunch];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BotName::Quiz => "quiz",
+            BotName::Lunch => "lunch",
+        }
+    }
+}
+
+impl fmt::Display for BotName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("unknown bot '{0}': the bots are quiz and lunch")]
+pub struct UnknownBot(pub String);
+
+impl FromStr for BotName {
+    type Err = UnknownBot;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "quiz" => Ok(BotName::Quiz),
+            "lunch" => Ok(BotName::Lunch),
+            other => Err(UnknownBot(other.to_owned())),
+        }
     }
 }
 

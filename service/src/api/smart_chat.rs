@@ -349,12 +349,11 @@ impl SmartChatApi {
 
     async fn notice(&self, bot: BotName, user: &UserKey, notice: Notice) -> AckReply {
         let store = self.state.store.as_ref();
-        let scope = bot.scope();
         let budget = self.state.reply_budget;
         let result = match notice {
-            Notice::FriendAdded => within_budget(budget, store.add_friend(scope, user)).await,
-            Notice::FriendBlocked => within_budget(budget, store.remove_friend(scope, user)).await,
-            Notice::LeftChatRoom => within_budget(budget, store.clear_session(scope, user)).await,
+            Notice::FriendAdded => within_budget(budget, store.add_friend(bot, user)).await,
+            Notice::FriendBlocked => within_budget(budget, store.remove_friend(bot, user)).await,
+            Notice::LeftChatRoom => within_budget(budget, store.clear_session(bot, user)).await,
         };
         match result {
             Ok(()) => info!(%bot, %user, ?notice, "notice recorded"),

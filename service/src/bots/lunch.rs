@@ -10,10 +10,11 @@ use chrono::Utc;
 use rand::Rng;
 
 use super::{Bot, Button, Keyboard, Reply, Tap};
-use crate::store::{
-    AddOutcome, ChangeOutcome, GroupChange, LunchOp, LunchRequest, LunchSession, LunchState,
-    Membership, SessionWrite, StepOutcome, Store, StoreError, VoteOutcome,
+use crate::lunch::{
+    AddOutcome, ChangeOutcome, GroupChange, GroupEdit, LunchRequest, LunchSession, LunchState,
+    Membership, NextStep, SessionWrite, StepMove, StepOutcome, VoteOutcome,
 };
+use crate::store::{Store, StoreError};
 use crate::user::UserKey;
 
 pub const CHOOSE: &str = "#점심 선택";
@@ -130,7 +131,7 @@ impl LunchBot {
         )
     }
 
-    /// The settings step was started by the load ([`session_write`]).
+    /// The settings step was started by `lunch_open` ([`session_write`]).
     fn settings(state: &LunchState) -> Reply {
         let text = match &state.membership {
             None => {
@@ -145,7 +146,7 @@ impl LunchBot {
         Reply::new(text, Self::settings_keyboard(state.membership.is_some()))
     }
 
-    /// The group was created with the load ([`GroupChange::Create`]) unless its code
+    /// The group was created by `lunch_open` ([`GroupChange::Create`]) unless its code
     /// was taken: then a few fresh codes are tried (a collision among 31^6 codes is
     /// rare; a few fresh draws make it vanishing).
     async fn create_group(
@@ -192,7 +193,7 @@ impl LunchBot {
         ))
     }
 
-    /// The join was tried with the load ([`GroupChange::Join`]) if the text is a
+    /// The join was tried by `lunch_open` ([`GroupChange::Join`]) if the text is a
     /// well-formed code; each try used one of the hour's attempts, so a guesser learns
     /// nothing once they are spent.
     fn join(typed: &str, change: Option<ChangeOutcome>) -> Result<Reply, StoreError> {
@@ -221,7 +222,7 @@ impl LunchBot {
         }
     }
 
-    /// The addition was made by the load ([`LunchOp::Typed`]) when the name was
+    /// The addition was made with the read ([`step_moves`]) when the name was
     /// acceptable; `outcome` is what it did.
     fn added(
         member: &Membership,
@@ -257,7 +258,7 @@ impl LunchBot {
         Ok(Reply::new(text, Self::settings_keyboard(true)))
     }
 
-    /// The removal was made by the load ([`LunchOp::Remove`] or [`LunchOp::Typed`]).
+    /// The removal was made with the read ([`step_moves`]).
     fn removed(
         member: &Membership,
         picked: &str,
@@ -288,7 +289,7 @@ impl LunchBot {
         ))
     }
 
-    /// The choosing step was started by the load, if the list has a restaurant
+    /// The choosing step was started by `lunch_open`, if the list has a restaurant
     /// ([`session_write`]).
     fn choose(member: &Membership) -> Reply {
         if member.restaurants.is_empty() {
@@ -307,7 +308,7 @@ impl LunchBot {
         )
     }
 
-    /// The vote was made by the load ([`LunchOp::Vote`] or [`LunchOp::Typed`]).
+    /// The vote was made with the read ([`step_moves`]).
     fn voted(
         member: &Membership,
         picked: &str,
@@ -334,7 +335,7 @@ impl LunchBot {
         }
     }
 
-    /// The tally came with the load.
+    /// The tally came with `lunch_open`'s answer.
     fn results(today: &str, state: &LunchState) -> Reply {
         let counts = state
             .tally
@@ -365,10 +366,10 @@ impl Bot for LunchBot {
         let text = text.trim();
         let today = (self.today)();
         // Everything the message could change that is known before anything is read
-        // goes to the store with the load: one round trip.
+        // goes to the store with the read, in one `lunch_open`: one round trip.
         let request = LunchRequest {
             write: session_write(text, tap),
-            op: lunch_op(text, tap),
+            moves: step_moves(text, tap),
             tally: text == RESULTS,
             change: group_change(text, tap),
         };
@@ -392,7 +393,7 @@ impl Bot for LunchBot {
         // Menu buttons mean the same thing at every step, so a button pressed after
         // the context expired still does what its label says.
         match text {
-            // The session writes of these steps were made by the load.
+            // The session writes of these steps were made by `lunch_open`.
             BACK | CANCEL => {
                 return Ok(Reply::new(
                     "처음 화면으로 돌아왔어요.",
@@ -466,7 +467,7 @@ impl Bot for LunchBot {
 }
 
 /// The session change a message makes whatever the state, so the store makes it in
-/// the same round trip as the load. Mirrors the menu handling of [`LunchBot::reply`]:
+/// the same round trip as the read. Mirrors the menu handling of [`LunchBot::reply`]:
 /// a tapped restaurant is handled before any menu label, and the member-only steps
 /// start only for members (the store checks membership as it writes).
 fn session_write(text: &str, tap: Option<&Tap>) -> SessionWrite {
@@ -484,24 +485,54 @@ fn session_write(text: &str, tap: Option<&Tap>) -> SessionWrite {
     }
 }
 
-/// The change to the group a message asks for, decided from the message alone as
-/// [`LunchBot::reply`] would: a tapped restaurant means its vote or removal; typed
-/// text that is no menu label means what the member's step waits for, which the store
-/// knows when it applies it.
-fn lunch_op(text: &str, tap: Option<&Tap>) -> LunchOp {
+/// What the message does to the member's group at each step they may be at, decided
+/// from the message alone as [`LunchBot::reply`] would, so the store can apply it
+/// with the read (it alone knows the step then):
+/// - a tapped restaurant says what it is for, whatever the step: its vote (which ends
+///   the step) or its removal (which opens the settings);
+/// - typed text that is no menu label means what the step waits for: while choosing,
+///   a vote for it; while adding, the name as it would be listed (when acceptable),
+///   and the settings follow whatever came of it; while removing, its removal.
+///
+/// A vote or a removal that found nothing to change leaves the step as it was, so
+/// the member can try again.
+fn step_moves(text: &str, tap: Option<&Tap>) -> Vec<StepMove> {
+    let vote = |at, name: &str| StepMove {
+        at,
+        edit: GroupEdit::Vote(name.to_owned()),
+        on_change: NextStep::End,
+        on_refusal: NextStep::Keep,
+    };
+    let remove = |at, name: &str| StepMove {
+        at,
+        edit: GroupEdit::Remove(name.to_owned()),
+        on_change: NextStep::Start(LunchSession::Settings),
+        on_refusal: NextStep::Keep,
+    };
     match tap {
-        Some(Tap::Vote { restaurant }) => return LunchOp::Vote(restaurant.clone()),
-        Some(Tap::Remove { restaurant }) => return LunchOp::Remove(restaurant.clone()),
+        Some(Tap::Vote { restaurant }) => return vec![vote(None, restaurant)],
+        Some(Tap::Remove { restaurant }) => return vec![remove(None, restaurant)],
         _ => {}
     }
     if is_menu_label(text) {
-        return LunchOp::None;
+        return Vec::new();
     }
-    LunchOp::Typed {
-        text: text.to_owned(),
-        add: normalize_restaurant(text).ok(),
-        max: MAX_RESTAURANTS,
+    let mut moves = vec![
+        vote(Some(LunchSession::Choosing), text),
+        remove(Some(LunchSession::AwaitingRemoval), text),
+    ];
+    if let Ok(name) = normalize_restaurant(text) {
+        moves.push(StepMove {
+            at: Some(LunchSession::AwaitingNewRestaurant),
+            edit: GroupEdit::Add {
+                name,
+                max: MAX_RESTAURANTS,
+            },
+            on_change: NextStep::Start(LunchSession::Settings),
+            on_refusal: NextStep::Start(LunchSession::Settings),
+        });
     }
+    moves
 }
 
 /// The group change a message asks for, decided from the message alone: the create
@@ -526,6 +557,8 @@ fn new_group() -> GroupChange {
     GroupChange::Create {
         code: new_code(),
         max: MAX_GROUPS_PER_HOUR,
+        // The creator goes on to list the group's restaurants.
+        step: LunchSession::Settings,
     }
 }
 

@@ -15,18 +15,17 @@ pub mod lunch;
 pub mod question_bank;
 pub mod quiz;
 
-use std::fmt;
-use std::str::FromStr;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::store::{BotScope, Store, StoreError};
+use crate::store::{Store, StoreError};
 use crate::user::UserKey;
 
 pub use self::lunch::LunchBot;
 pub use self::question_bank::{BankError, BankSource, QuestionBank};
 pub use self::quiz::QuizBot;
+pub use crate::user::{BotName, UnknownBot};
 
 /// What the user sent.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -145,51 +144,6 @@ impl Reply {
             photo: None,
             link: None,
             keyboard,
-        }
-    }
-}
-
-/// The bots kakaobot hosts, as they appear in URLs (`/quiz/message`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum BotName {
-    Quiz,
-    Lunch,
-}
-
-impl BotName {
-    pub const ALL: [BotName; 2] = [BotName::Quiz, BotName::Lunch];
-
-    pub fn as_str(self) -> &'static str {
-        self.scope().as_str()
-    }
-
-    pub fn scope(self) -> BotScope {
-        match self {
-            BotName::Quiz => BotScope::Quiz,
-            BotName::Lunch => BotScope::Lunch,
-        }
-    }
-}
-
-impl fmt::Display for BotName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-#[error("unknown bot '{0}': the bots are quiz and lunch")]
-pub struct UnknownBot(pub String);
-
-impl FromStr for BotName {
-    type Err = UnknownBot;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "quiz" => Ok(BotName::Quiz),
-            "lunch" => Ok(BotName::Lunch),
-            other => Err(UnknownBot(other.to_owned())),
         }
     }
 }

@@ -31,7 +31,7 @@
 
 use std::borrow::Cow;
 
-use super::BotScope;
+use super::BotName;
 use crate::user::UserKey;
 
 /// Builds the Redis key names of one deployment, all under `<prefix>`.
@@ -70,12 +70,12 @@ impl Keys {
     }
 
     /// `{p:u:U}:{bot}:session`: the bot's conversation context with the user.
-    pub fn session(&self, bot: BotScope, user: &UserKey) -> String {
+    pub fn session(&self, bot: BotName, user: &UserKey) -> String {
         format!("{}:{}:session", self.user_tag(user), bot.as_str())
     }
 
     /// `{p:u:U}:{bot}:friend`: exists while the user has the bot as a friend.
-    pub fn friend(&self, bot: BotScope, user: &UserKey) -> String {
+    pub fn friend(&self, bot: BotName, user: &UserKey) -> String {
         format!("{}:{}:friend", self.user_tag(user), bot.as_str())
     }
 
@@ -201,15 +201,15 @@ mod tests {
         let k = Keys::new("kb");
         let u = user();
         assert_eq!(
-            k.session(BotScope::Quiz, &u),
+            k.session(BotName::Quiz, &u),
             "{kb:u:HASHED_KEY-1}:quiz:session"
         );
         assert_eq!(
-            k.session(BotScope::Lunch, &u),
+            k.session(BotName::Lunch, &u),
             "{kb:u:HASHED_KEY-1}:lunch:session"
         );
         assert_eq!(
-            k.friend(BotScope::Lunch, &u),
+            k.friend(BotName::Lunch, &u),
             "{kb:u:HASHED_KEY-1}:lunch:friend"
         );
         assert_eq!(k.quiz_score(&u), "{kb:u:HASHED_KEY-1}:quiz:score");
@@ -237,9 +237,9 @@ mod tests {
         let k = Keys::new("kb");
         let u = user();
         let user_keys = [
-            k.session(BotScope::Quiz, &u),
-            k.session(BotScope::Lunch, &u),
-            k.friend(BotScope::Quiz, &u),
+            k.session(BotName::Quiz, &u),
+            k.session(BotName::Lunch, &u),
+            k.friend(BotName::Quiz, &u),
             k.quiz_score(&u),
             k.quiz_asked(&u, "python"),
             k.lunch_member(&u),

@@ -13,10 +13,12 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 
 use super::{
-    AddOutcome, AnswerCheck, BotScope, Budget, ChangeOutcome, GroupChange, Judgement, LunchOp,
-    LunchRequest, LunchSession, LunchState, Membership, QuizAsked, QuizChange, QuizSession,
-    QuizState, Result, Score, SessionWrite, StepOutcome, Store, Tally, VoteOutcome, LIMIT_WINDOW,
-    SESSION_TTL, VOTE_TTL,
+    AnswerCheck, BotName, Budget, Judgement, QuizAsked, QuizChange, QuizSession, QuizState, Result,
+    Score, Store, LIMIT_WINDOW, SESSION_TTL, VOTE_TTL,
+};
+use crate::lunch::{
+    AddOutcome, ChangeOutcome, GroupChange, GroupEdit, LunchRequest, LunchSession, LunchState,
+    Membership, NextStep, SessionWrite, StepMove, StepOutcome, Tally, VoteOutcome,
 };
 use crate::user::UserKey;
 
@@ -48,7 +50,7 @@ struct State {
     last_sweep: Instant,
     quiz_sessions: HashMap<String, Expiring<QuizSession>>,
     lunch_sessions: HashMap<String, Expiring<LunchSession>>,
-    friends: HashMap<BotScope, HashSet<String>>,
+    friends: HashMap<BotName, HashSet<String>>,
     scores: HashMap<String, Score>,
     /// (user, category) → asked question ids; sorted so loads are deterministic.
     asked: HashMap<(String, String), BTreeSet<String>>,
@@ -125,6 +127,16 @@ impl MemoryStore {
             state.forget_least_recent(self.user_cap);
         }
         (state, now)
+    }
+
+    /// Whether `user` is a friend of `bot`, for tests: the service records friends but
+    /// never reads them back. Does not count as a use by `user`.
+    pub fn is_friend(&self, bot: BotName, user: &UserKey) -> bool {
+        self.lock()
+            .0
+            .friends
+            .get(&bot)
+            .is_some_and(|friends| friends.contains(user.as_str()))
     }
 
     /// Moves this store's clock forward, so tests can see sessions and votes expire
@@ -212,7 +224,7 @@ impl State {
         }
     }
 
-    /// A vote for a listed restaurant, ending the voter's session.
+    /// A vote for a listed restaurant.
     fn vote(
         &mut self,
         code: &str,
@@ -244,20 +256,11 @@ impl State {
         let previous = entry
             .value
             .insert(user.as_str().to_owned(), restaurant.to_owned());
-        self.clear_session(BotScope::Lunch, user);
         VoteOutcome::Recorded { previous }
     }
 
-    /// Takes a listed restaurant off (with the day's votes for it) and starts the
-    /// remover's settings step; `false` when it was not listed.
-    fn remove(&mut self, code: &str, day: &str, user: &UserKey, name: &str, now: Instant) -> bool {
-        if !self.remove_restaurant(code, name, day) {
-            return false;
-        }
-        self.set_lunch_session(user.as_str(), LunchSession::Settings, now);
-        true
-    }
-
+    /// Takes a listed restaurant off, with the day's votes for it; `false` when it was
+    /// not listed.
     fn remove_restaurant(&mut self, code: &str, name: &str, day: &str) -> bool {
         let Some(list) = self.restaurants.get_mut(code) else {
             return false;
@@ -284,6 +287,36 @@ impl State {
         }
         list.push(name.to_owned());
         AddOutcome::Added
+    }
+
+    /// Makes the edit of `chosen` in group `code`, then starts the step it names for
+    /// what the edit did.
+    fn apply(
+        &mut self,
+        code: &str,
+        day: &str,
+        user: &UserKey,
+        chosen: &StepMove,
+        now: Instant,
+    ) -> StepOutcome {
+        let outcome = match &chosen.edit {
+            GroupEdit::Vote(name) => StepOutcome::Voted(self.vote(code, day, user, name, now)),
+            GroupEdit::Add { name, max } => StepOutcome::Added(self.add(code, name, *max)),
+            GroupEdit::Remove(name) => {
+                StepOutcome::Removed(self.remove_restaurant(code, name, day))
+            }
+        };
+        let next = if outcome.changed() {
+            chosen.on_change
+        } else {
+            chosen.on_refusal
+        };
+        match next {
+            NextStep::Keep => {}
+            NextStep::Start(step) => self.set_lunch_session(user.as_str(), step, now),
+            NextStep::End => self.clear_session(BotName::Lunch, user),
+        }
+        outcome
     }
 
     fn set_lunch_session(&mut self, user: &str, session: LunchSession, now: Instant) {
@@ -314,9 +347,9 @@ impl State {
         entry.value <= u64::from(max)
     }
 
-    /// Creates `code` with `user` as its member, in the settings step; `false` when
-    /// the code is taken.
-    fn create(&mut self, user: &str, code: &str, now: Instant) -> bool {
+    /// Creates `code` with `user` as its member, at `step`; `false` when the code is
+    /// taken.
+    fn create(&mut self, user: &str, code: &str, step: LunchSession, now: Instant) -> bool {
         if self.groups.contains_key(code) {
             return false;
         }
@@ -324,12 +357,12 @@ impl State {
             .insert(code.to_owned(), HashSet::from([user.to_owned()]));
         self.restaurants.remove(code);
         self.point(user, code);
-        self.set_lunch_session(user, LunchSession::Settings, now);
+        self.set_lunch_session(user, step, now);
         true
     }
 
-    /// Makes `user` a member of `code`, ending their session; `false` when there is no
-    /// such group.
+    /// Makes `user` a member of `code`, where they have no step yet; `false` when
+    /// there is no such group.
     fn join(&mut self, user: &str, code: &str) -> bool {
         let Some(members) = self.groups.get_mut(code) else {
             return false;
@@ -350,10 +383,10 @@ impl State {
         now: Instant,
     ) -> Option<ChangeOutcome> {
         Some(match change {
-            GroupChange::Create { code, max } => {
+            GroupChange::Create { code, max, step } => {
                 if !self.spend(user, Budget::CreateGroup, *max, now) {
                     ChangeOutcome::OverBudget
-                } else if self.create(user, code, now) {
+                } else if self.create(user, code, *step, now) {
                     ChangeOutcome::Created
                 } else {
                     ChangeOutcome::CodeTaken
@@ -374,12 +407,12 @@ impl State {
         })
     }
 
-    fn clear_session(&mut self, bot: BotScope, user: &UserKey) {
+    fn clear_session(&mut self, bot: BotName, user: &UserKey) {
         match bot {
-            BotScope::Quiz => {
+            BotName::Quiz => {
                 self.quiz_sessions.remove(user.as_str());
             }
-            BotScope::Lunch => {
+            BotName::Lunch => {
                 self.lunch_sessions.remove(user.as_str());
             }
         }
@@ -392,7 +425,7 @@ impl Store for MemoryStore {
         Ok(())
     }
 
-    async fn add_friend(&self, bot: BotScope, user: &UserKey) -> Result<()> {
+    async fn add_friend(&self, bot: BotName, user: &UserKey) -> Result<()> {
         let (mut state, _) = self.lock_for(user);
         state
             .friends
@@ -402,7 +435,7 @@ impl Store for MemoryStore {
         Ok(())
     }
 
-    async fn remove_friend(&self, bot: BotScope, user: &UserKey) -> Result<()> {
+    async fn remove_friend(&self, bot: BotName, user: &UserKey) -> Result<()> {
         let (mut state, _) = self.lock_for(user);
         if let Some(friends) = state.friends.get_mut(&bot) {
             friends.remove(user.as_str());
@@ -411,15 +444,7 @@ impl Store for MemoryStore {
         Ok(())
     }
 
-    async fn is_friend(&self, bot: BotScope, user: &UserKey) -> Result<bool> {
-        let (state, _) = self.lock_for(user);
-        Ok(state
-            .friends
-            .get(&bot)
-            .is_some_and(|friends| friends.contains(user.as_str())))
-    }
-
-    async fn clear_session(&self, bot: BotScope, user: &UserKey) -> Result<()> {
+    async fn clear_session(&self, bot: BotName, user: &UserKey) -> Result<()> {
         self.lock_for(user).0.clear_session(bot, user);
         Ok(())
     }
@@ -555,27 +580,6 @@ impl Store for MemoryStore {
         Ok(())
     }
 
-    async fn quiz_answer(
-        &self,
-        user: &UserKey,
-        asked: &QuizSession,
-        correct: bool,
-    ) -> Result<bool> {
-        let (mut state, now) = self.lock_for(user);
-        let user = user.as_str();
-        let pending = state.quiz_sessions.get(user).and_then(|s| s.live(now));
-        if pending != Some(asked) {
-            return Ok(false);
-        }
-        state.quiz_sessions.remove(user);
-        let score = state.scores.entry(user.to_owned()).or_default();
-        score.answered += 1;
-        if correct {
-            score.correct += 1;
-        }
-        Ok(true)
-    }
-
     async fn lunch_open(
         &self,
         user: &UserKey,
@@ -646,36 +650,21 @@ impl Store for MemoryStore {
                     state.set_lunch_session(user.as_str(), next, now);
                 }
             }
-            SessionWrite::Clear => state.clear_session(BotScope::Lunch, user),
+            SessionWrite::Clear => state.clear_session(BotName::Lunch, user),
         }
-        // The op sees the session as the write left it, as the Redis script does.
+        // The moves see the session as the write left it, as the Redis script does.
         let current = state
             .lunch_sessions
             .get(user.as_str())
             .and_then(|s| s.live(now))
             .copied();
-        let outcome = match (&code, &request.op) {
-            (None, _) | (_, LunchOp::None) => None,
-            (Some(code), LunchOp::Vote(name)) => {
-                Some(StepOutcome::Voted(state.vote(code, day, user, name, now)))
-            }
-            (Some(code), LunchOp::Remove(name)) => Some(StepOutcome::Removed(
-                state.remove(code, day, user, name, now),
-            )),
-            (Some(code), LunchOp::Typed { text, add, max }) => match current {
-                Some(LunchSession::Choosing) => {
-                    Some(StepOutcome::Voted(state.vote(code, day, user, text, now)))
-                }
-                Some(LunchSession::AwaitingNewRestaurant) => add.as_ref().map(|name| {
-                    let added = state.add(code, name, *max);
-                    state.set_lunch_session(user.as_str(), LunchSession::Settings, now);
-                    StepOutcome::Added(added)
-                }),
-                Some(LunchSession::AwaitingRemoval) => Some(StepOutcome::Removed(
-                    state.remove(code, day, user, text, now),
-                )),
-                _ => None,
-            },
+        let chosen = request
+            .moves
+            .iter()
+            .find(|m| m.at.is_none() || m.at == current);
+        let outcome = match (&code, chosen) {
+            (Some(code), Some(chosen)) => Some(state.apply(code, day, user, chosen, now)),
+            _ => None,
         };
         Ok(LunchState {
             session,
@@ -684,62 +673,5 @@ impl Store for MemoryStore {
             outcome,
             change: None,
         })
-    }
-
-    async fn lunch_spend(&self, user: &UserKey, budget: Budget, max: u32) -> Result<bool> {
-        let (mut state, now) = self.lock_for(user);
-        Ok(state.spend(user.as_str(), budget, max, now))
-    }
-
-    async fn lunch_set_session(&self, user: &UserKey, session: Option<LunchSession>) -> Result<()> {
-        let (mut state, now) = self.lock_for(user);
-        match session {
-            Some(value) => state.set_lunch_session(user.as_str(), value, now),
-            None => state.clear_session(BotScope::Lunch, user),
-        }
-        Ok(())
-    }
-
-    async fn lunch_create_group(&self, user: &UserKey, code: &str) -> Result<bool> {
-        let (mut state, now) = self.lock_for(user);
-        Ok(state.create(user.as_str(), code, now))
-    }
-
-    async fn lunch_join_group(&self, user: &UserKey, code: &str) -> Result<bool> {
-        Ok(self.lock_for(user).0.join(user.as_str(), code))
-    }
-
-    async fn lunch_add_restaurant(&self, code: &str, name: &str, max: usize) -> Result<AddOutcome> {
-        Ok(self.lock().0.add(code, name, max))
-    }
-
-    async fn lunch_remove_restaurant(&self, code: &str, name: &str, day: &str) -> Result<bool> {
-        Ok(self.lock().0.remove_restaurant(code, name, day))
-    }
-
-    async fn lunch_vote(
-        &self,
-        code: &str,
-        day: &str,
-        user: &UserKey,
-        restaurant: &str,
-    ) -> Result<VoteOutcome> {
-        let (mut state, now) = self.lock_for(user);
-        Ok(state.vote(code, day, user, restaurant, now))
-    }
-
-    async fn lunch_tally(&self, code: &str, day: &str) -> Result<Tally> {
-        let (state, now) = self.lock();
-        let votes = state
-            .votes
-            .get(&(code.to_owned(), day.to_owned()))
-            .and_then(|v| v.live(now));
-        let restaurants = state.restaurants.get(code).cloned().unwrap_or_default();
-        Ok(Tally::count(
-            restaurants,
-            votes
-                .into_iter()
-                .flat_map(|v| v.values().map(String::as_str)),
-        ))
     }
 }

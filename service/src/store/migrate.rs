@@ -16,7 +16,7 @@
 use redis::aio::ConnectionLike;
 
 use super::keys::glob_escape;
-use super::{BotScope, Keys, Result};
+use super::{BotName, Keys, Result};
 use crate::user::UserKey;
 
 /// What a migration did.
@@ -31,8 +31,8 @@ pub struct Report {
 /// One old key, understood.
 #[derive(Debug, PartialEq, Eq)]
 enum OldKey {
-    Session(BotScope, String),
-    Friends(BotScope),
+    Session(BotName, String),
+    Friends(BotName),
     Score(String),
     Asked(String, String),
     Member(String),
@@ -106,7 +106,7 @@ where
                 .query_async(conn)
                 .await?;
             let target = match (bot, code) {
-                (BotScope::Lunch, Some(code)) => keys.lunch_step(&code, &u),
+                (BotName::Lunch, Some(code)) => keys.lunch_step(&code, &u),
                 _ => keys.session(bot, &u),
             };
             if let (Some(value), true) = (value, pttl > 0) {
@@ -236,8 +236,8 @@ fn parse(prefix: &str, key: &str) -> Option<OldKey> {
     let rest = key.strip_prefix(prefix)?.strip_prefix(':')?;
     let parts: Vec<&str> = rest.split(':').collect();
     let bot = |name: &str| match name {
-        "quiz" => Some(BotScope::Quiz),
-        "lunch" => Some(BotScope::Lunch),
+        "quiz" => Some(BotName::Quiz),
+        "lunch" => Some(BotName::Lunch),
         _ => None,
     };
     Some(match parts.as_slice() {
@@ -267,11 +267,11 @@ mod tests {
         let p = "kb";
         assert_eq!(
             parse(p, "kb:quiz:session:U1"),
-            Some(OldKey::Session(BotScope::Quiz, "U1".into()))
+            Some(OldKey::Session(BotName::Quiz, "U1".into()))
         );
         assert_eq!(
             parse(p, "kb:lunch:friends"),
-            Some(OldKey::Friends(BotScope::Lunch))
+            Some(OldKey::Friends(BotName::Lunch))
         );
         assert_eq!(
             parse(p, "kb:quiz:score:U1"),

@@ -4,8 +4,10 @@
 //! (a pending quiz question, a lunch group, a vote) and hides how they are kept:
 //! [`RedisStore`] for real deployments (a single Redis or a Redis Cluster, through one
 //! [`RedisConnection`]), [`MemoryStore`] for the quick start and tests. Both pass the
-//! same contract suite (`service/tests/it/store.rs`), the Redis one on a single server
-//! and on a six-node cluster. [`migrate`] moves data from the 0.1 key layout.
+//! same contract suite (`service/tests/it/store/`), the Redis one on a single server
+//! and on a six-node cluster. [`migrate`] moves data from the 0.1 key layout. The
+//! lunch bot's records are [`crate::lunch`]'s: the bot decides what a message does,
+//! the store applies it and reports what happened.
 //!
 //! Lifetimes: sessions (a conversation's context) expire after [`SESSION_TTL`], as
 //! Kakao's own context does; scores, groups and restaurants are kept; a day's votes
@@ -15,6 +17,23 @@
 //! costs one call on the user's keys, sometimes issued together with one call on a
 //! group's keys (two concurrent calls cost one round trip of latency). See each
 //! method for its cost on Redis.
+//!
+//! Words the store's code uses in a sense of its own:
+//! - *step*: a lunch user's place in a multi-step conversation
+//!   ([`crate::lunch::LunchSession`]); also one script call on one slot's keys (the
+//!   user's step, the group's step of a message), as the context says.
+//! - *pointer*: the user's record naming their group's code (`lunch:group`).
+//! - *hint*: what one process last saw of a lunch user (their group, whether their
+//!   step awaits a join code), kept in memory so the user's and the group's steps can
+//!   go out together; a guess that the scripts check, so a stale one costs a round
+//!   trip, never a wrong answer.
+//! - *ahead*: a create or join sent together with the message's read, before it is
+//!   known whether the other side accepts it.
+//! - *take back*: undo what went ahead when the other side refused: drop a group
+//!   made for a code that was taken, take a user off a member list they were put on
+//!   for nothing.
+//! - *point back*: the take back of the user's side: the pointer names their old
+//!   group again, with the step they had, and their leave of it is undone.
 
 mod connection;
 mod keys;
@@ -27,7 +46,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use crate::user::UserKey;
+use crate::lunch::{LunchRequest, LunchState};
+use crate::user::{BotName, UserKey};
 
 pub use self::connection::{RedisConnection, RedisTarget};
 pub use self::keys::{slot, Keys};
@@ -38,7 +58,7 @@ pub use self::redis::{RedisStore, RedisTimeouts};
 pub const SESSION_TTL: Duration = Duration::from_secs(600);
 /// A day's lunch votes are kept a few days so yesterday's result can still be asked about.
 pub const VOTE_TTL: Duration = Duration::from_secs(3 * 24 * 3600);
-/// The window of the per-user allowances ([`Store::lunch_spend`]): counts start
+/// The window of the per-user allowances ([`crate::lunch::GroupChange`]): counts start
 /// again this long after the first use in a window.
 pub const LIMIT_WINDOW: Duration = Duration::from_secs(3600);
 
@@ -64,32 +84,24 @@ impl Budget {
 /// "try again" reply; the variant only goes to the log.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// Redis could not answer: unreachable, past the response timeout, or an error
+    /// reply. The driver's error is the source, boxed, so that no Redis type reaches
+    /// the bots' signatures.
     #[error("redis: {0}")]
-    Redis(#[from] ::redis::RedisError),
+    Redis(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error("stored value is not readable: {0}")]
     Corrupt(#[from] serde_json::Error),
     #[error("the store answered something it was not asked for: {0}")]
     Inconsistent(String),
 }
 
-pub type Result<T, E = StoreError> = std::result::Result<T, E>;
-
-/// Which bot a session or friend record belongs to; kept per bot because Kakao's
-/// `user_key` is per bot too.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum BotScope {
-    Quiz,
-    Lunch,
-}
-
-impl BotScope {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            BotScope::Quiz => "quiz",
-            BotScope::Lunch => "lunch",
-        }
+impl From<::redis::RedisError> for StoreError {
+    fn from(err: ::redis::RedisError) -> Self {
+        StoreError::Redis(Box::new(err))
     }
 }
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 /// A quiz user's running score.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -110,7 +122,7 @@ pub struct QuizSession {
 pub struct QuizState {
     pub session: Option<QuizSession>,
     pub score: Score,
-    /// Ids already asked in the category that was requested with the load.
+    /// Ids already asked in the category that was requested in the same call.
     pub asked: Vec<String>,
 }
 
@@ -124,146 +136,6 @@ pub struct QuizChange {
     pub reset_asked: Option<String>,
     /// Remember that this (category, question id) was asked.
     pub mark_asked: Option<(String, String)>,
-}
-
-/// Where a lunch user is in a multi-step conversation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum LunchSession {
-    /// The settings menu is showing.
-    Settings,
-    /// Waiting for a typed join code.
-    AwaitingJoinCode,
-    /// Waiting for a typed restaurant name to add.
-    AwaitingNewRestaurant,
-    /// The group's restaurants are showing as buttons, to remove one.
-    AwaitingRemoval,
-    /// The group's restaurants are showing as buttons, to vote.
-    Choosing,
-}
-
-/// The group a lunch user belongs to, as seen on one day.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Membership {
-    pub code: String,
-    /// In the order they were added.
-    pub restaurants: Vec<String>,
-    /// This user's vote on the day asked for.
-    pub my_vote: Option<String>,
-}
-
-/// What the lunch bot needs to decide on one message, read in one round trip.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct LunchState {
-    /// The session as it was before the [`SessionWrite`] of the load.
-    pub session: Option<LunchSession>,
-    /// The group as it was before the [`LunchOp`] of the load. When the message asked
-    /// for a [`GroupChange`], only whether there was one and its code are certain: the
-    /// store may leave the list and the vote unread.
-    pub membership: Option<Membership>,
-    /// The group's tally of the day, when the load asked for it and the user has a group.
-    pub tally: Option<Tally>,
-    /// What the [`LunchOp`] did; `None` when it did nothing.
-    pub outcome: Option<StepOutcome>,
-    /// What the [`GroupChange`] did; `None` when it did not apply.
-    pub change: Option<ChangeOutcome>,
-}
-
-/// What one lunch message asks of the store, all decided from the message alone, so
-/// that the store does it in the same round trip as the load ([`Store::lunch_open`]).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct LunchRequest {
-    pub write: SessionWrite,
-    pub op: LunchOp,
-    /// Also count the day's votes.
-    pub tally: bool,
-    /// Create or join a group. When it applies, the session write and the op do not.
-    pub change: Option<GroupChange>,
-}
-
-/// A move to another lunch group that the message asks for, made with the load so
-/// that creating or joining a group costs the round trip of any other message.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum GroupChange {
-    /// Create the group `code` with the user as its only member and start the
-    /// settings step; the user leaves their group. Uses one of the user's `max`
-    /// [`Budget::CreateGroup`] uses per [`LIMIT_WINDOW`].
-    Create { code: String, max: u32 },
-    /// Join the group `code` and end the session; the user leaves their group. Applies
-    /// only while the user's step is [`LunchSession::AwaitingJoinCode`] (a code typed
-    /// at any other step is not one), and then uses one of the user's `max`
-    /// [`Budget::JoinAttempt`] uses per [`LIMIT_WINDOW`], found or not.
-    Join { code: String, max: u32 },
-}
-
-impl GroupChange {
-    pub fn code(&self) -> &str {
-        match self {
-            GroupChange::Create { code, .. } | GroupChange::Join { code, .. } => code,
-        }
-    }
-}
-
-/// What a [`GroupChange`] did. Only `Created` and `Joined` change anything.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ChangeOutcome {
-    Created,
-    /// The code belongs to another group: try another.
-    CodeTaken,
-    Joined,
-    /// No group has that code; the step still awaits a code.
-    NoSuchGroup,
-    /// The hour's allowance is used up; the step is unchanged.
-    OverBudget,
-}
-
-/// A change to the user's group that the message asks for. Applied only if the user
-/// belongs to a group.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub enum LunchOp {
-    #[default]
-    None,
-    /// A tapped restaurant to vote for: recorded if listed, ending the session.
-    Vote(String),
-    /// A tapped restaurant to take off the list (with the day's votes for it): if it
-    /// was listed, the settings step starts.
-    Remove(String),
-    /// Typed text, which means what the user's step waits for: while choosing, a vote
-    /// for `text`; while adding, `add` (the name as it would be listed, `None` when it
-    /// is not acceptable: then nothing happens) is added unless a duplicate or the list
-    /// holds `max` already, and the settings step starts; while removing, `text` is
-    /// taken off the list as [`LunchOp::Remove`] does. Other steps: nothing.
-    Typed {
-        text: String,
-        add: Option<String>,
-        max: usize,
-    },
-}
-
-/// What a [`LunchOp`] did.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum StepOutcome {
-    Voted(VoteOutcome),
-    Added(AddOutcome),
-    /// `true` when the name was listed and is now removed.
-    Removed(bool),
-}
-
-/// A change to the lunch session that the bot can decide from the message alone, so
-/// it is made in the same round trip as the load.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum SessionWrite {
-    #[default]
-    Keep,
-    /// Start this step.
-    Set(LunchSession),
-    /// Start this step if the user belongs to a group (decided by the store, which
-    /// knows the answer when it writes).
-    SetIfMember(LunchSession),
-    /// Start this step if the user belongs to a group that lists a restaurant.
-    SetIfListed(LunchSession),
-    /// End the conversation step.
-    Clear,
 }
 
 /// The question [`Store::quiz_ask`] picked.
@@ -297,75 +169,21 @@ pub struct Judgement {
     pub counted: Option<bool>,
 }
 
-/// Result of adding a restaurant to a group's list.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum AddOutcome {
-    Added,
-    /// Already on the list (compared case-insensitively, folding ASCII letters as Redis's
-    /// Lua does). Reported even when the list is full.
-    Duplicate,
-    /// The list already holds the maximum number of restaurants.
-    Full,
-}
-
-/// Result of a vote.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum VoteOutcome {
-    /// Recorded; `previous` is the vote it replaced, if any.
-    Recorded { previous: Option<String> },
-    /// The restaurant is not (or no longer) on the group's list; nothing changed.
-    UnknownRestaurant,
-}
-
-/// One day's votes in a group: every restaurant on the list, in list order, with its
-/// number of votes. Votes for restaurants removed since are not counted.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Tally {
-    pub counts: Vec<(String, u64)>,
-}
-
-impl Tally {
-    /// Counts `votes` (one restaurant name per voter) for each restaurant on the list,
-    /// in list order; votes for names not on the list are not counted. Shared by both
-    /// stores so they count alike.
-    pub(crate) fn count<'v>(
-        restaurants: Vec<String>,
-        votes: impl IntoIterator<Item = &'v str>,
-    ) -> Self {
-        let mut per_name: std::collections::HashMap<&str, u64> = Default::default();
-        for vote in votes {
-            *per_name.entry(vote).or_default() += 1;
-        }
-        let counts = restaurants
-            .into_iter()
-            .map(|name| {
-                let n = per_name.get(name.as_str()).copied().unwrap_or(0);
-                (name, n)
-            })
-            .collect();
-        Self { counts }
-    }
-}
-
-/// The bots' memory. Each method is one round trip to Redis unless its doc says
-/// otherwise: [`Store::lunch_open`] sends a user's and a group's steps together (a
-/// create or join with them); [`Store::lunch_create_group`] and
-/// [`Store::lunch_join_group`] (the same changes on their own), a member's
-/// [`Store::lunch_set_session`] and the notifications of a member
-/// ([`Store::clear_session`], [`Store::remove_friend`]) take ordered steps.
+/// The bots' memory: exactly the calls the service makes. Each method is one round
+/// trip to Redis unless its doc says otherwise: [`Store::lunch_open`] sends a user's
+/// and a group's steps together (a create or join with them), and the notifications
+/// of a member ([`Store::clear_session`], [`Store::remove_friend`]) take ordered steps.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Checks that the store answers (used by `/ready`).
     async fn ping(&self) -> Result<()>;
 
     /// Records that `user` added the bot as a friend. Idempotent.
-    async fn add_friend(&self, bot: BotScope, user: &UserKey) -> Result<()>;
+    async fn add_friend(&self, bot: BotName, user: &UserKey) -> Result<()>;
     /// Records that `user` blocked the bot, and forgets their session. Idempotent.
-    async fn remove_friend(&self, bot: BotScope, user: &UserKey) -> Result<()>;
-    /// Whether `user` is currently a friend of the bot.
-    async fn is_friend(&self, bot: BotScope, user: &UserKey) -> Result<bool>;
+    async fn remove_friend(&self, bot: BotName, user: &UserKey) -> Result<()>;
     /// Forgets `user`'s conversation context with the bot. Idempotent.
-    async fn clear_session(&self, bot: BotScope, user: &UserKey) -> Result<()>;
+    async fn clear_session(&self, bot: BotName, user: &UserKey) -> Result<()>;
 
     /// Reads the quiz session and score, and the asked ids of `category` if given.
     /// One round trip.
@@ -385,22 +203,19 @@ pub trait Store: Send + Sync + 'static {
     /// answer, atomically. One round trip.
     async fn quiz_judge(&self, user: &UserKey, check: &AnswerCheck) -> Result<Judgement>;
     /// Starts, replaces or ends the quiz session and records asked questions,
-    /// atomically. Answers are counted only through [`Store::quiz_answer`], so each is
-    /// judged once.
+    /// atomically. It counts no answer: answers are counted only by
+    /// [`Store::quiz_judge`], so each is judged once.
     async fn quiz_save(&self, user: &UserKey, change: &QuizChange) -> Result<()>;
-    /// Judges an answer once: if `user`'s pending question is still `asked`, ends the
-    /// session and counts the answer (as correct when `correct`), atomically, and
-    /// returns `true`. Returns `false`, changing nothing, when that question is no
-    /// longer pending — a second tap of the same button was already judged.
-    async fn quiz_answer(&self, user: &UserKey, asked: &QuizSession, correct: bool)
-        -> Result<bool>;
-
     /// Everything one lunch message needs, atomically per slot: reads the lunch
     /// session, the user's group with its list, and their vote on `day` (only if the
     /// restaurant is still listed), with `request.tally` the day's tally too; then
-    /// applies `request.write` to the session and `request.op` to the group.
+    /// applies `request.write` to the session, and to the group the first of
+    /// `request.moves` made for the step the write left, then starts the step that move
+    /// names for what its edit did ([`crate::lunch::StepMove`]). The store decides
+    /// nothing of the dialog: the request says what each step means.
     ///
-    /// With `request.change`, also creates or joins a group ([`GroupChange`]).
+    /// With `request.change`, also creates or joins a group
+    /// ([`crate::lunch::GroupChange`]).
     ///
     /// One round trip when the store knows the user's group code already (Redis
     /// remembers the codes it has seen and checks them against the group's member
@@ -415,53 +230,4 @@ pub trait Store: Send + Sync + 'static {
         day: &str,
         request: &LunchRequest,
     ) -> Result<LunchState>;
-    /// [`Store::lunch_open`] without a write, an op or a tally.
-    async fn lunch_load(&self, user: &UserKey, day: &str) -> Result<LunchState> {
-        self.lunch_open(user, day, &LunchRequest::default()).await
-    }
-    /// Uses one of `user`'s `max` allowed `budget` uses per [`LIMIT_WINDOW`]; `false`
-    /// (counted all the same) once they are used up. One round trip.
-    async fn lunch_spend(&self, user: &UserKey, budget: Budget, max: u32) -> Result<bool>;
-    /// Starts (`Some`) or ends (`None`) the lunch conversation step.
-    async fn lunch_set_session(&self, user: &UserKey, session: Option<LunchSession>) -> Result<()>;
-    /// Creates the group `code` with `user` as its first member, leaving their previous
-    /// group (which is removed once nobody belongs to it), and starts the settings step.
-    /// `false` when the code is already taken (nothing changes then).
-    async fn lunch_create_group(&self, user: &UserKey, code: &str) -> Result<bool>;
-    /// Makes `user` a member of `code` (leaving any other group, which is removed once
-    /// nobody belongs to it) and ends their session. `false` when no such group exists
-    /// (nothing changes then).
-    async fn lunch_join_group(&self, user: &UserKey, code: &str) -> Result<bool>;
-    /// Adds a restaurant unless it is a duplicate or the list holds `max` already.
-    async fn lunch_add_restaurant(&self, code: &str, name: &str, max: usize) -> Result<AddOutcome>;
-    /// Removes a restaurant (its exact name, as listed) and `day`'s votes for it, so it
-    /// stops counting as anyone's vote and re-adding it starts from nothing; `false`
-    /// when it was not there.
-    async fn lunch_remove_restaurant(&self, code: &str, name: &str, day: &str) -> Result<bool>;
-    /// Records `user`'s vote for `day`, replacing any earlier one in one atomic step,
-    /// and ends their session. `restaurant` is an exact name on the list. The bot
-    /// votes through [`Store::lunch_open`]; this is the same step on its own.
-    async fn lunch_vote(
-        &self,
-        code: &str,
-        day: &str,
-        user: &UserKey,
-        restaurant: &str,
-    ) -> Result<VoteOutcome>;
-    /// Counts `day`'s votes in group `code`.
-    async fn lunch_tally(&self, code: &str, day: &str) -> Result<Tally>;
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_tally_follows_the_list_and_ignores_votes_for_unlisted_names() {
-        let list = vec!["a".to_owned(), "b".to_owned(), "c".to_owned()];
-        assert_eq!(
-            Tally::count(list, ["c", "a", "c", "gone"]).counts,
-            vec![("a".into(), 1), ("b".into(), 0), ("c".into(), 2)]
-        );
-    }
 }

@@ -4,7 +4,7 @@
 //! - `cluster_*`: the service on a real six-node Redis Cluster: a primary killed under
 //!   load, two processes sharing one cluster;
 //! - `store`: the store contract, on memory and on a real `redis-server`;
-//! - `store_round_trips`: Redis round trips per message, counted by Redis;
+//! - `store_round_trips`: Redis round trips per message, counted by the service;
 //! - `store_limits`: group creation and join attempts limited per user;
 //! - `store_migrate`: `kakaobot migrate` keeps the data of the old key layout;
 //! - `store_tls`: `rediss://` to a `redis-server` that speaks TLS only;

@@ -4,13 +4,12 @@
 
 use std::process::Command;
 
-use kakaobot::store::{
-    BotScope, LunchRequest, LunchSession, QuizSession, RedisStore, Score, Store, VOTE_TTL,
-};
-use kakaobot::user::UserKey;
+use kakaobot::lunch::{LunchRequest, LunchSession};
+use kakaobot::store::{QuizSession, RedisStore, Score, Store, VOTE_TTL};
+use kakaobot::user::{BotName, UserKey};
 use redis::aio::MultiplexedConnection;
 
-use crate::helpers::{unique_prefix, RedisServer};
+use crate::helpers::{unique_prefix, RedisServer, Steps};
 
 const DAY: &str = "2026-11-21";
 
@@ -183,9 +182,20 @@ async fn migrating_keeps_scores_groups_lists_and_todays_votes_and_a_rerun_change
             question_id: "python-list-append".into()
         })
     );
-    assert!(store.is_friend(BotScope::Quiz, &alice).await.unwrap());
-    assert!(store.is_friend(BotScope::Lunch, &bob).await.unwrap());
-    assert!(!store.is_friend(BotScope::Quiz, &bob).await.unwrap());
+    let friend = |bot, user| {
+        let mut admin = admin.clone();
+        let key = store.keys().friend(bot, user);
+        async move {
+            redis::cmd("EXISTS")
+                .arg(key)
+                .query_async::<bool>(&mut admin)
+                .await
+                .unwrap()
+        }
+    };
+    assert!(friend(BotName::Quiz, &alice).await);
+    assert!(friend(BotName::Lunch, &bob).await);
+    assert!(!friend(BotName::Quiz, &bob).await);
 
     let lunch = store
         .lunch_open(

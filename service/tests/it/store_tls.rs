@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use kakaobot::store::{BotScope, RedisStore, RedisTarget, RedisTimeouts, Store};
-use kakaobot::user::UserKey;
+use kakaobot::store::{QuizSession, RedisStore, RedisTarget, RedisTimeouts, Store};
+use kakaobot::user::{BotName, UserKey};
 use tempfile::TempDir;
 
 use crate::helpers::{spawn_app_with, unique_prefix};
@@ -166,9 +166,19 @@ async fn the_store_works_over_tls_with_the_configured_ca() {
     let alice = UserKey::parse("alice").unwrap();
 
     store.ping().await.unwrap();
-    store.add_friend(BotScope::Quiz, &alice).await.unwrap();
+    store.add_friend(BotName::Quiz, &alice).await.unwrap();
+    let asked = QuizSession {
+        category: "python".into(),
+        question_id: "py-1".into(),
+    };
+    store
+        .quiz_ask(&alice, "python", std::slice::from_ref(&asked))
+        .await
+        .unwrap();
 
-    assert!(store.is_friend(BotScope::Quiz, &alice).await.unwrap());
+    let state = store.quiz_load(&alice, Some("python")).await.unwrap();
+    assert_eq!(state.session, Some(asked));
+    assert_eq!(state.asked, ["py-1"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,12 +5,12 @@
 use std::sync::PoisonError;
 use std::time::Duration;
 
-use super::{from_json, set_session, to_json, unexpected, RedisStore};
-use crate::store::{
-    AddOutcome, BotScope, Budget, ChangeOutcome, GroupChange, LunchOp, LunchRequest, LunchSession,
-    LunchState, Membership, Result, SessionWrite, StepOutcome, Tally, VoteOutcome, LIMIT_WINDOW,
-    SESSION_TTL, VOTE_TTL,
+use super::{from_json, to_json, unexpected, RedisStore};
+use crate::lunch::{
+    AddOutcome, ChangeOutcome, GroupChange, GroupEdit, LunchRequest, LunchSession, LunchState,
+    Membership, NextStep, SessionWrite, StepOutcome, Tally, VoteOutcome,
 };
+use crate::store::{BotName, Budget, Result, LIMIT_WINDOW, SESSION_TTL, VOTE_TTL};
 use crate::user::UserKey;
 
 /// Most lunch users remembered (about 100 bytes each). When full the memory is
@@ -76,36 +76,6 @@ impl RedisStore {
         Ok(state)
     }
 
-    /// [`Store::lunch_set_session`](crate::store::Store::lunch_set_session) on Redis.
-    pub(super) async fn set_lunch_session(
-        &self,
-        user: &UserKey,
-        session: Option<LunchSession>,
-    ) -> Result<()> {
-        let write = match session {
-            Some(s) => SessionWrite::Set(s),
-            None => SessionWrite::Clear,
-        };
-        // The user's step writes the session of a user without a group, and a
-        // member's step awaiting a join code; a member's other steps live with the
-        // group, written (or ended) once the code is known.
-        let own = self.user_step(user, write, None).await?;
-        if let Some(code) = own.code {
-            let key = self.keys.lunch_step(&code, user);
-            let mut pipe = redis::pipe();
-            match session {
-                Some(session) if session != LunchSession::AwaitingJoinCode => {
-                    set_session(&mut pipe, key, to_json(&session)?)
-                }
-                _ => {
-                    pipe.cmd("DEL").arg(key).ignore();
-                }
-            }
-            pipe.exec_async(&mut self.conn("lunch_set_session")).await?;
-        }
-        Ok(())
-    }
-
     fn hint(&self, user: &UserKey) -> Hint {
         self.hints
             .lock()
@@ -127,15 +97,6 @@ impl RedisStore {
         hints.insert(user.as_str().to_owned(), hint);
     }
 
-    /// Keeps the user's group in the hint, leaving the rest as it was.
-    fn remember_group(&self, user: &UserKey, group: Option<&str>) {
-        let hint = Hint {
-            group: group.map(str::to_owned),
-            ..self.hint(user)
-        };
-        self.remember(user, hint);
-    }
-
     /// The group's step of a lunch message (LUNCH_GROUP_STEP): `None` when `user` is
     /// not on `code`'s member list. `confirmed` says the user's own record names this
     /// group, so a member list that lost them (an interrupted join) is repaired; a
@@ -149,14 +110,6 @@ impl RedisStore {
         confirmed: bool,
     ) -> Result<Option<GroupStep>> {
         let (mode, json) = write_args(request.write)?;
-        let (op, text, add, max) = match &request.op {
-            LunchOp::None => ("", "", "", 0),
-            LunchOp::Vote(name) => ("vote", name.as_str(), "", 0),
-            LunchOp::Remove(name) => ("remove", name.as_str(), "", 0),
-            LunchOp::Typed { text, add, max } => {
-                ("typed", text.as_str(), add.as_deref().unwrap_or(""), *max)
-            }
-        };
         let (member, session, restaurants, my_vote, votes, outcome, previous): GroupStepReply =
             self.scripts
                 .lunch_group_step
@@ -172,15 +125,8 @@ impl RedisStore {
                 .arg(json)
                 .arg(SESSION_TTL.as_secs())
                 .arg(i64::from(request.tally))
-                .arg(op)
-                .arg(text)
-                .arg(add)
-                .arg(max)
                 .arg(VOTE_TTL.as_secs())
-                .arg(to_json(&LunchSession::Choosing)?)
-                .arg(to_json(&LunchSession::AwaitingNewRestaurant)?)
-                .arg(to_json(&LunchSession::AwaitingRemoval)?)
-                .arg(to_json(&LunchSession::Settings)?)
+                .arg(move_args(request)?)
                 .invoke_async(&mut self.conn("group_step"))
                 .await?;
         if member == 0 {
@@ -218,7 +164,7 @@ impl RedisStore {
         let (mode, json) = write_args(write)?;
         let (kind, code, budget, max) = match change {
             None => ("", "", "", 0),
-            Some(GroupChange::Create { code, max }) => {
+            Some(GroupChange::Create { code, max, .. }) => {
                 ("create", code.as_str(), Budget::CreateGroup.as_str(), *max)
             }
             Some(GroupChange::Join { code, max }) => {
@@ -228,7 +174,7 @@ impl RedisStore {
         let (session, code, change): (Option<String>, Option<String>, String) = self
             .scripts
             .lunch_user_open
-            .key(self.keys.session(BotScope::Lunch, user))
+            .key(self.keys.session(BotName::Lunch, user))
             .key(self.keys.lunch_member(user))
             .key(self.keys.lunch_limits(user))
             .arg(mode)
@@ -271,7 +217,7 @@ impl RedisStore {
             .scripts
             .lunch_user_undo
             .key(self.keys.lunch_member(user));
-        undo.key(self.keys.session(BotScope::Lunch, user))
+        undo.key(self.keys.session(BotName::Lunch, user))
             .arg(moved_to)
             .arg(before.unwrap_or(""))
             .arg(session.unwrap_or_default())
@@ -287,7 +233,12 @@ impl RedisStore {
 
     /// Creates the group `code` with `user` as its member (LUNCH_GROUP_CREATE);
     /// `false` when the code is taken.
-    pub(super) async fn create_group(&self, user: &UserKey, code: &str) -> Result<bool> {
+    pub(super) async fn create_group(
+        &self,
+        user: &UserKey,
+        code: &str,
+        step: LunchSession,
+    ) -> Result<bool> {
         let created_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
         let created: i64 = self
             .scripts
@@ -299,7 +250,7 @@ impl RedisStore {
             .key(self.keys.lunch_left(code))
             .arg(created_at)
             .arg(user.as_str())
-            .arg(to_json(&LunchSession::Settings)?)
+            .arg(to_json(&step)?)
             .arg(SESSION_TTL.as_secs())
             .invoke_async(&mut self.conn("create_group"))
             .await?;
@@ -370,30 +321,15 @@ impl RedisStore {
         }
     }
 
-    /// Points `user` at `code` (their lunch session now lives with the group) and
-    /// returns the group they pointed at before.
-    pub(super) async fn point_user_at(&self, user: &UserKey, code: &str) -> Result<Option<String>> {
-        let previous: Option<String> = self
-            .scripts
-            .lunch_user_point
-            .key(self.keys.lunch_member(user))
-            .key(self.keys.session(BotScope::Lunch, user))
-            .arg(code)
-            .invoke_async(&mut self.conn("point_user_at"))
-            .await?;
-        self.remember_group(user, Some(code));
-        Ok(previous)
-    }
-
     /// Ends a lunch member's session, which lives with their group `code` (a second
     /// round trip, on the friend and chat-room notifications of members only).
     pub(super) async fn clear_group_step(
         &self,
-        bot: BotScope,
+        bot: BotName,
         user: &UserKey,
         code: Option<String>,
     ) -> Result<()> {
-        if bot != BotScope::Lunch {
+        if bot != BotName::Lunch {
             return Ok(());
         }
         if let Some(code) = code {
@@ -510,11 +446,15 @@ impl RedisStore {
         hint: &Hint,
     ) -> Result<Option<(LunchState, Option<String>)>> {
         let code = change.code();
-        let create = matches!(change, GroupChange::Create { .. });
+        let creator_step = match change {
+            GroupChange::Create { step, .. } => Some(*step),
+            GroupChange::Join { .. } => None,
+        };
+        let create = creator_step.is_some();
         let old = hint.group.as_deref().filter(|old| *old != code);
         let group_side = async {
-            if create {
-                self.create_group(user, code).await
+            if let Some(step) = creator_step {
+                self.create_group(user, code, step).await
             } else {
                 self.admit(user, code).await
             }
@@ -729,4 +669,33 @@ fn write_args(write: SessionWrite) -> Result<(&'static str, String)> {
         SessionWrite::SetIfListed(s) => ("set_if_listed", to_json(&s)?),
         SessionWrite::Clear => ("clear", String::new()),
     })
+}
+
+/// The moves of a request as LUNCH_GROUP_STEP's arguments, six per move.
+fn move_args(request: &LunchRequest) -> Result<Vec<String>> {
+    let step = |next: NextStep| -> Result<String> {
+        Ok(match next {
+            NextStep::Keep => "keep".to_owned(),
+            NextStep::End => "end".to_owned(),
+            NextStep::Start(session) => to_json(&session)?,
+        })
+    };
+    let mut args = Vec::with_capacity(request.moves.len() * 6);
+    for m in &request.moves {
+        let at = m.at.as_ref().map(to_json).transpose()?.unwrap_or_default();
+        let (edit, name, max) = match &m.edit {
+            GroupEdit::Vote(name) => ("vote", name, 0),
+            GroupEdit::Add { name, max } => ("add", name, *max),
+            GroupEdit::Remove(name) => ("remove", name, 0),
+        };
+        args.extend([
+            at,
+            edit.to_owned(),
+            name.clone(),
+            max.to_string(),
+            step(m.on_change)?,
+            step(m.on_refusal)?,
+        ]);
+    }
+    Ok(args)
 }

@@ -8,7 +8,7 @@
 //! which lives with the group so that a typed vote or addition is decided and made
 //! there) are issued together, one round trip of latency. Creating and joining a group
 //! change three slots (the user's, the new group's, the old group's); their steps go
-//! out together with the message's load, and a refusal on one side takes back what
+//! out together with the message's read, and a refusal on one side takes back what
 //! the others did ahead (see [`RedisStore::change_ahead`], where the argument for
 //! consistency when a step fails is written). No script builds a key name: every key
 //! arrives in `KEYS`.
@@ -27,9 +27,8 @@ use self::lunch::Hint;
 use self::scripts::Scripts;
 use super::connection::{RedisConnection, RedisTarget};
 use super::{
-    AddOutcome, AnswerCheck, BotScope, Budget, Judgement, Keys, LunchRequest, LunchSession,
-    LunchState, QuizAsked, QuizChange, QuizSession, QuizState, Result, Score, Store, StoreError,
-    Tally, VoteOutcome, LIMIT_WINDOW, SESSION_TTL, VOTE_TTL,
+    AnswerCheck, BotName, Judgement, Keys, LunchRequest, LunchState, QuizAsked, QuizChange,
+    QuizSession, QuizState, Result, Score, Store, StoreError, SESSION_TTL,
 };
 use crate::user::UserKey;
 
@@ -205,7 +204,7 @@ impl Store for RedisStore {
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(bot = bot.as_str(), user = %user))]
-    async fn add_friend(&self, bot: BotScope, user: &UserKey) -> Result<()> {
+    async fn add_friend(&self, bot: BotName, user: &UserKey) -> Result<()> {
         redis::cmd("SET")
             .arg(self.keys.friend(bot, user))
             .arg(1)
@@ -215,7 +214,7 @@ impl Store for RedisStore {
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(bot = bot.as_str(), user = %user))]
-    async fn remove_friend(&self, bot: BotScope, user: &UserKey) -> Result<()> {
+    async fn remove_friend(&self, bot: BotName, user: &UserKey) -> Result<()> {
         // One DEL of two keys in one slot (atomic), and the group pointer read with it.
         let (_, code): (i64, Option<String>) = redis::pipe()
             .cmd("DEL")
@@ -229,15 +228,7 @@ impl Store for RedisStore {
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(bot = bot.as_str(), user = %user))]
-    async fn is_friend(&self, bot: BotScope, user: &UserKey) -> Result<bool> {
-        Ok(redis::cmd("EXISTS")
-            .arg(self.keys.friend(bot, user))
-            .query_async(&mut self.conn("is_friend"))
-            .await?)
-    }
-
-    #[tracing::instrument(level = "debug", skip_all, fields(bot = bot.as_str(), user = %user))]
-    async fn clear_session(&self, bot: BotScope, user: &UserKey) -> Result<()> {
+    async fn clear_session(&self, bot: BotName, user: &UserKey) -> Result<()> {
         let (_, code): (i64, Option<String>) = redis::pipe()
             .cmd("DEL")
             .arg(self.keys.session(bot, user))
@@ -251,7 +242,7 @@ impl Store for RedisStore {
     #[tracing::instrument(level = "debug", skip_all, fields(user = %user, category = ?category))]
     async fn quiz_load(&self, user: &UserKey, category: Option<&str>) -> Result<QuizState> {
         let mut call = self.scripts.quiz_load.prepare_invoke();
-        call.key(self.keys.session(BotScope::Quiz, user))
+        call.key(self.keys.session(BotName::Quiz, user))
             .key(self.keys.quiz_score(user));
         if let Some(category) = category {
             call.key(self.keys.quiz_asked(user, category));
@@ -285,12 +276,12 @@ impl Store for RedisStore {
             return Err(unexpected("quiz_ask", "no candidates"));
         }
         let mut call = self.scripts.quiz_ask.prepare_invoke();
-        call.key(self.keys.session(BotScope::Quiz, user))
+        call.key(self.keys.session(BotName::Quiz, user))
             .key(self.keys.quiz_asked(user, category))
             .arg(SESSION_TTL.as_secs());
         for candidate in candidates {
-            // The session JSON is made here, by serde, so QUIZ_JUDGE and QUIZ_ANSWER
-            // compare it byte for byte with what Rust would write.
+            // The session JSON is made here, by serde, so QUIZ_ASK compares the
+            // pending one byte for byte with what Rust would write.
             call.arg(&candidate.question_id).arg(to_json(candidate)?);
         }
         let (question_id, restarted): (String, i64) =
@@ -304,7 +295,7 @@ impl Store for RedisStore {
     #[tracing::instrument(level = "debug", skip_all, fields(user = %user))]
     async fn quiz_judge(&self, user: &UserKey, check: &AnswerCheck) -> Result<Judgement> {
         let mut call = self.scripts.quiz_judge.prepare_invoke();
-        call.key(self.keys.session(BotScope::Quiz, user))
+        call.key(self.keys.session(BotName::Quiz, user))
             .key(self.keys.quiz_score(user))
             .arg(check.tapped.as_deref().unwrap_or(""))
             .arg(check.valid_for.len());
@@ -337,14 +328,14 @@ impl Store for RedisStore {
             Some(Some(session)) => {
                 set_session(
                     &mut pipe,
-                    self.keys.session(BotScope::Quiz, user),
+                    self.keys.session(BotName::Quiz, user),
                     to_json(session)?,
                 );
                 writes += 1;
             }
             Some(None) => {
                 pipe.cmd("DEL")
-                    .arg(self.keys.session(BotScope::Quiz, user))
+                    .arg(self.keys.session(BotName::Quiz, user))
                     .ignore();
                 writes += 1;
             }
@@ -371,25 +362,6 @@ impl Store for RedisStore {
         Ok(())
     }
 
-    #[tracing::instrument(level = "debug", skip_all, fields(user = %user, correct = correct))]
-    async fn quiz_answer(
-        &self,
-        user: &UserKey,
-        asked: &QuizSession,
-        correct: bool,
-    ) -> Result<bool> {
-        let counted: i64 = self
-            .scripts
-            .quiz_answer
-            .key(self.keys.session(BotScope::Quiz, user))
-            .key(self.keys.quiz_score(user))
-            .arg(to_json(asked)?)
-            .arg(i64::from(correct))
-            .invoke_async(&mut self.conn("quiz_answer"))
-            .await?;
-        Ok(counted == 1)
-    }
-
     #[tracing::instrument(level = "debug", skip_all, fields(user = %user, day = %day))]
     async fn lunch_open(
         &self,
@@ -398,127 +370,6 @@ impl Store for RedisStore {
         request: &LunchRequest,
     ) -> Result<LunchState> {
         self.open_lunch(user, day, request).await
-    }
-
-    #[tracing::instrument(level = "debug", skip_all, fields(user = %user, budget = budget.as_str()))]
-    async fn lunch_spend(&self, user: &UserKey, budget: Budget, max: u32) -> Result<bool> {
-        let used: u64 = self
-            .scripts
-            .lunch_spend
-            .key(self.keys.lunch_limits(user))
-            .arg(budget.as_str())
-            .arg(LIMIT_WINDOW.as_secs())
-            .invoke_async(&mut self.conn("lunch_spend"))
-            .await?;
-        Ok(used <= u64::from(max))
-    }
-
-    #[tracing::instrument(level = "debug", skip_all, fields(user = %user))]
-    async fn lunch_set_session(&self, user: &UserKey, session: Option<LunchSession>) -> Result<()> {
-        self.set_lunch_session(user, session).await
-    }
-
-    #[tracing::instrument(level = "debug", skip_all, fields(user = %user, code = %code))]
-    async fn lunch_create_group(&self, user: &UserKey, code: &str) -> Result<bool> {
-        // The same change as a create message's, in ordered steps: the group (with its
-        // first member) first, then the user's pointer, then leaving the old group. If
-        // the pointer step fails, the new group exists with nobody pointing at it and
-        // the user is still in their old group, consistent. The pointer never names a
-        // group that does not exist.
-        if !self.create_group(user, code).await? {
-            return Ok(false);
-        }
-        let left = self.point_user_at(user, code).await?;
-        self.leave_group(user, left, code).await?;
-        Ok(true)
-    }
-
-    #[tracing::instrument(level = "debug", skip_all, fields(user = %user, code = %code))]
-    async fn lunch_join_group(&self, user: &UserKey, code: &str) -> Result<bool> {
-        // Order as in create: admitted to the group's member list first (only if the
-        // group exists), then the pointer, then leaving the old group. A failure after
-        // the first step leaves the user on two member lists, which only keeps a
-        // group alive a little longer; a failure after the second leaves the old
-        // group one stale member.
-        if !self.admit(user, code).await? {
-            return Ok(false);
-        }
-        let left = self.point_user_at(user, code).await?;
-        self.leave_group(user, left, code).await?;
-        Ok(true)
-    }
-
-    #[tracing::instrument(level = "debug", skip_all, fields(code = %code, max = max))]
-    async fn lunch_add_restaurant(&self, code: &str, name: &str, max: usize) -> Result<AddOutcome> {
-        let outcome: String = self
-            .scripts
-            .lunch_add_restaurant
-            .key(self.keys.lunch_restaurants(code))
-            .arg(name)
-            .arg(max)
-            .invoke_async(&mut self.conn("lunch_add_restaurant"))
-            .await?;
-        match outcome.as_str() {
-            "added" => Ok(AddOutcome::Added),
-            "duplicate" => Ok(AddOutcome::Duplicate),
-            "full" => Ok(AddOutcome::Full),
-            other => Err(unexpected("lunch_add_restaurant", other)),
-        }
-    }
-
-    #[tracing::instrument(level = "debug", skip_all, fields(code = %code))]
-    async fn lunch_remove_restaurant(&self, code: &str, name: &str, day: &str) -> Result<bool> {
-        let removed: i64 = self
-            .scripts
-            .lunch_remove_restaurant
-            .key(self.keys.lunch_restaurants(code))
-            .key(self.keys.lunch_votes(code, day))
-            .arg(name)
-            .invoke_async(&mut self.conn("lunch_remove_restaurant"))
-            .await?;
-        Ok(removed == 1)
-    }
-
-    #[tracing::instrument(level = "debug", skip_all, fields(code = %code, day = %day, user = %user))]
-    async fn lunch_vote(
-        &self,
-        code: &str,
-        day: &str,
-        user: &UserKey,
-        restaurant: &str,
-    ) -> Result<VoteOutcome> {
-        // The voter's session lives with the group (they are a member): one slot.
-        let (recorded, previous): (i64, Option<String>) = self
-            .scripts
-            .lunch_vote
-            .key(self.keys.lunch_restaurants(code))
-            .key(self.keys.lunch_votes(code, day))
-            .key(self.keys.lunch_step(code, user))
-            .arg(user.as_str())
-            .arg(restaurant)
-            .arg(VOTE_TTL.as_secs())
-            .invoke_async(&mut self.conn("lunch_vote"))
-            .await?;
-        Ok(if recorded == 1 {
-            VoteOutcome::Recorded { previous }
-        } else {
-            VoteOutcome::UnknownRestaurant
-        })
-    }
-
-    #[tracing::instrument(level = "debug", skip_all, fields(code = %code, day = %day))]
-    async fn lunch_tally(&self, code: &str, day: &str) -> Result<Tally> {
-        let (restaurants, votes): (Vec<String>, Vec<String>) = redis::pipe()
-            .atomic()
-            .cmd("LRANGE")
-            .arg(self.keys.lunch_restaurants(code))
-            .arg(0)
-            .arg(-1)
-            .cmd("HVALS")
-            .arg(self.keys.lunch_votes(code, day))
-            .query_async(&mut self.conn("lunch_tally"))
-            .await?;
-        Ok(Tally::count(restaurants, votes.iter().map(String::as_str)))
     }
 }
 

@@ -6,7 +6,7 @@ use redis::Script;
 
 /// Lua: `spend(limits, budget, window)` counts one use of `budget` in the hash
 /// `limits` and returns the uses in the window, which starts with its first use.
-/// Shared by the scripts that spend an allowance.
+/// Kept apart from the script that uses it (LUNCH_USER_OPEN) for reading.
 macro_rules! spend_fn {
     () => {
         r#"
@@ -26,19 +26,13 @@ pub(super) struct Scripts {
     pub(super) quiz_load: Script,
     pub(super) quiz_ask: Script,
     pub(super) quiz_judge: Script,
-    pub(super) quiz_answer: Script,
     pub(super) lunch_user_open: Script,
     pub(super) lunch_group_step: Script,
     pub(super) lunch_group_create: Script,
     pub(super) lunch_group_admit: Script,
-    pub(super) lunch_user_point: Script,
     pub(super) lunch_user_undo: Script,
     pub(super) lunch_group_restore: Script,
     pub(super) lunch_group_leave: Script,
-    pub(super) lunch_add_restaurant: Script,
-    pub(super) lunch_remove_restaurant: Script,
-    pub(super) lunch_vote: Script,
-    pub(super) lunch_spend: Script,
 }
 
 impl Scripts {
@@ -47,19 +41,13 @@ impl Scripts {
             quiz_load: Script::new(QUIZ_LOAD),
             quiz_ask: Script::new(QUIZ_ASK),
             quiz_judge: Script::new(QUIZ_JUDGE),
-            quiz_answer: Script::new(QUIZ_ANSWER),
             lunch_user_open: Script::new(LUNCH_USER_OPEN),
             lunch_group_step: Script::new(LUNCH_GROUP_STEP),
             lunch_group_create: Script::new(LUNCH_GROUP_CREATE),
             lunch_group_admit: Script::new(LUNCH_GROUP_ADMIT),
-            lunch_user_point: Script::new(LUNCH_USER_POINT),
             lunch_user_undo: Script::new(LUNCH_USER_UNDO),
             lunch_group_restore: Script::new(LUNCH_GROUP_RESTORE),
             lunch_group_leave: Script::new(LUNCH_GROUP_LEAVE),
-            lunch_add_restaurant: Script::new(LUNCH_ADD_RESTAURANT),
-            lunch_remove_restaurant: Script::new(LUNCH_REMOVE_RESTAURANT),
-            lunch_vote: Script::new(LUNCH_VOTE),
-            lunch_spend: Script::new(LUNCH_SPEND),
         }
     }
 }
@@ -142,21 +130,6 @@ end
 return {session, score[1], score[2], 1}
 "#;
 
-/// KEYS: quiz session, quiz score. ARGV: the session JSON the answer was judged
-/// against, 1 when correct else 0. Returns 1 when counted, 0 when that session is no
-/// longer there (the answer was already judged).
-const QUIZ_ANSWER: &str = r#"
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then
-  return 0
-end
-redis.call('DEL', KEYS[1])
-redis.call('HINCRBY', KEYS[2], 'answered', 1)
-if ARGV[2] == '1' then
-  redis.call('HINCRBY', KEYS[2], 'correct', 1)
-end
-return 1
-"#;
-
 /// KEYS: lunch session (the user's own), group pointer, limits. ARGV: 1 mode (keep,
 /// set, set_own, set_if_member, set_if_listed, clear), 2 session JSON, 3 session ttl
 /// seconds, 4 change ('', create, join), 5 its code, 6 its budget, 7 the budget's
@@ -216,13 +189,14 @@ return 1
 "#;
 
 /// KEYS: restaurants, votes of the day, the member's step (session), members, group
-/// marker, members who left. ARGV: 1 user, 2 '1' when the user's record names this group, 3 mode,
-/// 4 session JSON, 5 session ttl, 6 '1' for every vote of the day, 7 op ('', vote,
-/// remove, typed), 8 name or typed text, 9 name to add or '', 10 list maximum, 11 vote
-/// ttl, 12–15 the session JSON of choosing, adding, removing and settings.
+/// marker, members who left. ARGV: 1 user, 2 '1' when the user's record names this
+/// group, 3 mode, 4 session JSON, 5 session ttl, 6 '1' for every vote of the day, 7 vote
+/// ttl, then six per move the bot made (see `StepMove`): the step it is for (session
+/// JSON, '' for any), the edit (vote, add, remove), the name, the list maximum (add),
+/// the step after a change and after a refusal ('keep', 'end' or a session JSON).
 ///
 /// Reads the member's step, the list and their vote; applies the session write, then
-/// the op (for typed text, the one the step waits for). Returns {1, step before or
+/// the first move for the step the write left, as it says. Returns {1, step before or
 /// nil, list before, vote or nil, votes, outcome, previous vote or nil}, or {0, …}
 /// when the user is not a member (a guessed code that was wrong).
 const LUNCH_GROUP_STEP: &str = r#"
@@ -257,8 +231,7 @@ local function vote(name)
   end
   local previous = redis.call('HGET', KEYS[2], ARGV[1])
   redis.call('HSET', KEYS[2], ARGV[1], name)
-  redis.call('EXPIRE', KEYS[2], ARGV[11])
-  redis.call('DEL', KEYS[3])
+  redis.call('EXPIRE', KEYS[2], ARGV[7])
   return {'voted', previous}
 end
 local function remove(name)
@@ -271,51 +244,48 @@ local function remove(name)
       redis.call('HDEL', KEYS[2], all[i])
     end
   end
-  redis.call('SET', KEYS[3], ARGV[15], 'EX', ARGV[5])
   return {'removed', false}
 end
-local function add(name)
-  local outcome = 'added'
+local function add(name, max)
   local wanted = string.lower(name)
   for _, listed in ipairs(list) do
     if string.lower(listed) == wanted then
-      outcome = 'duplicate'
+      return {'duplicate', false}
     end
   end
-  if outcome == 'added' and #list >= tonumber(ARGV[10]) then
-    outcome = 'full'
+  if #list >= tonumber(max) then
+    return {'full', false}
   end
-  if outcome == 'added' then
-    redis.call('RPUSH', KEYS[1], name)
-  end
-  redis.call('SET', KEYS[3], ARGV[15], 'EX', ARGV[5])
-  return {outcome, false}
+  redis.call('RPUSH', KEYS[1], name)
+  return {'added', false}
 end
+local edits = {vote = vote, remove = remove, add = add}
+local changed = {voted = true, added = true, removed = true}
 
 local outcome = {'', false}
-local op = ARGV[7]
-if op == 'vote' then
-  outcome = vote(ARGV[8])
-elseif op == 'remove' then
-  outcome = remove(ARGV[8])
-elseif op == 'typed' then
-  local current = redis.call('GET', KEYS[3])
-  if current == ARGV[12] then
-    outcome = vote(ARGV[8])
-  elseif current == ARGV[13] then
-    if ARGV[9] ~= '' then
-      outcome = add(ARGV[9])
+local current = redis.call('GET', KEYS[3]) or ''
+for at = 8, #ARGV, 6 do
+  if ARGV[at] == '' or ARGV[at] == current then
+    outcome = edits[ARGV[at + 1]](ARGV[at + 2], ARGV[at + 3])
+    local next = ARGV[at + 5]
+    if changed[outcome[1]] then
+      next = ARGV[at + 4]
     end
-  elseif current == ARGV[14] then
-    outcome = remove(ARGV[8])
+    if next == 'end' then
+      redis.call('DEL', KEYS[3])
+    elseif next ~= 'keep' then
+      redis.call('SET', KEYS[3], next, 'EX', ARGV[5])
+    end
+    break
   end
 end
 return {1, step, list, my_vote, votes, outcome[1], outcome[2]}
 "#;
 
 /// KEYS: group marker, members, the creator's step, restaurants, members who left.
-/// ARGV: created_at, user, settings session JSON, session ttl. Returns 1 when created
-/// (the creator on the member list, in the settings step), 0 when the code is taken.
+/// ARGV: created_at, user, the creator's step (session JSON), session ttl. Returns 1
+/// when created (the creator on the member list, at that step), 0 when the code is
+/// taken.
 /// A group nobody belongs to (kept for a while by LUNCH_GROUP_LEAVE) does not hold
 /// its code: it is cleared and the code reused.
 const LUNCH_GROUP_CREATE: &str = r#"
@@ -356,15 +326,6 @@ redis.call('PERSIST', KEYS[4])
 return 1
 "#;
 
-/// KEYS: group pointer, the user's own lunch session. ARGV: code. Points the user at
-/// the group (their session now lives with it) and returns the previous code or nil.
-const LUNCH_USER_POINT: &str = r#"
-local previous = redis.call('GET', KEYS[1])
-redis.call('SET', KEYS[1], ARGV[1])
-redis.call('DEL', KEYS[2])
-return previous
-"#;
-
 /// KEYS: members, group marker, restaurants, the user's step, members who left.
 /// ARGV: user, how (`left`: a member leaves, and may be restored; `undo`: a member
 /// list entry made ahead of a refused join is taken back; `drop`: a group made ahead
@@ -392,53 +353,3 @@ if members == 0 then
 end
 return members
 "#;
-
-/// KEYS: restaurants. ARGV: name, max. Returns 'added', 'duplicate' or 'full'.
-/// `string.lower` folds ASCII letters only; MemoryStore compares the same way.
-const LUNCH_ADD_RESTAURANT: &str = r#"
-local wanted = string.lower(ARGV[1])
-local names = redis.call('LRANGE', KEYS[1], 0, -1)
-for _, name in ipairs(names) do
-  if string.lower(name) == wanted then
-    return 'duplicate'
-  end
-end
-if #names >= tonumber(ARGV[2]) then
-  return 'full'
-end
-redis.call('RPUSH', KEYS[1], ARGV[1])
-return 'added'
-"#;
-
-/// KEYS: restaurants, votes of the day. ARGV: name. Takes the name off the list and
-/// drops the day's votes for it. Returns 1 when it was listed.
-const LUNCH_REMOVE_RESTAURANT: &str = r#"
-if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 0 then
-  return 0
-end
-local votes = redis.call('HGETALL', KEYS[2])
-for i = 1, #votes, 2 do
-  if votes[i + 1] == ARGV[1] then
-    redis.call('HDEL', KEYS[2], votes[i])
-  end
-end
-return 1
-"#;
-
-/// KEYS: restaurants, votes, the voter's step. ARGV: user, restaurant, vote ttl
-/// seconds. Returns {1, previous or nil} when recorded (ending the voter's step),
-/// {0, nil} when not on the list.
-const LUNCH_VOTE: &str = r#"
-if not redis.call('LPOS', KEYS[1], ARGV[2]) then
-  return {0, false}
-end
-local previous = redis.call('HGET', KEYS[2], ARGV[1])
-redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
-redis.call('EXPIRE', KEYS[2], ARGV[3])
-redis.call('DEL', KEYS[3])
-return {1, previous}
-"#;
-
-/// KEYS: the user's limits. ARGV: budget, window seconds. Counts one use and returns
-/// the uses in the window; the window starts with its first use.
-const LUNCH_SPEND: &str = concat!(spend_fn!(), "return spend(KEYS[1], ARGV[1], ARGV[2])\n");

@@ -86,6 +86,24 @@ pub async fn spawn_app_with(
     }
 }
 
+impl TestApp {
+    /// Requests to `service`, the real binary running as a child process (which must
+    /// outlive the returned value: dropping this stops nothing).
+    pub fn of_process(service: &super::Service, key_prefix: &str) -> Self {
+        TestApp {
+            address: format!("http://127.0.0.1:{}", service.port),
+            port: service.port,
+            key_prefix: key_prefix.to_owned(),
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(10))
+                .build()
+                .expect("an HTTP client"),
+            shutdown: None,
+            server: None,
+        }
+    }
+}
+
 impl Drop for TestApp {
     fn drop(&mut self) {
         if let Some(shutdown) = self.shutdown.take() {

@@ -11,6 +11,7 @@ pub mod raw_http;
 pub mod redis_cluster;
 pub mod redis_server;
 pub mod skill;
+pub mod steps;
 
 pub use app::{spawn_app, spawn_app_with, Answer, Plain, TestApp, KAKAO_CONTENT_TYPE};
 pub use callback_receiver::CallbackReceiver;
@@ -21,3 +22,4 @@ pub use raw_http::{chunked, raw_request};
 pub use redis_cluster::RedisCluster;
 pub use redis_server::{unique_prefix, RedisServer};
 pub use skill::{payload as skill_payload, SkillAnswer};
+pub use steps::Steps;
