@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use poem_openapi::registry::{MetaSchema, MetaSchemaRef};
 use poem_openapi::types::{ParseError, ParseFromParameter, ParseResult};
-use poem_openapi::Tags;
+use poem_openapi::{OpenApiService, Tags};
 use secrecy::SecretString;
 
 pub use operations::OperationsApi;
@@ -32,9 +32,10 @@ pub use rejection::ErrorBody;
 pub use skills::{SkillsApi, SKILL_SECRET_HEADER};
 pub use smart_chat::SmartChatApi;
 
-use crate::bots::{BotName, Bots};
+use crate::bots::{BotName, Bots, LunchBot, QuestionBank, QuizBot};
 use crate::callback::Callbacks;
-use crate::store::Store;
+use crate::config::Settings;
+use crate::store::{MemoryStore, Store};
 
 /// Every operation, in the document's order: skills first.
 pub type Api = (SkillsApi, SmartChatApi, OperationsApi);
@@ -52,6 +53,36 @@ pub fn api(state: AppState) -> Api {
     )
 }
 
+/// The OpenAPI service for `state`. The document does not depend on the state.
+pub fn openapi(state: AppState) -> OpenApiService<Api, ()> {
+    OpenApiService::new(api(state), "kakaobot", env!("CARGO_PKG_VERSION")).description(
+        "KakaoTalk bots: a quiz and a group lunch vote. Kakao calls these routes when users \
+             talk to the bot. Today's Kakao channels reach them as Kakao i Open Builder skills: \
+             register `https://HOST/quiz/skill` or `https://HOST/lunch/skill` as a skill \
+             in Kakao's chatbot admin centre. The smart-chat routes (`/keyboard`, `/message`, …; \
+             register `http://HOST:PORT`, `http://HOST:PORT/quiz` or `http://HOST:PORT/lunch`) \
+             serve the tutorials and old integrations: Kakao retired that API on 2019-12-31. \
+             Every Kakao route answers HTTP 200 with `application/json; charset=utf-8` — Kakao \
+             counts anything else as a failure — including when storage is down, with a \
+             \"try again\" reply. Besides the statuses each operation lists, any request may \
+             get 408 with a JSON error body when its body arrives slower than \
+             `KAKAOBOT_BODY_TIMEOUT_SECS`, and, from the HTTP layer before any operation and \
+             so with an empty body, 431 for a header over 16 KiB or 400 for a malformed \
+             request; the connection is closed after each. The server speaks HTTP/1.1 only.",
+    )
+}
+
+/// The OpenAPI document as pretty JSON, exactly as committed in `openapi/kakaobot.json`.
+pub fn spec_json() -> anyhow::Result<String> {
+    let state = AppState::new(
+        &Settings::default(),
+        QuestionBank::embedded()?,
+        Arc::new(MemoryStore::new()),
+        "memory",
+    )?;
+    Ok(openapi(state).spec())
+}
+
 /// What every request handler shares.
 #[derive(Clone)]
 pub struct AppState {
@@ -67,6 +98,27 @@ pub struct AppState {
     pub skill_secret: Option<SecretString>,
     /// Where late skill answers go when Kakao sent a callback URL.
     pub callbacks: Callbacks,
+}
+
+impl AppState {
+    /// The state `settings` describe: the bots around `bank`, and `store` (of kind
+    /// `store_kind`, as `/ready` shows it).
+    pub fn new(
+        settings: &Settings,
+        bank: QuestionBank,
+        store: Arc<dyn Store>,
+        store_kind: &'static str,
+    ) -> anyhow::Result<Self> {
+        Ok(Self {
+            bots: Bots::new(QuizBot::new(bank), LunchBot::new()),
+            store,
+            default_bot: settings.default_bot,
+            reply_budget: settings.reply_budget,
+            store_kind,
+            skill_secret: settings.skill_secret.clone(),
+            callbacks: Callbacks::new(settings.callback_allowed_hosts.clone())?,
+        })
+    }
 }
 
 #[derive(Tags)]
@@ -106,5 +158,25 @@ impl ParseFromParameter for BotPath {
             .parse::<BotName>()
             .map(Self)
             .map_err(|e| ParseError::custom(e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The committed document is what users and tools read; it must be what the code
+    /// serves.
+    #[test]
+    fn the_committed_openapi_document_matches_the_code() {
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../openapi/kakaobot.json");
+        let committed = std::fs::read_to_string(&path).unwrap_or_default();
+        let generated = spec_json().unwrap();
+        assert!(
+            committed.trim_end() == generated.trim_end(),
+            "openapi/kakaobot.json is out of date with the code; regenerate it with:\n    \
+             cargo run -p kakaobot -- openapi > openapi/kakaobot.json"
+        );
     }
 }
