@@ -52,7 +52,7 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<()> {
     let command = cli.command.unwrap_or(Command::Serve);
     if let Command::Openapi = command {
-        println!("{}", kakaobot::api::spec_json()?);
+        println!("{}", startup::spec_json()?);
         return Ok(());
     }
     let settings = Settings::load(cli.config.as_deref()).context("failed to load settings")?;

@@ -11,8 +11,9 @@ use secrecy::ExposeSecret;
 use tokio::sync::watch;
 use tracing::{error, info, warn};
 
-use crate::api::AppState;
-use crate::bots::{BankError, BankSource, Bots};
+use crate::api::{self, AppState};
+use crate::bots::{BankError, BankSource, Bots, LunchBot, QuestionBank, QuizBot};
+use crate::callback::Callbacks;
 use crate::config::Settings;
 use crate::http::{self, listener, HttpServer, Limits};
 use crate::store::{MemoryStore, RedisStore, RedisTarget, RedisTimeouts, Store};
@@ -307,12 +308,57 @@ pub fn build_state(settings: &Settings) -> anyhow::Result<AppState> {
              and add the header X-Kakaobot-Skill-Secret in the skill's settings to require it"
         );
     }
-    AppState::new(settings, bank, store, store_kind)
+    app_state(settings, bank, store, store_kind)
+}
+
+/// The state `settings` describe, around `bank` and `store` (of kind
+/// `store_kind`, as `/ready` shows it): the one place an [`AppState`] is made.
+pub fn app_state(
+    settings: &Settings,
+    bank: QuestionBank,
+    store: Arc<dyn Store>,
+    store_kind: &'static str,
+) -> anyhow::Result<AppState> {
+    Ok(AppState {
+        bots: Bots::new(QuizBot::new(bank), LunchBot::new()),
+        store,
+        default_bot: settings.default_bot,
+        reply_budget: settings.reply_budget,
+        store_kind,
+        skill_secret: settings.skill_secret.clone(),
+        callbacks: Callbacks::new(settings.callback_allowed_hosts.clone())?,
+    })
+}
+
+/// The OpenAPI document as pretty JSON, exactly as committed in `openapi/kakaobot.json`.
+pub fn spec_json() -> anyhow::Result<String> {
+    let state = app_state(
+        &Settings::default(),
+        QuestionBank::embedded()?,
+        Arc::new(MemoryStore::new()),
+        "memory",
+    )?;
+    Ok(api::openapi(state).spec())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The committed document is what users and tools read; it must be what the code
+    /// serves.
+    #[test]
+    fn the_committed_openapi_document_matches_the_code() {
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../openapi/kakaobot.json");
+        let committed = std::fs::read_to_string(&path).unwrap_or_default();
+        let generated = spec_json().unwrap();
+        assert!(
+            committed.trim_end() == generated.trim_end(),
+            "openapi/kakaobot.json is out of date with the code; regenerate it with:\n    \
+             cargo run -p kakaobot -- openapi > openapi/kakaobot.json"
+        );
+    }
 
     #[test]
     fn the_open_file_limit_is_read_from_proc() {

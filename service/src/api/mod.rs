@@ -32,10 +32,9 @@ pub use rejection::ErrorBody;
 pub use skills::{SkillsApi, SKILL_SECRET_HEADER};
 pub use smart_chat::SmartChatApi;
 
-use crate::bots::{BotName, Bots, LunchBot, QuestionBank, QuizBot};
+use crate::bots::{BotName, Bots};
 use crate::callback::Callbacks;
-use crate::config::Settings;
-use crate::store::{MemoryStore, Store};
+use crate::store::Store;
 
 /// Every operation, in the document's order: skills first.
 pub type Api = (SkillsApi, SmartChatApi, OperationsApi);
@@ -72,17 +71,6 @@ pub fn openapi(state: AppState) -> OpenApiService<Api, ()> {
     )
 }
 
-/// The OpenAPI document as pretty JSON, exactly as committed in `openapi/kakaobot.json`.
-pub fn spec_json() -> anyhow::Result<String> {
-    let state = AppState::new(
-        &Settings::default(),
-        QuestionBank::embedded()?,
-        Arc::new(MemoryStore::new()),
-        "memory",
-    )?;
-    Ok(openapi(state).spec())
-}
-
 /// What every request handler shares.
 #[derive(Clone)]
 pub struct AppState {
@@ -98,27 +86,6 @@ pub struct AppState {
     pub skill_secret: Option<SecretString>,
     /// Where late skill answers go when Kakao sent a callback URL.
     pub callbacks: Callbacks,
-}
-
-impl AppState {
-    /// The state `settings` describe: the bots around `bank`, and `store` (of kind
-    /// `store_kind`, as `/ready` shows it).
-    pub fn new(
-        settings: &Settings,
-        bank: QuestionBank,
-        store: Arc<dyn Store>,
-        store_kind: &'static str,
-    ) -> anyhow::Result<Self> {
-        Ok(Self {
-            bots: Bots::new(QuizBot::new(bank), LunchBot::new()),
-            store,
-            default_bot: settings.default_bot,
-            reply_budget: settings.reply_budget,
-            store_kind,
-            skill_secret: settings.skill_secret.clone(),
-            callbacks: Callbacks::new(settings.callback_allowed_hosts.clone())?,
-        })
-    }
 }
 
 #[derive(Tags)]
@@ -158,25 +125,5 @@ impl ParseFromParameter for BotPath {
             .parse::<BotName>()
             .map(Self)
             .map_err(|e| ParseError::custom(e.to_string()))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The committed document is what users and tools read; it must be what the code
-    /// serves.
-    #[test]
-    fn the_committed_openapi_document_matches_the_code() {
-        let path =
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../openapi/kakaobot.json");
-        let committed = std::fs::read_to_string(&path).unwrap_or_default();
-        let generated = spec_json().unwrap();
-        assert!(
-            committed.trim_end() == generated.trim_end(),
-            "openapi/kakaobot.json is out of date with the code; regenerate it with:\n    \
-             cargo run -p kakaobot -- openapi > openapi/kakaobot.json"
-        );
     }
 }

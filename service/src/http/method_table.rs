@@ -115,7 +115,7 @@ mod tests {
     #[test]
     fn the_generated_document_gives_every_kakao_route_its_methods() {
         let spec: serde_json::Value =
-            serde_json::from_str(&crate::api::spec_json().unwrap()).unwrap();
+            serde_json::from_str(&crate::startup::spec_json().unwrap()).unwrap();
         let t = MethodTable::from_spec(&spec);
         assert_eq!(t.allowed("/lunch/keyboard").as_deref(), Some("GET"));
         assert_eq!(t.allowed("/quiz/message").as_deref(), Some("POST"));
