@@ -1,17 +1,19 @@
 //! `provision status`: each resource with its id and state, and whether it
-//! matches the desired state. The assessment is pure and unit-tested.
+//! matches the desired state, read from the same [`Drift`] that `up` plans
+//! from. The assessment is pure and unit-tested.
 
 use serde::Serialize;
 
+use super::connect;
 use crate::cli::{Common, StatusArgs};
 use crate::desired::Desired;
 use crate::discover::discover;
+use crate::drift::Drift;
 use crate::ec2::{CallSummary, Mode};
 use crate::output;
-use crate::plan::{kept_address, kept_group, kept_instance};
 use crate::settings;
-use crate::stack::{InstanceState, Rule, Stack};
-use crate::{connect, Exit};
+use crate::stack::{Address, InstanceState, Stack};
+use crate::Exit;
 
 /// One line of the status.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -62,182 +64,163 @@ fn line(
 /// Compares the stack with the desired state, one line per resource.
 /// `key_file_exists` says whether the private key is on this machine.
 pub fn assess(desired: &Desired, stack: &Stack, key_file_exists: bool) -> Vec<ResourceStatus> {
-    let mut out = Vec::new();
+    let drift = Drift::judge(desired, stack);
+    let mut out = key_pair(desired, &drift, key_file_exists);
+    out.extend(security_groups(&drift));
+    out.extend(instances(&drift));
+    out.extend(addresses(stack, &drift));
+    out
+}
 
-    // Key pair, and (for information) its private key here.
-    match stack.key_pairs.first() {
-        None => out.push(line("key pair", None, "missing", false, None)),
-        Some(k) => {
-            out.push(line(
-                "key pair",
-                Some(k.name.clone()),
-                "present",
-                true,
-                k.id.clone(),
-            ));
-            out.push(line(
-                "private key",
-                Some(desired.key_file.display().to_string()),
-                if key_file_exists {
-                    "present"
-                } else {
-                    "not here"
-                },
-                true,
-                (!key_file_exists).then(|| {
-                    "fine if you imported your own public key or keep it elsewhere".to_owned()
-                }),
-            ));
-        }
-    }
+/// The key pair, and (for information) its private key here.
+fn key_pair(desired: &Desired, drift: &Drift, key_file_exists: bool) -> Vec<ResourceStatus> {
+    let Some(k) = drift.key_pair else {
+        return vec![line("key pair", None, "missing", false, None)];
+    };
+    let key_file = line(
+        "private key",
+        Some(desired.key_file.display().to_string()),
+        if key_file_exists {
+            "present"
+        } else {
+            "not here"
+        },
+        true,
+        (!key_file_exists)
+            .then(|| "fine if you imported your own public key or keep it elsewhere".to_owned()),
+    );
+    vec![
+        line(
+            "key pair",
+            Some(k.name.clone()),
+            "present",
+            true,
+            k.id.clone(),
+        ),
+        key_file,
+    ]
+}
 
-    // Security group and rules.
-    match kept_group(stack, desired.name.as_str()) {
-        None => out.push(line("security group", None, "missing", false, None)),
-        Some(g) => {
-            let mut app = desired.app_rules();
-            app.sort_by_key(ToString::to_string);
-            let ssh: Vec<&Rule> = g.ingress.iter().filter(|r| r.is_tcp_port(22)).collect();
-            let others: Vec<&Rule> = g.ingress.iter().filter(|r| !r.is_tcp_port(22)).collect();
-            let mut problems = Vec::new();
-            match desired.ssh_cidr {
-                Some(c) => {
-                    let want = Rule::tcp(22, c);
-                    if ssh.len() != 1 || *ssh[0] != want {
-                        problems.push(format!("want {want}"));
-                    }
-                }
-                None => {
-                    if ssh.len() != 1 {
-                        problems.push("want exactly one SSH rule".to_owned());
-                    }
-                }
-            }
-            let mut have: Vec<Rule> = others.into_iter().cloned().collect();
-            have.sort_by_key(ToString::to_string);
-            if have != app {
-                let want: Vec<String> = app.iter().map(ToString::to_string).collect();
-                problems.push(format!("want {} and no other rule", want.join(", ")));
-            }
-            let rules = g
-                .ingress
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join(", ");
-            let detail = if problems.is_empty() {
-                format!("rules: {rules}")
-            } else {
-                format!("rules: {rules}; {}", problems.join("; "))
-            };
-            out.push(line(
-                "security group",
-                Some(g.id.clone()),
-                if problems.is_empty() {
-                    "present"
-                } else {
-                    "drifted"
-                },
-                problems.is_empty(),
-                Some(detail),
-            ));
-            if stack.groups.len() > 1 {
-                out.push(line(
-                    "security group",
-                    None,
-                    "extra",
-                    false,
-                    Some(format!("{} groups carry the stack tag", stack.groups.len())),
-                ));
-            }
-        }
-    }
-
-    // Instance.
-    let instance = kept_instance(stack);
-    match instance {
-        None => out.push(line("instance", None, "missing", false, None)),
-        Some(i) => {
-            let mut problems = Vec::new();
-            if i.state != InstanceState::Running {
-                problems.push("not running".to_owned());
-            }
-            if i.instance_type != desired.instance_type.as_str() {
-                problems.push(format!(
-                    "type {} (want {})",
-                    i.instance_type, desired.instance_type
-                ));
-            }
-            let detail = format!(
-                "{}, image {}",
-                i.instance_type,
-                i.image_id.as_deref().unwrap_or("?")
-            );
-            let detail = if problems.is_empty() {
-                detail
-            } else {
-                format!("{detail}; {}", problems.join("; "))
-            };
-            out.push(line(
-                "instance",
-                Some(i.id.clone()),
-                i.state.name(),
-                problems.is_empty(),
-                Some(detail),
-            ));
-        }
-    }
-    let extras: Vec<&str> = stack
-        .instances
+/// The kept group with its rules, and a line for any other group.
+fn security_groups(drift: &Drift) -> Vec<ResourceStatus> {
+    let Some(kept) = &drift.group else {
+        return vec![line("security group", None, "missing", false, None)];
+    };
+    let rules = kept
+        .group
+        .ingress
         .iter()
-        .filter(|i| !i.state.is_going() && Some(&i.id) != instance.map(|k| &k.id))
-        .map(|i| i.id.as_str())
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ");
+    let problems = kept.problems();
+    let detail = std::iter::once(format!("rules: {rules}"))
+        .chain(problems)
+        .collect::<Vec<_>>()
+        .join("; ");
+    let clean = kept.is_clean();
+    let mut out = vec![line(
+        "security group",
+        Some(kept.group.id.clone()),
+        if clean { "present" } else { "drifted" },
+        clean,
+        Some(detail),
+    )];
+    out.extend(drift.extra_groups.iter().map(|g| {
+        line(
+            "security group",
+            Some(g.id.clone()),
+            "extra",
+            false,
+            Some(format!(
+                "also carries the stack tag; {} is the one used",
+                kept.group.id
+            )),
+        )
+    }));
+    out
+}
+
+/// The kept instance, and a line for the duplicates.
+fn instances(drift: &Drift) -> Vec<ResourceStatus> {
+    let Some(kept) = &drift.instance else {
+        return vec![line("instance", None, "missing", false, None)];
+    };
+    let i = kept.instance;
+    let running = (i.state != InstanceState::Running).then(|| "not running".to_owned());
+    let problems: Vec<String> = running
+        .into_iter()
+        .chain(kept.differences.iter().map(ToString::to_string))
         .collect();
-    if !extras.is_empty() {
+    let detail = std::iter::once(format!(
+        "{}, image {}",
+        i.instance_type,
+        i.image_id.as_deref().unwrap_or("?")
+    ))
+    .chain(problems.iter().cloned())
+    .collect::<Vec<_>>()
+    .join("; ");
+    let mut out = vec![line(
+        "instance",
+        Some(i.id.clone()),
+        i.state.name(),
+        problems.is_empty(),
+        Some(detail),
+    )];
+    if !drift.extra_instances.is_empty() {
+        let ids: Vec<&str> = drift
+            .extra_instances
+            .iter()
+            .map(|i| i.id.as_str())
+            .collect();
         out.push(line(
             "instance",
-            Some(extras.join(", ")),
+            Some(ids.join(", ")),
             "extra",
             false,
             Some("duplicates; `provision up` terminates them".to_owned()),
         ));
     }
-
-    // Elastic IP: every unassociated address is billed by the hour.
-    let address = kept_address(stack, instance);
-    for a in &stack.addresses {
-        let kept = Some(&a.allocation_id) == address.map(|k| &k.allocation_id);
-        let on_instance = matches!((&a.instance_id, instance), (Some(on), Some(i)) if *on == i.id);
-        let (state, ok, detail) = match (&a.instance_id, kept, on_instance) {
-            (Some(on), true, true) => ("associated", true, format!("with {on}")),
-            (None, _, _) => (
-                "unassociated",
-                false,
-                "not associated with an instance, yet billed by the hour".to_owned(),
-            ),
-            (Some(on), true, false) => (
-                "drifted",
-                false,
-                format!("associated with {on}, not the stack's instance"),
-            ),
-            (Some(on), false, _) => (
-                "extra",
-                false,
-                format!("duplicate, associated with {on}; billed by the hour"),
-            ),
-        };
-        out.push(line(
-            "elastic ip",
-            Some(format!("{} ({})", a.public_ip, a.allocation_id)),
-            state,
-            ok,
-            Some(detail),
-        ));
-    }
-    if stack.addresses.is_empty() {
-        out.push(line("elastic ip", None, "missing", false, None));
-    }
     out
+}
+
+/// Every Elastic IP: every unassociated one is billed by the hour.
+fn addresses(stack: &Stack, drift: &Drift) -> Vec<ResourceStatus> {
+    if stack.addresses.is_empty() {
+        return vec![line("elastic ip", None, "missing", false, None)];
+    }
+    let kept = |a: &Address| Some(a) == drift.address;
+    stack
+        .addresses
+        .iter()
+        .map(|a| {
+            let (state, ok, detail) = match &a.instance_id {
+                None => (
+                    "unassociated",
+                    false,
+                    "not associated with an instance, yet billed by the hour".to_owned(),
+                ),
+                Some(on) if !kept(a) => (
+                    "extra",
+                    false,
+                    format!("duplicate, associated with {on}; billed by the hour"),
+                ),
+                Some(on) if drift.on_kept_instance(a) => ("associated", true, format!("with {on}")),
+                Some(on) => (
+                    "drifted",
+                    false,
+                    format!("associated with {on}, not the stack's instance"),
+                ),
+            };
+            line(
+                "elastic ip",
+                Some(format!("{} ({})", a.public_ip, a.allocation_id)),
+                state,
+                ok,
+                Some(detail),
+            )
+        })
+        .collect()
 }
 
 fn text(r: &StatusReport) -> String {
@@ -289,52 +272,16 @@ pub async fn run(common: &Common, args: &StatusArgs) -> anyhow::Result<Exit> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::desired::{Cidr, Port};
-    use crate::stack::{Address, Group, Instance, KeyPair};
+    use crate::desired::{Cidr, KeySource};
+    use crate::drift::fixtures::{complete, desired};
+    use crate::plan::{plan_up, Local, Resolved};
+    use crate::stack::{Group, Rule};
 
+    /// `status` as run without `--ssh-cidr`.
     fn expect() -> Desired {
         Desired {
-            name: "kb".parse().unwrap(),
-            port: Some(Port(5000)),
-            app_cidr: Cidr::ANYWHERE,
             ssh_cidr: None,
-            instance_type: "t2.micro".parse().unwrap(),
-            key_file: "/k.pem".into(),
-        }
-    }
-
-    fn complete() -> Stack {
-        Stack {
-            key_pairs: vec![KeyPair {
-                name: "kb".into(),
-                id: None,
-            }],
-            groups: vec![Group {
-                id: "sg-1".into(),
-                name: "kb".into(),
-                vpc_id: None,
-                ingress: vec![
-                    Rule::tcp(22, "203.0.113.7/32".parse().unwrap()),
-                    Rule::tcp(80, Cidr::ANYWHERE),
-                    Rule::tcp(443, Cidr::ANYWHERE),
-                    Rule::tcp(5000, Cidr::ANYWHERE),
-                ],
-            }],
-            instances: vec![Instance {
-                id: "i-1".into(),
-                state: InstanceState::Running,
-                instance_type: "t2.micro".into(),
-                key_name: Some("kb".into()),
-                group_ids: vec!["sg-1".into()],
-                image_id: None,
-                launch_time: None,
-            }],
-            addresses: vec![Address {
-                allocation_id: "eipalloc-1".into(),
-                public_ip: "198.51.100.1".into(),
-                association_id: Some("eipassoc-1".into()),
-                instance_id: Some("i-1".into()),
-            }],
+            ..desired()
         }
     }
 
@@ -382,5 +329,145 @@ mod tests {
         let mut stack = complete();
         stack.instances[0].state = InstanceState::Stopped;
         assert!(!assess(&expect(), &stack, true).iter().all(|r| r.ok));
+    }
+
+    /// Stacks that differ from [`desired`] in one way each.
+    fn drifted() -> Vec<(&'static str, Stack)> {
+        let with = |change: fn(&mut Stack)| {
+            let mut stack = complete();
+            change(&mut stack);
+            stack
+        };
+        vec![
+            ("nothing", Stack::default()),
+            ("no key pair", with(|s| s.key_pairs.clear())),
+            ("no group", with(|s| s.groups.clear())),
+            ("a second group", {
+                with(|s| {
+                    let mut other: Group = s.groups[0].clone();
+                    other.id = "sg-2".into();
+                    other.name = "kb-old".into();
+                    s.groups.push(other);
+                })
+            }),
+            (
+                "an unwanted rule",
+                with(|s| s.groups[0].ingress.push(Rule::tcp(8080, Cidr::ANYWHERE))),
+            ),
+            (
+                "a missing rule",
+                with(|s| {
+                    s.groups[0].ingress.pop();
+                }),
+            ),
+            (
+                "a stopped instance",
+                with(|s| s.instances[0].state = InstanceState::Stopped),
+            ),
+            (
+                "another type",
+                with(|s| s.instances[0].instance_type = "t3.small".into()),
+            ),
+            (
+                "a wrong key name",
+                with(|s| s.instances[0].key_name = Some("old".into())),
+            ),
+            ("no key name", with(|s| s.instances[0].key_name = None)),
+            (
+                "outside the group",
+                with(|s| s.instances[0].group_ids.clear()),
+            ),
+            ("a duplicate instance", {
+                with(|s| {
+                    let mut twin = s.instances[0].clone();
+                    twin.id = "i-2".into();
+                    s.instances.push(twin);
+                })
+            }),
+            ("no address", with(|s| s.addresses.clear())),
+            (
+                "an unassociated address",
+                with(|s| s.addresses[0].instance_id = None),
+            ),
+            ("a duplicate address", {
+                with(|s| {
+                    let mut twin = s.addresses[0].clone();
+                    twin.allocation_id = "eipalloc-2".into();
+                    twin.instance_id = None;
+                    twin.association_id = None;
+                    s.addresses.push(twin);
+                })
+            }),
+        ]
+    }
+
+    /// The same judgement behind both commands: `status` finds a stack
+    /// complete exactly when `up` has nothing to do and nothing to note.
+    #[test]
+    fn up_and_status_agree_on_drift() {
+        let d = desired();
+        let local = Local {
+            key: KeySource::Create {
+                file: d.key_file.clone(),
+            },
+            key_file_exists: true,
+            user_data: None,
+        };
+        let resolved = Resolved {
+            default_vpc: Some("vpc-1".into()),
+            image: Some(crate::ec2::Image {
+                id: "ami-1".into(),
+                name: "ubuntu".into(),
+                creation_date: String::new(),
+            }),
+        };
+        let judge = |stack: &Stack| {
+            // A stack without a key pair needs a new private key file.
+            let local = Local {
+                key_file_exists: !stack.key_pairs.is_empty(),
+                ..local.clone()
+            };
+            let plan = plan_up(&d, stack, &resolved, &local).unwrap();
+            let up_to_date = plan.actions.is_empty() && plan.notes.is_empty();
+            let complete = assess(&d, stack, true).iter().all(|r| r.ok);
+            (up_to_date, complete)
+        };
+        assert_eq!(judge(&complete()), (true, true));
+        for (what, stack) in drifted() {
+            assert_eq!(judge(&stack), (false, false), "with {what}");
+        }
+    }
+
+    #[test]
+    fn a_wrong_key_name_is_noted_by_up_and_flagged_by_status() {
+        let d = desired();
+        let mut stack = complete();
+        stack.instances[0].key_name = Some("old".into());
+        let local = Local {
+            key: KeySource::Create {
+                file: d.key_file.clone(),
+            },
+            key_file_exists: true,
+            user_data: None,
+        };
+        let plan = plan_up(&d, &stack, &Resolved::default(), &local).unwrap();
+        assert_eq!(
+            plan.notes,
+            [
+                "instance i-1: key pair old (want kb); it is kept (run `provision down` and `up` \
+              to replace it)"
+            ]
+        );
+        let status = assess(&d, &stack, true);
+        let instance = status.iter().find(|r| r.kind == "instance").unwrap();
+        assert!(!instance.ok);
+        assert!(
+            instance
+                .detail
+                .as_deref()
+                .unwrap()
+                .ends_with("key pair old (want kb)"),
+            "{instance:?}"
+        );
     }
 }

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use serde::Serialize;
 
+use super::connect;
 use crate::apply::{Interpreter, Step, Timing};
 use crate::cli::{Common, UpArgs};
 use crate::desired::{Cidr, ImageChoice, InstanceType, KeySource, UserData};
@@ -14,7 +15,7 @@ use crate::ec2::{CallSummary, Image, Mode};
 use crate::output;
 use crate::plan::{self, Action, Local};
 use crate::settings;
-use crate::{connect, Exit};
+use crate::Exit;
 
 /// What `up` prints.
 #[derive(Debug, Serialize)]
@@ -234,15 +235,14 @@ pub async fn run(common: &Common, args: &UpArgs) -> anyhow::Result<Exit> {
     };
     let applied = interpreter.run(&plan.actions, false).await;
 
-    let kept = plan::kept_instance(&stack);
     let instance_id = applied
         .instance()
         .map(str::to_owned)
-        .or_else(|| kept.map(|i| i.id.clone()));
+        .or_else(|| stack.kept_instance().map(|i| i.id.clone()));
     let elastic_ip = applied
         .public_ip()
         .map(str::to_owned)
-        .or_else(|| plan::kept_address(&stack, kept).map(|a| a.public_ip.clone()));
+        .or_else(|| stack.kept_address().map(|a| a.public_ip.clone()));
     let ssh = elastic_ip.as_ref().map(|ip| match identity(&key) {
         Some(file) => format!("ssh -i {} ubuntu@{ip}", shell_quote(&file)),
         None => format!("ssh ubuntu@{ip}"),
