@@ -19,10 +19,11 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// Every route: the API, its document, the Swagger UI, ACME's challenges.
 ///
-/// A request passes, from the outside in: [`collapse_slashes`] and [`observe`] (the
-/// access log and metrics), the [`MethodTable`] (`Allow` on a 405), [`error_response`]
-/// (every error as JSON), [`limit_body`], then the route. poem wraps each layer
-/// around the ones before it, so the chain below is written from the inside out.
+/// A request passes, from the outside in: `collapse_slashes` and `observe` (the
+/// access log and metrics), the [`MethodTable`] (`Allow` on a 405), `error_response`
+/// (every error as JSON), `limit_body`, then the route. poem wraps each layer
+/// around the ones before it, so the chain below is written from the inside out;
+/// the functions follow in the order the request meets them.
 pub fn routes(
     state: AppState,
     body_timeout: Duration,
