@@ -26,6 +26,7 @@ use serde::Serialize;
 use crate::ec2::{Ec2, Ec2Error, LaunchSpec, Mode};
 use crate::output::Progress;
 use crate::plan::{Action, Ref};
+use crate::stack::Rule;
 
 /// A bounded exponential backoff.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -326,64 +327,15 @@ impl Interpreter<'_> {
             ..Applied::default()
         };
         for (n, action) in actions.iter().enumerate() {
-            let mut stop = false;
-            // The earlier steps this one needs and that made nothing: in a dry
-            // run, every step that creates something.
-            let missing: Vec<(usize, &'static str)> = action
-                .refs()
-                .into_iter()
-                .filter_map(|r| match r {
-                    Ref::Step(m) if applied.made[*m].is_none() => Some((
-                        *m,
-                        actions[*m].makes().unwrap_or("an earlier step's result"),
-                    )),
-                    _ => None,
-                })
-                .collect();
-            let outcome = if dry_run && !missing.is_empty() {
-                Outcome::Depends {
-                    on: missing
-                        .iter()
-                        .map(|(m, what)| format!("{what} (step {})", m + 1))
-                        .collect(),
-                }
-            } else if dry_run && action.call().is_none() {
-                Outcome::Wait
+            let missing = unmade(action, actions, &applied.made);
+            let (outcome, error) = if dry_run {
+                (self.ask(n, action, &missing, &mut applied.made).await, None)
             } else {
-                if !dry_run {
-                    self.progress.start(&action.to_string());
-                }
-                let result = match missing.first() {
-                    Some(&(m, what)) => Err(ApplyError::Skipped { what, step: m + 1 }),
-                    None => self.exec(action, &mut applied.made).await,
-                };
-                match result {
-                    Ok((made, detail)) => {
-                        applied.made[n] = made;
-                        if dry_run {
-                            // EC2 answers a permitted DryRun with an error, but
-                            // an emulator may simply say yes.
-                            Outcome::Permitted
-                        } else {
-                            self.progress.done(&action.to_string(), detail.as_deref());
-                            Outcome::Done { detail }
-                        }
-                    }
-                    Err(ApplyError::Ec2(e)) if dry_run && e.is_dry_run_ok() => Outcome::Permitted,
-                    Err(ApplyError::Ec2(e)) if dry_run && e.is_unauthorized() => Outcome::Denied {
-                        error: e.to_string(),
-                    },
-                    Err(e) if dry_run => Outcome::Refused {
-                        error: e.to_string(),
-                    },
+                match self.apply(n, action, &missing, &mut applied.made).await {
+                    Ok(detail) => (Outcome::Done { detail }, None),
                     Err(e) => {
-                        self.progress.failed(&action.to_string());
-                        let outcome = Outcome::Failed {
-                            error: e.to_string(),
-                        };
-                        applied.errors.push(e);
-                        stop = !keep_going;
-                        outcome
+                        let error = e.to_string();
+                        (Outcome::Failed { error }, Some(e))
                     }
                 }
             };
@@ -393,11 +345,78 @@ impl Interpreter<'_> {
                 call: action.call(),
                 outcome,
             });
-            if stop {
-                break;
+            if let Some(e) = error {
+                applied.errors.push(e);
+                if !keep_going {
+                    break;
+                }
             }
         }
         applied
+    }
+
+    /// Dry run: asks EC2 whether step `n` would be permitted, unless it uses
+    /// what earlier steps would make (`missing`) or is a wait.
+    async fn ask(
+        &self,
+        n: usize,
+        action: &Action,
+        missing: &[(usize, &'static str)],
+        made: &mut [Option<Made>],
+    ) -> Outcome {
+        if !missing.is_empty() {
+            let on = missing
+                .iter()
+                .map(|(m, what)| format!("{what} (step {})", m + 1))
+                .collect();
+            return Outcome::Depends { on };
+        }
+        if action.call().is_none() {
+            return Outcome::Wait;
+        }
+        match self.exec(action, made).await {
+            // EC2 answers a permitted DryRun with an error, but an emulator
+            // may simply say yes.
+            Ok((made_now, _)) => {
+                made[n] = made_now;
+                Outcome::Permitted
+            }
+            Err(ApplyError::Ec2(e)) if e.is_dry_run_ok() => Outcome::Permitted,
+            Err(ApplyError::Ec2(e)) if e.is_unauthorized() => Outcome::Denied {
+                error: e.to_string(),
+            },
+            Err(e) => Outcome::Refused {
+                error: e.to_string(),
+            },
+        }
+    }
+
+    /// Applies step `n`, unless an earlier step it needs made nothing
+    /// (`missing`); returns its detail for the report.
+    async fn apply(
+        &self,
+        n: usize,
+        action: &Action,
+        missing: &[(usize, &'static str)],
+        made: &mut [Option<Made>],
+    ) -> Result<Option<String>, ApplyError> {
+        let shown = action.to_string();
+        self.progress.start(&shown);
+        let result = match missing.first() {
+            Some(&(m, what)) => Err(ApplyError::Skipped { what, step: m + 1 }),
+            None => self.exec(action, made).await,
+        };
+        match result {
+            Ok((made_now, detail)) => {
+                made[n] = made_now;
+                self.progress.done(&shown, detail.as_deref());
+                Ok(detail)
+            }
+            Err(e) => {
+                self.progress.failed(&shown);
+                Err(e)
+            }
+        }
     }
 
     /// The backoff for an action on `refs`: retry not-found only for
@@ -412,78 +431,26 @@ impl Interpreter<'_> {
 
     /// Runs one action (for real, or as a DryRun call in a dry run); returns
     /// what it made and a detail for the report.
-    async fn exec(
-        &self,
-        action: &Action,
-        made: &mut [Option<Made>],
-    ) -> Result<(Option<Made>, Option<String>), ApplyError> {
+    async fn exec(&self, action: &Action, made: &mut [Option<Made>]) -> Executed {
         let ec2 = self.ec2;
-        let p = self.progress;
-        let id = |r: &Ref| -> String {
-            match r {
-                Ref::Existing(id) => id.clone(),
-                // `run` checked that every step referred to made something.
-                Ref::Step(m) => made[*m]
-                    .as_ref()
-                    .map(|x| x.id().to_owned())
-                    .unwrap_or_default(),
-            }
-        };
-        Ok(match action {
-            Action::CreateKeyPair { name, file } => {
-                if ec2.mode() == Mode::DryRun {
-                    ec2.create_key_pair(name).await?;
-                    return Ok((None, None));
-                }
-                // Claim the file before asking EC2, so a key that EC2 hands
-                // out only once always has somewhere to go.
-                let key_file_error = |source| ApplyError::KeyFile {
-                    path: file.clone(),
-                    source,
-                };
-                let mut f = open_key_file(file).map_err(key_file_error)?;
-                let material = match ec2.create_key_pair(name).await {
-                    Ok(m) => m,
-                    Err(e) => {
-                        let _ = std::fs::remove_file(file);
-                        return Err(e.into());
-                    }
-                };
-                let mut text = material.into_bytes();
-                if !text.ends_with(b"\n") {
-                    text.push(b'\n');
-                }
-                f.write_all(&text)
-                    .and_then(|()| f.sync_all())
-                    .map_err(key_file_error)?;
-                let made = Made::KeyPair { name: name.clone() };
-                (Some(made), Some("written, mode 0600".to_owned()))
-            }
+        let id = |r: &Ref| resolve(r, made);
+        match action {
+            Action::CreateKeyPair { name, file } => self.create_key_pair(name, file).await,
             Action::ImportKeyPair {
                 name, public_key, ..
             } => {
                 ec2.import_key_pair(name, public_key).await?;
-                (Some(Made::KeyPair { name: name.clone() }), None)
+                Ok((Some(Made::KeyPair { name: name.clone() }), None))
             }
             Action::CreateSecurityGroup { name, vpc_id } => {
                 let id = ec2.create_security_group(name, vpc_id).await?;
-                (Some(Made::Group { id: id.clone() }), Some(id))
+                Ok((Some(Made::Group { id: id.clone() }), Some(id)))
             }
             Action::AuthorizeIngress { group, rules } => {
-                let group_id = id(group);
-                retry(
-                    self.after_create(&[group]),
-                    p,
-                    Ec2Error::is_not_found,
-                    || ec2.authorize_ingress(&group_id, rules),
-                )
-                .await?;
-                (None, Some(group_id))
+                let backoff = self.after_create(&[group]);
+                self.authorize_ingress(&id(group), rules, backoff).await
             }
-            Action::RevokeIngress { group, rules } => {
-                ec2.revoke_ingress(group, rules).await?;
-                (None, None)
-            }
+            Action::RevokeIngress { group, rules } => done(ec2.revoke_ingress(group, rules).await),
             Action::RunInstance {
                 name,
                 image,
@@ -501,138 +468,259 @@ impl Interpreter<'_> {
                     group_id: &group_id,
                     user_data: user_data.as_ref().map(|u| u.bytes.as_slice()),
                 };
-                // The key pair or group may have been made a moment ago; an
-                // unknown image, on the other hand, is not worth waiting for.
-                let instance = retry(
-                    self.after_create(&[key, group]),
-                    p,
-                    |e| {
-                        matches!(
-                            e.code(),
-                            "InvalidGroup.NotFound" | "InvalidKeyPair.NotFound"
-                        )
-                    },
-                    || ec2.run_instance(&spec),
-                )
-                .await?;
-                let detail = format!("{instance} from {}", image.id);
-                (Some(Made::Instance { id: instance }), Some(detail))
+                self.run_instance(&spec, self.after_create(&[key, group]))
+                    .await
             }
-            Action::StartInstance { id } => {
-                ec2.start_instance(id).await?;
-                (None, None)
-            }
-            Action::WaitStopped { id } => {
-                let spinner = p.spinner(&format!("waiting for {id} to stop"));
-                let r = ec2.wait_stopped(id, self.timing.wait_stopped).await;
-                spinner.finish_and_clear();
-                r?;
-                (None, None)
-            }
-            Action::WaitRunning { instance } => {
-                let instance_id = id(instance);
-                let spinner = p.spinner(&format!(
-                    "waiting for {instance_id} to be running (at most {}s)",
-                    self.timing.wait_running.as_secs()
-                ));
-                let r = ec2
-                    .wait_running(&instance_id, self.timing.wait_running)
-                    .await;
-                spinner.finish_and_clear();
-                r?;
-                (None, Some(instance_id))
-            }
-            Action::AllocateAddress { name } => {
-                let (allocation_id, public_ip) = ec2.allocate_address(name).await?;
-                let detail = format!("{public_ip} ({allocation_id})");
-                let made = Made::Address {
-                    allocation_id,
-                    public_ip,
-                };
-                (Some(made), Some(detail))
-            }
+            Action::StartInstance { id } => done(ec2.start_instance(id).await),
+            Action::WaitStopped { id } => self.wait_stopped(id).await,
+            Action::WaitRunning { instance } => self.wait_running(&id(instance)).await,
+            Action::AllocateAddress { name } => self.allocate_address(name).await,
             Action::AssociateAddress {
                 allocation,
                 instance,
-            } => {
-                let (allocation_id, instance_id) = (id(allocation), id(instance));
-                let fresh = self.after_create(&[allocation, instance]) != Backoff::NONE;
-                let associated = retry(
-                    self.timing.incorrect_state,
-                    p,
-                    |e| e.code() == "IncorrectInstanceState" || (fresh && e.is_not_found()),
-                    || ec2.associate_address(&allocation_id, &instance_id),
-                )
-                .await;
-                if let Err(e) = associated {
-                    // An address this run allocated and could not attach would
-                    // bill by the hour for nothing: give it back.
-                    if let Ref::Step(m) = allocation {
-                        match ec2.release_address(&allocation_id).await {
-                            Ok(()) => {
-                                made[*m] = None;
-                                p.note(&format!(
-                                    "released {allocation_id} again, so it does not bill unused"
-                                ));
-                            }
-                            Err(r) => p.note(&format!(
-                                "could not release {allocation_id} ({r}); `provision status` \
-                                 shows it, `provision down` removes it"
-                            )),
-                        }
-                    }
-                    return Err(e.into());
-                }
-                (None, Some(format!("{allocation_id} with {instance_id}")))
-            }
+            } => self.associate_address(allocation, instance, made).await,
             Action::DisassociateAddress { association_id, .. } => {
-                ec2.disassociate_address(association_id).await?;
-                (None, None)
+                done(ec2.disassociate_address(association_id).await)
             }
             Action::ReleaseAddress { allocation_id, .. } => {
-                // Right after DisassociateAddress, EC2 may still see it in use.
-                retry(
-                    self.timing.incorrect_state,
-                    p,
-                    |e| e.code() == "InvalidIPAddress.InUse",
-                    || ec2.release_address(allocation_id),
-                )
-                .await?;
-                (None, None)
+                self.release_address(allocation_id).await
             }
-            Action::TerminateInstances { ids } => {
-                ec2.terminate_instances(ids).await?;
-                (None, None)
+            Action::TerminateInstances { ids } => done(ec2.terminate_instances(ids).await),
+            Action::WaitTerminated { ids } => self.wait_terminated(ids).await,
+            Action::DeleteSecurityGroup { id } => self.delete_security_group(id).await,
+            Action::DeleteKeyPair { name } => done(ec2.delete_key_pair(name).await),
+        }
+    }
+
+    /// Creates the key pair and writes its private key to `file`. The file is
+    /// claimed before EC2 is asked, so a key that EC2 hands out only once
+    /// always has somewhere to go.
+    async fn create_key_pair(&self, name: &str, file: &Path) -> Executed {
+        let ec2 = self.ec2;
+        if ec2.mode() == Mode::DryRun {
+            ec2.create_key_pair(name).await?;
+            return Ok((None, None));
+        }
+        let key_file_error = |source| ApplyError::KeyFile {
+            path: file.to_owned(),
+            source,
+        };
+        let mut f = open_key_file(file).map_err(key_file_error)?;
+        let material = match ec2.create_key_pair(name).await {
+            Ok(m) => m,
+            Err(e) => {
+                let _ = std::fs::remove_file(file);
+                return Err(e.into());
             }
-            Action::WaitTerminated { ids } => {
-                let spinner = p.spinner(&format!(
-                    "waiting for {} to terminate (at most {}s)",
-                    ids.join(", "),
-                    self.timing.wait_terminated.as_secs()
-                ));
-                let r = ec2.wait_terminated(ids, self.timing.wait_terminated).await;
-                spinner.finish_and_clear();
-                r?;
-                (None, None)
-            }
-            Action::DeleteSecurityGroup { id } => {
-                let spinner = p.spinner(&format!("deleting security group {id}"));
-                let r = retry(
-                    self.timing.dependency,
-                    p,
-                    |e| e.code() == "DependencyViolation",
-                    || ec2.delete_security_group(id),
-                )
-                .await;
-                spinner.finish_and_clear();
-                r?;
-                (None, None)
-            }
-            Action::DeleteKeyPair { name } => {
-                ec2.delete_key_pair(name).await?;
-                (None, None)
-            }
+        };
+        let mut text = material.into_bytes();
+        if !text.ends_with(b"\n") {
+            text.push(b'\n');
+        }
+        f.write_all(&text)
+            .and_then(|()| f.sync_all())
+            .map_err(key_file_error)?;
+        let made = Made::KeyPair {
+            name: name.to_owned(),
+        };
+        Ok((Some(made), Some("written, mode 0600".to_owned())))
+    }
+
+    /// Adds rules to the group, which may have been made a moment ago.
+    async fn authorize_ingress(
+        &self,
+        group_id: &str,
+        rules: &[Rule],
+        backoff: Backoff,
+    ) -> Executed {
+        retry(backoff, self.progress, Ec2Error::is_not_found, || {
+            self.ec2.authorize_ingress(group_id, rules)
         })
+        .await?;
+        Ok((None, Some(group_id.to_owned())))
+    }
+
+    /// Launches the instance. Its key pair and group may have been made a
+    /// moment ago (`backoff` then retries their not-found); an unknown image,
+    /// on the other hand, is not worth waiting for.
+    async fn run_instance(&self, spec: &LaunchSpec<'_>, backoff: Backoff) -> Executed {
+        let instance = retry(
+            backoff,
+            self.progress,
+            |e| {
+                matches!(
+                    e.code(),
+                    "InvalidGroup.NotFound" | "InvalidKeyPair.NotFound"
+                )
+            },
+            || self.ec2.run_instance(spec),
+        )
+        .await?;
+        let detail = format!("{instance} from {}", spec.image_id);
+        Ok((Some(Made::Instance { id: instance }), Some(detail)))
+    }
+
+    async fn wait_stopped(&self, id: &str) -> Executed {
+        let spinner = self.progress.spinner(&format!("waiting for {id} to stop"));
+        let r = self.ec2.wait_stopped(id, self.timing.wait_stopped).await;
+        spinner.finish_and_clear();
+        done(r)
+    }
+
+    async fn wait_running(&self, id: &str) -> Executed {
+        let spinner = self.progress.spinner(&format!(
+            "waiting for {id} to be running (at most {}s)",
+            self.timing.wait_running.as_secs()
+        ));
+        let r = self.ec2.wait_running(id, self.timing.wait_running).await;
+        spinner.finish_and_clear();
+        r?;
+        Ok((None, Some(id.to_owned())))
+    }
+
+    async fn allocate_address(&self, name: &str) -> Executed {
+        let (allocation_id, public_ip) = self.ec2.allocate_address(name).await?;
+        let detail = format!("{public_ip} ({allocation_id})");
+        let made = Made::Address {
+            allocation_id,
+            public_ip,
+        };
+        Ok((Some(made), Some(detail)))
+    }
+
+    /// Associates the address with the instance, retrying while the
+    /// instance is still starting (and, for resources this run made, while EC2
+    /// does not see them yet). An address this run allocated and could not
+    /// attach would bill by the hour for nothing: it is given back.
+    async fn associate_address(
+        &self,
+        allocation: &Ref,
+        instance: &Ref,
+        made: &mut [Option<Made>],
+    ) -> Executed {
+        let (allocation_id, instance_id) = (resolve(allocation, made), resolve(instance, made));
+        let fresh = self.after_create(&[allocation, instance]) != Backoff::NONE;
+        let associated = retry(
+            self.timing.incorrect_state,
+            self.progress,
+            |e| e.code() == "IncorrectInstanceState" || (fresh && e.is_not_found()),
+            || self.ec2.associate_address(&allocation_id, &instance_id),
+        )
+        .await;
+        if let Err(e) = associated {
+            if let Ref::Step(m) = allocation {
+                if self.release_unused(&allocation_id).await {
+                    made[*m] = None;
+                }
+            }
+            return Err(e.into());
+        }
+        Ok((None, Some(format!("{allocation_id} with {instance_id}"))))
+    }
+
+    /// Releases an address this run allocated and could not use; says whether
+    /// it is gone, and if not, where the user sees it.
+    async fn release_unused(&self, allocation_id: &str) -> bool {
+        match self.ec2.release_address(allocation_id).await {
+            Ok(()) => {
+                self.progress.note(&format!(
+                    "released {allocation_id} again, so it does not bill unused"
+                ));
+                true
+            }
+            Err(r) => {
+                self.progress.note(&format!(
+                    "could not release {allocation_id} ({r}); `provision status` \
+                     shows it, `provision down` removes it"
+                ));
+                false
+            }
+        }
+    }
+
+    /// Releases an address; right after DisassociateAddress, EC2 may still
+    /// see it in use.
+    async fn release_address(&self, allocation_id: &str) -> Executed {
+        let released = retry(
+            self.timing.incorrect_state,
+            self.progress,
+            |e| e.code() == "InvalidIPAddress.InUse",
+            || self.ec2.release_address(allocation_id),
+        )
+        .await;
+        done(released)
+    }
+
+    async fn wait_terminated(&self, ids: &[String]) -> Executed {
+        let spinner = self.progress.spinner(&format!(
+            "waiting for {} to terminate (at most {}s)",
+            ids.join(", "),
+            self.timing.wait_terminated.as_secs()
+        ));
+        let r = self
+            .ec2
+            .wait_terminated(ids, self.timing.wait_terminated)
+            .await;
+        spinner.finish_and_clear();
+        done(r)
+    }
+
+    /// Deletes the group, retrying while a terminated instance's network
+    /// interface still holds it.
+    async fn delete_security_group(&self, id: &str) -> Executed {
+        let spinner = self
+            .progress
+            .spinner(&format!("deleting security group {id}"));
+        let r = retry(
+            self.timing.dependency,
+            self.progress,
+            |e| e.code() == "DependencyViolation",
+            || self.ec2.delete_security_group(id),
+        )
+        .await;
+        spinner.finish_and_clear();
+        done(r)
+    }
+}
+
+/// What an action made, and a detail for the report.
+type Executed = Result<(Option<Made>, Option<String>), ApplyError>;
+
+/// The earlier steps `action` needs that made nothing (in a dry run, every
+/// step that creates something), with what each was to make.
+fn unmade(
+    action: &Action,
+    actions: &[Action],
+    made: &[Option<Made>],
+) -> Vec<(usize, &'static str)> {
+    action
+        .refs()
+        .into_iter()
+        .filter_map(|r| match r {
+            Ref::Step(m) if made[*m].is_none() => Some((
+                *m,
+                actions[*m].makes().unwrap_or("an earlier step's result"),
+            )),
+            _ => None,
+        })
+        .collect()
+}
+
+/// An action that makes nothing and has nothing to report.
+fn done(result: Result<(), Ec2Error>) -> Executed {
+    result?;
+    Ok((None, None))
+}
+
+/// The id `r` stands for: known, or made by an earlier step (`run` checked
+/// that every step referred to made something).
+fn resolve(r: &Ref, made: &[Option<Made>]) -> String {
+    match r {
+        Ref::Existing(id) => id.clone(),
+        Ref::Step(m) => made[*m]
+            .as_ref()
+            .map(|x| x.id().to_owned())
+            .unwrap_or_default(),
     }
 }
 

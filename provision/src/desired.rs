@@ -2,8 +2,8 @@
 //!
 //! Every value here parses from the text a user types ([`FromStr`]), so the
 //! command line ([`crate::cli`]) can hand them to clap as value parsers: a bad
-//! `--port` or `--ssh-cidr` is a usage error before any AWS call. The planner
-//! and `status` both read one [`Desired`].
+//! `--port` or `--ssh-cidr` is a usage error before any AWS call. `up` and
+//! `status` compare one [`Desired`] with the stack through [`crate::drift`].
 
 use std::fmt;
 use std::net::Ipv4Addr;
@@ -12,7 +12,7 @@ use std::str::FromStr;
 
 use serde::Serialize;
 
-use crate::stack::Rule;
+use crate::stack::{Rule, Source};
 
 /// An IPv4 network in CIDR notation, e.g. `203.0.113.7/32`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -39,6 +39,12 @@ impl Cidr {
 impl fmt::Display for Cidr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}/{}", self.addr, self.prefix)
+    }
+}
+
+impl From<Cidr> for Source {
+    fn from(cidr: Cidr) -> Self {
+        Source::Cidr4(cidr.to_string())
     }
 }
 
@@ -425,7 +431,7 @@ mod tests {
         assert_eq!(
             d.ingress(),
             [
-                Rule::tcp(22, "203.0.113.7/32".parse().unwrap()),
+                Rule::tcp(22, "203.0.113.7/32".parse::<Cidr>().unwrap()),
                 Rule::tcp(80, Cidr::ANYWHERE),
                 Rule::tcp(443, Cidr::ANYWHERE),
                 Rule::tcp(5000, Cidr::ANYWHERE)

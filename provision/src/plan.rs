@@ -1,6 +1,8 @@
 //! The planner: a pure function from (desired, discovered, resolved, local) to
-//! an ordered list of complete actions. No I/O happens here, so every ordering
-//! rule is unit-tested below, including the ones the emulator does not enforce.
+//! an ordered list of complete actions, working from the stack's [`Drift`],
+//! one function per resource in the order below. No I/O happens here, so every
+//! ordering rule is unit-tested below, including the ones the emulator does not
+//! enforce.
 //! [`needs`] says what must be looked up in AWS before planning (the default
 //! VPC, the image), so that the plan never has to ask while it runs.
 //!
@@ -29,8 +31,9 @@ use std::fmt;
 use std::path::PathBuf;
 
 use crate::desired::{Desired, InstanceType, KeySource, UserData};
+use crate::drift::Drift;
 use crate::ec2::Image;
-use crate::stack::{Address, Group, Instance, InstanceState, Rule, Stack};
+use crate::stack::{InstanceState, Rule, Stack};
 
 /// Facts about this machine that the plan depends on: what `up` read from
 /// local files before planning.
@@ -57,8 +60,8 @@ pub struct Needs {
 /// What discovery must look up for [`plan_up`] besides the stack.
 pub fn needs(desired: &Desired, stack: &Stack) -> Needs {
     Needs {
-        default_vpc: kept_group(stack, desired.name.as_str()).is_none(),
-        image: kept_instance(stack).is_none(),
+        default_vpc: stack.kept_group(desired.name.as_str()).is_none(),
+        image: stack.kept_instance().is_none(),
     }
 }
 
@@ -330,115 +333,66 @@ pub enum PlanError {
     Unresolved(&'static str),
 }
 
-/// Picks the instance the stack keeps: the one holding an owned address, else
-/// the most alive one (running, pending, stopped, stopping), oldest first.
-pub fn kept_instance(stack: &Stack) -> Option<&Instance> {
-    let holds_address = |i: &Instance| {
-        stack
-            .addresses
-            .iter()
-            .any(|a| a.instance_id.as_deref() == Some(&i.id))
-    };
-    let rank = |i: &Instance| match i.state {
-        InstanceState::Running => 0,
-        InstanceState::Pending => 1,
-        InstanceState::Stopped => 2,
-        InstanceState::Stopping => 3,
-        InstanceState::ShuttingDown | InstanceState::Terminated => 4,
-    };
-    stack
-        .instances
-        .iter()
-        .filter(|i| !i.state.is_going())
-        .min_by_key(|i| {
-            (
-                !holds_address(i),
-                rank(i),
-                i.launch_time.clone(),
-                i.id.clone(),
-            )
-        })
-}
-
-/// Picks the address the stack keeps: the one on the kept instance, else an
-/// unassociated one, else any.
-pub fn kept_address<'a>(stack: &'a Stack, instance: Option<&Instance>) -> Option<&'a Address> {
-    let on_instance = |a: &Address| match (instance, &a.instance_id) {
-        (Some(i), Some(id)) => *id == i.id,
-        _ => false,
-    };
-    stack.addresses.iter().min_by_key(|a| {
-        (
-            !on_instance(a),
-            a.instance_id.is_some(),
-            a.allocation_id.clone(),
-        )
-    })
-}
-
-/// Picks the group the stack keeps: the one named after the stack, else the first.
-pub fn kept_group<'a>(stack: &'a Stack, name: &str) -> Option<&'a Group> {
-    stack
-        .groups
-        .iter()
-        .find(|g| g.name == name)
-        .or_else(|| stack.groups.first())
-}
-
-/// Rules in `a` that are not in `b`, in `a`'s order.
-fn minus(a: &[Rule], b: &[Rule]) -> Vec<Rule> {
-    a.iter().filter(|r| !b.contains(r)).cloned().collect()
-}
-
 /// Plans `up`: what to do to turn `stack` into `desired`. The plan is
 /// complete: every action carries what its call needs, and a resource made
-/// by an earlier action is referred to by that action's index.
+/// by an earlier action is referred to by that action's index. Drift that
+/// only a new instance would fix is noted, not acted on.
 pub fn plan_up(
     desired: &Desired,
     stack: &Stack,
     resolved: &Resolved,
     local: &Local,
 ) -> Result<Plan, PlanError> {
+    if desired.ssh_cidr.is_none() {
+        return Err(PlanError::Unresolved("the SSH CIDR"));
+    }
+    let drift = Drift::judge(desired, stack);
     let mut plan = Plan::default();
-    let actions = &mut plan.actions;
-    let name = desired.name.as_str();
-    let ssh_cidr = desired
-        .ssh_cidr
-        .ok_or(PlanError::Unresolved("the SSH CIDR"))?;
-    let ingress: Vec<Rule> = std::iter::once(Rule::tcp(22, ssh_cidr))
-        .chain(desired.app_rules())
-        .collect();
-    let instance = kept_instance(stack);
-    let launching = instance.is_none();
-    // The index the next pushed action will have.
-    let next = |actions: &Vec<Action>| Ref::Step(actions.len());
+    let key = key_pair(&mut plan, desired, &drift, local)?;
+    let group = security_group(&mut plan, desired, &drift, resolved)?;
+    let instance = instance(&mut plan, desired, &drift, resolved, local, key, group)?;
+    elastic_ip(&mut plan, desired, &drift, instance);
+    duplicates(&mut plan, &drift);
+    plan.notes.extend(drift.notes());
+    Ok(plan)
+}
 
-    // 1. Key pair.
-    let mut key_ref = stack
-        .key_pairs
-        .first()
-        .map(|k| Ref::Existing(k.name.clone()));
-    match (stack.key_pairs.first(), &local.key) {
-        (None, KeySource::Create { file }) => {
-            if local.key_file_exists {
-                return Err(PlanError::KeyFileExists { file: file.clone() });
+impl Plan {
+    /// Adds `action`; returns the reference to what it makes.
+    fn push(&mut self, action: Action) -> Ref {
+        self.actions.push(action);
+        Ref::Step(self.actions.len() - 1)
+    }
+}
+
+/// Step 1, the key pair: created or imported when there is none, else the one
+/// there is, provided a launch can use it.
+fn key_pair(
+    plan: &mut Plan,
+    desired: &Desired,
+    drift: &Drift,
+    local: &Local,
+) -> Result<Ref, PlanError> {
+    let name = desired.name.as_str().to_owned();
+    let Some(pair) = drift.key_pair else {
+        return match &local.key {
+            KeySource::Create { file } if local.key_file_exists => {
+                Err(PlanError::KeyFileExists { file: file.clone() })
             }
-            key_ref = Some(next(actions));
-            actions.push(Action::CreateKeyPair {
-                name: name.to_owned(),
+            KeySource::Create { file } => Ok(plan.push(Action::CreateKeyPair {
+                name,
                 file: file.clone(),
-            });
-        }
-        (None, KeySource::Import { public_key, path }) => {
-            key_ref = Some(next(actions));
-            actions.push(Action::ImportKeyPair {
-                name: name.to_owned(),
+            })),
+            KeySource::Import { public_key, path } => Ok(plan.push(Action::ImportKeyPair {
+                name,
                 public_key: public_key.clone(),
                 path: path.clone(),
-            });
-        }
-        (Some(pair), KeySource::Create { file }) if !local.key_file_exists => {
-            if launching {
+            })),
+        };
+    };
+    match &local.key {
+        KeySource::Create { file } if !local.key_file_exists => {
+            if drift.instance.is_none() {
                 return Err(PlanError::KeyFileMissing {
                     name: pair.name.clone(),
                     file: file.clone(),
@@ -450,174 +404,153 @@ pub fn plan_up(
                 pair.name
             ));
         }
-        (Some(pair), KeySource::Import { path, .. }) => plan.notes.push(format!(
+        KeySource::Import { path, .. } => plan.notes.push(format!(
             "key pair {} already exists; {} was not imported again",
             pair.name,
             path.display()
         )),
-        (Some(_), KeySource::Create { .. }) => {}
+        KeySource::Create { .. } => {}
     }
-    let key_name = stack
-        .key_pairs
-        .first()
-        .map_or_else(|| name.to_owned(), |k| k.name.clone());
+    Ok(Ref::Existing(pair.name.clone()))
+}
 
-    // 2. Security group and its rules: add missing before removing extra.
-    let group_ref = match kept_group(stack, name) {
-        None => {
-            let vpc_id = resolved
-                .default_vpc
-                .clone()
-                .ok_or(PlanError::Unresolved("the default VPC"))?;
-            let group = next(actions);
-            actions.push(Action::CreateSecurityGroup {
-                name: name.to_owned(),
-                vpc_id,
-            });
-            actions.push(Action::AuthorizeIngress {
-                group: group.clone(),
-                rules: ingress.clone(),
-            });
-            group
-        }
-        Some(group) => {
-            let missing = minus(&ingress, &group.ingress);
-            let extra = minus(&group.ingress, &ingress);
-            if !missing.is_empty() {
-                actions.push(Action::AuthorizeIngress {
-                    group: Ref::Existing(group.id.clone()),
-                    rules: missing,
-                });
-            }
-            if !extra.is_empty() {
-                actions.push(Action::RevokeIngress {
-                    group: group.id.clone(),
-                    rules: extra,
-                });
-            }
-            Ref::Existing(group.id.clone())
-        }
+/// Step 2, the security group and its rules: created with every rule when there
+/// is none; otherwise missing rules are added before unwanted ones are
+/// removed, so access never lapses.
+fn security_group(
+    plan: &mut Plan,
+    desired: &Desired,
+    drift: &Drift,
+    resolved: &Resolved,
+) -> Result<Ref, PlanError> {
+    let Some(kept) = &drift.group else {
+        let vpc_id = resolved
+            .default_vpc
+            .clone()
+            .ok_or(PlanError::Unresolved("the default VPC"))?;
+        let group = plan.push(Action::CreateSecurityGroup {
+            name: desired.name.as_str().to_owned(),
+            vpc_id,
+        });
+        plan.push(Action::AuthorizeIngress {
+            group: group.clone(),
+            rules: desired.ingress(),
+        });
+        return Ok(group);
     };
+    let id = &kept.group.id;
+    if !kept.missing.is_empty() {
+        plan.push(Action::AuthorizeIngress {
+            group: Ref::Existing(id.clone()),
+            rules: kept.missing.clone(),
+        });
+    }
+    if !kept.unwanted.is_empty() {
+        plan.push(Action::RevokeIngress {
+            group: id.clone(),
+            rules: kept.unwanted.clone(),
+        });
+    }
+    Ok(Ref::Existing(id.clone()))
+}
 
-    // 3. Instance, running.
-    let instance_ref = match instance {
-        None => {
-            let image = resolved
-                .image
-                .clone()
-                .ok_or(PlanError::Unresolved("the image"))?;
-            let launched = next(actions);
-            actions.push(Action::RunInstance {
-                name: name.to_owned(),
-                image,
-                instance_type: desired.instance_type.clone(),
-                // The key pair exists, or step 1 makes it: `launching` with
-                // neither stopped above with KeyFileMissing or pushed it.
-                key: key_ref.unwrap_or_else(|| Ref::Existing(key_name.clone())),
-                group: group_ref.clone(),
-                user_data: local.user_data.clone(),
-            });
-            actions.push(Action::WaitRunning {
-                instance: launched.clone(),
-            });
-            launched
-        }
-        Some(i) => {
-            let id = Ref::Existing(i.id.clone());
-            match i.state {
-                InstanceState::Running => {}
-                InstanceState::Pending => actions.push(Action::WaitRunning {
-                    instance: id.clone(),
-                }),
-                InstanceState::Stopping | InstanceState::Stopped => {
-                    if i.state == InstanceState::Stopping {
-                        actions.push(Action::WaitStopped { id: i.id.clone() });
-                    }
-                    actions.push(Action::StartInstance { id: i.id.clone() });
-                    actions.push(Action::WaitRunning {
-                        instance: id.clone(),
-                    });
-                }
-                InstanceState::ShuttingDown | InstanceState::Terminated => {
-                    unreachable!("kept_instance skips instances that are going")
-                }
-            }
-            if i.instance_type != desired.instance_type.as_str() {
-                plan.notes.push(format!(
-                    "instance {} is {}, not {}; it is kept (run `provision down` and `up` to replace it)",
-                    i.id, i.instance_type, desired.instance_type
-                ));
-            }
-            if i.key_name.as_deref() != Some(key_name.as_str()) {
-                plan.notes.push(format!(
-                    "instance {} was launched with key pair {}, not {key_name}",
-                    i.id,
-                    i.key_name.as_deref().unwrap_or("(none)")
-                ));
-            }
-            if let Ref::Existing(g) = &group_ref {
-                if !i.group_ids.contains(g) {
-                    plan.notes
-                        .push(format!("instance {} is not in security group {g}", i.id));
-                }
-            }
-            id
-        }
+/// Step 3, the instance, running: launched when there is none, else started or
+/// waited for as its state requires.
+fn instance(
+    plan: &mut Plan,
+    desired: &Desired,
+    drift: &Drift,
+    resolved: &Resolved,
+    local: &Local,
+    key: Ref,
+    group: Ref,
+) -> Result<Ref, PlanError> {
+    let Some(kept) = &drift.instance else {
+        let image = resolved
+            .image
+            .clone()
+            .ok_or(PlanError::Unresolved("the image"))?;
+        let launched = plan.push(Action::RunInstance {
+            name: desired.name.as_str().to_owned(),
+            image,
+            instance_type: desired.instance_type.clone(),
+            key,
+            group,
+            user_data: local.user_data.clone(),
+        });
+        plan.push(Action::WaitRunning {
+            instance: launched.clone(),
+        });
+        return Ok(launched);
     };
-
-    // 4. Elastic IP, associated once the instance runs.
-    let address = kept_address(stack, instance);
-    match address {
-        None => {
-            let allocation = next(actions);
-            actions.push(Action::AllocateAddress {
-                name: name.to_owned(),
+    let i = kept.instance;
+    let id = Ref::Existing(i.id.clone());
+    match i.state {
+        InstanceState::Running => {}
+        InstanceState::Pending => {
+            plan.push(Action::WaitRunning {
+                instance: id.clone(),
             });
-            actions.push(Action::AssociateAddress {
+        }
+        InstanceState::Stopping | InstanceState::Stopped => {
+            if i.state == InstanceState::Stopping {
+                plan.push(Action::WaitStopped { id: i.id.clone() });
+            }
+            plan.push(Action::StartInstance { id: i.id.clone() });
+            plan.push(Action::WaitRunning {
+                instance: id.clone(),
+            });
+        }
+        InstanceState::ShuttingDown | InstanceState::Terminated => {
+            unreachable!("the stack never keeps an instance that is going")
+        }
+    }
+    Ok(id)
+}
+
+/// Step 4, the Elastic IP, associated once the instance runs: allocated only now,
+/// so a failed launch leaves no billed address behind.
+fn elastic_ip(plan: &mut Plan, desired: &Desired, drift: &Drift, instance: Ref) {
+    match drift.address {
+        None => {
+            let allocation = plan.push(Action::AllocateAddress {
+                name: desired.name.as_str().to_owned(),
+            });
+            plan.push(Action::AssociateAddress {
                 allocation,
-                instance: instance_ref.clone(),
+                instance,
             });
         }
-        Some(a) => {
-            let on_kept = matches!((&a.instance_id, &instance_ref), (Some(on), Ref::Existing(id)) if on == id);
-            if !on_kept {
-                actions.push(Action::AssociateAddress {
-                    allocation: Ref::Existing(a.allocation_id.clone()),
-                    instance: instance_ref.clone(),
-                });
-            }
+        Some(a) if !drift.on_kept_instance(a) => {
+            plan.push(Action::AssociateAddress {
+                allocation: Ref::Existing(a.allocation_id.clone()),
+                instance,
+            });
         }
+        Some(_) => {}
     }
+}
 
-    // 5. Duplicates left by interrupted runs or by hand.
-    for extra in stack
-        .addresses
-        .iter()
-        .filter(|a| Some(&a.allocation_id) != address.map(|k| &k.allocation_id))
-    {
+/// Step 5, duplicates left by interrupted runs or by hand, last: the kept address
+/// is on the kept instance by now.
+fn duplicates(plan: &mut Plan, drift: &Drift) {
+    for extra in &drift.extra_addresses {
         if let Some(association_id) = &extra.association_id {
-            actions.push(Action::DisassociateAddress {
+            plan.push(Action::DisassociateAddress {
                 association_id: association_id.clone(),
                 public_ip: extra.public_ip.clone(),
             });
         }
-        actions.push(Action::ReleaseAddress {
+        plan.push(Action::ReleaseAddress {
             allocation_id: extra.allocation_id.clone(),
             public_ip: extra.public_ip.clone(),
         });
     }
-    let extra_instances: Vec<String> = stack
-        .instances
-        .iter()
-        .filter(|i| !i.state.is_going() && Some(&i.id) != instance.map(|k| &k.id))
-        .map(|i| i.id.clone())
-        .collect();
-    if !extra_instances.is_empty() {
-        actions.push(Action::TerminateInstances {
-            ids: extra_instances,
+    if !drift.extra_instances.is_empty() {
+        plan.push(Action::TerminateInstances {
+            ids: drift.extra_instances.iter().map(|i| i.id.clone()).collect(),
         });
     }
-    Ok(plan)
 }
 
 /// Plans `down`: remove everything in `stack`, in dependency order.
@@ -671,7 +604,7 @@ pub fn plan_down(stack: &Stack) -> Plan {
 mod tests {
     use super::*;
     use crate::desired::{Cidr, Port};
-    use crate::stack::KeyPair;
+    use crate::stack::{Address, Group, Instance, KeyPair};
 
     fn cidr(s: &str) -> Cidr {
         s.parse().unwrap()

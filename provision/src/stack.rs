@@ -1,11 +1,10 @@
 //! What a stack looks like in EC2: plain Rust values that discovery fills in
-//! and the planner reads. No SDK types cross this line.
+//! and the planner reads, and which of its resources the stack keeps when
+//! there are several. No SDK types cross this line.
 
 use std::fmt;
 
 use serde::Serialize;
-
-use crate::desired::Cidr;
 
 /// The tag key that marks every resource of a stack; its value is the stack name.
 pub const STACK_TAG: &str = "kakaobot:stack";
@@ -39,13 +38,13 @@ pub struct Rule {
 }
 
 impl Rule {
-    /// TCP on one port from an IPv4 CIDR: the only kind of rule a stack wants.
-    pub fn tcp(port: u16, cidr: Cidr) -> Self {
+    /// TCP on one port from `source` (for a stack, always an IPv4 CIDR).
+    pub fn tcp(port: u16, source: impl Into<Source>) -> Self {
         Rule {
             protocol: "tcp".into(),
             from_port: port.into(),
             to_port: port.into(),
-            source: Source::Cidr4(cidr.to_string()),
+            source: source.into(),
         }
     }
 
@@ -194,4 +193,64 @@ pub struct Stack {
     pub instances: Vec<Instance>,
     /// Tagged Elastic IPs.
     pub addresses: Vec<Address>,
+}
+
+impl Stack {
+    /// The key pair the stack keeps (there is normally one).
+    pub fn kept_key_pair(&self) -> Option<&KeyPair> {
+        self.key_pairs.first()
+    }
+
+    /// The group the stack keeps: the one named after the stack, else the first.
+    pub fn kept_group(&self, name: &str) -> Option<&Group> {
+        self.groups
+            .iter()
+            .find(|g| g.name == name)
+            .or_else(|| self.groups.first())
+    }
+
+    /// The instance the stack keeps: the one holding an owned address, else
+    /// the most alive one (running, pending, stopped, stopping), oldest first.
+    pub fn kept_instance(&self) -> Option<&Instance> {
+        let holds_address = |i: &Instance| {
+            self.addresses
+                .iter()
+                .any(|a| a.instance_id.as_deref() == Some(&i.id))
+        };
+        let rank = |i: &Instance| match i.state {
+            InstanceState::Running => 0,
+            InstanceState::Pending => 1,
+            InstanceState::Stopped => 2,
+            InstanceState::Stopping => 3,
+            InstanceState::ShuttingDown | InstanceState::Terminated => 4,
+        };
+        self.instances
+            .iter()
+            .filter(|i| !i.state.is_going())
+            .min_by_key(|i| {
+                (
+                    !holds_address(i),
+                    rank(i),
+                    i.launch_time.clone(),
+                    i.id.clone(),
+                )
+            })
+    }
+
+    /// The address the stack keeps: the one on the kept instance, else an
+    /// unassociated one, else any.
+    pub fn kept_address(&self) -> Option<&Address> {
+        let kept = self.kept_instance();
+        let on_kept = |a: &Address| match (kept, &a.instance_id) {
+            (Some(i), Some(id)) => *id == i.id,
+            _ => false,
+        };
+        self.addresses.iter().min_by_key(|a| {
+            (
+                !on_kept(a),
+                a.instance_id.is_some(),
+                a.allocation_id.clone(),
+            )
+        })
+    }
 }

@@ -1,33 +1,32 @@
 //! kakaobot: a KakaoTalk bot service, reached as Kakao i Open Builder skills or through
 //! the tutorials' smart-chat API.
 //!
-//! Layers, each a module:
+//! Layers, each a module, in the order a request travels them (`main` → [`startup`]
+//! → [`http`] → [`api`] → [`bots`] → [`store`]):
+//! - [`startup`]: the assembly that `main` and the tests share;
+//! - [`http`]: the HTTP edge: sockets, the HTTP/1.1 server (timeouts, connection
+//!   limit, accept back-off, draining, TLS), the routes and the middleware around
+//!   them, the access log;
+//! - [`api`]: the HTTP operations (poem-openapi), which also make the OpenAPI document;
 //! - [`kakao`]: the wire formats Kakao speaks (skills, smart-chat), and the renderers
 //!   that keep their limits;
 //! - [`callback`]: late skill answers delivered to Kakao's callback URL;
 //! - [`bots`]: the quiz and lunch-vote bots, plain Rust deciding replies;
 //! - [`store`]: what the bots remember, in Redis or in memory;
-//! - [`api`]: the HTTP operations (poem-openapi), which also make the OpenAPI document;
-//! - [`config`], [`telemetry`], [`listener`], [`startup`]: settings, logs, sockets and
-//!   the assembly that `main` and the tests share; [`method_table`]: the `Allow` header
-//!   of a 405, from the OpenAPI document; [`access_log`]: the request log and its
-//!   minute summaries;
-//! - [`server`]: the HTTP/1.1 edge (timeouts, connection limit, accept back-off,
-//!   draining, TLS); [`tls`]: the certificate HTTPS serves, from ACME or files;
-//!   [`metrics`]: Prometheus metrics on their own listener;
-//! - [`user`]: the validated, log-safe `user_key`.
+//! - [`lunch`]: the lunch vote's domain types, which the bot decides with and the
+//!   store applies;
+//! - beside them: [`config`] (settings), [`telemetry`] (logs), [`tls`] (the
+//!   certificate HTTPS serves, from ACME or files), [`metrics`] (Prometheus metrics on
+//!   their own listener), [`user`] (the validated, log-safe `user_key`).
 
-pub mod access_log;
 pub mod api;
 pub mod bots;
 pub mod callback;
 pub mod config;
+pub mod http;
 pub mod kakao;
-pub mod listener;
 pub mod lunch;
-pub mod method_table;
 pub mod metrics;
-pub mod server;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

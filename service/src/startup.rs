@@ -1,40 +1,25 @@
-//! Assembling and running the service: store, bots, routes, listener. Shared by
-//! `main` and the integration tests, which run the real server on a free port.
+//! Assembling and running the service: store, bots, the HTTP edge. Shared by `main`
+//! and the integration tests, which run the real server on a free port.
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Context;
-use poem::endpoint::BoxEndpoint;
-use poem::http::header::CONNECTION;
-use poem::http::{HeaderValue, StatusCode};
-use poem::{Endpoint, EndpointExt, IntoResponse, PathPattern, Request, Response, Route};
-use poem_openapi::OpenApiService;
 use secrecy::ExposeSecret;
 use tokio::sync::watch;
 use tracing::{error, info, warn};
 
-use crate::access_log::{self, AccessLog, Served};
-use crate::api::{self, Api, AppState};
+use crate::api::{self, AppState};
 use crate::bots::{BankError, BankSource, Bots, LunchBot, QuestionBank, QuizBot};
 use crate::callback::Callbacks;
 use crate::config::Settings;
-use crate::method_table::MethodTable;
-use crate::server::{HttpServer, Limits};
+use crate::http::{self, listener, HttpServer, Limits};
 use crate::store::{MemoryStore, RedisStore, RedisTarget, RedisTimeouts, Store};
 use crate::tls::{self, Challenges, Tls};
-use crate::{listener, metrics};
 
-pub use crate::server::FIRST_BYTES_WAIT;
-
-/// Largest request body accepted; Kakao's are a few hundred bytes.
-pub const MAX_BODY_BYTES: usize = 64 * 1024;
-
-/// Connections the metrics listener serves at once: one Prometheus, a person with
-/// curl.
-const METRICS_MAX_CONNECTIONS: usize = 16;
+pub use crate::http::FIRST_BYTES_WAIT;
 
 /// A built service, bound and ready to run.
 pub struct Application {
@@ -95,7 +80,7 @@ impl Application {
             .context("failed to open the listening sockets")?;
         // Metrics first: the ACME task counts its failures from its first attempt.
         let metrics = match settings.metrics_listen {
-            Some(addr) => metrics_server(addr, limits).await,
+            Some(addr) => http::metrics_server(addr, limits).await,
             None => {
                 info!("metrics are off (KAKAOBOT_METRICS_LISTEN is empty)");
                 None
@@ -106,10 +91,18 @@ impl Application {
             .await
             .context("failed to set up HTTPS")?;
         tls::warn_if_plain_only(&settings);
-        let app: Arc<BoxEndpoint<'static, Response>> =
-            Arc::new(routes(state, settings.body_timeout, &challenges).boxed());
-        let (servers, local_addr, tls_addr) =
-            serve_on(listeners, &app, &settings, tls.as_ref(), limits)?;
+        let routes = http::routes(state, settings.body_timeout, &challenges);
+        let http::Servers {
+            servers,
+            local_addr,
+            tls_addr,
+        } = http::serve_on(
+            listeners,
+            routes,
+            settings.plain_http_api,
+            tls.as_ref(),
+            limits,
+        )?;
 
         warn_if_descriptors_run_short(settings.max_connections);
         Ok(Self {
@@ -178,117 +171,6 @@ impl Application {
     }
 }
 
-/// One server per listener: every plain one serves the API (or, with
-/// `plain_http_api` off, only ACME challenges and `/health`), the HTTPS one the API.
-/// Returns them with the first plain address and the HTTPS one.
-fn serve_on(
-    listeners: listener::Listeners,
-    app: &Arc<BoxEndpoint<'static, Response>>,
-    settings: &Settings,
-    tls: Option<&Tls>,
-    limits: Limits,
-) -> anyhow::Result<(Vec<HttpServer>, SocketAddr, Option<SocketAddr>)> {
-    let tokio_listener = |std: std::net::TcpListener| -> anyhow::Result<_> {
-        let addr = std
-            .local_addr()
-            .context("failed to read a listening address")?;
-        let listener =
-            tokio::net::TcpListener::from_std(std).context("failed to use a listening socket")?;
-        Ok((listener, addr))
-    };
-    let plain_app: BoxEndpoint<'static, Response> = if settings.plain_http_api {
-        app.clone().boxed()
-    } else {
-        challenges_and_health_only(app.clone()).boxed()
-    };
-    let plain_app = Arc::new(plain_app);
-    let mut servers = Vec::new();
-    let mut first = None;
-    for std in listeners.plain {
-        let (listener, local_addr) = tokio_listener(std)?;
-        let api = settings.plain_http_api;
-        if listeners.from_systemd {
-            info!(%local_addr, api, "serving on the socket passed by systemd");
-        } else {
-            info!(%local_addr, api, "listening");
-        }
-        first.get_or_insert(local_addr);
-        servers.push(HttpServer::new(
-            "api",
-            listener,
-            plain_app.clone().boxed(),
-            limits,
-        ));
-    }
-    let local_addr = first.context("no plain listener")?;
-    let mut tls_addr = None;
-    if let (Some(std), Some(tls)) = (listeners.tls, tls) {
-        let (listener, addr) = tokio_listener(std)?;
-        info!(local_addr = %addr, "HTTPS listening; serving once a certificate is there");
-        tls_addr = Some(addr);
-        let config = tls::server_config(tls.slot()).context("failed to set up TLS")?;
-        servers.push(
-            HttpServer::new("https", listener, app.clone().boxed(), limits)
-                .with_tls(config, tls.slot().clone()),
-        );
-    }
-    Ok((servers, local_addr, tls_addr))
-}
-
-/// The plain listener once Kakao calls the `https://` URL: ACME's `http-01`
-/// challenges, `/health` and `/ready` (for load balancers and the deploy script);
-/// anything else is told where to go instead.
-fn challenges_and_health_only(
-    app: Arc<BoxEndpoint<'static, Response>>,
-) -> impl Endpoint<Output = Response> {
-    poem::endpoint::make(move |req: Request| {
-        let app = app.clone();
-        async move {
-            let path = req.uri().path();
-            if matches!(path, "/health" | "/ready") || path.starts_with(tls::acme::CHALLENGE_PREFIX)
-            {
-                return app.get_response(req).await;
-            }
-            error_response(poem::Error::from_string(
-                "this port serves only ACME challenges, /health and /ready \
-                 (KAKAOBOT_PLAIN_HTTP_API=false): call the https:// URL",
-                StatusCode::NOT_FOUND,
-            ))
-        }
-    })
-}
-
-/// The metrics listener on `addr`. A failure to bind is logged, not fatal: the bots
-/// matter more than their metrics, and the error says what to change.
-async fn metrics_server(addr: SocketAddr, limits: Limits) -> Option<(HttpServer, SocketAddr)> {
-    let bound = tokio::net::TcpListener::bind(addr)
-        .await
-        .and_then(|listener| listener.local_addr().map(|addr| (listener, addr)));
-    let (listener, addr) = match bound {
-        Ok(bound) => bound,
-        Err(err) => {
-            error!(
-                %addr,
-                cause = %err,
-                "metrics are off: cannot bind their listener; set KAKAOBOT_METRICS_LISTEN to a \
-                 free loopback address, or empty it"
-            );
-            return None;
-        }
-    };
-    metrics::handle();
-    metrics::spawn_upkeep();
-    info!(%addr, "metrics at http://{addr}/metrics");
-    let limits = Limits {
-        max_connections: METRICS_MAX_CONNECTIONS,
-        ..limits
-    };
-    Some((
-        HttpServer::new("metrics", listener, metrics::routes(), limits),
-        addr,
-    ))
-}
-
 /// Descriptors the process needs besides its connections: the runtime, stdio, the
 /// listeners, Redis, the metrics scrapes.
 const RESERVED_DESCRIPTORS: u64 = 64;
@@ -349,14 +231,7 @@ pub fn build_store(settings: &Settings) -> anyhow::Result<(Arc<dyn Store>, &'sta
             return Ok((Arc::new(MemoryStore::new()), "memory"));
         }
     };
-    let tls_root = settings
-        .redis_tls_ca
-        .as_ref()
-        .map(|path| {
-            std::fs::read(path)
-                .with_context(|| format!("failed to read the Redis CA bundle {}", path.display()))
-        })
-        .transpose()?;
+    let tls_root = redis_tls_root(settings)?;
     let store = RedisStore::open(
         &target,
         &settings.key_prefix,
@@ -379,14 +254,7 @@ pub async fn migrate(settings: &Settings) -> anyhow::Result<String> {
         return Ok("nothing to migrate: KAKAOBOT_REDIS_URL is not set".to_owned());
     };
     let shown = settings.redis_url_for_logs().unwrap_or_default();
-    let tls_root = settings
-        .redis_tls_ca
-        .as_ref()
-        .map(|path| {
-            std::fs::read(path)
-                .with_context(|| format!("failed to read the Redis CA bundle {}", path.display()))
-        })
-        .transpose()?;
+    let tls_root = redis_tls_root(settings)?;
     let mut conn = crate::store::RedisConnection::open(
         &RedisTarget::Single(url.expose_secret().to_owned()),
         RedisTimeouts {
@@ -411,6 +279,17 @@ pub async fn migrate(settings: &Settings) -> anyhow::Result<String> {
     ))
 }
 
+/// The CA bundle trusted for `rediss://` when one is set (`KAKAOBOT_REDIS_TLS_CA`),
+/// read once for whatever connects to Redis; `None` means the built-in roots.
+fn redis_tls_root(settings: &Settings) -> anyhow::Result<Option<Vec<u8>>> {
+    let Some(path) = &settings.redis_tls_ca else {
+        return Ok(None);
+    };
+    let bundle = std::fs::read(path)
+        .with_context(|| format!("failed to read the Redis CA bundle {}", path.display()))?;
+    Ok(Some(bundle))
+}
+
 fn bank_source(settings: &Settings) -> BankSource {
     match &settings.question_bank {
         Some(path) => BankSource::File(path.clone()),
@@ -429,6 +308,17 @@ pub fn build_state(settings: &Settings) -> anyhow::Result<AppState> {
              and add the header X-Kakaobot-Skill-Secret in the skill's settings to require it"
         );
     }
+    app_state(settings, bank, store, store_kind)
+}
+
+/// The state `settings` describe, around `bank` and `store` (of kind
+/// `store_kind`, as `/ready` shows it): the one place an [`AppState`] is made.
+pub fn app_state(
+    settings: &Settings,
+    bank: QuestionBank,
+    store: Arc<dyn Store>,
+    store_kind: &'static str,
+) -> anyhow::Result<AppState> {
     Ok(AppState {
         bots: Bots::new(QuizBot::new(bank), LunchBot::new()),
         store,
@@ -440,225 +330,15 @@ pub fn build_state(settings: &Settings) -> anyhow::Result<AppState> {
     })
 }
 
-/// The OpenAPI service for `state`. The document does not depend on the state.
-pub fn openapi(state: AppState) -> OpenApiService<Api, ()> {
-    OpenApiService::new(api::api(state), "kakaobot", env!("CARGO_PKG_VERSION")).description(
-        "KakaoTalk bots: a quiz and a group lunch vote. Kakao calls these routes when users \
-             talk to the bot. Today's Kakao channels reach them as Kakao i Open Builder skills: \
-             register `https://HOST/quiz/skill` or `https://HOST/lunch/skill` as a skill \
-             in Kakao's chatbot admin centre. The smart-chat routes (`/keyboard`, `/message`, …; \
-             register `http://HOST:PORT`, `http://HOST:PORT/quiz` or `http://HOST:PORT/lunch`) \
-             serve the tutorials and old integrations: Kakao retired that API on 2019-12-31. \
-             Every Kakao route answers HTTP 200 with `application/json; charset=utf-8` — Kakao \
-             counts anything else as a failure — including when storage is down, with a \
-             \"try again\" reply. Besides the statuses each operation lists, any request may \
-             get 408 with a JSON error body when its body arrives slower than \
-             `KAKAOBOT_BODY_TIMEOUT_SECS`, and, from the HTTP layer before any operation and \
-             so with an empty body, 431 for a header over 16 KiB or 400 for a malformed \
-             request; the connection is closed after each. The server speaks HTTP/1.1 only.",
-    )
-}
-
 /// The OpenAPI document as pretty JSON, exactly as committed in `openapi/kakaobot.json`.
 pub fn spec_json() -> anyhow::Result<String> {
-    let state = AppState {
-        bots: Bots::new(QuizBot::new(QuestionBank::embedded()?), LunchBot::new()),
-        store: Arc::new(MemoryStore::new()),
-        default_bot: crate::bots::BotName::Quiz,
-        reply_budget: Settings::default().reply_budget,
-        store_kind: "memory",
-        skill_secret: None,
-        callbacks: Callbacks::new(Vec::new())?,
-    };
-    Ok(openapi(state).spec())
-}
-
-/// Every route: the API, its document, the Swagger UI; body limits, JSON errors,
-/// the access log and metrics around them.
-pub fn routes(
-    state: AppState,
-    body_timeout: Duration,
-    challenges: &Challenges,
-) -> impl Endpoint<Output = Response> {
-    let access_log = AccessLog::start(access_log::SUMMARY_EVERY);
-    let api = openapi(state);
-    let spec = api.spec_endpoint();
-    let docs = api.swagger_ui();
-    let methods = Arc::new(MethodTable::from_spec(
-        &serde_json::from_str(&api.spec()).unwrap_or_default(),
-    ));
-    Route::new()
-        .at(
-            format!("{}:token", tls::acme::CHALLENGE_PREFIX),
-            challenges.endpoint(),
-        )
-        .nest("/docs", docs)
-        .at("/openapi.json", spec)
-        .nest("/", api)
-        .around(move |ep, req| limit_body(ep, req, body_timeout))
-        .catch_all_error(|err| async move { error_response(err) })
-        .around(move |ep, req| {
-            let methods = methods.clone();
-            async move { methods.with_allow(&ep, req).await }
-        })
-        .around(move |ep, mut req| {
-            let access_log = access_log.clone();
-            async move {
-                // Before the access log, so the log sees the path the routes see (and
-                // redacts the user key wherever the slashes put it).
-                collapse_slashes(&mut req);
-                observe(ep, req, &access_log).await
-            }
-        })
-}
-
-/// Kakao appends `/keyboard`, `/message`, … to the URL the operator registered, so
-/// `http://HOST:5000/quiz/` becomes `/quiz//keyboard`. Empty path segments carry no
-/// meaning here; dropping them makes both spellings work.
-fn collapse_slashes(req: &mut Request) {
-    let uri = req.uri();
-    if !uri.path().contains("//") {
-        return;
-    }
-    let mut path = String::with_capacity(uri.path().len());
-    for segment in uri.path().split('/').filter(|s| !s.is_empty()) {
-        path.push('/');
-        path.push_str(segment);
-    }
-    if path.is_empty() {
-        path.push('/');
-    }
-    if let Some(query) = uri.query() {
-        path.push('?');
-        path.push_str(query);
-    }
-    if let Ok(collapsed) = path.parse() {
-        *req.uri_mut() = collapsed;
-    }
-}
-
-/// Refuses bodies over [`MAX_BODY_BYTES`] with 413, whether or not they announce
-/// their length, and bodies slower than `timeout` with 408: a client that announces
-/// 100 bytes and sends 10, or an endless chunked trickle, does not hold the
-/// connection.
-async fn limit_body<E: Endpoint>(
-    ep: Arc<E>,
-    mut req: Request,
-    timeout: Duration,
-) -> poem::Result<Response> {
-    let announced = req
-        .headers()
-        .get(poem::http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if announced.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
-        return Err(too_large());
-    }
-    let body = req.take_body();
-    let bytes = tokio::time::timeout(timeout, body.into_bytes_limit(MAX_BODY_BYTES))
-        .await
-        .map_err(|_| {
-            poem::Error::from_string(
-                format!(
-                    "the request body did not arrive within {} s",
-                    timeout.as_secs()
-                ),
-                StatusCode::REQUEST_TIMEOUT,
-            )
-        })?
-        .map_err(|err| match err {
-            poem::error::ReadBodyError::PayloadTooLarge => too_large(),
-            other => poem::Error::from_string(
-                format!("cannot read the request body: {other}"),
-                StatusCode::BAD_REQUEST,
-            ),
-        })?;
-    req.set_body(bytes);
-    Ok(ep.call(req).await?.into_response())
-}
-
-fn too_large() -> poem::Error {
-    poem::Error::from_string(
-        format!(
-            "the request body is larger than {} KiB",
-            MAX_BODY_BYTES / 1024
-        ),
-        StatusCode::PAYLOAD_TOO_LARGE,
-    )
-}
-
-/// Every error as a JSON body. 5xx bodies stay generic; the cause goes to the log.
-fn error_response(err: poem::Error) -> Response {
-    let status = err.status();
-    // The route the error came from, for the metrics label.
-    let pattern = err.data::<PathPattern>().cloned();
-    let (code, message) = match status {
-        StatusCode::NOT_FOUND => (
-            "not_found",
-            "no such route: the Kakao routes are /keyboard, /message, /friend and /chat_room, at the root or under /quiz and /lunch; see /docs".to_owned(),
-        ),
-        StatusCode::METHOD_NOT_ALLOWED => ("method_not_allowed", err.to_string()),
-        StatusCode::PAYLOAD_TOO_LARGE => ("payload_too_large", err.to_string()),
-        StatusCode::REQUEST_TIMEOUT => ("request_timeout", err.to_string()),
-        s if s.is_server_error() => {
-            warn!(cause = %err, "internal error");
-            ("internal", "internal error; see the service log".to_owned())
-        }
-        _ => ("bad_request", err.to_string()),
-    };
-    let body = serde_json::json!({ "error": code, "message": message });
-    let mut resp = Response::builder()
-        .status(status)
-        .content_type("application/json; charset=utf-8")
-        .body(body.to_string());
-    if status == StatusCode::REQUEST_TIMEOUT {
-        // The rest of the body may still come; the connection cannot be reused.
-        resp.headers_mut()
-            .insert(CONNECTION, HeaderValue::from_static("close"));
-    }
-    if let Some(pattern) = pattern {
-        resp.set_data(pattern);
-    }
-    resp
-}
-
-/// One access-log record and one metrics sample per request. Neither holds a user
-/// key: the log's path is redacted, the metrics label is the route pattern.
-async fn observe<E: Endpoint>(
-    ep: Arc<E>,
-    req: Request,
-    access_log: &AccessLog,
-) -> poem::Result<Response> {
-    let _in_flight = metrics::InFlight::start();
-    let method = req.method().clone();
-    // Shares the request's bytes: the path is only read (and redacted) if logged.
-    let uri = req.uri().clone();
-    let started = Instant::now();
-    let resp = ep.call(req).await?.into_response();
-    let elapsed = started.elapsed();
-    let status = resp.status();
-    let route = route_label(status, resp.data::<PathPattern>());
-    metrics::request(method.as_str(), route, status.as_u16(), elapsed);
-    access_log.record(&Served {
-        method: method.as_str(),
-        path: uri.path(),
-        route,
-        status: status.as_u16(),
-        elapsed,
-    });
-    Ok(resp)
-}
-
-/// The route that answered, as the OpenAPI document writes it (`/{bot}/skill`), or
-/// [`metrics::UNMATCHED_ROUTE`] when none did (a 404: poem marks even those with the
-/// pattern of the nest they fell through).
-fn route_label(status: StatusCode, pattern: Option<&PathPattern>) -> &'static str {
-    match pattern {
-        Some(PathPattern(pattern)) if status != StatusCode::NOT_FOUND && !pattern.is_empty() => {
-            metrics::http_route(pattern)
-        }
-        _ => metrics::UNMATCHED_ROUTE,
-    }
+    let state = app_state(
+        &Settings::default(),
+        QuestionBank::embedded()?,
+        Arc::new(MemoryStore::new()),
+        "memory",
+    )?;
+    Ok(api::openapi(state).spec())
 }
 
 #[cfg(test)]
@@ -683,15 +363,5 @@ mod tests {
     #[test]
     fn the_open_file_limit_is_read_from_proc() {
         assert!(open_file_limit().is_some_and(|n| n > 0));
-    }
-
-    #[test]
-    fn a_registered_url_with_a_trailing_slash_still_routes() {
-        let mut req = Request::builder().uri_str("/quiz//keyboard?x=1").finish();
-        collapse_slashes(&mut req);
-        assert_eq!(req.uri().to_string(), "/quiz/keyboard?x=1");
-        let mut req = Request::builder().uri_str("//").finish();
-        collapse_slashes(&mut req);
-        assert_eq!(req.uri().path(), "/");
     }
 }

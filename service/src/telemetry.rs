@@ -4,7 +4,7 @@
 //! Lines go through an in-memory buffer to a writer thread, so a request never waits
 //! for stdout (a busy journald, a slow pipe). When the buffer is full, new lines are
 //! dropped rather than waited for. What a request logs, and at which level, is
-//! [`crate::access_log`]'s business.
+//! [`crate::http::access_log`]'s business.
 
 use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::EnvFilter;

@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use poem_openapi::registry::{MetaSchema, MetaSchemaRef};
 use poem_openapi::types::{ParseError, ParseFromParameter, ParseResult};
-use poem_openapi::Tags;
+use poem_openapi::{OpenApiService, Tags};
 use secrecy::SecretString;
 
 pub use operations::OperationsApi;
@@ -49,6 +49,25 @@ pub fn api(state: AppState) -> Api {
             state: state.clone(),
         },
         OperationsApi { state },
+    )
+}
+
+/// The OpenAPI service for `state`. The document does not depend on the state.
+pub fn openapi(state: AppState) -> OpenApiService<Api, ()> {
+    OpenApiService::new(api(state), "kakaobot", env!("CARGO_PKG_VERSION")).description(
+        "KakaoTalk bots: a quiz and a group lunch vote. Kakao calls these routes when users \
+             talk to the bot. Today's Kakao channels reach them as Kakao i Open Builder skills: \
+             register `https://HOST/quiz/skill` or `https://HOST/lunch/skill` as a skill \
+             in Kakao's chatbot admin centre. The smart-chat routes (`/keyboard`, `/message`, …; \
+             register `http://HOST:PORT`, `http://HOST:PORT/quiz` or `http://HOST:PORT/lunch`) \
+             serve the tutorials and old integrations: Kakao retired that API on 2019-12-31. \
+             Every Kakao route answers HTTP 200 with `application/json; charset=utf-8` — Kakao \
+             counts anything else as a failure — including when storage is down, with a \
+             \"try again\" reply. Besides the statuses each operation lists, any request may \
+             get 408 with a JSON error body when its body arrives slower than \
+             `KAKAOBOT_BODY_TIMEOUT_SECS`, and, from the HTTP layer before any operation and \
+             so with an empty body, 431 for a header over 16 KiB or 400 for a malformed \
+             request; the connection is closed after each. The server speaks HTTP/1.1 only.",
     )
 }
 

@@ -100,8 +100,8 @@ impl Service {
         };
         let deadline = Instant::now() + STARTS_WITHIN;
         loop {
-            // The metrics listener is set up (or not) after the public one: its line,
-            // `metrics at …` or `metrics are off …`, comes last.
+            // Started once both the metrics line (`metrics at …` or `metrics are
+            // off …`) and the public listener's line are there, whichever comes first.
             let ready = !service.log_lines("metrics ").is_empty();
             if let (true, Some(addr)) = (ready, service.logged_field("listening", "local_addr")) {
                 service.port = port_of(&addr);
@@ -144,8 +144,11 @@ impl Service {
     }
 
     /// The port of the address logged as `local_addr` in the first line starting with
-    /// `message` (`HTTPS listening`, say).
+    /// `message` (`HTTPS listening`, say). Waits for the line as [`Service::start`]
+    /// waits for the service: the log is written by its own thread, so a line logged
+    /// just after the one `start` waited for may not be in the file yet.
     pub fn logged_port(&self, message: &str) -> Option<u16> {
+        self.wait_for_log_within(message, STARTS_WITHIN);
         self.logged_field(message, "local_addr")
             .map(|addr| port_of(&addr))
     }

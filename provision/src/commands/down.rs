@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Context as _};
 use serde::Serialize;
 
+use super::connect;
 use crate::apply::{Interpreter, Step, Timing};
 use crate::cli::{Common, DownArgs};
 use crate::discover::discover;
@@ -15,7 +16,7 @@ use crate::output;
 use crate::plan;
 use crate::settings;
 use crate::stack::{InstanceState, Stack};
-use crate::{connect, Exit};
+use crate::Exit;
 
 /// What `down` prints.
 #[derive(Debug, Serialize)]

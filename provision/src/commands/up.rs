@@ -6,15 +6,17 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use serde::Serialize;
 
-use crate::apply::{Interpreter, Step, Timing};
+use super::connect;
+use crate::apply::{Applied, Interpreter, Step, Timing};
 use crate::cli::{Common, UpArgs};
-use crate::desired::{Cidr, ImageChoice, InstanceType, KeySource, UserData};
+use crate::desired::{Cidr, ImageChoice, InstanceType, KeySource, Port, UserData};
 use crate::discover::{discover, resolve};
 use crate::ec2::{CallSummary, Image, Mode};
 use crate::output;
 use crate::plan::{self, Action, Local};
 use crate::settings;
-use crate::{connect, Exit};
+use crate::stack::Stack;
+use crate::Exit;
 
 /// What `up` prints.
 #[derive(Debug, Serialize)]
@@ -31,6 +33,23 @@ pub struct UpReport {
     pub steps: Vec<Step>,
     /// Drift left alone and other remarks.
     pub notes: Vec<String>,
+    /// How to reach the stack.
+    #[serde(flatten)]
+    pub reach: Reach,
+    /// Who may ssh in.
+    pub ssh_cidr: String,
+    /// The user-data file given to a new instance, if any.
+    pub user_data: Option<PathBuf>,
+    /// What a new instance is (or would be) launched with, when the plan
+    /// launches one.
+    pub launch: Option<LaunchReport>,
+    /// EC2 calls made.
+    pub calls: CallSummary,
+}
+
+/// How to reach the stack: its instance, its address and the URLs there.
+#[derive(Debug, Serialize)]
+pub struct Reach {
     /// The instance.
     pub instance_id: Option<String>,
     /// The Elastic IP.
@@ -45,15 +64,42 @@ pub struct UpReport {
     pub docs_url: Option<String>,
     /// The plain URL on the extra port, when `--port` opened one.
     pub legacy_url: Option<String>,
-    /// Who may ssh in.
-    pub ssh_cidr: String,
-    /// The user-data file given to a new instance, if any.
-    pub user_data: Option<PathBuf>,
-    /// What a new instance is (or would be) launched with, when the plan
-    /// launches one.
-    pub launch: Option<LaunchReport>,
-    /// EC2 calls made.
-    pub calls: CallSummary,
+}
+
+impl Reach {
+    /// The instance and address this run made, else the ones the stack keeps.
+    fn of(applied: &Applied, stack: &Stack, key: &KeySource, port: Option<Port>) -> Self {
+        let instance_id = applied
+            .instance()
+            .map(str::to_owned)
+            .or_else(|| stack.kept_instance().map(|i| i.id.clone()));
+        let elastic_ip = applied
+            .public_ip()
+            .map(str::to_owned)
+            .or_else(|| stack.kept_address().map(|a| a.public_ip.clone()));
+        let ssh = elastic_ip.as_ref().map(|ip| match identity(key) {
+            Some(file) => format!("ssh -i {} ubuntu@{ip}", shell_quote(&file)),
+            None => format!("ssh ubuntu@{ip}"),
+        });
+        let app_url = elastic_ip.as_ref().map(|ip| format!("https://{ip}"));
+        let skill_urls = app_url
+            .iter()
+            .flat_map(|u| [format!("{u}/quiz/skill"), format!("{u}/lunch/skill")])
+            .collect();
+        let legacy_url = elastic_ip
+            .as_ref()
+            .zip(port)
+            .map(|(ip, port)| format!("http://{ip}:{port}"));
+        Reach {
+            instance_id,
+            elastic_ip,
+            ssh,
+            docs_url: app_url.as_ref().map(|u| format!("{u}/docs")),
+            app_url,
+            skill_urls,
+            legacy_url,
+        }
+    }
 }
 
 /// What the plan launches: the image, the type and the user data.
@@ -129,15 +175,16 @@ fn text(r: &UpReport) -> String {
             out += &format!("{label:<11}{v}\n");
         }
     };
-    line("instance", &r.instance_id);
-    line("elastic ip", &r.elastic_ip);
-    line("ssh", &r.ssh);
-    line("app", &r.app_url);
-    for skill in &r.skill_urls {
+    let reach = &r.reach;
+    line("instance", &reach.instance_id);
+    line("elastic ip", &reach.elastic_ip);
+    line("ssh", &reach.ssh);
+    line("app", &reach.app_url);
+    for skill in &reach.skill_urls {
         line("skill", &Some(skill.clone()));
     }
-    line("swagger", &r.docs_url);
-    line("legacy", &r.legacy_url);
+    line("swagger", &reach.docs_url);
+    line("legacy", &reach.legacy_url);
     for n in &r.notes {
         out += &format!("note: {n}\n");
     }
@@ -177,17 +224,7 @@ pub async fn run(common: &Common, args: &UpArgs) -> anyhow::Result<Exit> {
     let user_data: Option<UserData> = settings::user_data(args.user_data.as_deref())?;
     let ssh_given = desired.ssh_cidr.is_some();
     if !ssh_given {
-        let ip = crate::public_ip::detect(&args.checkip_url, crate::public_ip::TIMEOUT)
-            .await
-            .with_context(|| {
-                format!(
-                    "could not detect this machine's public address via {} to limit SSH to it; \
-                     pass --ssh-cidr with the address or network that may ssh in, \
-                     e.g. --ssh-cidr 203.0.113.7/32",
-                    args.checkip_url
-                )
-            })?;
-        desired.ssh_cidr = Some(Cidr::host(ip));
+        desired.ssh_cidr = Some(this_machine(&args.checkip_url).await?);
     }
     let ssh_cidr = desired.ssh_cidr.map(|c| c.to_string()).unwrap_or_default();
 
@@ -234,43 +271,15 @@ pub async fn run(common: &Common, args: &UpArgs) -> anyhow::Result<Exit> {
     };
     let applied = interpreter.run(&plan.actions, false).await;
 
-    let kept = plan::kept_instance(&stack);
-    let instance_id = applied
-        .instance()
-        .map(str::to_owned)
-        .or_else(|| kept.map(|i| i.id.clone()));
-    let elastic_ip = applied
-        .public_ip()
-        .map(str::to_owned)
-        .or_else(|| plan::kept_address(&stack, kept).map(|a| a.public_ip.clone()));
-    let ssh = elastic_ip.as_ref().map(|ip| match identity(&key) {
-        Some(file) => format!("ssh -i {} ubuntu@{ip}", shell_quote(&file)),
-        None => format!("ssh ubuntu@{ip}"),
-    });
-    let app_url = elastic_ip.as_ref().map(|ip| format!("https://{ip}"));
-    let skill_urls = app_url
-        .iter()
-        .flat_map(|u| [format!("{u}/quiz/skill"), format!("{u}/lunch/skill")])
-        .collect();
-    let legacy_url = elastic_ip
-        .as_ref()
-        .zip(desired.port)
-        .map(|(ip, port)| format!("http://{ip}:{port}"));
     let report = UpReport {
         stack: ctx.name.clone(),
         region: ctx.region.clone(),
         dry_run: args.dry_run,
         up_to_date: plan.actions.is_empty(),
         launch: LaunchReport::of(&plan),
+        reach: Reach::of(&applied, &stack, &key, desired.port),
         steps: applied.steps,
         notes: plan.notes,
-        instance_id,
-        elastic_ip,
-        ssh,
-        docs_url: app_url.as_ref().map(|u| format!("{u}/docs")),
-        app_url,
-        skill_urls,
-        legacy_url,
         ssh_cidr,
         user_data: user_data.map(|u| u.path),
         calls: ctx.ec2.log().summary(),
@@ -287,6 +296,21 @@ pub async fn run(common: &Common, args: &UpArgs) -> anyhow::Result<Exit> {
     output::print(ctx.output, &report, text);
     let refused = report.steps.iter().any(|s| s.outcome.is_refusal());
     Ok(if refused { Exit::Error } else { Exit::Success })
+}
+
+/// This machine's public address as a /32, for the SSH rule when
+/// `--ssh-cidr` is not given.
+async fn this_machine(checkip_url: &str) -> anyhow::Result<Cidr> {
+    let ip = crate::public_ip::detect(checkip_url, crate::public_ip::TIMEOUT)
+        .await
+        .with_context(|| {
+            format!(
+                "could not detect this machine's public address via {checkip_url} to limit SSH \
+                 to it; pass --ssh-cidr with the address or network that may ssh in, \
+                 e.g. --ssh-cidr 203.0.113.7/32"
+            )
+        })?;
+    Ok(Cidr::host(ip))
 }
 
 /// Quotes a path for the printed ssh command when it needs it.

@@ -1,0 +1,226 @@
+//! The route table and the middleware around it, in the order a request meets them.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use poem::http::header::CONNECTION;
+use poem::http::{HeaderValue, StatusCode};
+use poem::{Endpoint, EndpointExt, IntoResponse, PathPattern, Request, Response, Route};
+use tracing::warn;
+
+use super::access_log::{self, AccessLog, Served};
+use super::method_table::MethodTable;
+use crate::api::{self, AppState};
+use crate::metrics;
+use crate::tls::{self, Challenges};
+
+/// Largest request body accepted; Kakao's are a few hundred bytes.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// Every route: the API, its document, the Swagger UI, ACME's challenges.
+///
+/// A request passes, from the outside in: `collapse_slashes` and `observe` (the
+/// access log and metrics), the [`MethodTable`] (`Allow` on a 405), `error_response`
+/// (every error as JSON), `limit_body`, then the route. poem wraps each layer
+/// around the ones before it, so the chain below is written from the inside out;
+/// the functions follow in the order the request meets them.
+pub fn routes(
+    state: AppState,
+    body_timeout: Duration,
+    challenges: &Challenges,
+) -> impl Endpoint<Output = Response> {
+    let access_log = AccessLog::start(access_log::SUMMARY_EVERY);
+    let api = api::openapi(state);
+    let spec = api.spec_endpoint();
+    let docs = api.swagger_ui();
+    let methods = Arc::new(MethodTable::from_spec(
+        &serde_json::from_str(&api.spec()).unwrap_or_default(),
+    ));
+    Route::new()
+        .at(
+            format!("{}:token", tls::acme::CHALLENGE_PREFIX),
+            challenges.endpoint(),
+        )
+        .nest("/docs", docs)
+        .at("/openapi.json", spec)
+        .nest("/", api)
+        .around(move |ep, req| limit_body(ep, req, body_timeout))
+        .catch_all_error(|err| async move { error_response(err) })
+        .around(move |ep, req| {
+            let methods = methods.clone();
+            async move { methods.with_allow(&ep, req).await }
+        })
+        .around(move |ep, mut req| {
+            let access_log = access_log.clone();
+            async move {
+                // Before the access log, so the log sees the path the routes see (and
+                // redacts the user key wherever the slashes put it).
+                collapse_slashes(&mut req);
+                observe(ep, req, &access_log).await
+            }
+        })
+}
+
+/// Kakao appends `/keyboard`, `/message`, … to the URL the operator registered, so
+/// `http://HOST:5000/quiz/` becomes `/quiz//keyboard`. Empty path segments carry no
+/// meaning here; dropping them makes both spellings work.
+fn collapse_slashes(req: &mut Request) {
+    let uri = req.uri();
+    if !uri.path().contains("//") {
+        return;
+    }
+    let mut path = String::with_capacity(uri.path().len());
+    for segment in uri.path().split('/').filter(|s| !s.is_empty()) {
+        path.push('/');
+        path.push_str(segment);
+    }
+    if path.is_empty() {
+        path.push('/');
+    }
+    if let Some(query) = uri.query() {
+        path.push('?');
+        path.push_str(query);
+    }
+    if let Ok(collapsed) = path.parse() {
+        *req.uri_mut() = collapsed;
+    }
+}
+
+/// One access-log record and one metrics sample per request. Neither holds a user
+/// key: the log's path is redacted, the metrics label is the route pattern.
+async fn observe<E: Endpoint>(
+    ep: Arc<E>,
+    req: Request,
+    access_log: &AccessLog,
+) -> poem::Result<Response> {
+    let _in_flight = metrics::InFlight::start();
+    let method = req.method().clone();
+    // Shares the request's bytes: the path is only read (and redacted) if logged.
+    let uri = req.uri().clone();
+    let started = Instant::now();
+    let resp = ep.call(req).await?.into_response();
+    let elapsed = started.elapsed();
+    let status = resp.status();
+    let route = route_label(status, resp.data::<PathPattern>());
+    metrics::request(method.as_str(), route, status.as_u16(), elapsed);
+    access_log.record(&Served {
+        method: method.as_str(),
+        path: uri.path(),
+        route,
+        status: status.as_u16(),
+        elapsed,
+    });
+    Ok(resp)
+}
+
+/// The route that answered, as the OpenAPI document writes it (`/{bot}/skill`), or
+/// [`metrics::UNMATCHED_ROUTE`] when none did (a 404: poem marks even those with the
+/// pattern of the nest they fell through).
+fn route_label(status: StatusCode, pattern: Option<&PathPattern>) -> &'static str {
+    match pattern {
+        Some(PathPattern(pattern)) if status != StatusCode::NOT_FOUND && !pattern.is_empty() => {
+            metrics::http_route(pattern)
+        }
+        _ => metrics::UNMATCHED_ROUTE,
+    }
+}
+
+/// Every error as a JSON body. 5xx bodies stay generic; the cause goes to the log.
+pub(super) fn error_response(err: poem::Error) -> Response {
+    let status = err.status();
+    // The route the error came from, for the metrics label.
+    let pattern = err.data::<PathPattern>().cloned();
+    let (code, message) = match status {
+        StatusCode::NOT_FOUND => (
+            "not_found",
+            "no such route: the Kakao routes are /keyboard, /message, /friend and /chat_room, at the root or under /quiz and /lunch; see /docs".to_owned(),
+        ),
+        StatusCode::METHOD_NOT_ALLOWED => ("method_not_allowed", err.to_string()),
+        StatusCode::PAYLOAD_TOO_LARGE => ("payload_too_large", err.to_string()),
+        StatusCode::REQUEST_TIMEOUT => ("request_timeout", err.to_string()),
+        s if s.is_server_error() => {
+            warn!(cause = %err, "internal error");
+            ("internal", "internal error; see the service log".to_owned())
+        }
+        _ => ("bad_request", err.to_string()),
+    };
+    let body = serde_json::json!({ "error": code, "message": message });
+    let mut resp = Response::builder()
+        .status(status)
+        .content_type("application/json; charset=utf-8")
+        .body(body.to_string());
+    if status == StatusCode::REQUEST_TIMEOUT {
+        // The rest of the body may still come; the connection cannot be reused.
+        resp.headers_mut()
+            .insert(CONNECTION, HeaderValue::from_static("close"));
+    }
+    if let Some(pattern) = pattern {
+        resp.set_data(pattern);
+    }
+    resp
+}
+
+/// Refuses bodies over [`MAX_BODY_BYTES`] with 413, whether or not they announce
+/// their length, and bodies slower than `timeout` with 408: a client that announces
+/// 100 bytes and sends 10, or an endless chunked trickle, does not hold the
+/// connection.
+async fn limit_body<E: Endpoint>(
+    ep: Arc<E>,
+    mut req: Request,
+    timeout: Duration,
+) -> poem::Result<Response> {
+    let announced = req
+        .headers()
+        .get(poem::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if announced.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+        return Err(too_large());
+    }
+    let body = req.take_body();
+    let bytes = tokio::time::timeout(timeout, body.into_bytes_limit(MAX_BODY_BYTES))
+        .await
+        .map_err(|_| {
+            poem::Error::from_string(
+                format!(
+                    "the request body did not arrive within {} s",
+                    timeout.as_secs()
+                ),
+                StatusCode::REQUEST_TIMEOUT,
+            )
+        })?
+        .map_err(|err| match err {
+            poem::error::ReadBodyError::PayloadTooLarge => too_large(),
+            other => poem::Error::from_string(
+                format!("cannot read the request body: {other}"),
+                StatusCode::BAD_REQUEST,
+            ),
+        })?;
+    req.set_body(bytes);
+    Ok(ep.call(req).await?.into_response())
+}
+
+fn too_large() -> poem::Error {
+    poem::Error::from_string(
+        format!(
+            "the request body is larger than {} KiB",
+            MAX_BODY_BYTES / 1024
+        ),
+        StatusCode::PAYLOAD_TOO_LARGE,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_registered_url_with_a_trailing_slash_still_routes() {
+        let mut req = Request::builder().uri_str("/quiz//keyboard?x=1").finish();
+        collapse_slashes(&mut req);
+        assert_eq!(req.uri().to_string(), "/quiz/keyboard?x=1");
+        let mut req = Request::builder().uri_str("//").finish();
+        collapse_slashes(&mut req);
+        assert_eq!(req.uri().path(), "/");
+    }
+}
