@@ -37,6 +37,14 @@ pub struct Callbacks {
     extra_hosts: Vec<String>,
 }
 
+/// When a callback may go out: not before [`AFTER_ACK`] after `acked`, not after
+/// `deadline`.
+#[derive(Clone, Copy, Debug)]
+pub struct Window {
+    pub acked: Instant,
+    pub deadline: Instant,
+}
+
 /// A callback URL that passed [`Callbacks::permit`].
 #[derive(Clone, Debug)]
 pub struct CallbackUrl(Url);
@@ -53,6 +61,8 @@ impl CallbackUrl {
 pub enum CallbackError {
     #[error("no answer from the store within {} s of the request", DEADLINE.as_secs())]
     NoAnswer,
+    #[error("the store failed, and trying again could repeat a change: {0}")]
+    Failed(String),
     #[error("the answer could not be written as JSON: {0}")]
     Encode(#[source] serde_json::Error),
     #[error("the callback POST failed: {0}")]
@@ -99,47 +109,61 @@ impl Callbacks {
         (kakao || named).then_some(CallbackUrl(url))
     }
 
-    /// Delivers the answer that the still-running `first` try will produce, or, if it
-    /// fails (or had failed already: `None`), that `retry` produces on a later try, to
-    /// `url`: once, not before [`AFTER_ACK`] after `acked`, and only if it is ready by
-    /// `deadline`.
+    /// Delivers the answer that the still-running `first` try will produce to `url`:
+    /// once, not before [`AFTER_ACK`] after `window.acked`, and only if it is ready by
+    /// `window.deadline`. Another try (`retry`, with back-off) is made only after a failure
+    /// that `never_ran` says left no effect — `first` being `None` means it failed so.
+    ///
+    /// Why one try, awaited, and not a retry on timeout: a call that timed out is
+    /// still queued on the connection, and a paused Redis runs it when it resumes. A
+    /// second try would then find the first one's change (a judged answer, an asked
+    /// question) and the user would be sent what the second try saw — "already
+    /// judged" for an answer that counted. So the first try's reply is the answer,
+    /// however late, up to the deadline; the store it runs on waits that long.
     pub async fn follow_up<T, E, F, Fut>(
         &self,
         url: CallbackUrl,
         first: Option<tokio::task::JoinHandle<Result<T, E>>>,
         retry: F,
+        never_ran: impl Fn(&E) -> bool,
         render: impl Fn(&T) -> SkillResponse,
-        acked: Instant,
-        deadline: Instant,
+        window: Window,
     ) -> Result<(), CallbackError>
     where
         E: std::fmt::Display,
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        // The first try is awaited, not abandoned: it may still be writing (an answer
-        // being counted), and a second try would then see its own effect.
+        let Window { acked, deadline } = window;
         let first = match first {
-            None => Err("the first try failed".to_owned()),
+            None => None,
             Some(task) => match tokio::time::timeout_at(deadline, task).await {
-                Ok(Ok(result)) => result.map_err(|e| e.to_string()),
-                Ok(Err(join)) => Err(join.to_string()),
+                Ok(Ok(Ok(answer))) => Some(answer),
+                Ok(Ok(Err(err))) if never_ran(&err) => None,
+                Ok(Ok(Err(err))) => return Err(CallbackError::Failed(err.to_string())),
+                Ok(Err(join)) => return Err(CallbackError::Failed(join.to_string())),
                 Err(_) => return Err(CallbackError::NoAnswer),
             },
         };
         let answer = match first {
-            Ok(answer) => answer,
-            Err(cause) => {
-                info!(%cause, host = url.host(), "first try failed; retrying for the callback");
+            Some(answer) => answer,
+            None => {
+                info!(
+                    host = url.host(),
+                    "the store was not reached; trying again for the callback"
+                );
                 let backoff = ExponentialBuilder::default()
                     .with_min_delay(Duration::from_millis(250))
                     .with_max_delay(Duration::from_secs(2))
                     .without_max_times();
-                let tries = retry.retry(backoff).notify(|err, pause| {
-                    info!(cause = %err, ?pause, "store still failing; callback retry");
+                let tries = retry.retry(backoff).when(&never_ran).notify(|err, pause| {
+                    info!(cause = %err, ?pause, "store still unreachable; callback retry");
                 });
                 match tokio::time::timeout_at(deadline, tries).await {
                     Ok(Ok(answer)) => answer,
+                    Ok(Err(err)) if !never_ran(&err) => {
+                        return Err(CallbackError::Failed(err.to_string()))
+                    }
                     _ => return Err(CallbackError::NoAnswer),
                 }
             }
@@ -185,7 +209,7 @@ pub fn record_outcome(
 ) {
     let label = match outcome {
         Ok(()) => "delivered",
-        Err(CallbackError::NoAnswer) => "gave_up",
+        Err(CallbackError::NoAnswer | CallbackError::Failed(_)) => "gave_up",
         Err(CallbackError::Post(_) | CallbackError::Encode(_)) => "failed",
         Err(CallbackError::Refused { .. }) => "refused",
     };
@@ -249,9 +273,12 @@ mod tests {
                     tries += 1;
                     async { Err::<(), _>("store down".to_owned()) }
                 },
+                |_| true,
                 |_| SkillResponse::callback_ack("unused"),
-                now,
-                now + Duration::from_millis(600),
+                Window {
+                    acked: now,
+                    deadline: now + Duration::from_millis(600),
+                },
             )
             .await;
 

@@ -325,7 +325,20 @@ fn open_file_limit() -> Option<u64> {
 }
 
 /// The store the settings ask for, with a log line saying what that means.
-pub fn build_store(settings: &Settings) -> anyhow::Result<(Arc<dyn Store>, &'static str)> {
+/// The store twice over, and its kind. Both are one memory store; on Redis each has
+/// its own connection, opened on first use.
+pub struct Stores {
+    /// For requests: its calls give up after `redis_response_timeout`.
+    pub store: Arc<dyn Store>,
+    /// For late skill answers: its one call may wait up to the callback deadline (see
+    /// [`crate::api::answer::answer_or_call_back`]).
+    pub patient: Arc<dyn Store>,
+    /// `redis`, `redis-cluster` or `memory`.
+    pub kind: &'static str,
+}
+
+/// The configured store: Redis, a Redis Cluster, or memory.
+pub fn build_store(settings: &Settings) -> anyhow::Result<Stores> {
     let (target, shown, kind) = match &settings.redis_url {
         Some(url) => (
             RedisTarget::Single(url.expose_secret().to_owned()),
@@ -346,7 +359,12 @@ pub fn build_store(settings: &Settings) -> anyhow::Result<(Arc<dyn Store>, &'sta
                 "state is kept in memory: not shared between processes and lost on restart; \
                  set KAKAOBOT_REDIS_URL or KAKAOBOT_REDIS_CLUSTER for real use"
             );
-            return Ok((Arc::new(MemoryStore::new()), "memory"));
+            let memory: Arc<dyn Store> = Arc::new(MemoryStore::new());
+            return Ok(Stores {
+                store: memory.clone(),
+                patient: memory,
+                kind: "memory",
+            });
         }
     };
     let tls_root = settings
@@ -357,18 +375,26 @@ pub fn build_store(settings: &Settings) -> anyhow::Result<(Arc<dyn Store>, &'sta
                 .with_context(|| format!("failed to read the Redis CA bundle {}", path.display()))
         })
         .transpose()?;
-    let store = RedisStore::open(
-        &target,
-        &settings.key_prefix,
-        RedisTimeouts {
-            connect: settings.redis_connect_timeout,
-            response: settings.redis_response_timeout,
-        },
-        tls_root,
-    )
-    .with_context(|| format!("failed to set up Redis at {shown}"))?;
+    let open = |timeouts| {
+        RedisStore::open(&target, &settings.key_prefix, timeouts, tls_root.clone())
+            .with_context(|| format!("failed to set up Redis at {shown}"))
+    };
+    let store = open(RedisTimeouts {
+        connect: settings.redis_connect_timeout,
+        response: settings.redis_response_timeout,
+    })?;
+    // Connecting waits too: a stalled Redis accepts the socket but answers the
+    // handshake only when it resumes, and a refused connection still fails at once.
+    let patient = open(RedisTimeouts {
+        connect: crate::callback::DEADLINE,
+        response: crate::callback::DEADLINE,
+    })?;
     info!(redis = %shown, mode = kind, key_prefix = %settings.key_prefix, "state is kept in Redis");
-    Ok((Arc::new(store), kind))
+    Ok(Stores {
+        store: Arc::new(store),
+        patient: Arc::new(patient),
+        kind,
+    })
 }
 
 /// Runs the key-layout migration (see [`crate::store::migrate`]) on the configured
@@ -422,7 +448,7 @@ fn bank_source(settings: &Settings) -> BankSource {
 pub fn build_state(settings: &Settings) -> anyhow::Result<AppState> {
     let bank = bank_source(settings).load()?;
     info!(questions = bank.len(), "question bank loaded");
-    let (store, store_kind) = build_store(settings)?;
+    let stores = build_store(settings)?;
     if settings.skill_secret.is_none() {
         warn!(
             "skills are open to anyone who can reach this port; set KAKAOBOT_SKILL_SECRET \
@@ -431,10 +457,11 @@ pub fn build_state(settings: &Settings) -> anyhow::Result<AppState> {
     }
     Ok(AppState {
         bots: Bots::new(QuizBot::new(bank), LunchBot::new()),
-        store,
+        store: stores.store,
+        patient_store: stores.patient,
         default_bot: settings.default_bot,
         reply_budget: settings.reply_budget,
-        store_kind,
+        store_kind: stores.kind,
         skill_secret: settings.skill_secret.clone(),
         callbacks: Callbacks::new(settings.callback_allowed_hosts.clone())?,
     })
@@ -461,9 +488,11 @@ pub fn openapi(state: AppState) -> OpenApiService<Api, ()> {
 
 /// The OpenAPI document as pretty JSON, exactly as committed in `openapi/kakaobot.json`.
 pub fn spec_json() -> anyhow::Result<String> {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
     let state = AppState {
         bots: Bots::new(QuizBot::new(QuestionBank::embedded()?), LunchBot::new()),
-        store: Arc::new(MemoryStore::new()),
+        store: store.clone(),
+        patient_store: store,
         default_bot: crate::bots::BotName::Quiz,
         reply_budget: Settings::default().reply_budget,
         store_kind: "memory",

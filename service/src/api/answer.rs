@@ -87,20 +87,37 @@ pub async fn answer(state: &AppState, bot: BotName, user: &UserKey, input: &Inpu
             reply,
             outcome: Outcome::Answered,
         },
-        Err(cause) => {
-            warn!(%bot, %user, kind = input_kind(input), %cause, "store failed; sending the fallback reply");
-            crate::metrics::fallback_reply(bot, cause.reason());
-            Answer {
-                reply: state.bots.unavailable(bot),
-                outcome: Outcome::Fallback,
-            }
-        }
+        Err(cause) => fallback(state, bot, user, input, cause),
+    }
+}
+
+/// The "try again" reply, logged and counted.
+fn fallback(
+    state: &AppState,
+    bot: BotName,
+    user: &UserKey,
+    input: &Input,
+    cause: Unanswered,
+) -> Answer {
+    warn!(%bot, %user, kind = input_kind(input), %cause, "store failed; sending the fallback reply");
+    crate::metrics::fallback_reply(bot, cause.reason());
+    Answer {
+        reply: state.bots.unavailable(bot),
+        outcome: Outcome::Fallback,
     }
 }
 
 /// The reply if it is ready within the budget; otherwise `None` (send the callback
 /// acknowledgement, [`Outcome::Callback`]), and the reply is delivered to `url` when
 /// it is ready (see [`callback`]).
+///
+/// The work runs once, on the patient store, whose call waits for a stalled Redis up
+/// to the callback deadline: the reply budget only decides whether its answer goes in
+/// the response or to the callback URL. It is tried again only when it never reached
+/// Redis ([`StoreError::never_sent`]); a call that timed out or lost its connection may
+/// have made its change, so that one ends in the "try again" reply (when it failed
+/// within the budget) or no callback (later), never in a second change. The argument
+/// is written at [`callback::Callbacks::follow_up`].
 pub async fn answer_or_call_back(
     state: &AppState,
     bot: BotName,
@@ -116,7 +133,7 @@ pub async fn answer_or_call_back(
             async move {
                 state
                     .bots
-                    .reply(bot, &user, &input, state.store.as_ref())
+                    .reply(bot, &user, &input, state.patient_store.as_ref())
                     .await
             }
         }
@@ -129,13 +146,26 @@ pub async fn answer_or_call_back(
                 outcome: Outcome::Answered,
             })
         }
-        Ok(Ok(Err(cause))) => {
-            warn!(%bot, %user, %cause, host = url.host(), "store failed; answering useCallback");
+        Ok(Ok(Err(cause))) if cause.never_sent() => {
+            warn!(%bot, %user, %cause, host = url.host(), "store unreachable; answering useCallback");
             None
         }
+        Ok(Ok(Err(cause))) => {
+            return Some(fallback(
+                state,
+                bot,
+                &user,
+                &input,
+                Unanswered::Failed(cause),
+            ))
+        }
         Ok(Err(join)) => {
-            warn!(%bot, %user, cause = %join, "reply task failed; answering useCallback");
-            None
+            warn!(%bot, %user, cause = %join, "reply task failed; sending the fallback reply");
+            crate::metrics::fallback_reply(bot, FallbackReason::Error);
+            return Some(Answer {
+                reply: state.bots.unavailable(bot),
+                outcome: Outcome::Fallback,
+            });
         }
         Err(_) => {
             warn!(%bot, %user, host = url.host(), "store slow; answering useCallback");
@@ -151,9 +181,12 @@ pub async fn answer_or_call_back(
                 url,
                 first,
                 work,
+                StoreError::never_sent,
                 skill::render,
-                acked,
-                started + callback::DEADLINE,
+                callback::Window {
+                    acked,
+                    deadline: started + callback::DEADLINE,
+                },
             )
             .await;
         callback::record_outcome(bot, &host, &outcome);

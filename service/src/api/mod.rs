@@ -57,6 +57,9 @@ pub fn api(state: AppState) -> Api {
 pub struct AppState {
     pub bots: Bots,
     pub store: Arc<dyn Store>,
+    /// The same data, for late skill answers: its calls wait for Redis up to the
+    /// callback deadline instead of giving up after the response timeout.
+    pub patient_store: Arc<dyn Store>,
     /// The bot behind the root paths.
     pub default_bot: BotName,
     /// Time a request may spend on the store before the fallback reply is sent.

@@ -171,3 +171,13 @@ impl ConnectionLike for RedisConnection {
         }
     }
 }
+
+impl super::StoreError {
+    /// Whether the call certainly never reached Redis: no connection could be opened
+    /// (refused, or no socket file). Only then may it be tried again without risking
+    /// that its change is made twice: a call that timed out or lost its connection
+    /// may have run, or may still run when a paused Redis resumes.
+    pub fn never_sent(&self) -> bool {
+        matches!(self, Self::Redis(err) if err.is_connection_refusal())
+    }
+}

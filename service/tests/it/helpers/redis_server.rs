@@ -142,6 +142,49 @@ impl RedisServer {
     }
 }
 
+impl RedisServer {
+    /// Stops the process (SIGSTOP) as a stalled host would: connections stay open,
+    /// nothing is read or answered until [`RedisServer::thaw`].
+    pub fn freeze(&self) {
+        self.signal(libc::SIGSTOP);
+    }
+
+    /// Lets a frozen server run again (SIGCONT): it then reads what queued meanwhile.
+    pub fn thaw(&self) {
+        self.signal(libc::SIGCONT);
+    }
+
+    fn signal(&self, signal: libc::c_int) {
+        let child = self.child.as_ref().expect("redis-server is running");
+        let pid = libc::pid_t::try_from(child.id()).expect("a pid");
+        // SAFETY: kill(2) on our own child's pid has no memory effects.
+        let done = unsafe { libc::kill(pid, signal) };
+        assert_eq!(done, 0, "kill({pid}, {signal}) failed");
+    }
+
+    /// How many Lua scripts the server has run (`EVAL`, `EVALSHA` and their read-only
+    /// forms), from `INFO commandstats`: each is one change the store asked for.
+    pub async fn scripts_run(&self) -> u64 {
+        let mut admin = redis::Client::open(self.url())
+            .unwrap()
+            .get_multiplexed_async_connection()
+            .await
+            .unwrap();
+        let info: String = redis::cmd("INFO")
+            .arg("commandstats")
+            .query_async(&mut admin)
+            .await
+            .unwrap();
+        info.lines()
+            .filter_map(|line| line.strip_prefix("cmdstat_"))
+            .filter_map(|line| line.split_once(':'))
+            .filter(|(command, _)| command.starts_with("eval"))
+            .filter_map(|(_, stats)| stats.split(',').find_map(|s| s.strip_prefix("calls=")))
+            .map(|n| n.parse::<u64>().expect("a count"))
+            .sum()
+    }
+}
+
 impl Drop for RedisServer {
     fn drop(&mut self) {
         self.stop();
