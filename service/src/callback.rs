@@ -9,10 +9,12 @@
 //! `callback_allowed_hosts` setting names further hosts (for tests and private relays).
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
 use reqwest::Url;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 use tracing::{info, warn};
 
@@ -26,6 +28,9 @@ pub const DEADLINE: Duration = Duration::from_secs(50);
 pub const AFTER_ACK: Duration = Duration::from_secs(1);
 /// Longest a callback POST may take.
 const POST_TIMEOUT: Duration = Duration::from_secs(10);
+/// Callback POSTs in flight at once, so that the answers a stall held back leave in
+/// a stream when the store resumes, not in one burst of sockets and buffers.
+pub const POSTS_AT_ONCE: usize = 8;
 
 /// The waiting message shown until the callback arrives.
 pub const WAITING_TEXT: &str = "답변을 준비하고 있어요. 잠시만 기다려 주세요!";
@@ -35,6 +40,16 @@ pub const WAITING_TEXT: &str = "답변을 준비하고 있어요. 잠시만 기�
 pub struct Callbacks {
     client: reqwest::Client,
     extra_hosts: Vec<String>,
+    /// One permit per answer waiting to be called back (`callback_max_pending`).
+    pending: Arc<Semaphore>,
+    /// One permit per POST in flight ([`POSTS_AT_ONCE`]).
+    posting: Arc<Semaphore>,
+}
+
+/// A place among the pending callbacks, held until the callback is sent or given up.
+#[derive(Debug)]
+pub struct Pending {
+    _place: OwnedSemaphorePermit,
 }
 
 /// When a callback may go out: not before [`AFTER_ACK`] after `acked`, not after
@@ -72,11 +87,13 @@ pub enum CallbackError {
 }
 
 impl Callbacks {
-    /// `extra_hosts`: `host` or `host:port` entries allowed besides Kakao's, over http or https.
-    pub fn new(extra_hosts: Vec<String>) -> anyhow::Result<Self> {
+    /// `extra_hosts`: `host` or `host:port` entries allowed besides Kakao's, over http
+    /// or https; `max_pending`: most answers waiting to be called back at once.
+    pub fn new(extra_hosts: Vec<String>, max_pending: usize) -> anyhow::Result<Self> {
         crate::install_crypto_provider();
         let client = reqwest::Client::builder()
             .timeout(POST_TIMEOUT)
+            .pool_max_idle_per_host(POSTS_AT_ONCE)
             // A redirect could lead anywhere; Kakao's callback endpoint does not redirect.
             .redirect(reqwest::redirect::Policy::none())
             .build()
@@ -87,7 +104,20 @@ impl Callbacks {
                 .into_iter()
                 .map(|h| h.to_ascii_lowercase())
                 .collect(),
+            pending: Arc::new(Semaphore::new(max_pending)),
+            posting: Arc::new(Semaphore::new(POSTS_AT_ONCE)),
         })
+    }
+
+    /// A place among the pending callbacks, or `None` when `callback_max_pending`
+    /// answers are waiting already: then the request gets the plain answer (the
+    /// "try again" one if the store is slow), which costs nothing once sent.
+    pub fn reserve(&self) -> Option<Pending> {
+        self.pending
+            .clone()
+            .try_acquire_owned()
+            .ok()
+            .map(|place| Pending { _place: place })
     }
 
     /// The URL, if it may be called: `https` on `kakao.com` or a subdomain, or any
@@ -169,6 +199,9 @@ impl Callbacks {
             }
         };
         tokio::time::sleep_until(acked + AFTER_ACK).await;
+        let Ok(Ok(_turn)) = tokio::time::timeout_at(deadline, self.posting.acquire()).await else {
+            return Err(CallbackError::NoAnswer);
+        };
         self.post(&url, &render(&answer)).await
     }
 
@@ -227,7 +260,7 @@ mod tests {
     use super::*;
 
     fn callbacks(extra: &[&str]) -> Callbacks {
-        Callbacks::new(extra.iter().map(|h| h.to_string()).collect()).unwrap()
+        Callbacks::new(extra.iter().map(|h| h.to_string()).collect(), 4).unwrap()
     }
 
     #[test]

@@ -135,6 +135,11 @@ settings! {
     /// besides `*.kakao.com`, over http or https; for tests and private relays. Empty:
     /// Kakao only, over https.
     callback_allowed_hosts: Vec<String>, key "callback_allowed_hosts", default "", with "list";
+    /// Most skill answers waiting for a slow store to be sent to their callback URL;
+    /// over it, a request with a callback URL gets the plain answer (the "try again"
+    /// one while the store is slow). Each waiting answer holds a few KiB, and, when
+    /// sent, one of at most 8 outgoing connections. 0 turns callbacks off.
+    callback_max_pending: usize, key "callback_max_pending", default "1024", with "number";
     /// Address of the Prometheus metrics listener (`GET /metrics`), never the public
     /// port; empty turns metrics off.
     metrics_listen: Option<SocketAddr>, key "metrics_listen", default "127.0.0.1:9464", with "optional_address";

@@ -463,7 +463,10 @@ pub fn build_state(settings: &Settings) -> anyhow::Result<AppState> {
         reply_budget: settings.reply_budget,
         store_kind: stores.kind,
         skill_secret: settings.skill_secret.clone(),
-        callbacks: Callbacks::new(settings.callback_allowed_hosts.clone())?,
+        callbacks: Callbacks::new(
+            settings.callback_allowed_hosts.clone(),
+            settings.callback_max_pending,
+        )?,
     })
 }
 
@@ -497,7 +500,7 @@ pub fn spec_json() -> anyhow::Result<String> {
         reply_budget: Settings::default().reply_budget,
         store_kind: "memory",
         skill_secret: None,
-        callbacks: Callbacks::new(Vec::new())?,
+        callbacks: Callbacks::new(Vec::new(), Settings::default().callback_max_pending)?,
     };
     Ok(openapi(state).spec())
 }

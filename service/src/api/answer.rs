@@ -118,6 +118,9 @@ fn fallback(
 /// have made its change, so that one ends in the "try again" reply (when it failed
 /// within the budget) or no callback (later), never in a second change. The argument
 /// is written at [`callback::Callbacks::follow_up`].
+///
+/// At most `callback_max_pending` answers wait at once; a request over that gets
+/// [`answer`]'s reply, the plain one or the "try again" one.
 pub async fn answer_or_call_back(
     state: &AppState,
     bot: BotName,
@@ -125,6 +128,10 @@ pub async fn answer_or_call_back(
     input: Input,
     url: CallbackUrl,
 ) -> Option<Answer> {
+    let Some(pending) = state.callbacks.reserve() else {
+        debug!(%bot, %user, "callback_max_pending answers are waiting already; answering without callback");
+        return Some(answer(state, bot, &user, &input).await);
+    };
     let started = TokioInstant::now();
     let work = {
         let (state, user, input) = (state.clone(), user.clone(), input.clone());
@@ -189,6 +196,7 @@ pub async fn answer_or_call_back(
                 },
             )
             .await;
+        drop(pending);
         callback::record_outcome(bot, &host, &outcome);
     });
     None

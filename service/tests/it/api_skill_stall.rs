@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use crate::helpers::{
-    skill_payload, spawn_app_with, CallbackReceiver, RedisServer, SkillAnswer, TestApp,
+    skill_payload, spawn_app_with, CallbackReceiver, Plain, RedisServer, SkillAnswer, TestApp,
 };
 
 const USER: &str = "00000000000000000000000000000000000000000000000000000073_74616c6c";
@@ -97,4 +97,80 @@ async fn an_answer_sent_during_a_stall_is_judged_once_and_called_back_as_judged(
     app.skill("/quiz", USER, "내 점수")
         .await
         .assert_says("지금까지 3문제 중");
+}
+
+/// Skill requests from `count` users at once, each with its own callback URL: the
+/// answers' JSON bodies.
+async fn many_at_once(app: &TestApp, receiver: &CallbackReceiver, count: usize) -> Vec<Value> {
+    let mut requests = tokio::task::JoinSet::new();
+    for n in 0..count {
+        let mut body = skill_payload(&format!("{n:064x}"), "웹 퀴즈");
+        body["userRequest"]["callbackUrl"] = json!(receiver.url(&format!("token-{n}")));
+        let (client, url) = (app.client.clone(), app.url("/quiz/skill"));
+        requests.spawn(async move {
+            let response = client
+                .post(url)
+                .json(&body)
+                .send()
+                .await
+                .expect("an answer");
+            Plain::from(response).await.json()
+        });
+    }
+    requests.join_all().await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn over_the_pending_budget_a_stall_gets_the_plain_answer_and_callbacks_leave_paced() {
+    const BUDGET: usize = 12;
+    const REQUESTS: usize = 20;
+    let redis = RedisServer::start();
+    // Each POST is answered after 300 ms, so callbacks sent together would overlap.
+    let mut receiver = CallbackReceiver::start_holding(Duration::from_millis(300)).await;
+    let app = app_calling_back(
+        "stall_budget",
+        &redis,
+        &receiver,
+        &[("KAKAOBOT_CALLBACK_MAX_PENDING", &BUDGET.to_string())],
+    )
+    .await;
+    app.skill("/quiz", USER, "내 점수").await;
+
+    redis.freeze();
+    let answers = many_at_once(&app, &receiver, REQUESTS).await;
+    let waiting = answers.iter().filter(|a| a["useCallback"] == true).count();
+    let plain = answers
+        .iter()
+        .filter(|a| {
+            SkillAnswer::text_of(a).is_some_and(|t| t.contains("잠시 후 다시 시도해 주세요"))
+        })
+        .count();
+    assert_eq!(waiting, BUDGET, "callbacks promised: {answers:?}");
+    assert_eq!(
+        plain,
+        REQUESTS - BUDGET,
+        "\"try again\" answers: {answers:?}"
+    );
+    tokio::time::sleep(STALL).await;
+    redis.thaw();
+
+    let mut delivered = 0;
+    while let Some((_, body)) = receiver.next(DELIVERED_WITHIN).await {
+        assert!(callback_text(&body).starts_with("[웹 퀴즈]"), "{body}");
+        delivered += 1;
+        if delivered == BUDGET {
+            break;
+        }
+    }
+    assert_eq!(delivered, BUDGET, "every promised callback is delivered");
+    assert!(receiver.next(Duration::from_secs(2)).await.is_none());
+    assert!(
+        receiver.most_at_once() <= kakaobot::callback::POSTS_AT_ONCE,
+        "{} callback POSTs at once",
+        receiver.most_at_once()
+    );
+    eprintln!(
+        "{REQUESTS} requests during a stall, budget {BUDGET}: {waiting} callbacks, {plain} plain answers; at most {} POSTs at once",
+        receiver.most_at_once()
+    );
 }
