@@ -467,6 +467,7 @@ pub fn build_state(settings: &Settings) -> anyhow::Result<AppState> {
             settings.callback_allowed_hosts.clone(),
             settings.callback_max_pending,
         )?,
+        store_health: Arc::default(),
     })
 }
 
@@ -501,6 +502,7 @@ pub fn spec_json() -> anyhow::Result<String> {
         store_kind: "memory",
         skill_secret: None,
         callbacks: Callbacks::new(Vec::new(), Settings::default().callback_max_pending)?,
+        store_health: Arc::default(),
     };
     Ok(openapi(state).spec())
 }

@@ -83,10 +83,13 @@ pub async fn answer(state: &AppState, bot: BotName, user: &UserKey, input: &Inpu
     let store = state.store.as_ref();
     let reply = state.bots.reply(bot, user, input, store);
     match within_budget(state.reply_budget, reply).await {
-        Ok(reply) => Answer {
-            reply,
-            outcome: Outcome::Answered,
-        },
+        Ok(reply) => {
+            state.store_health.succeeded();
+            Answer {
+                reply,
+                outcome: Outcome::Answered,
+            }
+        }
         Err(cause) => fallback(state, bot, user, input, cause),
     }
 }
@@ -99,7 +102,11 @@ fn fallback(
     input: &Input,
     cause: Unanswered,
 ) -> Answer {
-    warn!(%bot, %user, kind = input_kind(input), %cause, "store failed; sending the fallback reply");
+    let refused = matches!(&cause, Unanswered::Failed(err) if err.refused_by_store());
+    if let Some(unlogged) = state.store_health.failed(refused) {
+        // `unlogged`: store failures since the previous line that had none of their own.
+        warn!(%bot, %user, kind = input_kind(input), %cause, unlogged, "store failed; sending the fallback reply");
+    }
     crate::metrics::fallback_reply(bot, cause.reason());
     Answer {
         reply: state.bots.unavailable(bot),
@@ -148,13 +155,16 @@ pub async fn answer_or_call_back(
     let mut first = tokio::spawn(work());
     let first = match tokio::time::timeout(state.reply_budget, &mut first).await {
         Ok(Ok(Ok(reply))) => {
+            state.store_health.succeeded();
             return Some(Answer {
                 reply,
                 outcome: Outcome::Answered,
-            })
+            });
         }
         Ok(Ok(Err(cause))) if cause.never_sent() => {
-            warn!(%bot, %user, %cause, host = url.host(), "store unreachable; answering useCallback");
+            if let Some(unlogged) = state.store_health.failed(false) {
+                warn!(%bot, %user, %cause, unlogged, host = url.host(), "store unreachable; answering useCallback");
+            }
             None
         }
         Ok(Ok(Err(cause))) => {
@@ -175,7 +185,9 @@ pub async fn answer_or_call_back(
             });
         }
         Err(_) => {
-            warn!(%bot, %user, host = url.host(), "store slow; answering useCallback");
+            if let Some(unlogged) = state.store_health.failed(false) {
+                warn!(%bot, %user, unlogged, host = url.host(), "store slow; answering useCallback");
+            }
             Some(first)
         }
     };

@@ -180,4 +180,10 @@ impl super::StoreError {
     pub fn never_sent(&self) -> bool {
         matches!(self, Self::Redis(err) if err.is_connection_refusal())
     }
+
+    /// Whether Redis answered the call with an error reply (out of memory, a script
+    /// error): it is reachable but does not serve, which a `PING` does not show.
+    pub fn refused_by_store(&self) -> bool {
+        matches!(self, Self::Redis(err) if !(err.is_io_error() || err.is_timeout() || err.is_connection_dropped()))
+    }
 }

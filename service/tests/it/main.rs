@@ -26,6 +26,7 @@ mod api_quiz;
 mod api_skill;
 mod api_skill_outage;
 mod api_skill_stall;
+mod api_store_full;
 mod cluster_failover;
 mod cluster_two_processes;
 mod docs_korean_readme;

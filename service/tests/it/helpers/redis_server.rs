@@ -28,6 +28,8 @@ pub struct RedisServer {
     dir: TempDir,
     /// `None` while stopped.
     child: Option<Child>,
+    /// Further `redis-server` arguments.
+    extra: Vec<String>,
 }
 
 impl RedisServer {
@@ -36,6 +38,11 @@ impl RedisServer {
     /// Panics when no `redis-server` can be found or it does not come up: a test that
     /// needs Redis must fail loudly, never pass silently.
     pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// Like [`RedisServer::start`], with further arguments (`["--maxmemory", "1"]`).
+    pub fn start_with(args: &[&str]) -> Self {
         let binary = find_binary();
         let mut last_log = String::new();
         for _ in 0..START_ATTEMPTS {
@@ -47,6 +54,7 @@ impl RedisServer {
                     .tempdir()
                     .expect("failed to create a temp dir for redis-server"),
                 child: None,
+                extra: args.iter().map(|a| (*a).to_owned()).collect(),
             };
             match server.spawn_and_wait() {
                 Ok(()) => return server,
@@ -99,6 +107,7 @@ impl RedisServer {
             .arg(self.dir.path())
             .arg("--logfile")
             .arg(&log_file)
+            .args(&self.extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
