@@ -53,26 +53,52 @@ pub struct Application {
 pub struct BankReloader {
     bots: Bots,
     source: BankSource,
+    /// Set while a read is under way: a read that never ends (a FIFO nobody writes,
+    /// a hung mount) holds one blocking thread, and later SIGHUPs do not add more.
+    reading: Arc<std::sync::atomic::AtomicBool>,
 }
+
+/// How long a reload may take before it is reported as stuck.
+pub const RELOAD_WITHIN: Duration = Duration::from_secs(10);
 
 impl BankReloader {
     /// Loads the bank from its source; a valid one serves from the next message on, an
     /// invalid one is refused and the bank in use stays. Says which in the log.
-    pub fn reload(&self) -> Result<(), BankError> {
-        match self.bots.reload_question_bank(&self.source) {
-            Ok(bank) => {
-                info!(
-                    questions = bank.len(),
-                    categories = bank.categories().len(),
-                    "question bank reloaded"
-                );
-                Ok(())
-            }
-            Err(err) => {
-                error!(cause = %err, "question bank not reloaded; the one in use stays");
-                Err(err)
-            }
+    ///
+    /// The file is read on Tokio's blocking pool, never on a worker: on one CPU (a
+    /// t2.micro) a read that blocks a worker stalls every request, `/health` included.
+    /// A read that has not ended within [`RELOAD_WITHIN`] is logged and left running;
+    /// if it ever ends, its bank is applied (or refused) then.
+    pub async fn reload(&self) {
+        use std::sync::atomic::Ordering;
+        if self.reading.swap(true, Ordering::AcqRel) {
+            warn!("question bank not reloaded: the previous reload is still reading the file");
+            return;
         }
+        let this = self.clone();
+        let read = tokio::task::spawn_blocking(move || {
+            let outcome = this.bots.reload_question_bank(&this.source);
+            this.reading.store(false, Ordering::Release);
+            log_reload(outcome);
+        });
+        if tokio::time::timeout(RELOAD_WITHIN, read).await.is_err() {
+            error!(
+                within_secs = RELOAD_WITHIN.as_secs(),
+                "question bank read has not finished; the one in use stays. Check that \
+                 KAKAOBOT_QUESTION_BANK is a regular file on a mount that answers"
+            );
+        }
+    }
+}
+
+fn log_reload(outcome: Result<Arc<QuestionBank>, BankError>) {
+    match outcome {
+        Ok(bank) => info!(
+            questions = bank.len(),
+            categories = bank.categories().len(),
+            "question bank reloaded"
+        ),
+        Err(err) => error!(cause = %err, "question bank not reloaded; the one in use stays"),
     }
 }
 
@@ -84,6 +110,7 @@ impl Application {
         let reloader = BankReloader {
             bots: state.bots.clone(),
             source: bank_source(&settings),
+            reading: Arc::default(),
         };
         let tls_listen = settings.tls_listen.map(|addr| addr.to_string());
         let limits = Limits {
