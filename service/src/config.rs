@@ -123,9 +123,11 @@ settings! {
     /// Seconds a client has to send a request's body once its header has arrived;
     /// a slower body gets 408 and the connection is closed.
     body_timeout: Duration, key "body_timeout_secs", default "10", with "secs";
-    /// Most connections served at once; further ones wait in the kernel's accept
-    /// queue. Keep it well below the unit's `LimitNOFILE=`, so Redis and the metrics
-    /// listener always find a file descriptor.
+    /// Most connections served at once. At the limit, each new connection takes the
+    /// place of the one that has gone longest without a request (one that sent
+    /// nothing yet, else one idle between requests), so silent clients cannot hold
+    /// the limit. Keep it well below the unit's `LimitNOFILE=`, so Redis and the
+    /// metrics listener always find a file descriptor.
     max_connections: usize, key "max_connections", default "4096", with "number";
     /// When set, a skill request must carry it in the `X-Kakaobot-Skill-Secret` header
     /// (added in the skill's settings in Kakao's admin centre); empty leaves skills

@@ -30,6 +30,7 @@ mod api_store_full;
 mod cluster_failover;
 mod cluster_two_processes;
 mod docs_korean_readme;
+mod edge_connection_cap;
 mod edge_fds;
 mod edge_limits;
 mod edge_logs;
