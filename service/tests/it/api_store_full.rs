@@ -3,7 +3,7 @@
 //! are summarised, not written one per request. On the real binary, for its log.
 
 use std::thread::sleep;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use kakaobot::api::store_health::LOG_EVERY;
 
@@ -48,6 +48,8 @@ fn a_redis_refusing_writes_is_not_ready_and_its_warnings_are_summarised() {
     }
 
     let (status, body) = service.request("GET", "/ready", None).expect("an answer");
+    // The log is written off the request path: wait for the first line to land.
+    service.wait_for_log(FALLBACK_LINE, 1);
     let lines = service.log_lines(FALLBACK_LINE);
     eprintln!(
         "{REQUESTS} requests on a full Redis: {} fallback lines, then /ready {status}",
@@ -62,9 +64,17 @@ fn a_redis_refusing_writes_is_not_ready_and_its_warnings_are_summarised() {
     // The next line after the quiet period counts the failures it did not log.
     sleep(LOG_EVERY + Duration::from_secs(1));
     ask_a_question(&service, REQUESTS);
-    let lines = service.log_lines(FALLBACK_LINE);
+    let counted = || {
+        let lines = service.log_lines(FALLBACK_LINE);
+        (lines.iter().map(failures_in).sum::<u64>(), lines)
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while counted().0 < REQUESTS as u64 + 1 && Instant::now() < deadline {
+        sleep(Duration::from_millis(50));
+    }
+    let (failures, lines) = counted();
     assert_eq!(
-        lines.iter().map(failures_in).sum::<u64>(),
+        failures,
         REQUESTS as u64 + 1,
         "every failure is counted in a line: {lines:?}"
     );
