@@ -8,6 +8,7 @@
 use std::future::Future;
 use std::time::{Duration, Instant};
 
+use tokio::task::JoinHandle;
 use tokio::time::Instant as TokioInstant;
 use tracing::{debug, warn};
 
@@ -191,7 +192,29 @@ pub async fn answer_or_call_back(
             Some(first)
         }
     };
-    let acked = TokioInstant::now();
+    let window = callback::Window {
+        acked: TokioInstant::now(),
+        deadline: started + callback::DEADLINE,
+    };
+    call_back_later(state, bot, url, first, work, window, pending);
+    None
+}
+
+/// Delivers what `first` (or, when it never reached the store, `work` tried again)
+/// answers to `url` within `window`, on a task of its own; `pending` is its place
+/// among the pending callbacks, given back when it ends.
+fn call_back_later<W, Fut>(
+    state: &AppState,
+    bot: BotName,
+    url: CallbackUrl,
+    first: Option<JoinHandle<Result<Reply, StoreError>>>,
+    work: W,
+    window: callback::Window,
+    pending: callback::Pending,
+) where
+    W: FnMut() -> Fut + Send + 'static,
+    Fut: Future<Output = Result<Reply, StoreError>> + Send,
+{
     let callbacks = state.callbacks.clone();
     tokio::spawn(async move {
         let host = url.host().to_owned();
@@ -202,16 +225,12 @@ pub async fn answer_or_call_back(
                 work,
                 StoreError::never_sent,
                 skill::render,
-                callback::Window {
-                    acked,
-                    deadline: started + callback::DEADLINE,
-                },
+                window,
             )
             .await;
         drop(pending);
         callback::record_outcome(bot, &host, &outcome);
     });
-    None
 }
 
 /// The kind of input, for log lines (never its text).
