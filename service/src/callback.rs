@@ -9,10 +9,12 @@
 //! `callback_allowed_hosts` setting names further hosts (for tests and private relays).
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
 use reqwest::Url;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 use tracing::{info, warn};
 
@@ -26,6 +28,9 @@ pub const DEADLINE: Duration = Duration::from_secs(50);
 pub const AFTER_ACK: Duration = Duration::from_secs(1);
 /// Longest a callback POST may take.
 const POST_TIMEOUT: Duration = Duration::from_secs(10);
+/// Callback POSTs in flight at once, so that the answers a stall held back leave in
+/// a stream when the store resumes, not in one burst of sockets and buffers.
+pub const POSTS_AT_ONCE: usize = 8;
 
 /// The waiting message shown until the callback arrives.
 pub const WAITING_TEXT: &str = "답변을 준비하고 있어요. 잠시만 기다려 주세요!";
@@ -35,6 +40,24 @@ pub const WAITING_TEXT: &str = "답변을 준비하고 있어요. 잠시만 기�
 pub struct Callbacks {
     client: reqwest::Client,
     extra_hosts: Vec<String>,
+    /// One permit per answer waiting to be called back (`callback_max_pending`).
+    pending: Arc<Semaphore>,
+    /// One permit per POST in flight ([`POSTS_AT_ONCE`]).
+    posting: Arc<Semaphore>,
+}
+
+/// A place among the pending callbacks, held until the callback is sent or given up.
+#[derive(Debug)]
+pub struct Pending {
+    _place: OwnedSemaphorePermit,
+}
+
+/// When a callback may go out: not before [`AFTER_ACK`] after `acked`, not after
+/// `deadline`.
+#[derive(Clone, Copy, Debug)]
+pub struct Window {
+    pub acked: Instant,
+    pub deadline: Instant,
 }
 
 /// A callback URL that passed [`Callbacks::permit`].
@@ -53,6 +76,8 @@ impl CallbackUrl {
 pub enum CallbackError {
     #[error("no answer from the store within {} s of the request", DEADLINE.as_secs())]
     NoAnswer,
+    #[error("the store failed, and trying again could repeat a change: {0}")]
+    Failed(String),
     #[error("the answer could not be written as JSON: {0}")]
     Encode(#[source] serde_json::Error),
     #[error("the callback POST failed: {0}")]
@@ -62,11 +87,13 @@ pub enum CallbackError {
 }
 
 impl Callbacks {
-    /// `extra_hosts`: `host` or `host:port` entries allowed besides Kakao's, over http or https.
-    pub fn new(extra_hosts: Vec<String>) -> anyhow::Result<Self> {
+    /// `extra_hosts`: `host` or `host:port` entries allowed besides Kakao's, over http
+    /// or https; `max_pending`: most answers waiting to be called back at once.
+    pub fn new(extra_hosts: Vec<String>, max_pending: usize) -> anyhow::Result<Self> {
         crate::install_crypto_provider();
         let client = reqwest::Client::builder()
             .timeout(POST_TIMEOUT)
+            .pool_max_idle_per_host(POSTS_AT_ONCE)
             // A redirect could lead anywhere; Kakao's callback endpoint does not redirect.
             .redirect(reqwest::redirect::Policy::none())
             .build()
@@ -77,7 +104,20 @@ impl Callbacks {
                 .into_iter()
                 .map(|h| h.to_ascii_lowercase())
                 .collect(),
+            pending: Arc::new(Semaphore::new(max_pending)),
+            posting: Arc::new(Semaphore::new(POSTS_AT_ONCE)),
         })
+    }
+
+    /// A place among the pending callbacks, or `None` when `callback_max_pending`
+    /// answers are waiting already: then the request gets the plain answer (the
+    /// "try again" one if the store is slow), which costs nothing once sent.
+    pub fn reserve(&self) -> Option<Pending> {
+        self.pending
+            .clone()
+            .try_acquire_owned()
+            .ok()
+            .map(|place| Pending { _place: place })
     }
 
     /// The URL, if it may be called: `https` on `kakao.com` or a subdomain, or any
@@ -99,52 +139,69 @@ impl Callbacks {
         (kakao || named).then_some(CallbackUrl(url))
     }
 
-    /// Delivers the answer that the still-running `first` try will produce, or, if it
-    /// fails (or had failed already: `None`), that `retry` produces on a later try, to
-    /// `url`: once, not before [`AFTER_ACK`] after `acked`, and only if it is ready by
-    /// `deadline`.
+    /// Delivers the answer that the still-running `first` try will produce to `url`:
+    /// once, not before [`AFTER_ACK`] after `window.acked`, and only if it is ready by
+    /// `window.deadline`. Another try (`retry`, with back-off) is made only after a failure
+    /// that `never_ran` says left no effect — `first` being `None` means it failed so.
+    ///
+    /// Why one try, awaited, and not a retry on timeout: a call that timed out is
+    /// still queued on the connection, and a paused Redis runs it when it resumes. A
+    /// second try would then find the first one's change (a judged answer, an asked
+    /// question) and the user would be sent what the second try saw — "already
+    /// judged" for an answer that counted. So the first try's reply is the answer,
+    /// however late, up to the deadline; the store it runs on waits that long.
     pub async fn follow_up<T, E, F, Fut>(
         &self,
         url: CallbackUrl,
         first: Option<tokio::task::JoinHandle<Result<T, E>>>,
         retry: F,
+        never_ran: impl Fn(&E) -> bool,
         render: impl Fn(&T) -> SkillResponse,
-        acked: Instant,
-        deadline: Instant,
+        window: Window,
     ) -> Result<(), CallbackError>
     where
         E: std::fmt::Display,
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        // The first try is awaited, not abandoned: it may still be writing (an answer
-        // being counted), and a second try would then see its own effect.
+        let Window { acked, deadline } = window;
         let first = match first {
-            None => Err("the first try failed".to_owned()),
+            None => None,
             Some(task) => match tokio::time::timeout_at(deadline, task).await {
-                Ok(Ok(result)) => result.map_err(|e| e.to_string()),
-                Ok(Err(join)) => Err(join.to_string()),
+                Ok(Ok(Ok(answer))) => Some(answer),
+                Ok(Ok(Err(err))) if never_ran(&err) => None,
+                Ok(Ok(Err(err))) => return Err(CallbackError::Failed(err.to_string())),
+                Ok(Err(join)) => return Err(CallbackError::Failed(join.to_string())),
                 Err(_) => return Err(CallbackError::NoAnswer),
             },
         };
         let answer = match first {
-            Ok(answer) => answer,
-            Err(cause) => {
-                info!(%cause, host = url.host(), "first try failed; retrying for the callback");
+            Some(answer) => answer,
+            None => {
+                info!(
+                    host = url.host(),
+                    "the store was not reached; trying again for the callback"
+                );
                 let backoff = ExponentialBuilder::default()
                     .with_min_delay(Duration::from_millis(250))
                     .with_max_delay(Duration::from_secs(2))
                     .without_max_times();
-                let tries = retry.retry(backoff).notify(|err, pause| {
-                    info!(cause = %err, ?pause, "store still failing; callback retry");
+                let tries = retry.retry(backoff).when(&never_ran).notify(|err, pause| {
+                    info!(cause = %err, ?pause, "store still unreachable; callback retry");
                 });
                 match tokio::time::timeout_at(deadline, tries).await {
                     Ok(Ok(answer)) => answer,
+                    Ok(Err(err)) if !never_ran(&err) => {
+                        return Err(CallbackError::Failed(err.to_string()))
+                    }
                     _ => return Err(CallbackError::NoAnswer),
                 }
             }
         };
         tokio::time::sleep_until(acked + AFTER_ACK).await;
+        let Ok(Ok(_turn)) = tokio::time::timeout_at(deadline, self.posting.acquire()).await else {
+            return Err(CallbackError::NoAnswer);
+        };
         self.post(&url, &render(&answer)).await
     }
 
@@ -185,7 +242,7 @@ pub fn record_outcome(
 ) {
     let label = match outcome {
         Ok(()) => "delivered",
-        Err(CallbackError::NoAnswer) => "gave_up",
+        Err(CallbackError::NoAnswer | CallbackError::Failed(_)) => "gave_up",
         Err(CallbackError::Post(_) | CallbackError::Encode(_)) => "failed",
         Err(CallbackError::Refused { .. }) => "refused",
     };
@@ -203,7 +260,7 @@ mod tests {
     use super::*;
 
     fn callbacks(extra: &[&str]) -> Callbacks {
-        Callbacks::new(extra.iter().map(|h| h.to_string()).collect()).unwrap()
+        Callbacks::new(extra.iter().map(|h| h.to_string()).collect(), 4).unwrap()
     }
 
     #[test]
@@ -249,9 +306,12 @@ mod tests {
                     tries += 1;
                     async { Err::<(), _>("store down".to_owned()) }
                 },
+                |_| true,
                 |_| SkillResponse::callback_ack("unused"),
-                now,
-                now + Duration::from_millis(600),
+                Window {
+                    acked: now,
+                    deadline: now + Duration::from_millis(600),
+                },
             )
             .await;
 

@@ -123,9 +123,11 @@ settings! {
     /// Seconds a client has to send a request's body once its header has arrived;
     /// a slower body gets 408 and the connection is closed.
     body_timeout: Duration, key "body_timeout_secs", default "10", with "secs";
-    /// Most connections served at once; further ones wait in the kernel's accept
-    /// queue. Keep it well below the unit's `LimitNOFILE=`, so Redis and the metrics
-    /// listener always find a file descriptor.
+    /// Most connections served at once. At the limit, each new connection takes the
+    /// place of the one that has gone longest without a request (one that sent
+    /// nothing yet, else one idle between requests), so silent clients cannot hold
+    /// the limit. Keep it well below the unit's `LimitNOFILE=`, so Redis and the
+    /// metrics listener always find a file descriptor.
     max_connections: usize, key "max_connections", default "4096", with "number";
     /// When set, a skill request must carry it in the `X-Kakaobot-Skill-Secret` header
     /// (added in the skill's settings in Kakao's admin centre); empty leaves skills
@@ -135,6 +137,11 @@ settings! {
     /// besides `*.kakao.com`, over http or https; for tests and private relays. Empty:
     /// Kakao only, over https.
     callback_allowed_hosts: Vec<String>, key "callback_allowed_hosts", default "", with "list";
+    /// Most skill answers waiting for a slow store to be sent to their callback URL;
+    /// over it, a request with a callback URL gets the plain answer (the "try again"
+    /// one while the store is slow). Each waiting answer holds a few KiB, and, when
+    /// sent, one of at most 8 outgoing connections. 0 turns callbacks off.
+    callback_max_pending: usize, key "callback_max_pending", default "1024", with "number";
     /// Address of the Prometheus metrics listener (`GET /metrics`), never the public
     /// port; empty turns metrics off.
     metrics_listen: Option<SocketAddr>, key "metrics_listen", default "127.0.0.1:9464", with "optional_address";

@@ -58,7 +58,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     let settings = Settings::load(cli.config.as_deref()).context("failed to load settings")?;
     let _log = telemetry::init(settings.log_format);
     let runtime = tokio::runtime::Runtime::new().context("failed to start the async runtime")?;
-    runtime.block_on(async move {
+    let outcome = runtime.block_on(async move {
         match command {
             Command::Check => {
                 startup::build_state(&settings)?;
@@ -77,7 +77,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 Ok(())
             }
         }
-    })
+    });
+    // A question bank read that never ended (see BankReloader) must not hold the exit.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    outcome
 }
 
 /// Reloads the question bank, and the certificate, on each SIGHUP (`systemctl reload
@@ -92,7 +95,7 @@ fn reload_on_hangup(
         while hangups.recv().await.is_some() {
             tracing::info!("SIGHUP: reloading the question bank and the certificate");
             // The outcomes are logged by the reloaders; a bad file changes nothing.
-            let _ = bank.reload();
+            bank.reload().await;
             if let Some(tls) = &tls {
                 let _ = tls.reload().await;
             }

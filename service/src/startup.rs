@@ -38,26 +38,52 @@ pub struct Application {
 pub struct BankReloader {
     bots: Bots,
     source: BankSource,
+    /// Set while a read is under way: a read that never ends (a FIFO nobody writes,
+    /// a hung mount) holds one blocking thread, and later SIGHUPs do not add more.
+    reading: Arc<std::sync::atomic::AtomicBool>,
 }
+
+/// How long a reload may take before it is reported as stuck.
+pub const RELOAD_WITHIN: Duration = Duration::from_secs(10);
 
 impl BankReloader {
     /// Loads the bank from its source; a valid one serves from the next message on, an
     /// invalid one is refused and the bank in use stays. Says which in the log.
-    pub fn reload(&self) -> Result<(), BankError> {
-        match self.bots.reload_question_bank(&self.source) {
-            Ok(bank) => {
-                info!(
-                    questions = bank.len(),
-                    categories = bank.categories().len(),
-                    "question bank reloaded"
-                );
-                Ok(())
-            }
-            Err(err) => {
-                error!(cause = %err, "question bank not reloaded; the one in use stays");
-                Err(err)
-            }
+    ///
+    /// The file is read on Tokio's blocking pool, never on a worker: on one CPU (a
+    /// t2.micro) a read that blocks a worker stalls every request, `/health` included.
+    /// A read that has not ended within [`RELOAD_WITHIN`] is logged and left running;
+    /// if it ever ends, its bank is applied (or refused) then.
+    pub async fn reload(&self) {
+        use std::sync::atomic::Ordering;
+        if self.reading.swap(true, Ordering::AcqRel) {
+            warn!("question bank not reloaded: the previous reload is still reading the file");
+            return;
         }
+        let this = self.clone();
+        let read = tokio::task::spawn_blocking(move || {
+            let outcome = this.bots.reload_question_bank(&this.source);
+            this.reading.store(false, Ordering::Release);
+            log_reload(outcome);
+        });
+        if tokio::time::timeout(RELOAD_WITHIN, read).await.is_err() {
+            error!(
+                within_secs = RELOAD_WITHIN.as_secs(),
+                "question bank read has not finished; the one in use stays. Check that \
+                 KAKAOBOT_QUESTION_BANK is a regular file on a mount that answers"
+            );
+        }
+    }
+}
+
+fn log_reload(outcome: Result<Arc<QuestionBank>, BankError>) {
+    match outcome {
+        Ok(bank) => info!(
+            questions = bank.len(),
+            categories = bank.categories().len(),
+            "question bank reloaded"
+        ),
+        Err(err) => error!(cause = %err, "question bank not reloaded; the one in use stays"),
     }
 }
 
@@ -69,6 +95,7 @@ impl Application {
         let reloader = BankReloader {
             bots: state.bots.clone(),
             source: bank_source(&settings),
+            reading: Arc::default(),
         };
         let tls_listen = settings.tls_listen.map(|addr| addr.to_string());
         let limits = Limits {
@@ -206,8 +233,33 @@ fn open_file_limit() -> Option<u64> {
         .ok()
 }
 
-/// The store the settings ask for, with a log line saying what that means.
-pub fn build_store(settings: &Settings) -> anyhow::Result<(Arc<dyn Store>, &'static str)> {
+/// The store twice over, and its kind. Both are one memory store; on Redis each has
+/// its own connection, opened on first use.
+pub struct Stores {
+    /// For requests: its calls give up after `redis_response_timeout`.
+    pub store: Arc<dyn Store>,
+    /// For late skill answers: its one call may wait up to the callback deadline (see
+    /// [`crate::api::answer::answer_or_call_back`]).
+    pub patient: Arc<dyn Store>,
+    /// `redis`, `redis-cluster` or `memory`.
+    pub kind: &'static str,
+}
+
+impl Stores {
+    /// One memory store in both roles.
+    fn memory() -> Self {
+        let memory: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        Self {
+            store: memory.clone(),
+            patient: memory,
+            kind: "memory",
+        }
+    }
+}
+
+/// The store the settings ask for (Redis, a Redis Cluster, or memory), with a log
+/// line saying what that means.
+pub fn build_store(settings: &Settings) -> anyhow::Result<Stores> {
     let (target, shown, kind) = match &settings.redis_url {
         Some(url) => (
             RedisTarget::Single(url.expose_secret().to_owned()),
@@ -228,22 +280,30 @@ pub fn build_store(settings: &Settings) -> anyhow::Result<(Arc<dyn Store>, &'sta
                 "state is kept in memory: not shared between processes and lost on restart; \
                  set KAKAOBOT_REDIS_URL or KAKAOBOT_REDIS_CLUSTER for real use"
             );
-            return Ok((Arc::new(MemoryStore::new()), "memory"));
+            return Ok(Stores::memory());
         }
     };
     let tls_root = redis_tls_root(settings)?;
-    let store = RedisStore::open(
-        &target,
-        &settings.key_prefix,
-        RedisTimeouts {
-            connect: settings.redis_connect_timeout,
-            response: settings.redis_response_timeout,
-        },
-        tls_root,
-    )
-    .with_context(|| format!("failed to set up Redis at {shown}"))?;
+    let open = |timeouts| {
+        RedisStore::open(&target, &settings.key_prefix, timeouts, tls_root.clone())
+            .with_context(|| format!("failed to set up Redis at {shown}"))
+    };
+    let store = open(RedisTimeouts {
+        connect: settings.redis_connect_timeout,
+        response: settings.redis_response_timeout,
+    })?;
+    // Connecting waits too: a stalled Redis accepts the socket but answers the
+    // handshake only when it resumes, and a refused connection still fails at once.
+    let patient = open(RedisTimeouts {
+        connect: crate::callback::DEADLINE,
+        response: crate::callback::DEADLINE,
+    })?;
     info!(redis = %shown, mode = kind, key_prefix = %settings.key_prefix, "state is kept in Redis");
-    Ok((Arc::new(store), kind))
+    Ok(Stores {
+        store: Arc::new(store),
+        patient: Arc::new(patient),
+        kind,
+    })
 }
 
 /// Runs the key-layout migration (see [`crate::store::migrate`]) on the configured
@@ -301,32 +361,36 @@ fn bank_source(settings: &Settings) -> BankSource {
 pub fn build_state(settings: &Settings) -> anyhow::Result<AppState> {
     let bank = bank_source(settings).load()?;
     info!(questions = bank.len(), "question bank loaded");
-    let (store, store_kind) = build_store(settings)?;
+    let stores = build_store(settings)?;
     if settings.skill_secret.is_none() {
         warn!(
             "skills are open to anyone who can reach this port; set KAKAOBOT_SKILL_SECRET \
              and add the header X-Kakaobot-Skill-Secret in the skill's settings to require it"
         );
     }
-    app_state(settings, bank, store, store_kind)
+    app_state(settings, bank, stores)
 }
 
-/// The state `settings` describe, around `bank` and `store` (of kind
-/// `store_kind`, as `/ready` shows it): the one place an [`AppState`] is made.
+/// The state `settings` describe, around `bank` and `stores`: the one place an
+/// [`AppState`] is made.
 pub fn app_state(
     settings: &Settings,
     bank: QuestionBank,
-    store: Arc<dyn Store>,
-    store_kind: &'static str,
+    stores: Stores,
 ) -> anyhow::Result<AppState> {
     Ok(AppState {
         bots: Bots::new(QuizBot::new(bank), LunchBot::new()),
-        store,
+        store: stores.store,
+        patient_store: stores.patient,
         default_bot: settings.default_bot,
         reply_budget: settings.reply_budget,
-        store_kind,
+        store_kind: stores.kind,
         skill_secret: settings.skill_secret.clone(),
-        callbacks: Callbacks::new(settings.callback_allowed_hosts.clone())?,
+        callbacks: Callbacks::new(
+            settings.callback_allowed_hosts.clone(),
+            settings.callback_max_pending,
+        )?,
+        store_health: Arc::default(),
     })
 }
 
@@ -335,8 +399,7 @@ pub fn spec_json() -> anyhow::Result<String> {
     let state = app_state(
         &Settings::default(),
         QuestionBank::embedded()?,
-        Arc::new(MemoryStore::new()),
-        "memory",
+        Stores::memory(),
     )?;
     Ok(api::openapi(state).spec())
 }

@@ -8,6 +8,7 @@
 use std::future::Future;
 use std::time::{Duration, Instant};
 
+use tokio::task::JoinHandle;
 use tokio::time::Instant as TokioInstant;
 use tracing::{debug, warn};
 
@@ -83,24 +84,51 @@ pub async fn answer(state: &AppState, bot: BotName, user: &UserKey, input: &Inpu
     let store = state.store.as_ref();
     let reply = state.bots.reply(bot, user, input, store);
     match within_budget(state.reply_budget, reply).await {
-        Ok(reply) => Answer {
-            reply,
-            outcome: Outcome::Answered,
-        },
-        Err(cause) => {
-            warn!(%bot, %user, kind = input_kind(input), %cause, "store failed; sending the fallback reply");
-            crate::metrics::fallback_reply(bot, cause.reason());
+        Ok(reply) => {
+            state.store_health.succeeded();
             Answer {
-                reply: state.bots.unavailable(bot),
-                outcome: Outcome::Fallback,
+                reply,
+                outcome: Outcome::Answered,
             }
         }
+        Err(cause) => fallback(state, bot, user, input, cause),
+    }
+}
+
+/// The "try again" reply, logged and counted.
+fn fallback(
+    state: &AppState,
+    bot: BotName,
+    user: &UserKey,
+    input: &Input,
+    cause: Unanswered,
+) -> Answer {
+    let refused = matches!(&cause, Unanswered::Failed(err) if err.refused_by_store());
+    if let Some(unlogged) = state.store_health.failed(refused) {
+        // `unlogged`: store failures since the previous line that had none of their own.
+        warn!(%bot, %user, kind = input_kind(input), %cause, unlogged, "store failed; sending the fallback reply");
+    }
+    crate::metrics::fallback_reply(bot, cause.reason());
+    Answer {
+        reply: state.bots.unavailable(bot),
+        outcome: Outcome::Fallback,
     }
 }
 
 /// The reply if it is ready within the budget; otherwise `None` (send the callback
 /// acknowledgement, [`Outcome::Callback`]), and the reply is delivered to `url` when
 /// it is ready (see [`callback`]).
+///
+/// The work runs once, on the patient store, whose call waits for a stalled Redis up
+/// to the callback deadline: the reply budget only decides whether its answer goes in
+/// the response or to the callback URL. It is tried again only when it never reached
+/// Redis ([`StoreError::never_sent`]); a call that timed out or lost its connection may
+/// have made its change, so that one ends in the "try again" reply (when it failed
+/// within the budget) or no callback (later), never in a second change. The argument
+/// is written at [`callback::Callbacks::follow_up`].
+///
+/// At most `callback_max_pending` answers wait at once; a request over that gets
+/// [`answer`]'s reply, the plain one or the "try again" one.
 pub async fn answer_or_call_back(
     state: &AppState,
     bot: BotName,
@@ -108,6 +136,10 @@ pub async fn answer_or_call_back(
     input: Input,
     url: CallbackUrl,
 ) -> Option<Answer> {
+    let Some(pending) = state.callbacks.reserve() else {
+        debug!(%bot, %user, "callback_max_pending answers are waiting already; answering without callback");
+        return Some(answer(state, bot, &user, &input).await);
+    };
     let started = TokioInstant::now();
     let work = {
         let (state, user, input) = (state.clone(), user.clone(), input.clone());
@@ -116,7 +148,7 @@ pub async fn answer_or_call_back(
             async move {
                 state
                     .bots
-                    .reply(bot, &user, &input, state.store.as_ref())
+                    .reply(bot, &user, &input, state.patient_store.as_ref())
                     .await
             }
         }
@@ -124,25 +156,65 @@ pub async fn answer_or_call_back(
     let mut first = tokio::spawn(work());
     let first = match tokio::time::timeout(state.reply_budget, &mut first).await {
         Ok(Ok(Ok(reply))) => {
+            state.store_health.succeeded();
             return Some(Answer {
                 reply,
                 outcome: Outcome::Answered,
-            })
+            });
+        }
+        Ok(Ok(Err(cause))) if cause.never_sent() => {
+            if let Some(unlogged) = state.store_health.failed(false) {
+                warn!(%bot, %user, %cause, unlogged, host = url.host(), "store unreachable; answering useCallback");
+            }
+            None
         }
         Ok(Ok(Err(cause))) => {
-            warn!(%bot, %user, %cause, host = url.host(), "store failed; answering useCallback");
-            None
+            return Some(fallback(
+                state,
+                bot,
+                &user,
+                &input,
+                Unanswered::Failed(cause),
+            ))
         }
         Ok(Err(join)) => {
-            warn!(%bot, %user, cause = %join, "reply task failed; answering useCallback");
-            None
+            warn!(%bot, %user, cause = %join, "reply task failed; sending the fallback reply");
+            crate::metrics::fallback_reply(bot, FallbackReason::Error);
+            return Some(Answer {
+                reply: state.bots.unavailable(bot),
+                outcome: Outcome::Fallback,
+            });
         }
         Err(_) => {
-            warn!(%bot, %user, host = url.host(), "store slow; answering useCallback");
+            if let Some(unlogged) = state.store_health.failed(false) {
+                warn!(%bot, %user, unlogged, host = url.host(), "store slow; answering useCallback");
+            }
             Some(first)
         }
     };
-    let acked = TokioInstant::now();
+    let window = callback::Window {
+        acked: TokioInstant::now(),
+        deadline: started + callback::DEADLINE,
+    };
+    call_back_later(state, bot, url, first, work, window, pending);
+    None
+}
+
+/// Delivers what `first` (or, when it never reached the store, `work` tried again)
+/// answers to `url` within `window`, on a task of its own; `pending` is its place
+/// among the pending callbacks, given back when it ends.
+fn call_back_later<W, Fut>(
+    state: &AppState,
+    bot: BotName,
+    url: CallbackUrl,
+    first: Option<JoinHandle<Result<Reply, StoreError>>>,
+    work: W,
+    window: callback::Window,
+    pending: callback::Pending,
+) where
+    W: FnMut() -> Fut + Send + 'static,
+    Fut: Future<Output = Result<Reply, StoreError>> + Send,
+{
     let callbacks = state.callbacks.clone();
     tokio::spawn(async move {
         let host = url.host().to_owned();
@@ -151,14 +223,14 @@ pub async fn answer_or_call_back(
                 url,
                 first,
                 work,
+                StoreError::never_sent,
                 skill::render,
-                acked,
-                started + callback::DEADLINE,
+                window,
             )
             .await;
+        drop(pending);
         callback::record_outcome(bot, &host, &outcome);
     });
-    None
 }
 
 /// The kind of input, for log lines (never its text).

@@ -5,7 +5,8 @@
 //! - [`smart_chat`]: the tutorials' smart-chat routes, for the default bot at the root
 //!   and for every bot under its prefix (retired by Kakao, deprecated in the document,
 //!   still served);
-//! - [`operations`]: health and readiness.
+//! - [`operations`]: health and readiness ([`store_health`]: what recent requests saw
+//!   of the store).
 //!
 //! What they share is written once: [`payload`] reads and writes JSON bodies with
 //! serde, documented with their schema; [`rejection`] turns every way a request can
@@ -18,6 +19,7 @@ mod payload;
 mod rejection;
 mod skills;
 mod smart_chat;
+pub mod store_health;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,6 +33,7 @@ pub use operations::OperationsApi;
 pub use rejection::ErrorBody;
 pub use skills::{SkillsApi, SKILL_SECRET_HEADER};
 pub use smart_chat::SmartChatApi;
+pub use store_health::StoreHealth;
 
 use crate::bots::{BotName, Bots};
 use crate::callback::Callbacks;
@@ -76,6 +79,9 @@ pub fn openapi(state: AppState) -> OpenApiService<Api, ()> {
 pub struct AppState {
     pub bots: Bots,
     pub store: Arc<dyn Store>,
+    /// The same data, for late skill answers: its calls wait for Redis up to the
+    /// callback deadline instead of giving up after the response timeout.
+    pub patient_store: Arc<dyn Store>,
     /// The bot behind the root paths.
     pub default_bot: BotName,
     /// Time a request may spend on the store before the fallback reply is sent.
@@ -86,6 +92,8 @@ pub struct AppState {
     pub skill_secret: Option<SecretString>,
     /// Where late skill answers go when Kakao sent a callback URL.
     pub callbacks: Callbacks,
+    /// What recent requests saw of the store, for `/ready` and the log.
+    pub store_health: Arc<StoreHealth>,
 }
 
 #[derive(Tags)]

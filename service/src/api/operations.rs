@@ -32,8 +32,9 @@ pub enum ReadyReply {
     /// The store answers: messages get real replies.
     #[oai(status = 200)]
     Ready(Json<StatusBody>),
-    /// The store does not answer in time: messages get the "try again" reply until it
-    /// comes back (no restart needed).
+    /// The store does not answer in time, or refused most requests of the last 5–10 s
+    /// (a Redis out of memory refusing writes): messages get the "try again" reply
+    /// until it comes back (no restart needed).
     #[oai(status = 503)]
     Unavailable(Json<StatusBody>),
 }
@@ -54,6 +55,12 @@ impl OperationsApi {
     /// Readiness: the store answers
     #[oai(path = "/ready", method = "get", tag = "Tag::Operations")]
     async fn ready(&self) -> ReadyReply {
+        // A Redis at maxmemory answers PING and refuses every write: what the
+        // requests saw counts first.
+        if self.state.store_health.refusing() {
+            warn!("not ready: the store refused most requests of the last seconds");
+            return ReadyReply::Unavailable(Json(self.status("unavailable")));
+        }
         match within_budget(self.state.reply_budget, self.state.store.ping()).await {
             Ok(()) => ReadyReply::Ready(Json(self.status("ready"))),
             Err(cause) => {

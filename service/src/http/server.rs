@@ -17,12 +17,13 @@
 //! bounded by the header timeout counted from the accept, so a client that never
 //! finishes its handshake is cut off like one that never finishes its header.
 
+use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use hyper::body::Incoming;
@@ -74,7 +75,8 @@ pub struct Limits {
     /// of the previous response: it also closes silent and idle keep-alive
     /// connections.
     pub header_timeout: Duration,
-    /// Connections served at once; more wait in the kernel's accept queue.
+    /// Connections served at once; at the limit a new one replaces the one that has
+    /// gone longest without a request.
     pub max_connections: usize,
     /// After the shutdown signal and [`FIRST_BYTES_WAIT`], how long in-flight
     /// requests may still run before every connection is closed.
@@ -157,18 +159,10 @@ impl HttpServer {
         // Cancelled when the grace is over: connections are dropped.
         let hard_stop = CancellationToken::new();
 
+        let sheddable = Arc::new(Sheddable::default());
+        let mut shedding = false;
         let mut backoff = ACCEPT_BACKOFF_MIN;
         loop {
-            // A permit first: at the connection limit, new connections wait in the
-            // kernel's queue rather than taking descriptors Redis needs.
-            let permit = tokio::select! {
-                () = &mut shutdown => break,
-                permit = permits.clone().acquire_owned() => match permit {
-                    Ok(permit) => permit,
-                    // The semaphore is never closed.
-                    Err(_) => break,
-                },
-            };
             let accepted = tokio::select! {
                 () = &mut shutdown => break,
                 accepted = listener.accept() => accepted,
@@ -193,6 +187,35 @@ impl HttpServer {
                     continue;
                 }
             };
+            // At the connection limit, the connection just accepted (the one over the
+            // limit: a single descriptor) takes the place of the one that has gone
+            // longest without a request: silent connections from one client cannot
+            // keep Kakao's requests queued behind them until the header timeout. Not a
+            // cap per address: Kakao's calls come from few addresses.
+            let permit = match permits.clone().try_acquire_owned() {
+                Ok(permit) => {
+                    shedding = false;
+                    permit
+                }
+                Err(_) => {
+                    if sheddable.shed_oldest() && !shedding {
+                        shedding = true;
+                        warn!(
+                            listener = name,
+                            max_connections = limits.max_connections,
+                            "at the connection limit; closing connections that have sent no request"
+                        );
+                    }
+                    tokio::select! {
+                        () = &mut shutdown => break,
+                        permit = permits.clone().acquire_owned() => match permit {
+                            Ok(permit) => permit,
+                            // The semaphore is never closed.
+                            Err(_) => break,
+                        },
+                    }
+                }
+            };
             let connection = Connection {
                 endpoint: endpoint.clone(),
                 local_addr,
@@ -201,6 +224,7 @@ impl HttpServer {
                 close_idle: close_idle.clone(),
                 hard_stop: hard_stop.clone(),
                 header_timeout: limits.header_timeout,
+                place: sheddable.enter(),
             };
             let tls = tls.as_ref().map(|tls| tls.acceptor.clone());
             connections.spawn(async move {
@@ -260,6 +284,8 @@ struct Connection {
     close_idle: CancellationToken,
     hard_stop: CancellationToken,
     header_timeout: Duration,
+    /// Its place among the connections that may be closed at the limit.
+    place: Place,
 }
 
 impl Connection {
@@ -285,6 +311,7 @@ impl Connection {
                 }
             },
             () = self.close_idle.cancelled() => return,
+            () = self.place.shed.cancelled() => return,
         };
         self.serve(stream, Scheme::HTTPS).await;
     }
@@ -301,17 +328,19 @@ impl Connection {
             close_idle,
             hard_stop,
             header_timeout,
+            place,
         } = self;
+        let place = Arc::new(place);
         // Requests of this connection being answered: 0 or 1 (HTTP/1.1 without
         // pipelining answers one at a time).
         let in_flight = Arc::new(AtomicUsize::new(0));
         let service = hyper::service::service_fn({
-            let in_flight = in_flight.clone();
+            let (in_flight, place) = (in_flight.clone(), place.clone());
             move |req: hyper::Request<Incoming>| {
                 let endpoint = endpoint.clone();
                 let draining = draining.clone();
                 let scheme = scheme.clone();
-                let answering = InFlight::start(&in_flight);
+                let answering = InFlight::start(&in_flight, &place);
                 async move {
                     let _answering = answering;
                     let req = poem::Request::from((
@@ -344,11 +373,13 @@ impl Connection {
         tokio::pin!(conn);
         let result = tokio::select! {
             result = conn.as_mut() => result,
-            () = close_idle.cancelled() => {
+            // Draining, or shed at the connection limit.
+            () = either(&close_idle, &place.shed) => {
                 // No request being answered: the connection is idle, or still sending
-                // a header a second after the drain began, which is a stalled client
-                // rather than a request to finish. Closing it now keeps it from
-                // holding the exit until the header timeout.
+                // a header (a second after the drain began, or when the limit needs
+                // room), which is a stalled client rather than a request to finish.
+                // Closing it now keeps it from holding the exit or a place until the
+                // header timeout. A request that began as it was shed is finished.
                 if in_flight.load(Ordering::Acquire) == 0 {
                     return;
                 }
@@ -367,18 +398,147 @@ impl Connection {
     }
 }
 
-/// Counts a request of one connection as being answered until dropped.
-struct InFlight(Arc<AtomicUsize>);
+/// Completes when either token is cancelled.
+async fn either(a: &CancellationToken, b: &CancellationToken) {
+    tokio::select! {
+        () = a.cancelled() => {}
+        () = b.cancelled() => {}
+    }
+}
+
+/// Counts a request of one connection as being answered until dropped; meanwhile
+/// the connection cannot be shed.
+struct InFlight {
+    count: Arc<AtomicUsize>,
+    place: Arc<Place>,
+}
 
 impl InFlight {
-    fn start(count: &Arc<AtomicUsize>) -> Self {
+    fn start(count: &Arc<AtomicUsize>, place: &Arc<Place>) -> Self {
         count.fetch_add(1, Ordering::AcqRel);
-        Self(count.clone())
+        place.set(Standing::Busy);
+        Self {
+            count: count.clone(),
+            place: place.clone(),
+        }
     }
 }
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
+        self.count.fetch_sub(1, Ordering::AcqRel);
+        self.place.set(Standing::Idle);
+    }
+}
+
+/// Where a connection stands for shedding, once it has sent a request header (until
+/// then it is fresh, and shed first).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Standing {
+    /// Between requests (keep-alive): shed when no fresh one is left.
+    Idle,
+    /// A request is being answered: never shed.
+    Busy,
+}
+
+/// The connections that may be closed to make room at the connection limit, oldest
+/// first (ids grow with each accept). A connection a client opened to send nothing
+/// is always older than the one Kakao opens to send a request at once.
+#[derive(Default)]
+struct Sheddable {
+    inner: Mutex<Shelves>,
+}
+
+#[derive(Default)]
+struct Shelves {
+    next: u64,
+    fresh: BTreeMap<u64, CancellationToken>,
+    idle: BTreeMap<u64, CancellationToken>,
+}
+
+impl Sheddable {
+    /// A new connection's place, as [`Standing::Fresh`].
+    fn enter(self: &Arc<Self>) -> Place {
+        let shed = CancellationToken::new();
+        let mut shelves = self.lock();
+        let id = shelves.next;
+        shelves.next += 1;
+        shelves.fresh.insert(id, shed.clone());
+        Place {
+            id,
+            shed,
+            shelves: self.clone(),
+        }
+    }
+
+    /// Closes the oldest fresh connection, or else the oldest idle one; `false` when
+    /// every connection is answering a request.
+    fn shed_oldest(&self) -> bool {
+        let mut shelves = self.lock();
+        let oldest = match shelves.fresh.pop_first() {
+            Some(entry) => Some(entry),
+            None => shelves.idle.pop_first(),
+        };
+        match oldest {
+            Some((id, shed)) => {
+                debug!(
+                    connection = id,
+                    "closing a connection to make room at the limit"
+                );
+                shed.cancel();
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Shelves> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// One connection's entry in [`Sheddable`], removed when the connection ends.
+struct Place {
+    id: u64,
+    /// Cancelled when the connection is shed.
+    shed: CancellationToken,
+    shelves: Arc<Sheddable>,
+}
+
+impl Place {
+    fn set(&self, standing: Standing) {
+        let mut shelves = self.shelves.lock();
+        shelves.fresh.remove(&self.id);
+        shelves.idle.remove(&self.id);
+        // A connection already shed stays out.
+        if standing == Standing::Idle && !self.shed.is_cancelled() {
+            shelves.idle.insert(self.id, self.shed.clone());
+        }
+    }
+}
+
+impl Drop for Place {
+    fn drop(&mut self) {
+        self.set(Standing::Busy);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_oldest_fresh_connection_is_shed_first_then_the_oldest_idle_one() {
+        let sheddable = Arc::new(Sheddable::default());
+        let (first, second, third) = (sheddable.enter(), sheddable.enter(), sheddable.enter());
+        first.set(Standing::Idle);
+        third.set(Standing::Busy);
+
+        assert!(sheddable.shed_oldest());
+        assert!(second.shed.is_cancelled() && !first.shed.is_cancelled());
+        assert!(sheddable.shed_oldest());
+        assert!(first.shed.is_cancelled());
+        assert!(!sheddable.shed_oldest(), "a busy connection is never shed");
+        assert!(!third.shed.is_cancelled());
     }
 }

@@ -171,3 +171,30 @@ impl ConnectionLike for RedisConnection {
         }
     }
 }
+
+impl super::StoreError {
+    /// Whether the call certainly never reached Redis: no connection could be opened
+    /// (refused, or no socket file). Only then may it be tried again without risking
+    /// that its change is made twice: a call that timed out or lost its connection
+    /// may have run, or may still run when a paused Redis resumes.
+    pub fn never_sent(&self) -> bool {
+        self.redis_error()
+            .is_some_and(|err| err.is_connection_refusal())
+    }
+
+    /// Whether Redis answered the call with an error reply (out of memory, a script
+    /// error): it is reachable but does not serve, which a `PING` does not show.
+    pub fn refused_by_store(&self) -> bool {
+        self.redis_error().is_some_and(|err| {
+            !(err.is_io_error() || err.is_timeout() || err.is_connection_dropped())
+        })
+    }
+
+    /// The driver's error, which the variant keeps opaque to the layers above.
+    fn redis_error(&self) -> Option<&redis::RedisError> {
+        match self {
+            Self::Redis(err) => err.downcast_ref(),
+            _ => None,
+        }
+    }
+}

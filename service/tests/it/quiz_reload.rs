@@ -267,3 +267,49 @@ async fn an_invalid_bank_on_reload_is_refused_with_the_reason_and_the_old_one_st
         .await
         .starts_with("[미술 퀴즈]"));
 }
+
+/// A reload whose bank never arrives (its path a FIFO nobody writes, as a hung mount
+/// would behave) must not stop requests, even with a single runtime worker thread
+/// (`TOKIO_WORKER_THREADS=1`, as on a one-CPU t2.micro), where a read that blocks the
+/// worker would stall every request.
+#[test]
+fn a_reload_that_never_finishes_reading_leaves_requests_answered_on_one_worker_thread() {
+    let dir = tempfile::tempdir().unwrap();
+    let bank = dir.path().join("quiz.toml");
+    std::fs::write(&bank, HISTORY_ONLY).unwrap();
+    let service = crate::helpers::Service::start(&[
+        ("KAKAOBOT_QUESTION_BANK", bank.to_str().unwrap()),
+        ("TOKIO_WORKER_THREADS", "1"),
+    ]);
+    std::fs::remove_file(&bank).unwrap();
+    let made = Command::new("mkfifo")
+        .arg(&bank)
+        .status()
+        .expect("mkfifo runs");
+    assert!(made.success(), "mkfifo {}", bank.display());
+
+    service.hang_up();
+    service.wait_for_log_within("SIGHUP: reloading", Duration::from_secs(10));
+    // The read starts right after that line; a second is a generous head start.
+    std::thread::sleep(Duration::from_secs(1));
+
+    let health = service.request("GET", "/health", None);
+    assert_eq!(
+        health.map(|h| h.0),
+        Some(200),
+        "/health during the stuck read"
+    );
+    service.wait_for_log_within(
+        "question bank read has not finished",
+        kakaobot::startup::RELOAD_WITHIN + Duration::from_secs(10),
+    );
+    let body = crate::helpers::skill_payload("hangup_user", "역사 퀴즈").to_string();
+    let (status, answer) = service
+        .request("POST", "/quiz/skill", Some(&body))
+        .expect("a skill answer while the read hangs");
+    assert_eq!(status, 200, "{answer}");
+    assert!(
+        answer.contains("[역사 퀴즈]"),
+        "the bank in use stays: {answer}"
+    );
+}

@@ -28,6 +28,8 @@ pub struct RedisServer {
     dir: TempDir,
     /// `None` while stopped.
     child: Option<Child>,
+    /// Further `redis-server` arguments.
+    extra: Vec<String>,
 }
 
 impl RedisServer {
@@ -36,6 +38,11 @@ impl RedisServer {
     /// Panics when no `redis-server` can be found or it does not come up: a test that
     /// needs Redis must fail loudly, never pass silently.
     pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// Like [`RedisServer::start`], with further arguments (`["--maxmemory", "1"]`).
+    pub fn start_with(args: &[&str]) -> Self {
         let binary = find_binary();
         let mut last_log = String::new();
         for _ in 0..START_ATTEMPTS {
@@ -47,6 +54,7 @@ impl RedisServer {
                     .tempdir()
                     .expect("failed to create a temp dir for redis-server"),
                 child: None,
+                extra: args.iter().map(|a| (*a).to_owned()).collect(),
             };
             match server.spawn_and_wait() {
                 Ok(()) => return server,
@@ -99,6 +107,7 @@ impl RedisServer {
             .arg(self.dir.path())
             .arg("--logfile")
             .arg(&log_file)
+            .args(&self.extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -139,6 +148,49 @@ impl RedisServer {
             .query_async::<()>(&mut admin)
             .await
             .unwrap();
+    }
+}
+
+impl RedisServer {
+    /// Stops the process (SIGSTOP) as a stalled host would: connections stay open,
+    /// nothing is read or answered until [`RedisServer::thaw`].
+    pub fn freeze(&self) {
+        self.signal(libc::SIGSTOP);
+    }
+
+    /// Lets a frozen server run again (SIGCONT): it then reads what queued meanwhile.
+    pub fn thaw(&self) {
+        self.signal(libc::SIGCONT);
+    }
+
+    fn signal(&self, signal: libc::c_int) {
+        let child = self.child.as_ref().expect("redis-server is running");
+        let pid = libc::pid_t::try_from(child.id()).expect("a pid");
+        // SAFETY: kill(2) on our own child's pid has no memory effects.
+        let done = unsafe { libc::kill(pid, signal) };
+        assert_eq!(done, 0, "kill({pid}, {signal}) failed");
+    }
+
+    /// How many Lua scripts the server has run (`EVAL`, `EVALSHA` and their read-only
+    /// forms), from `INFO commandstats`: each is one change the store asked for.
+    pub async fn scripts_run(&self) -> u64 {
+        let mut admin = redis::Client::open(self.url())
+            .unwrap()
+            .get_multiplexed_async_connection()
+            .await
+            .unwrap();
+        let info: String = redis::cmd("INFO")
+            .arg("commandstats")
+            .query_async(&mut admin)
+            .await
+            .unwrap();
+        info.lines()
+            .filter_map(|line| line.strip_prefix("cmdstat_"))
+            .filter_map(|line| line.split_once(':'))
+            .filter(|(command, _)| command.starts_with("eval"))
+            .filter_map(|(_, stats)| stats.split(',').find_map(|s| s.strip_prefix("calls=")))
+            .map(|n| n.parse::<u64>().expect("a count"))
+            .sum()
     }
 }
 

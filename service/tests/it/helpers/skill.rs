@@ -45,6 +45,11 @@ pub struct SkillAnswer {
 }
 
 impl SkillAnswer {
+    /// The first simpleText's text of a SkillResponse, if it has one.
+    pub fn text_of(json: &Value) -> Option<&str> {
+        json["template"]["outputs"][0]["simpleText"]["text"].as_str()
+    }
+
     pub fn from(plain: &Plain) -> Self {
         plain.assert_kakao_ok();
         let json = plain.json();
