@@ -197,17 +197,23 @@ impl State {
         self.spent.retain(|(user, _), _| !gone.contains(user));
         for user in &gone {
             if let Some(code) = self.members.remove(user) {
-                self.leave(user, &code);
+                self.leave(user, &code, None);
             }
         }
     }
 
-    /// Takes `user` off `code`'s members; removes the group once nobody is left.
-    fn leave(&mut self, user: &str, code: &str) {
+    /// Takes `user` off `code`'s members, with their vote of `day` (a leaver no longer
+    /// counts in the group's result); removes the group once nobody is left.
+    fn leave(&mut self, user: &str, code: &str, day: Option<&str>) {
         let Some(members) = self.groups.get_mut(code) else {
             return;
         };
         members.remove(user);
+        if let Some(day) = day {
+            if let Some(votes) = self.votes.get_mut(&(code.to_owned(), day.to_owned())) {
+                votes.value.remove(user);
+            }
+        }
         if members.is_empty() {
             self.groups.remove(code);
             self.restaurants.remove(code);
@@ -215,11 +221,11 @@ impl State {
         }
     }
 
-    /// Points `user` at `code`, leaving their previous group.
-    fn point(&mut self, user: &str, code: &str) {
+    /// Points `user` at `code`, leaving their previous group (and its vote of `day`).
+    fn point(&mut self, user: &str, code: &str, day: &str) {
         if let Some(left) = self.members.insert(user.to_owned(), code.to_owned()) {
             if left != code {
-                self.leave(user, &left);
+                self.leave(user, &left, Some(day));
             }
         }
     }
@@ -349,26 +355,34 @@ impl State {
 
     /// Creates `code` with `user` as its member, at `step`; `false` when the code is
     /// taken.
-    fn create(&mut self, user: &str, code: &str, step: LunchSession, now: Instant) -> bool {
+    fn create(
+        &mut self,
+        user: &str,
+        code: &str,
+        day: &str,
+        step: LunchSession,
+        now: Instant,
+    ) -> bool {
         if self.groups.contains_key(code) {
             return false;
         }
         self.groups
             .insert(code.to_owned(), HashSet::from([user.to_owned()]));
         self.restaurants.remove(code);
-        self.point(user, code);
+        self.votes.retain(|(group, _), _| group != code);
+        self.point(user, code, day);
         self.set_lunch_session(user, step, now);
         true
     }
 
     /// Makes `user` a member of `code`, where they have no step yet; `false` when
     /// there is no such group.
-    fn join(&mut self, user: &str, code: &str) -> bool {
+    fn join(&mut self, user: &str, code: &str, day: &str) -> bool {
         let Some(members) = self.groups.get_mut(code) else {
             return false;
         };
         members.insert(user.to_owned());
-        self.point(user, code);
+        self.point(user, code, day);
         self.lunch_sessions.remove(user);
         true
     }
@@ -379,6 +393,7 @@ impl State {
         &mut self,
         user: &str,
         change: &GroupChange,
+        day: &str,
         session: Option<LunchSession>,
         now: Instant,
     ) -> Option<ChangeOutcome> {
@@ -386,7 +401,7 @@ impl State {
             GroupChange::Create { code, max, step } => {
                 if !self.spend(user, Budget::CreateGroup, *max, now) {
                     ChangeOutcome::OverBudget
-                } else if self.create(user, code, *step, now) {
+                } else if self.create(user, code, day, *step, now) {
                     ChangeOutcome::Created
                 } else {
                     ChangeOutcome::CodeTaken
@@ -398,7 +413,7 @@ impl State {
                 }
                 if !self.spend(user, Budget::JoinAttempt, *max, now) {
                     ChangeOutcome::OverBudget
-                } else if self.join(user, code) {
+                } else if self.join(user, code, day) {
                     ChangeOutcome::Joined
                 } else {
                     ChangeOutcome::NoSuchGroup
@@ -624,7 +639,7 @@ impl Store for MemoryStore {
             _ => None,
         };
         if let Some(change) = &request.change {
-            if let Some(done) = state.change_group(user.as_str(), change, session, now) {
+            if let Some(done) = state.change_group(user.as_str(), change, day, session, now) {
                 return Ok(LunchState {
                     session,
                     membership,
