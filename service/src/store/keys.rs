@@ -15,6 +15,8 @@
 //! | `{p:g:C}:step:U` | string, JSON of member U's lunch session | [`SESSION_TTL`](super::SESSION_TTL) |
 //! | `{p:g:C}:restaurants` | list, in the order added | kept |
 //! | `{p:g:C}:votes:{day}` | hash user → restaurant | [`VOTE_TTL`](super::VOTE_TTL) |
+//! | `{p:g:C}:left` | set of members who left lately | a day |
+//! | `{p:g:C}:left_votes:{day}` | hash user → restaurant: the day's votes of members who left lately, brought back if their leave is undone | a day |
 //!
 //! The part in braces is Redis Cluster's *hash tag*: only it decides the slot, so all
 //! keys of one user live in one slot and all keys of one group in another. A group
@@ -128,6 +130,12 @@ impl Keys {
     /// `{p:g:C}:votes:{day}`: hash from user key to restaurant.
     pub fn lunch_votes(&self, code: &str, day: &str) -> String {
         format!("{}:votes:{}", self.group_tag(code), segment(day))
+    }
+
+    /// `{p:g:C}:left_votes:{day}`: the day's votes of members who left lately, kept
+    /// aside so that a leave that is undone brings the vote back.
+    pub fn lunch_left_votes(&self, code: &str, day: &str) -> String {
+        format!("{}:left_votes:{}", self.group_tag(code), segment(day))
     }
 }
 
@@ -253,6 +261,7 @@ mod tests {
             k.lunch_left("A:B}C"),
             k.lunch_restaurants("A:B}C"),
             k.lunch_votes("A:B}C", "2026-11-21"),
+            k.lunch_left_votes("A:B}C", "2026-11-21"),
         ];
         assert!(group_keys
             .iter()

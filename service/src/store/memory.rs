@@ -2,11 +2,17 @@
 //! process only: it is neither shared between instances nor kept across restarts.
 //!
 //! Dev-mode limit: it remembers at most [`MEMORY_USER_CAP`] users. Past that, the
-//! least recently seen users are forgotten (sessions, friendship, score, asked
+//! least recently seen user is forgotten (sessions, friendship, score, asked
 //! questions, group membership), so a flood of distinct user keys cannot grow the
 //! process without bound. Use Redis for real deployments.
+//!
+//! No call holds the lock across work proportional to the store's size: every map is
+//! keyed so that a call reaches the entries of its user and of their group directly,
+//! forgetting a user removes just that user's entries (one user per newcomer past the
+//! cap, found in an age index), and expired entries are skipped when read and dropped
+//! when their owner writes or is forgotten, never swept store-wide.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -16,17 +22,21 @@ use super::{
     AnswerCheck, BotName, Budget, Judgement, QuizAsked, QuizChange, QuizSession, QuizState, Result,
     Score, Store, LIMIT_WINDOW, SESSION_TTL, VOTE_TTL,
 };
+
+/// Every budget, so forgetting a user removes their allowances by key.
+const BUDGETS: [Budget; 2] = [Budget::CreateGroup, Budget::JoinAttempt];
 use crate::lunch::{
     AddOutcome, ChangeOutcome, GroupChange, GroupEdit, LunchRequest, LunchSession, LunchState,
     Membership, NextStep, SessionWrite, StepMove, StepOutcome, Tally, VoteOutcome,
 };
 use crate::user::UserKey;
 
-/// How often expired entries are swept out; until then they are only skipped.
-const SWEEP_EVERY: Duration = Duration::from_secs(60);
-
-/// Most users the memory store remembers (a few hundred bytes each, so tens of MiB at
-/// most); past it the least recently seen tenth is forgotten at once.
+/// Most users the memory store remembers; past it the least recently seen is
+/// forgotten, one per newcomer. A busy user (a friend of both bots, a score and an
+/// asked question, a group of their own listing a restaurant, with today's vote)
+/// holds about 3 KB, so a full store holds about 280 MiB: measured with
+/// `cargo run -p kakaobot --example memory_store_size` (282.5 MiB for 100 000 such
+/// users); users who only chat hold less.
 pub const MEMORY_USER_CAP: usize = 100_000;
 
 /// Plain maps behind one [`std::sync::Mutex`], with the same semantics as
@@ -46,27 +56,31 @@ struct State {
     /// Added to `Instant::now()`: lets tests move time forward (see
     /// [`MemoryStore::advance_clock`]).
     clock_offset: Duration,
-    /// When expired entries were last removed.
-    last_sweep: Instant,
     quiz_sessions: HashMap<String, Expiring<QuizSession>>,
     lunch_sessions: HashMap<String, Expiring<LunchSession>>,
     friends: HashMap<BotName, HashSet<String>>,
     scores: HashMap<String, Score>,
-    /// (user, category) → asked question ids; sorted so loads are deterministic.
-    asked: HashMap<(String, String), BTreeSet<String>>,
+    /// user → category → asked question ids; sorted so loads are deterministic.
+    asked: HashMap<String, HashMap<String, BTreeSet<String>>>,
     /// user → group code.
     members: HashMap<String, String>,
     /// group code → its members (the group exists while it is here).
     groups: HashMap<String, HashSet<String>>,
     /// (user, budget) → uses in the current window.
     spent: HashMap<(String, Budget), Expiring<u64>>,
-    /// user → the tick of their last call, for forgetting the least recently seen.
+    /// user → the tick of their last call.
     last_seen: HashMap<String, u64>,
+    /// tick → user: `last_seen` by age, so the least recently seen is found at once.
+    by_age: BTreeMap<u64, String>,
     tick: u64,
     /// group code → restaurants in the order added.
     restaurants: HashMap<String, Vec<String>>,
-    /// (group code, day) → user → restaurant.
-    votes: HashMap<(String, String), Expiring<HashMap<String, String>>>,
+    /// group code → day → user → restaurant: a group's votes are reached (and
+    /// forgotten) without visiting other groups'.
+    votes: HashMap<String, HashMap<String, Expiring<HashMap<String, String>>>>,
+    /// Entries visited to forget users and drop expired votes, for tests: the work
+    /// done under the lock besides the call's own.
+    visits: u64,
 }
 
 /// A value with a deadline, checked when it is read.
@@ -89,12 +103,10 @@ impl MemoryStore {
 
     /// A store that remembers at most `user_cap` users.
     pub fn with_user_cap(user_cap: usize) -> Self {
-        let now = Instant::now();
         Self {
             user_cap: user_cap.max(1),
             state: Mutex::new(State {
                 clock_offset: Duration::ZERO,
-                last_sweep: now,
                 quiz_sessions: HashMap::new(),
                 lunch_sessions: HashMap::new(),
                 friends: HashMap::new(),
@@ -104,9 +116,11 @@ impl MemoryStore {
                 groups: HashMap::new(),
                 spent: HashMap::new(),
                 last_seen: HashMap::new(),
+                by_age: BTreeMap::new(),
                 tick: 0,
                 restaurants: HashMap::new(),
                 votes: HashMap::new(),
+                visits: 0,
             }),
         }
     }
@@ -116,15 +130,26 @@ impl MemoryStore {
         self.lock().0.last_seen.len()
     }
 
+    /// Entries visited so far to forget users and drop expired votes (see the module
+    /// doc): lets tests check that this work follows what is forgotten, not the
+    /// store's size.
+    #[doc(hidden)]
+    pub fn housekeeping_visits(&self) -> u64 {
+        self.lock().0.visits
+    }
+
     /// Locks the state for a call by `user`, marking them as just seen and forgetting
-    /// the least recently seen users when there are too many.
+    /// the least recently seen user when there are too many.
     fn lock_for(&self, user: &UserKey) -> (MutexGuard<'_, State>, Instant) {
         let (mut state, now) = self.lock();
         state.tick += 1;
         let tick = state.tick;
-        state.last_seen.insert(user.as_str().to_owned(), tick);
-        if state.last_seen.len() > self.user_cap {
-            state.forget_least_recent(self.user_cap);
+        if let Some(before) = state.last_seen.insert(user.as_str().to_owned(), tick) {
+            state.by_age.remove(&before);
+        }
+        state.by_age.insert(tick, user.as_str().to_owned());
+        while state.last_seen.len() > self.user_cap {
+            state.forget_least_recent();
         }
         (state, now)
     }
@@ -150,11 +175,8 @@ impl MemoryStore {
     /// Nothing panics while the lock is held, so a poisoned lock still holds
     /// consistent data and is used as is.
     fn lock(&self) -> (MutexGuard<'_, State>, Instant) {
-        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         let now = Instant::now() + state.clock_offset;
-        if now.duration_since(state.last_sweep) >= SWEEP_EVERY {
-            state.sweep(now);
-        }
         (state, now)
     }
 }
@@ -166,60 +188,62 @@ impl Default for MemoryStore {
 }
 
 impl State {
-    fn sweep(&mut self, now: Instant) {
-        self.quiz_sessions.retain(|_, s| s.live(now).is_some());
-        self.lunch_sessions.retain(|_, s| s.live(now).is_some());
-        self.votes.retain(|_, v| v.live(now).is_some());
-        self.spent.retain(|_, v| v.live(now).is_some());
-        self.last_sweep = now;
-    }
-
-    /// Forgets the least recently seen users down to nine tenths of `cap`, so the
-    /// O(users) scan runs once per tenth of the cap, not on every call.
-    fn forget_least_recent(&mut self, cap: usize) {
-        let keep = cap - cap / 10;
-        let mut by_age: Vec<(u64, String)> = self
-            .last_seen
-            .iter()
-            .map(|(user, tick)| (*tick, user.clone()))
-            .collect();
-        by_age.sort_unstable();
-        let forget = by_age.len().saturating_sub(keep);
-        let gone: HashSet<String> = by_age.into_iter().take(forget).map(|(_, u)| u).collect();
-        self.last_seen.retain(|user, _| !gone.contains(user));
-        self.quiz_sessions.retain(|user, _| !gone.contains(user));
-        self.lunch_sessions.retain(|user, _| !gone.contains(user));
+    /// Forgets the least recently seen user: each of their entries is removed by key,
+    /// so the cost is that user's entries (and their votes in their group), whatever
+    /// the store's size.
+    fn forget_least_recent(&mut self) {
+        let Some((_, user)) = self.by_age.pop_first() else {
+            return;
+        };
+        self.last_seen.remove(&user);
+        self.quiz_sessions.remove(&user);
+        self.lunch_sessions.remove(&user);
         for friends in self.friends.values_mut() {
-            friends.retain(|user| !gone.contains(user));
+            friends.remove(&user);
         }
-        self.scores.retain(|user, _| !gone.contains(user));
-        self.asked.retain(|(user, _), _| !gone.contains(user));
-        self.spent.retain(|(user, _), _| !gone.contains(user));
-        for user in &gone {
-            if let Some(code) = self.members.remove(user) {
-                self.leave(user, &code);
-            }
+        self.scores.remove(&user);
+        self.asked.remove(&user);
+        for budget in BUDGETS {
+            self.spent.remove(&(user.clone(), budget));
+        }
+        self.visits += 6 + self.friends.len() as u64 + BUDGETS.len() as u64;
+        if let Some(code) = self.members.remove(&user) {
+            self.leave(&user, &code, None);
         }
     }
 
-    /// Takes `user` off `code`'s members; removes the group once nobody is left.
-    fn leave(&mut self, user: &str, code: &str) {
+    /// Takes `user` off `code`'s members, with their vote of `day` (a leaver no longer
+    /// counts in the group's result), or of every day the group keeps when `day` is
+    /// `None` (a forgotten user); removes the group once nobody is left.
+    fn leave(&mut self, user: &str, code: &str, day: Option<&str>) {
         let Some(members) = self.groups.get_mut(code) else {
             return;
         };
         members.remove(user);
-        if members.is_empty() {
+        let empty = members.is_empty();
+        if empty {
             self.groups.remove(code);
             self.restaurants.remove(code);
-            self.votes.retain(|(group, _), _| group != code);
+            self.votes.remove(code);
+            self.visits += 3;
+            return;
+        }
+        let Some(days) = self.votes.get_mut(code) else {
+            return;
+        };
+        for (voted_on, votes) in days.iter_mut() {
+            if day.is_none_or(|day| day == voted_on) {
+                self.visits += 1;
+                votes.value.remove(user);
+            }
         }
     }
 
-    /// Points `user` at `code`, leaving their previous group.
-    fn point(&mut self, user: &str, code: &str) {
+    /// Points `user` at `code`, leaving their previous group (and its vote of `day`).
+    fn point(&mut self, user: &str, code: &str, day: &str) {
         if let Some(left) = self.members.insert(user.to_owned(), code.to_owned()) {
             if left != code {
-                self.leave(user, &left);
+                self.leave(user, &left, Some(day));
             }
         }
     }
@@ -240,13 +264,15 @@ impl State {
         if !listed {
             return VoteOutcome::UnknownRestaurant;
         }
-        let entry = self
-            .votes
-            .entry((code.to_owned(), day.to_owned()))
-            .or_insert_with(|| Expiring {
-                value: HashMap::new(),
-                expires_at: now,
-            });
+        let days = self.votes.entry(code.to_owned()).or_default();
+        // Past days' votes go when the group votes again: a group keeps a few days'.
+        let before = days.len();
+        days.retain(|_, votes| votes.live(now).is_some());
+        self.visits += before as u64;
+        let entry = days.entry(day.to_owned()).or_insert_with(|| Expiring {
+            value: HashMap::new(),
+            expires_at: now,
+        });
         if entry.expires_at <= now {
             // Expired but not swept yet: the day's votes are gone, as in Redis.
             entry.value.clear();
@@ -269,7 +295,7 @@ impl State {
             return false;
         };
         list.remove(at);
-        if let Some(votes) = self.votes.get_mut(&(code.to_owned(), day.to_owned())) {
+        if let Some(votes) = self.votes.get_mut(code).and_then(|days| days.get_mut(day)) {
             votes.value.retain(|_, vote| vote != name);
         }
         true
@@ -349,26 +375,34 @@ impl State {
 
     /// Creates `code` with `user` as its member, at `step`; `false` when the code is
     /// taken.
-    fn create(&mut self, user: &str, code: &str, step: LunchSession, now: Instant) -> bool {
+    fn create(
+        &mut self,
+        user: &str,
+        code: &str,
+        day: &str,
+        step: LunchSession,
+        now: Instant,
+    ) -> bool {
         if self.groups.contains_key(code) {
             return false;
         }
         self.groups
             .insert(code.to_owned(), HashSet::from([user.to_owned()]));
         self.restaurants.remove(code);
-        self.point(user, code);
+        self.votes.remove(code);
+        self.point(user, code, day);
         self.set_lunch_session(user, step, now);
         true
     }
 
     /// Makes `user` a member of `code`, where they have no step yet; `false` when
     /// there is no such group.
-    fn join(&mut self, user: &str, code: &str) -> bool {
+    fn join(&mut self, user: &str, code: &str, day: &str) -> bool {
         let Some(members) = self.groups.get_mut(code) else {
             return false;
         };
         members.insert(user.to_owned());
-        self.point(user, code);
+        self.point(user, code, day);
         self.lunch_sessions.remove(user);
         true
     }
@@ -379,6 +413,7 @@ impl State {
         &mut self,
         user: &str,
         change: &GroupChange,
+        day: &str,
         session: Option<LunchSession>,
         now: Instant,
     ) -> Option<ChangeOutcome> {
@@ -386,7 +421,7 @@ impl State {
             GroupChange::Create { code, max, step } => {
                 if !self.spend(user, Budget::CreateGroup, *max, now) {
                     ChangeOutcome::OverBudget
-                } else if self.create(user, code, *step, now) {
+                } else if self.create(user, code, day, *step, now) {
                     ChangeOutcome::Created
                 } else {
                     ChangeOutcome::CodeTaken
@@ -398,7 +433,7 @@ impl State {
                 }
                 if !self.spend(user, Budget::JoinAttempt, *max, now) {
                     ChangeOutcome::OverBudget
-                } else if self.join(user, code) {
+                } else if self.join(user, code, day) {
                     ChangeOutcome::Joined
                 } else {
                     ChangeOutcome::NoSuchGroup
@@ -458,7 +493,7 @@ impl Store for MemoryStore {
             .cloned();
         let score = state.scores.get(user.as_str()).copied().unwrap_or_default();
         let asked = category
-            .and_then(|c| state.asked.get(&(user.as_str().to_owned(), c.to_owned())))
+            .and_then(|c| state.asked.get(user.as_str())?.get(c))
             .map(|ids| ids.iter().cloned().collect())
             .unwrap_or_default();
         Ok(QuizState {
@@ -481,8 +516,10 @@ impl Store for MemoryStore {
                 restarted: false,
             });
         };
-        let asked_key = (user.as_str().to_owned(), category.to_owned());
-        let asked = state.asked.get(&asked_key);
+        let asked = state
+            .asked
+            .get(user.as_str())
+            .and_then(|categories| categories.get(category));
         let fresh = candidates
             .iter()
             .find(|c| !asked.is_some_and(|ids| ids.contains(&c.question_id)));
@@ -502,7 +539,12 @@ impl Store for MemoryStore {
                 (picked.clone(), true)
             }
         };
-        let ids = state.asked.entry(asked_key).or_default();
+        let ids = state
+            .asked
+            .entry(user.as_str().to_owned())
+            .or_default()
+            .entry(category.to_owned())
+            .or_default();
         if restarted {
             ids.clear();
         }
@@ -568,12 +610,16 @@ impl Store for MemoryStore {
         // Reset before mark, as the Redis pipeline does: a change that starts a new
         // round leaves exactly the newly asked question marked.
         if let Some(category) = &change.reset_asked {
-            state.asked.remove(&(user.to_owned(), category.clone()));
+            if let Some(categories) = state.asked.get_mut(user) {
+                categories.remove(category);
+            }
         }
         if let Some((category, id)) = &change.mark_asked {
             state
                 .asked
-                .entry((user.to_owned(), category.clone()))
+                .entry(user.to_owned())
+                .or_default()
+                .entry(category.clone())
                 .or_default()
                 .insert(id.clone());
         }
@@ -597,7 +643,8 @@ impl Store for MemoryStore {
             let restaurants = state.restaurants.get(code).cloned().unwrap_or_default();
             let my_vote = state
                 .votes
-                .get(&(code.clone(), day.to_owned()))
+                .get(code)
+                .and_then(|days| days.get(day))
                 .and_then(|v| v.live(now))
                 .and_then(|votes| votes.get(user.as_str()))
                 .filter(|vote| restaurants.contains(vote))
@@ -612,7 +659,8 @@ impl Store for MemoryStore {
             (Some(m), true) => {
                 let votes = state
                     .votes
-                    .get(&(m.code.clone(), day.to_owned()))
+                    .get(&m.code)
+                    .and_then(|days| days.get(day))
                     .and_then(|v| v.live(now));
                 Some(Tally::count(
                     m.restaurants.clone(),
@@ -624,7 +672,7 @@ impl Store for MemoryStore {
             _ => None,
         };
         if let Some(change) = &request.change {
-            if let Some(done) = state.change_group(user.as_str(), change, session, now) {
+            if let Some(done) = state.change_group(user.as_str(), change, day, session, now) {
                 return Ok(LunchState {
                     session,
                     membership,

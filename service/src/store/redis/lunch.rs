@@ -46,10 +46,10 @@ impl RedisStore {
         // then the group's side goes out with the user's step.
         let ahead = match &request.change {
             Some(change @ GroupChange::Create { .. }) => {
-                self.change_ahead(user, change, &hint).await?
+                self.change_ahead(user, day, change, &hint).await?
             }
             Some(change @ GroupChange::Join { .. }) if hint.awaiting_code => {
-                self.change_ahead(user, change, &hint).await?
+                self.change_ahead(user, day, change, &hint).await?
             }
             _ => None,
         };
@@ -119,6 +119,7 @@ impl RedisStore {
                 .key(self.keys.lunch_members(code))
                 .key(self.keys.lunch_group(code))
                 .key(self.keys.lunch_left(code))
+                .key(self.keys.lunch_left_votes(code, day))
                 .arg(user.as_str())
                 .arg(i64::from(confirmed))
                 .arg(mode)
@@ -207,6 +208,7 @@ impl RedisStore {
     async fn point_back(
         &self,
         user: &UserKey,
+        day: &str,
         moved_to: &str,
         before: Option<&str>,
         session: Option<LunchSession>,
@@ -225,7 +227,7 @@ impl RedisStore {
         let mut conn = self.conn("point_back");
         let (undone, restored) = tokio::join!(
             undo.invoke_async::<i64>(&mut conn),
-            self.restore_if(user, left)
+            self.restore_if(user, day, left)
         );
         undone?;
         restored
@@ -236,6 +238,7 @@ impl RedisStore {
     pub(super) async fn create_group(
         &self,
         user: &UserKey,
+        day: &str,
         code: &str,
         step: LunchSession,
     ) -> Result<bool> {
@@ -248,6 +251,8 @@ impl RedisStore {
             .key(self.keys.lunch_step(code, user))
             .key(self.keys.lunch_restaurants(code))
             .key(self.keys.lunch_left(code))
+            .key(self.keys.lunch_votes(code, day))
+            .key(self.keys.lunch_left_votes(code, day))
             .arg(created_at)
             .arg(user.as_str())
             .arg(to_json(&step)?)
@@ -272,8 +277,8 @@ impl RedisStore {
         Ok(admitted == 1)
     }
 
-    /// Undoes `user`'s leave of `code` (LUNCH_GROUP_RESTORE).
-    async fn restore(&self, user: &UserKey, code: &str) -> Result<()> {
+    /// Undoes `user`'s leave of `code` (LUNCH_GROUP_RESTORE), their vote of `day` with it.
+    async fn restore(&self, user: &UserKey, day: &str, code: &str) -> Result<()> {
         let _: i64 = self
             .scripts
             .lunch_group_restore
@@ -281,14 +286,18 @@ impl RedisStore {
             .key(self.keys.lunch_left(code))
             .key(self.keys.lunch_group(code))
             .key(self.keys.lunch_restaurants(code))
+            .key(self.keys.lunch_votes(code, day))
+            .key(self.keys.lunch_left_votes(code, day))
             .arg(user.as_str())
+            .arg(VOTE_TTL.as_secs())
             .invoke_async(&mut self.conn("restore"))
             .await?;
         Ok(())
     }
 
-    /// Takes `user` off the member list of `code` (LUNCH_GROUP_LEAVE).
-    async fn leave(&self, user: &UserKey, code: &str, how: Leave) -> Result<()> {
+    /// Takes `user` off the member list of `code` (LUNCH_GROUP_LEAVE), with their vote
+    /// of `day` when they leave.
+    async fn leave(&self, user: &UserKey, day: &str, code: &str, how: Leave) -> Result<()> {
         let _: i64 = self
             .scripts
             .lunch_group_leave
@@ -297,6 +306,8 @@ impl RedisStore {
             .key(self.keys.lunch_restaurants(code))
             .key(self.keys.lunch_step(code, user))
             .key(self.keys.lunch_left(code))
+            .key(self.keys.lunch_votes(code, day))
+            .key(self.keys.lunch_left_votes(code, day))
             .arg(user.as_str())
             .arg(how.as_str())
             .arg(EMPTY_GROUP_GRACE.as_secs())
@@ -305,18 +316,24 @@ impl RedisStore {
         Ok(())
     }
 
-    /// `leave(user, code, how)` when there is a code.
-    async fn leave_if(&self, user: &UserKey, code: Option<&str>, how: Leave) -> Result<()> {
+    /// `leave(user, day, code, how)` when there is a code.
+    async fn leave_if(
+        &self,
+        user: &UserKey,
+        day: &str,
+        code: Option<&str>,
+        how: Leave,
+    ) -> Result<()> {
         match code {
-            Some(code) => self.leave(user, code, how).await,
+            Some(code) => self.leave(user, day, code, how).await,
             None => Ok(()),
         }
     }
 
-    /// `restore(user, code)` when there is a code.
-    async fn restore_if(&self, user: &UserKey, code: Option<&str>) -> Result<()> {
+    /// `restore(user, day, code)` when there is a code.
+    async fn restore_if(&self, user: &UserKey, day: &str, code: Option<&str>) -> Result<()> {
         match code {
-            Some(code) => self.restore(user, code).await,
+            Some(code) => self.restore(user, day, code).await,
             None => Ok(()),
         }
     }
@@ -369,7 +386,7 @@ impl RedisStore {
         };
         if let (Moved::Yes, Some(change)) = (own.change, change) {
             // A join whose code this process did not know was awaited.
-            return self.finish_join(user, own, change.code()).await;
+            return self.finish_join(user, day, own, change.code()).await;
         }
         let code = own.code.clone();
         let group = match (&code, guessed) {
@@ -379,7 +396,8 @@ impl RedisStore {
                 // another (or none): a join or create whose last step, leaving the old
                 // group, failed. This message's step went to the old group; finish the
                 // leave so it cannot happen again, then do the step where it belongs.
-                self.leave_group(user, hint.group.clone(), code.as_deref().unwrap_or(""))
+                let joined = code.as_deref().unwrap_or("");
+                self.leave_group(user, day, hint.group.clone(), joined)
                     .await?;
                 match &code {
                     Some(code) => self.group_step(code, user, day, request, true).await?,
@@ -442,6 +460,7 @@ impl RedisStore {
     async fn change_ahead(
         &self,
         user: &UserKey,
+        day: &str,
         change: &GroupChange,
         hint: &Hint,
     ) -> Result<Option<(LunchState, Option<String>)>> {
@@ -454,7 +473,7 @@ impl RedisStore {
         let old = hint.group.as_deref().filter(|old| *old != code);
         let group_side = async {
             if let Some(step) = creator_step {
-                self.create_group(user, code, step).await
+                self.create_group(user, day, code, step).await
             } else {
                 self.admit(user, code).await
             }
@@ -462,7 +481,7 @@ impl RedisStore {
         let (own, landed, left) = tokio::join!(
             self.user_step(user, SessionWrite::Keep, Some(change)),
             group_side,
-            self.leave_if(user, old, Leave::Left),
+            self.leave_if(user, day, old, Leave::Left),
         );
         let (own, landed) = (own?, landed?);
         left?;
@@ -476,7 +495,7 @@ impl RedisStore {
             Moved::Yes if landed || (!create && before == Some(code)) => {
                 // The hint missed the user's group: leave it now (one more round trip).
                 let missed = before.filter(|b| Some(*b) != old && *b != code);
-                self.leave_if(user, missed, Leave::Left).await?;
+                self.leave_if(user, day, missed, Leave::Left).await?;
                 let done = if create {
                     ChangeOutcome::Created
                 } else {
@@ -488,7 +507,7 @@ impl RedisStore {
                 // The code is another group's (create) or nobody's (join): point the
                 // user back, with the join step still awaiting a code, and undo the leave.
                 let session = (!create).then_some(LunchSession::AwaitingJoinCode);
-                self.point_back(user, code, before, session, left_theirs)
+                self.point_back(user, day, code, before, session, left_theirs)
                     .await?;
                 let refused = if create {
                     ChangeOutcome::CodeTaken
@@ -498,13 +517,13 @@ impl RedisStore {
                 (refused, before)
             }
             Moved::OverBudget => {
-                self.take_back(user, code, create, landed, left_theirs)
+                self.take_back(user, day, code, create, landed, left_theirs)
                     .await?;
                 (ChangeOutcome::OverBudget, before)
             }
             Moved::No => {
                 // A join whose step did not await a code after all.
-                self.take_back(user, code, create, landed, left_theirs)
+                self.take_back(user, day, code, create, landed, left_theirs)
                     .await?;
                 return Ok(None);
             }
@@ -520,6 +539,7 @@ impl RedisStore {
     async fn take_back(
         &self,
         user: &UserKey,
+        day: &str,
         code: &str,
         create: bool,
         landed: bool,
@@ -527,8 +547,8 @@ impl RedisStore {
     ) -> Result<()> {
         let how = if create { Leave::Drop } else { Leave::Undo };
         let (taken, restored) = tokio::join!(
-            self.leave_if(user, landed.then_some(code), how),
-            self.restore_if(user, left)
+            self.leave_if(user, day, landed.then_some(code), how),
+            self.restore_if(user, day, left)
         );
         taken?;
         restored
@@ -540,6 +560,7 @@ impl RedisStore {
     async fn finish_join(
         &self,
         user: &UserKey,
+        day: &str,
         own: UserStep,
         code: &str,
     ) -> Result<(LunchState, Option<String>)> {
@@ -547,7 +568,7 @@ impl RedisStore {
         let old = before.filter(|before| *before != code);
         let (admitted, left) = tokio::join!(
             self.admit(user, code),
-            self.leave_if(user, old, Leave::Left)
+            self.leave_if(user, day, old, Leave::Left)
         );
         let admitted = admitted?;
         left?;
@@ -555,7 +576,8 @@ impl RedisStore {
             (ChangeOutcome::Joined, Some(code))
         } else {
             let session = Some(LunchSession::AwaitingJoinCode);
-            self.point_back(user, code, before, session, old).await?;
+            self.point_back(user, day, code, before, session, old)
+                .await?;
             (ChangeOutcome::NoSuchGroup, before)
         };
         Ok((
@@ -569,11 +591,12 @@ impl RedisStore {
     pub(super) async fn leave_group(
         &self,
         user: &UserKey,
+        day: &str,
         left: Option<String>,
         joined: &str,
     ) -> Result<()> {
         let left = left.filter(|left| left != joined);
-        self.leave_if(user, left.as_deref(), Leave::Left).await
+        self.leave_if(user, day, left.as_deref(), Leave::Left).await
     }
 }
 

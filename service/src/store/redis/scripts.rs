@@ -189,7 +189,7 @@ return 1
 "#;
 
 /// KEYS: restaurants, votes of the day, the member's step (session), members, group
-/// marker, members who left. ARGV: 1 user, 2 '1' when the user's record names this
+/// marker, members who left, the day's votes of those who left. ARGV: 1 user, 2 '1' when the user's record names this
 /// group, 3 mode, 4 session JSON, 5 session ttl, 6 '1' for every vote of the day, 7 vote
 /// ttl, then six per move the bot made (see `StepMove`): the step it is for (session
 /// JSON, '' for any), the edit (vote, add, remove), the name, the list maximum (add),
@@ -210,6 +210,12 @@ if redis.call('SISMEMBER', KEYS[4], ARGV[1]) == 0 then
   redis.call('SADD', KEYS[4], ARGV[1])
   redis.call('PERSIST', KEYS[5])
   redis.call('PERSIST', KEYS[1])
+  local kept = redis.call('HGET', KEYS[7], ARGV[1])
+  if kept then
+    redis.call('HDEL', KEYS[7], ARGV[1])
+    redis.call('HSET', KEYS[2], ARGV[1], kept)
+    redis.call('EXPIRE', KEYS[2], ARGV[7])
+  end
 end
 local step = redis.call('GET', KEYS[3])
 local list = redis.call('LRANGE', KEYS[1], 0, -1)
@@ -282,12 +288,14 @@ end
 return {1, step, list, my_vote, votes, outcome[1], outcome[2]}
 "#;
 
-/// KEYS: group marker, members, the creator's step, restaurants, members who left.
+/// KEYS: group marker, members, the creator's step, restaurants, members who left,
+/// votes of the day, the day's votes of those who left.
 /// ARGV: created_at, user, the creator's step (session JSON), session ttl. Returns 1
 /// when created (the creator on the member list, at that step), 0 when the code is
 /// taken.
 /// A group nobody belongs to (kept for a while by LUNCH_GROUP_LEAVE) does not hold
-/// its code: it is cleared and the code reused.
+/// its code: it is cleared and the code reused. A new group starts with no votes,
+/// whatever an earlier group under its code left of the day's.
 const LUNCH_GROUP_CREATE: &str = r#"
 if redis.call('EXISTS', KEYS[1]) == 1 then
   if redis.call('SCARD', KEYS[2]) > 0 then
@@ -295,6 +303,7 @@ if redis.call('EXISTS', KEYS[1]) == 1 then
   end
   redis.call('DEL', KEYS[1], KEYS[4], KEYS[5])
 end
+redis.call('DEL', KEYS[6], KEYS[7])
 redis.call('HSET', KEYS[1], 'created_at', ARGV[1])
 redis.call('SADD', KEYS[2], ARGV[2])
 redis.call('SET', KEYS[3], ARGV[3], 'EX', ARGV[4])
@@ -313,9 +322,11 @@ redis.call('DEL', KEYS[3])
 return 1
 "#;
 
-/// KEYS: members, members who left, group marker, restaurants. ARGV: user. Undoes a
-/// leave (LUNCH_GROUP_LEAVE's `left`) whose create or join was refused: the user is
-/// a member again, and the group is kept for good again. Returns 1 when undone.
+/// KEYS: members, members who left, group marker, restaurants, votes of the day, the
+/// day's votes of those who left. ARGV: user, vote ttl. Undoes a leave
+/// (LUNCH_GROUP_LEAVE's `left`) whose create or join was refused: the user is a
+/// member again, with the vote the leave took out, and the group is kept for good
+/// again. Returns 1 when undone.
 const LUNCH_GROUP_RESTORE: &str = r#"
 if redis.call('EXISTS', KEYS[3]) == 0 or redis.call('SREM', KEYS[2], ARGV[1]) == 0 then
   return 0
@@ -323,14 +334,23 @@ end
 redis.call('SADD', KEYS[1], ARGV[1])
 redis.call('PERSIST', KEYS[3])
 redis.call('PERSIST', KEYS[4])
+local kept = redis.call('HGET', KEYS[6], ARGV[1])
+if kept then
+  redis.call('HDEL', KEYS[6], ARGV[1])
+  redis.call('HSET', KEYS[5], ARGV[1], kept)
+  redis.call('EXPIRE', KEYS[5], ARGV[2])
+end
 return 1
 "#;
 
-/// KEYS: members, group marker, restaurants, the user's step, members who left.
+/// KEYS: members, group marker, restaurants, the user's step, members who left, votes
+/// of the day, the day's votes of those who left.
 /// ARGV: user, how (`left`: a member leaves, and may be restored; `undo`: a member
 /// list entry made ahead of a refused join is taken back; `drop`: a group made ahead
 /// of a refused create is taken back), grace seconds. Takes the user off the list (and
-/// their step). Once nobody is on it the group is gone for everyone (nobody can join,
+/// their step). A member who leaves takes their vote of the day out of the group's
+/// result; it is kept aside for the grace period, so a leave that is undone brings it
+/// back. Once nobody is on the list the group is gone for everyone (nobody can join,
 /// its code is free), but `left` and `undo` keep its data for the grace period, so a
 /// leave that is undone finds it as it was; `drop` removes it at once. The votes
 /// expire with the day. Returns the number of members left.
@@ -340,11 +360,19 @@ redis.call('DEL', KEYS[4])
 if ARGV[2] == 'left' then
   redis.call('SADD', KEYS[5], ARGV[1])
   redis.call('EXPIRE', KEYS[5], ARGV[3])
+  local vote = redis.call('HGET', KEYS[6], ARGV[1])
+  if vote then
+    redis.call('HDEL', KEYS[6], ARGV[1])
+    redis.call('HSET', KEYS[7], ARGV[1], vote)
+    redis.call('EXPIRE', KEYS[7], ARGV[3])
+  else
+    redis.call('HDEL', KEYS[7], ARGV[1])
+  end
 end
 local members = redis.call('SCARD', KEYS[1])
 if members == 0 then
   if ARGV[2] == 'drop' then
-    redis.call('DEL', KEYS[2], KEYS[3], KEYS[5])
+    redis.call('DEL', KEYS[2], KEYS[3], KEYS[5], KEYS[7])
   else
     redis.call('EXPIRE', KEYS[2], ARGV[3])
     redis.call('EXPIRE', KEYS[3], ARGV[3])

@@ -147,4 +147,6 @@ contract_suite!(
     a_tapped_vote_or_removal_applies_whatever_the_step_and_needs_a_group,
     a_question_is_asked_fresh_first_and_a_category_starts_over_without_the_pending_one,
     an_answer_is_judged_only_against_the_questions_its_choice_answers,
+    a_member_who_moves_to_another_group_takes_todays_vote_out_of_the_old_one,
+    a_new_group_under_a_freed_code_starts_with_no_votes,
 );

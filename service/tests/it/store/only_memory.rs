@@ -84,3 +84,69 @@ async fn every_vote_renews_the_days_vote_ttl_in_memory() {
         counts(&[("a", 0)])
     );
 }
+
+/// A full store of `cap` users, each alone in a group with today's vote, a score,
+/// a question asked and a session.
+async fn a_full_store(cap: usize) -> MemoryStore {
+    let store = MemoryStore::with_user_cap(cap);
+    for n in 0..cap {
+        let member = user(&format!("user-{n}"));
+        group_with(&store, &member, &format!("G{n}"), &["김밥"]).await;
+        store.lunch_vote(&member, DAY, "김밥").await.unwrap();
+        store.quiz_save(&member, &ask("web", "q1")).await.unwrap();
+        store
+            .quiz_answer(&member, &question("web", "q1"), true)
+            .await
+            .unwrap();
+        store.quiz_save(&member, &ask("web", "q2")).await.unwrap();
+        store.add_friend(BotName::Quiz, &member).await.unwrap();
+    }
+    store
+}
+
+#[tokio::test]
+async fn forgetting_a_user_visits_only_that_users_entries_however_full_the_store_is() {
+    const CAP: usize = 2_000;
+    let store = a_full_store(CAP).await;
+    let before = store.housekeeping_visits();
+
+    store
+        .add_friend(BotName::Quiz, &user("newcomer"))
+        .await
+        .unwrap();
+
+    let visited = store.housekeeping_visits() - before;
+    // A user has a handful of entries (session, friend, score, asked, pointer, group,
+    // list, votes): forgetting one must not visit the other users' entries.
+    assert!(
+        visited <= 32,
+        "forgetting one user of {CAP} visited {visited} entries"
+    );
+    assert_eq!(store.users(), CAP);
+    assert!(
+        !store.is_friend(BotName::Quiz, &user("user-0")),
+        "the least recently seen is forgotten"
+    );
+    assert!(store.is_friend(BotName::Quiz, &user("user-1")));
+    assert!(
+        !store.lunch_join_group(&user("late"), "G0").await.unwrap(),
+        "its group with it"
+    );
+}
+
+#[tokio::test]
+async fn expiring_sessions_and_votes_visits_nothing_of_the_rest_of_the_store() {
+    const CAP: usize = 2_000;
+    let store = a_full_store(CAP).await;
+    store.advance_clock(VOTE_TTL + Duration::from_secs(3600));
+    let before = store.housekeeping_visits();
+
+    let state = store.lunch_load(&user("user-7"), DAY).await.unwrap();
+
+    let visited = store.housekeeping_visits() - before;
+    assert_eq!(state.membership.unwrap().my_vote, None, "the vote expired");
+    assert!(
+        visited <= 32,
+        "one call in a store of {CAP} users visited {visited} entries to expire them"
+    );
+}

@@ -314,3 +314,114 @@ pub(super) async fn five_hundred_concurrent_voters_are_each_counted_once_with_th
         assert_eq!(membership.my_vote.as_deref(), Some(*pick));
     }
 }
+
+pub(super) async fn a_member_who_moves_to_another_group_takes_todays_vote_out_of_the_old_one(
+    s: &Subject,
+) {
+    let store = &*s.store;
+    let (alice, bob, carol, dave) = (user("alice"), user("bob"), user("carol"), user("dave"));
+    group_with(store, &alice, "ABC123", &["김밥"]).await;
+    group_with(store, &carol, "CAR001", &["라멘"]).await;
+    assert!(store.lunch_join_group(&bob, "ABC123").await.unwrap());
+    assert!(store.lunch_join_group(&dave, "ABC123").await.unwrap());
+    for member in [&alice, &bob] {
+        assert_eq!(
+            store.lunch_vote(member, DAY, "김밥").await.unwrap(),
+            recorded(None)
+        );
+    }
+
+    // A code that belongs to no group: bob stays, and so does his vote.
+    awaiting_a_code(store, &bob).await;
+    let state = store
+        .lunch_open(&bob, DAY, &join("NOPE00", 20))
+        .await
+        .unwrap();
+    assert_eq!(state.change, Some(ChangeOutcome::NoSuchGroup));
+    assert_eq!(
+        store.lunch_tally(&alice, DAY).await.unwrap().counts,
+        counts(&[("김밥", 2)]),
+        "a refused join keeps the vote"
+    );
+
+    let state = store
+        .lunch_open(&bob, DAY, &join("CAR001", 20))
+        .await
+        .unwrap();
+    assert_eq!(state.change, Some(ChangeOutcome::Joined));
+    assert_eq!(
+        store.lunch_tally(&alice, DAY).await.unwrap().counts,
+        counts(&[("김밥", 1)]),
+        "bob left: his vote left with him"
+    );
+    assert_eq!(
+        store
+            .lunch_load(&bob, DAY)
+            .await
+            .unwrap()
+            .membership
+            .unwrap()
+            .my_vote,
+        None
+    );
+    assert_eq!(
+        store.lunch_vote(&bob, DAY, "라멘").await.unwrap(),
+        recorded(None)
+    );
+    assert_eq!(
+        store.lunch_tally(&carol, DAY).await.unwrap().counts,
+        counts(&[("라멘", 1)])
+    );
+
+    // Creating a group is leaving one too.
+    let state = store
+        .lunch_open(&alice, DAY, &create("NEW001", 5))
+        .await
+        .unwrap();
+    assert_eq!(state.change, Some(ChangeOutcome::Created));
+    assert_eq!(
+        store.lunch_tally(&dave, DAY).await.unwrap().counts,
+        counts(&[("김밥", 0)]),
+        "alice made a group of her own: her vote left with her"
+    );
+}
+
+pub(super) async fn a_new_group_under_a_freed_code_starts_with_no_votes(s: &Subject) {
+    let store = &*s.store;
+    let (alice, bob) = (user("alice"), user("bob"));
+    group_with(store, &alice, "FREE01", &["김밥"]).await;
+    assert_eq!(
+        store.lunch_vote(&alice, DAY, "김밥").await.unwrap(),
+        recorded(None)
+    );
+    // Alice moves on; FREE01 has nobody left and its code is free.
+    let state = store
+        .lunch_open(&alice, DAY, &create("ALICE2", 5))
+        .await
+        .unwrap();
+    assert_eq!(state.change, Some(ChangeOutcome::Created));
+
+    let state = store
+        .lunch_open(&bob, DAY, &create("FREE01", 5))
+        .await
+        .unwrap();
+    assert_eq!(state.change, Some(ChangeOutcome::Created));
+    assert_eq!(
+        store.lunch_add_restaurant(&bob, "김밥", 20).await.unwrap(),
+        AddOutcome::Added
+    );
+    assert_eq!(
+        store.lunch_tally(&bob, DAY).await.unwrap().counts,
+        counts(&[("김밥", 0)])
+    );
+    assert_eq!(
+        store
+            .lunch_load(&bob, DAY)
+            .await
+            .unwrap()
+            .membership
+            .unwrap()
+            .my_vote,
+        None
+    );
+}
