@@ -12,8 +12,10 @@
 //! Adding a setting: one entry below, one row in the README's configuration table,
 //! one commented line in `deploy/kakaobot.env.example`.
 
-use std::net::SocketAddr;
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
 use std::time::Duration;
 
 use figment::providers::{Format, Toml};
@@ -23,7 +25,6 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use crate::bots::BotName;
-use crate::tls::AcmeIdentifier;
 
 /// The prefix of every environment variable kakaobot reads.
 pub const ENV_PREFIX: &str = "KAKAOBOT_";
@@ -175,6 +176,50 @@ settings! {
     /// Where the ACME account key, the certificate and its key are kept (files
     /// 0600). Empty: systemd's `$STATE_DIRECTORY` (the unit's `StateDirectory=`).
     state_dir: Option<PathBuf>, key "state_dir", default "", with "optional_path";
+}
+
+/// One name the certificate is for: an IP address (the Elastic IP) or a DNS name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AcmeIdentifier {
+    Ip(IpAddr),
+    Dns(String),
+}
+
+impl FromStr for AcmeIdentifier {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let text = text.trim();
+        if let Ok(ip) = text.parse::<IpAddr>() {
+            return Ok(Self::Ip(ip));
+        }
+        let name = text.trim_end_matches('.').to_ascii_lowercase();
+        let label_ok = |label: &str| {
+            (1..=63).contains(&label.len())
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        };
+        if name.len() <= 253 && name.split('.').all(label_ok) {
+            Ok(Self::Dns(name))
+        } else {
+            Err(format!(
+                "'{text}' is neither an IP address nor a DNS name: list the Elastic IP \
+                 (e.g. 203.0.113.7) and/or your own domain, separated by commas"
+            ))
+        }
+    }
+}
+
+impl fmt::Display for AcmeIdentifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Ip(ip) => ip.fmt(f),
+            Self::Dns(name) => f.write_str(name),
+        }
+    }
 }
 
 /// How log lines are written.
@@ -851,6 +896,33 @@ mod tests {
         assert_eq!(s.key_prefix, "env");
         assert_eq!(s.reply_budget, Duration::from_millis(700));
         assert_eq!(s.header_timeout, Duration::from_secs(3));
+    }
+
+    #[test]
+    fn identifiers_are_ip_addresses_or_dns_names() {
+        assert_eq!(
+            "203.0.113.7".parse::<AcmeIdentifier>().unwrap(),
+            AcmeIdentifier::Ip("203.0.113.7".parse().unwrap())
+        );
+        assert_eq!(
+            " Bot.Example.COM. ".parse::<AcmeIdentifier>().unwrap(),
+            AcmeIdentifier::Dns("bot.example.com".into())
+        );
+        assert!("2001:db8::1".parse::<AcmeIdentifier>().is_ok());
+        for bad in [
+            "http://1.2.3.4",
+            "1.2.3.4:443",
+            "-bad.example",
+            "a b",
+            "",
+            "*.example.com",
+        ] {
+            let err = bad.parse::<AcmeIdentifier>().unwrap_err();
+            assert!(
+                err.contains("neither an IP address nor a DNS name"),
+                "{bad}: {err}"
+            );
+        }
     }
 
     #[test]

@@ -6,12 +6,9 @@
 //! stored certificate places no order and needs no network.
 
 use std::collections::HashMap;
-use std::fmt;
 use std::future::Future;
-use std::net::IpAddr;
 use std::path::PathBuf;
 use std::pin::Pin;
-use std::str::FromStr;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
 
@@ -29,7 +26,7 @@ use tracing::{info, warn};
 
 use super::state::{StateDir, StoredAccount};
 use super::{Certificate, CertificateSlot, TlsError};
-use crate::config::Settings;
+use crate::config::{AcmeIdentifier, Settings};
 use crate::metrics;
 
 /// The first wait after a failed order; it doubles up to [`RETRY_MAX`]. Long enough
@@ -47,56 +44,11 @@ pub const CHALLENGE_PREFIX: &str = "/.well-known/acme-challenge/";
 /// Let's Encrypt's only profile for IP addresses (certificates of about 6 days).
 const SHORTLIVED_PROFILE: &str = "shortlived";
 
-/// One name the certificate is for: an IP address (the Elastic IP) or a DNS name.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum AcmeIdentifier {
-    Ip(IpAddr),
-    Dns(String),
-}
-
-impl FromStr for AcmeIdentifier {
-    type Err = String;
-
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let text = text.trim();
-        if let Ok(ip) = text.parse::<IpAddr>() {
-            return Ok(Self::Ip(ip));
-        }
-        let name = text.trim_end_matches('.').to_ascii_lowercase();
-        let label_ok = |label: &str| {
-            (1..=63).contains(&label.len())
-                && !label.starts_with('-')
-                && !label.ends_with('-')
-                && label
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
-        };
-        if name.len() <= 253 && name.split('.').all(label_ok) {
-            Ok(Self::Dns(name))
-        } else {
-            Err(format!(
-                "'{text}' is neither an IP address nor a DNS name: list the Elastic IP \
-                 (e.g. 203.0.113.7) and/or your own domain, separated by commas"
-            ))
-        }
-    }
-}
-
-impl fmt::Display for AcmeIdentifier {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Ip(ip) => ip.fmt(f),
-            Self::Dns(name) => f.write_str(name),
-        }
-    }
-}
-
-impl AcmeIdentifier {
-    fn to_acme(&self) -> Identifier {
-        match self {
-            Self::Ip(ip) => Identifier::Ip(*ip),
-            Self::Dns(name) => Identifier::Dns(name.clone()),
-        }
+/// The identifier as the ACME client sends it.
+fn to_acme(identifier: &AcmeIdentifier) -> Identifier {
+    match identifier {
+        AcmeIdentifier::Ip(ip) => Identifier::Ip(*ip),
+        AcmeIdentifier::Dns(name) => Identifier::Dns(name.clone()),
     }
 }
 
@@ -271,12 +223,7 @@ impl Renewal {
 
     async fn order(&self) -> Result<Certificate, TlsError> {
         let account = self.account().await?;
-        let identifiers: Vec<Identifier> = self
-            .config
-            .identifiers
-            .iter()
-            .map(AcmeIdentifier::to_acme)
-            .collect();
+        let identifiers: Vec<Identifier> = self.config.identifiers.iter().map(to_acme).collect();
         let mut new_order = NewOrder::new(&identifiers);
         if let Some(profile) = self.profile(&account) {
             new_order = new_order.profile(profile);
@@ -458,33 +405,6 @@ impl HttpClient for AcmeHttp {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn identifiers_are_ip_addresses_or_dns_names() {
-        assert_eq!(
-            "203.0.113.7".parse::<AcmeIdentifier>().unwrap(),
-            AcmeIdentifier::Ip("203.0.113.7".parse().unwrap())
-        );
-        assert_eq!(
-            " Bot.Example.COM. ".parse::<AcmeIdentifier>().unwrap(),
-            AcmeIdentifier::Dns("bot.example.com".into())
-        );
-        assert!("2001:db8::1".parse::<AcmeIdentifier>().is_ok());
-        for bad in [
-            "http://1.2.3.4",
-            "1.2.3.4:443",
-            "-bad.example",
-            "a b",
-            "",
-            "*.example.com",
-        ] {
-            let err = bad.parse::<AcmeIdentifier>().unwrap_err();
-            assert!(
-                err.contains("neither an IP address nor a DNS name"),
-                "{bad}: {err}"
-            );
-        }
-    }
 
     #[test]
     fn a_challenge_is_answered_only_while_offered() {

@@ -19,7 +19,7 @@ use rustls::ServerConfig;
 use tokio::sync::{watch, Notify};
 use tracing::{error, info, warn};
 
-pub use acme::{AcmeIdentifier, Challenges};
+pub use acme::Challenges;
 pub use certificate::Certificate;
 
 use crate::config::Settings;
