@@ -66,13 +66,17 @@ const EXTRA_KIND: &str = "kakaobot";
 /// A skill call as it is read: the fields kakaobot uses, borrowed from the body. The
 /// rest of a SkillPayload (`intent`, `bot`, `contexts`, `flow`, `action.params`, …) is
 /// skipped while parsing, never stored. Only `userRequest.user.id` is required.
+///
+/// The fields the document types as strings but kakaobot does not use (the `_`
+/// fields below) are read as borrowed text all the same, so that a request the
+/// document calls invalid (`"action": {"name": {}}`) is refused as the document says.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SkillRequest<'a> {
     #[serde(borrow)]
     user_request: UserRequest<'a>,
-    #[serde(default)]
-    action: Option<Action>,
+    #[serde(default, borrow)]
+    action: Option<Action<'a>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -84,6 +88,10 @@ struct UserRequest<'a> {
     user: User<'a>,
     #[serde(default, borrow)]
     callback_url: Option<Text<'a>>,
+    #[serde(default, borrow, rename = "lang")]
+    _lang: Option<Text<'a>>,
+    #[serde(default, borrow, rename = "timezone")]
+    _timezone: Option<Text<'a>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -91,6 +99,8 @@ struct User<'a> {
     id: UserKeyField,
     #[serde(default, borrow)]
     properties: Option<Properties<'a>>,
+    #[serde(default, borrow, rename = "type")]
+    _kind: Option<Text<'a>>,
 }
 
 /// The user properties that name the smart-chat user, in both spellings Kakao used.
@@ -105,9 +115,13 @@ struct Properties<'a> {
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct Action {
+struct Action<'a> {
     #[serde(default)]
     client_extra: ClientExtra,
+    #[serde(default, borrow, rename = "id")]
+    _id: Option<Text<'a>>,
+    #[serde(default, borrow, rename = "name")]
+    _name: Option<Text<'a>>,
 }
 
 impl SkillRequest<'_> {

@@ -563,6 +563,45 @@ async fn malformed_json_or_no_user_id_is_a_400_with_a_json_error() {
     }
 }
 
+/// The fields kakaobot does not read are skipped, but one the document types as a
+/// string must still be one (schemathesis sends `"action": {"name": {}}` and expects
+/// the refusal the document promises).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_documented_string_field_of_another_type_is_a_400_naming_it() {
+    let app = spawn_app("skill_field_types", None).await;
+    let user = json!({"id": "typeduser01"});
+    for (body, field) in [
+        (
+            json!({"userRequest": {"utterance": "hi", "user": user, "lang": 42}}),
+            "lang",
+        ),
+        (
+            json!({"userRequest": {"utterance": "hi", "user": user, "timezone": []}}),
+            "timezone",
+        ),
+        (
+            json!({"userRequest": {"utterance": "hi", "user": {"id": "typeduser01", "type": 7}}}),
+            "type",
+        ),
+        (
+            json!({"userRequest": {"utterance": "hi", "user": user}, "action": {"name": {}}}),
+            "name",
+        ),
+        (
+            json!({"userRequest": {"utterance": "hi", "user": user}, "action": {"id": true}}),
+            "id",
+        ),
+    ] {
+        let resp = app.skill_raw(QUIZ, &body).await;
+        let message = resp.assert_error(StatusCode::BAD_REQUEST, "bad_request");
+        assert!(message.contains(field), "{message} for {body}");
+    }
+    // Null, missing or any string is fine, as real payloads have them.
+    let lenient = json!({"userRequest": {"utterance": "내 점수", "user": {"id": "typeduser01", "type": null},
+        "lang": null, "timezone": "Asia/Seoul"}, "action": {"name": "kakaobot", "id": null}});
+    assert_eq!(app.skill_raw(QUIZ, &lenient).await.status, StatusCode::OK);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn an_unknown_bot_skill_is_a_404_with_a_json_error() {
     let app = spawn_app("skill_unknown_bot", None).await;
