@@ -42,12 +42,19 @@ pub enum BodyError {
     /// Something follows the JSON value.
     #[error("parse request payload error: {0}")]
     Trailing(#[from] serde_json::Error),
+    /// Every body the API reads is a JSON object (serde would also take an array,
+    /// filling the fields in order).
+    #[error("parse request payload error: expected a JSON object")]
+    NotObject,
 }
 
 impl<S: Schema> JsonBody<S> {
     /// The body as `S` is read: typed fields, borrowed from the body where they can be.
     pub fn parse(&self) -> Result<S::Wire<'_>, BodyError> {
         let text = std::str::from_utf8(&self.bytes)?;
+        if !text.trim_start().starts_with('{') {
+            return Err(BodyError::NotObject);
+        }
         let mut json = serde_json::Deserializer::from_str(text);
         let wire = serde_path_to_error::deserialize(&mut json)?;
         json.end()?;

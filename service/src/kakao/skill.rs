@@ -73,9 +73,9 @@ const EXTRA_KIND: &str = "kakaobot";
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SkillRequest<'a> {
-    #[serde(borrow)]
+    #[serde(borrow, deserialize_with = "object")]
     user_request: UserRequest<'a>,
-    #[serde(default, borrow)]
+    #[serde(default, borrow, deserialize_with = "optional_object")]
     action: Option<Action<'a>>,
 }
 
@@ -84,7 +84,7 @@ pub struct SkillRequest<'a> {
 struct UserRequest<'a> {
     #[serde(default, borrow)]
     utterance: Option<Text<'a>>,
-    #[serde(borrow)]
+    #[serde(borrow, deserialize_with = "object")]
     user: User<'a>,
     #[serde(default, borrow)]
     callback_url: Option<Text<'a>>,
@@ -97,7 +97,7 @@ struct UserRequest<'a> {
 #[derive(Debug, Deserialize)]
 struct User<'a> {
     id: UserKeyField,
-    #[serde(default, borrow)]
+    #[serde(default, borrow, deserialize_with = "optional_object")]
     properties: Option<Properties<'a>>,
     #[serde(default, borrow, rename = "type")]
     _kind: Option<Text<'a>>,
@@ -122,6 +122,51 @@ struct Action<'a> {
     _id: Option<Text<'a>>,
     #[serde(default, borrow, rename = "name")]
     _name: Option<Text<'a>>,
+}
+
+/// A struct read only from a JSON object: serde's derived structs would also take an
+/// array, filling the fields in order, where the document says object.
+fn object<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    struct Object<T>(std::marker::PhantomData<T>);
+    impl<'de, T: Deserialize<'de>> Visitor<'de> for Object<T> {
+        type Value = T;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("an object")
+        }
+        fn visit_map<M: MapAccess<'de>>(self, map: M) -> Result<T, M::Error> {
+            T::deserialize(MapAccessDeserializer::new(map))
+        }
+    }
+    deserializer.deserialize_map(Object(std::marker::PhantomData))
+}
+
+/// [`object`], or null.
+fn optional_object<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    struct Nullable<T>(std::marker::PhantomData<T>);
+    impl<'de, T: Deserialize<'de>> Visitor<'de> for Nullable<T> {
+        type Value = Option<T>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("an object or null")
+        }
+        fn visit_none<E: serde::de::Error>(self) -> Result<Option<T>, E> {
+            Ok(None)
+        }
+        fn visit_unit<E: serde::de::Error>(self) -> Result<Option<T>, E> {
+            Ok(None)
+        }
+        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Option<T>, D::Error> {
+            object(d).map(Some)
+        }
+    }
+    deserializer.deserialize_option(Nullable(std::marker::PhantomData))
 }
 
 impl SkillRequest<'_> {

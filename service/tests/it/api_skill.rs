@@ -564,8 +564,9 @@ async fn malformed_json_or_no_user_id_is_a_400_with_a_json_error() {
 }
 
 /// The fields kakaobot does not read are skipped, but one the document types as a
-/// string must still be one (schemathesis sends `"action": {"name": {}}` and expects
-/// the refusal the document promises).
+/// string must still be one, and an object an object (schemathesis sends
+/// `"action": {"name": {}}` and `"action": [null, null]` and expects the refusal the
+/// document promises).
 #[tokio::test(flavor = "multi_thread")]
 async fn a_documented_string_field_of_another_type_is_a_400_naming_it() {
     let app = spawn_app("skill_field_types", None).await;
@@ -591,6 +592,24 @@ async fn a_documented_string_field_of_another_type_is_a_400_naming_it() {
             json!({"userRequest": {"utterance": "hi", "user": user}, "action": {"id": true}}),
             "id",
         ),
+        // An object given as an array (serde would fill the fields in order).
+        (
+            json!({"userRequest": {"utterance": "hi", "user": user}, "action": [null, null]}),
+            "action",
+        ),
+        (
+            json!({"userRequest": {"utterance": "hi", "user": ["typeduser01"]}}),
+            "user",
+        ),
+        (
+            json!({"userRequest": {"utterance": "hi", "user": {"id": "u1", "properties": ["x"]}}}),
+            "properties",
+        ),
+        (
+            json!({"userRequest": ["hi", {"id": "typeduser01"}]}),
+            "userRequest",
+        ),
+        (json!([{"utterance": "hi", "user": {"id": "u1"}}]), "object"),
     ] {
         let resp = app.skill_raw(QUIZ, &body).await;
         let message = resp.assert_error(StatusCode::BAD_REQUEST, "bad_request");
