@@ -98,6 +98,12 @@ settings! {
     /// user's or one group's keys on one cluster slot), so several deployments can
     /// share one Redis.
     key_prefix: String, key "key_prefix", default "kakaobot", with "text";
+    /// Days a user's data in Redis (score, asked questions, group, friend marker) and
+    /// a group's are kept after they were last used; every message that uses them
+    /// starts the count again. It also lets a Redis with a memory limit and
+    /// `maxmemory-policy volatile-lru` evict the least recently used instead of
+    /// refusing writes. `kakaobot migrate` gives it to keys written before it existed.
+    redis_key_ttl: Duration, key "redis_key_ttl_days", default "90", with "days";
     /// A quiz TOML file replacing the embedded question bank; empty uses the embedded
     /// one.
     question_bank: Option<PathBuf>, key "question_bank", default "", with "optional_path";
@@ -413,6 +419,14 @@ impl Settings {
                     "use 1 to 300 s: a connection that sends nothing must be closed",
                 ));
             }
+        }
+        let days = self.redis_key_ttl.as_secs() / DAY_SECS;
+        if !(1..=3650).contains(&days) {
+            return Err(invalid(
+                "redis_key_ttl_days",
+                &days.to_string(),
+                "use 1 to 3650 days: how long a user's data outlives their last message",
+            ));
         }
         if self.max_connections == 0 {
             return Err(invalid(
@@ -786,6 +800,21 @@ mod secs {
     }
 }
 
+/// Seconds in a day.
+const DAY_SECS: u64 = 24 * 3600;
+
+/// A whole number of days.
+mod days {
+    use std::time::Duration;
+
+    use serde::Deserializer;
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        super::number::deserialize(d)
+            .map(|days: u64| Duration::from_secs(days.saturating_mul(super::DAY_SECS)))
+    }
+}
+
 /// Hides whatever in a Redis URL may be secret, for logs and error messages:
 /// the user and password before `@`, and every query parameter's value but `db` and
 /// `protocol` (a Unix socket URL carries its password as `?pass=`). Text that is not
@@ -854,6 +883,24 @@ mod tests {
         Settings::load_from(None, env(pairs))
             .unwrap_err()
             .to_string()
+    }
+
+    #[test]
+    fn the_key_lifetime_default_is_the_stores() {
+        assert_eq!(
+            Settings::default().redis_key_ttl,
+            crate::store::DEFAULT_KEY_TTL
+        );
+    }
+
+    #[test]
+    fn a_key_lifetime_outside_a_day_to_ten_years_is_refused_naming_the_variable() {
+        for days in ["0", "3651"] {
+            let err = load_err(&[("KAKAOBOT_REDIS_KEY_TTL_DAYS", days)]);
+            assert!(err.contains("KAKAOBOT_REDIS_KEY_TTL_DAYS"), "{err}");
+        }
+        let s = Settings::load_from(None, env(&[("KAKAOBOT_REDIS_KEY_TTL_DAYS", "30")])).unwrap();
+        assert_eq!(s.redis_key_ttl, Duration::from_secs(30 * 24 * 3600));
     }
 
     #[test]

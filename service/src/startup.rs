@@ -260,32 +260,21 @@ impl Stores {
 /// The store the settings ask for (Redis, a Redis Cluster, or memory), with a log
 /// line saying what that means.
 pub fn build_store(settings: &Settings) -> anyhow::Result<Stores> {
-    let (target, shown, kind) = match &settings.redis_url {
-        Some(url) => (
-            RedisTarget::Single(url.expose_secret().to_owned()),
-            settings.redis_url_for_logs().unwrap_or_default(),
-            "redis",
-        ),
-        None if settings.redis_cluster.is_some() => {
-            let nodes = settings.redis_cluster_nodes();
-            let shown = nodes
-                .iter()
-                .map(|n| crate::config::redact_url(n))
-                .collect::<Vec<_>>()
-                .join(",");
-            (RedisTarget::Cluster(nodes), shown, "redis-cluster")
-        }
-        None => {
-            warn!(
-                "state is kept in memory: not shared between processes and lost on restart; \
-                 set KAKAOBOT_REDIS_URL or KAKAOBOT_REDIS_CLUSTER for real use"
-            );
-            return Ok(Stores::memory());
-        }
+    let Some((target, shown)) = redis_target(settings) else {
+        warn!(
+            "state is kept in memory: not shared between processes and lost on restart; \
+             set KAKAOBOT_REDIS_URL or KAKAOBOT_REDIS_CLUSTER for real use"
+        );
+        return Ok(Stores::memory());
+    };
+    let kind = match target {
+        RedisTarget::Single(_) => "redis",
+        RedisTarget::Cluster(_) => "redis-cluster",
     };
     let tls_root = redis_tls_root(settings)?;
     let open = |timeouts| {
         RedisStore::open(&target, &settings.key_prefix, timeouts, tls_root.clone())
+            .map(|store| store.key_ttl(settings.redis_key_ttl))
             .with_context(|| format!("failed to set up Redis at {shown}"))
     };
     let store = open(RedisTimeouts {
@@ -306,17 +295,20 @@ pub fn build_store(settings: &Settings) -> anyhow::Result<Stores> {
     })
 }
 
-/// Runs the key-layout migration (see [`crate::store::migrate`]) on the configured
-/// single Redis and says what it did. Nothing to do in memory or on a cluster: the
-/// old layout only ever ran on a single Redis.
+/// Runs `kakaobot migrate` on the configured Redis and says what it did: the
+/// key-layout migration (see [`crate::store::migrate`]) on a single Redis (the old
+/// layout only ever ran on one), then, on a single Redis or a cluster, a lifetime for
+/// every key written before keys had one. Nothing to do in memory.
 pub async fn migrate(settings: &Settings) -> anyhow::Result<String> {
-    let Some(url) = &settings.redis_url else {
-        return Ok("nothing to migrate: KAKAOBOT_REDIS_URL is not set".to_owned());
+    let Some((target, shown)) = redis_target(settings) else {
+        return Ok(
+            "nothing to migrate: neither KAKAOBOT_REDIS_URL nor KAKAOBOT_REDIS_CLUSTER is set"
+                .to_owned(),
+        );
     };
-    let shown = settings.redis_url_for_logs().unwrap_or_default();
     let tls_root = redis_tls_root(settings)?;
     let mut conn = crate::store::RedisConnection::open(
-        &RedisTarget::Single(url.expose_secret().to_owned()),
+        &target,
         RedisTimeouts {
             connect: settings.redis_connect_timeout,
             // A migration runs commands over whole lists and hashes: more generous.
@@ -325,18 +317,44 @@ pub async fn migrate(settings: &Settings) -> anyhow::Result<String> {
         tls_root,
     )
     .with_context(|| format!("failed to set up Redis at {shown}"))?;
-    let report = crate::store::migrate::run(&mut conn, &settings.key_prefix)
+    let prefix = &settings.key_prefix;
+    let failed = || format!("failed to migrate the keys under '{prefix}' at {shown}");
+    let mut said = Vec::new();
+    if let RedisTarget::Single(_) = target {
+        let report = crate::store::migrate::run(&mut conn, prefix)
+            .await
+            .with_context(failed)?;
+        said.push(format!(
+            "migrated {} keys under '{prefix}' to the cluster-ready layout ({} left alone)",
+            report.migrated, report.skipped
+        ));
+    }
+    let ttl = settings.redis_key_ttl;
+    let given = crate::store::migrate::give_lifetimes(&mut conn, prefix, ttl)
         .await
-        .with_context(|| {
-            format!(
-                "failed to migrate the keys under '{}' at {shown}",
-                settings.key_prefix
-            )
-        })?;
-    Ok(format!(
-        "migrated {} keys under '{}' to the cluster-ready layout ({} left alone)",
-        report.migrated, settings.key_prefix, report.skipped
-    ))
+        .with_context(failed)?;
+    said.push(format!(
+        "gave {given} keys under '{prefix}' without a lifetime one of {} days",
+        ttl.as_secs() / (24 * 3600)
+    ));
+    Ok(said.join("\n"))
+}
+
+/// The Redis the settings name, with how to show it in logs (no password); `None`
+/// keeps state in memory.
+fn redis_target(settings: &Settings) -> Option<(RedisTarget, String)> {
+    if let Some(url) = &settings.redis_url {
+        let shown = settings.redis_url_for_logs().unwrap_or_default();
+        return Some((RedisTarget::Single(url.expose_secret().to_owned()), shown));
+    }
+    settings.redis_cluster.as_ref()?;
+    let nodes = settings.redis_cluster_nodes();
+    let shown = nodes
+        .iter()
+        .map(|n| crate::config::redact_url(n))
+        .collect::<Vec<_>>()
+        .join(",");
+    Some((RedisTarget::Cluster(nodes), shown))
 }
 
 /// The CA bundle trusted for `rediss://` when one is set (`KAKAOBOT_REDIS_TLS_CA`),

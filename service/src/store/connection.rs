@@ -10,6 +10,7 @@ use std::time::Duration;
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::{ClusterClient, ClusterClientBuilder};
 use redis::cluster_async::ClusterConnection;
+use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
 use redis::{Client, Cmd, ErrorKind, IntoConnectionInfo, Pipeline, RedisError, RedisFuture};
 use redis::{TlsCertificates, Value};
 use tokio::sync::OnceCell;
@@ -134,6 +135,113 @@ impl RedisConnection {
                 }))
             }
         }
+    }
+}
+
+impl RedisConnection {
+    /// Every key matching `pattern`, from every primary of a cluster (a `SCAN` cursor
+    /// covers one node only), without duplicates. For maintenance (`kakaobot
+    /// migrate`), never on a request path: it reads the whole keyspace.
+    pub async fn scan_match(&self, pattern: &str) -> Result<Vec<String>, RedisError> {
+        let mut keys = match self {
+            Self::Single(conn) => scan_node(&mut conn.clone(), pattern, None).await?,
+            Self::Cluster(lazy) => {
+                let mut conn = lazy.get().await?;
+                let mut keys = Vec::new();
+                for primary in primaries(&mut conn).await? {
+                    keys.extend(scan_node(&mut conn, pattern, Some(primary)).await?);
+                }
+                keys
+            }
+        };
+        // A cursor over a keyspace that changes meanwhile may return a key twice.
+        keys.sort_unstable();
+        keys.dedup();
+        Ok(keys)
+    }
+}
+
+/// A node of a cluster by address, as `CLUSTER SLOTS` names it.
+type NodeAddress = (String, u16);
+
+/// The addresses of a cluster's primaries, from `CLUSTER SLOTS` (each slot range's
+/// first node is its primary).
+async fn primaries(conn: &mut ClusterConnection) -> Result<Vec<NodeAddress>, RedisError> {
+    let ranges: Vec<Vec<Value>> = redis::cmd("CLUSTER").arg("SLOTS").query_async(conn).await?;
+    let mut nodes: Vec<NodeAddress> = Vec::new();
+    for range in ranges {
+        let Some(primary) = range.get(2) else {
+            continue;
+        };
+        let (host, port): (String, u16) = match primary {
+            Value::Array(node) if node.len() >= 2 => (
+                redis::from_redis_value_ref(&node[0])?,
+                redis::from_redis_value_ref(&node[1])?,
+            ),
+            _ => continue,
+        };
+        if !nodes.contains(&(host.clone(), port)) {
+            nodes.push((host, port));
+        }
+    }
+    Ok(nodes)
+}
+
+/// `SCAN … MATCH pattern` to the end, on a single Redis or on one cluster node.
+async fn scan_node<C: ScanRoute>(
+    conn: &mut C,
+    pattern: &str,
+    node: Option<NodeAddress>,
+) -> Result<Vec<String>, RedisError> {
+    let mut keys = Vec::new();
+    let mut cursor = 0u64;
+    loop {
+        let mut scan = redis::cmd("SCAN");
+        scan.arg(cursor)
+            .arg("MATCH")
+            .arg(pattern)
+            .arg("COUNT")
+            .arg(1000);
+        let (next, batch): (u64, Vec<String>) = conn.scan_page(scan, node.clone()).await?;
+        keys.extend(batch);
+        if next == 0 {
+            return Ok(keys);
+        }
+        cursor = next;
+    }
+}
+
+/// Sends one `SCAN` page: as it is on a single Redis, to the named node on a cluster.
+trait ScanRoute {
+    async fn scan_page(
+        &mut self,
+        scan: Cmd,
+        node: Option<NodeAddress>,
+    ) -> Result<(u64, Vec<String>), RedisError>;
+}
+
+impl ScanRoute for ConnectionManager {
+    async fn scan_page(
+        &mut self,
+        scan: Cmd,
+        _node: Option<NodeAddress>,
+    ) -> Result<(u64, Vec<String>), RedisError> {
+        scan.query_async(self).await
+    }
+}
+
+impl ScanRoute for ClusterConnection {
+    async fn scan_page(
+        &mut self,
+        scan: Cmd,
+        node: Option<NodeAddress>,
+    ) -> Result<(u64, Vec<String>), RedisError> {
+        let Some((host, port)) = node else {
+            return scan.query_async(self).await;
+        };
+        let routing = RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress { host, port });
+        let page = self.route_command(scan, routing).await?;
+        Ok(redis::from_redis_value(page)?)
     }
 }
 

@@ -5,18 +5,22 @@
 //! | key | type | lifetime |
 //! |---|---|---|
 //! | `{p:u:U}:{bot}:session` | string, JSON of the bot's session record (lunch: while the user has no group) | [`SESSION_TTL`](super::SESSION_TTL) |
-//! | `{p:u:U}:{bot}:friend` | string `1`: the user has the bot as a friend | kept |
-//! | `{p:u:U}:quiz:score` | hash `correct`, `answered` | kept |
-//! | `{p:u:U}:quiz:asked:{category}` | set of question ids | kept |
-//! | `{p:u:U}:lunch:group` | string, the user's group code | kept |
+//! | `{p:u:U}:{bot}:friend` | string `1`: the user has the bot as a friend | key lifetime |
+//! | `{p:u:U}:quiz:score` | hash `correct`, `answered` | key lifetime |
+//! | `{p:u:U}:quiz:asked:{category}` | set of question ids | key lifetime |
+//! | `{p:u:U}:lunch:group` | string, the user's group code | key lifetime |
 //! | `{p:u:U}:lunch:limits` | hash, counters of group creations and join attempts | [`LIMIT_WINDOW`](super::LIMIT_WINDOW) |
-//! | `{p:g:C}:group` | hash `created_at`: the group exists | kept |
-//! | `{p:g:C}:members` | set of user keys | kept |
+//! | `{p:g:C}:group` | hash `created_at`: the group exists | key lifetime; a day once nobody belongs |
+//! | `{p:g:C}:members` | set of user keys | key lifetime |
 //! | `{p:g:C}:step:U` | string, JSON of member U's lunch session | [`SESSION_TTL`](super::SESSION_TTL) |
-//! | `{p:g:C}:restaurants` | list, in the order added | kept |
+//! | `{p:g:C}:restaurants` | list, in the order added | key lifetime; a day once nobody belongs |
 //! | `{p:g:C}:votes:{day}` | hash user → restaurant | [`VOTE_TTL`](super::VOTE_TTL) |
 //! | `{p:g:C}:left` | set of members who left lately | a day |
 //! | `{p:g:C}:left_votes:{day}` | hash user → restaurant: the day's votes of members who left lately, brought back if their leave is undone | a day |
+//!
+//! *Key lifetime* ([`RedisStore::key_ttl`](super::RedisStore::key_ttl),
+//! `KAKAOBOT_REDIS_KEY_TTL_DAYS`): set again by every round trip that uses the key,
+//! so only data nobody used for that long expires.
 //!
 //! The part in braces is Redis Cluster's *hash tag*: only it decides the slot, so all
 //! keys of one user live in one slot and all keys of one group in another. A group

@@ -1,6 +1,7 @@
 //! `kakaobot migrate`: moves data from the key layout of kakaobot ≤ 0.1 (one flat
 //! `<prefix>:…` namespace, which Redis Cluster cannot split) to the hash-tagged layout
-//! of [`Keys`].
+//! of [`Keys`] ([`run`]), and gives keys written before every key had a lifetime the
+//! key lifetime ([`give_lifetimes`]).
 //!
 //! Old layout (`p` is the prefix; codes, categories and days percent-encode `%` and `:`):
 //! `p:{bot}:session:U`, `p:{bot}:friends` (set of users), `p:quiz:score:U`,
@@ -13,11 +14,63 @@
 //! between the copy and the delete makes the rerun skip the copy and delete. It runs
 //! on the single Redis the old layout lived on, before the new version starts.
 
-use redis::aio::ConnectionLike;
+use std::collections::BTreeMap;
+use std::time::Duration;
 
-use super::keys::glob_escape;
-use super::{BotName, Keys, Result};
+use redis::aio::ConnectionLike;
+use redis::Script;
+
+use super::keys::{glob_escape, slot};
+use super::{BotName, Keys, RedisConnection, Result};
 use crate::user::UserKey;
+
+/// Most keys given a lifetime by one script call.
+const LIFETIMES_PER_CALL: usize = 1000;
+
+/// Lua: KEYS, all of one slot; ARGV: seconds. Gives each key that exists and has no
+/// lifetime that one (a key with a lifetime of its own, a session or a day's votes,
+/// keeps it); returns how many it gave. Reading and setting in one script, so a
+/// message that writes the key meanwhile is never undone.
+const GIVE_LIFETIMES: &str = r#"
+local given = 0
+for _, key in ipairs(KEYS) do
+  if redis.call('TTL', key) == -1 then
+    redis.call('EXPIRE', key, ARGV[1])
+    given = given + 1
+  end
+end
+return given
+"#;
+
+/// Gives every key under `prefix` (the current layout, on every node of a cluster)
+/// that has no lifetime `ttl` from now: the keys a version before key lifetimes wrote
+/// are then forgotten like any others if nobody uses them. Idempotent; returns how
+/// many keys it gave one. One call per slot (at most 16,384, fewer on a small
+/// keyspace), so a large keyspace takes seconds, not a round trip per key.
+pub async fn give_lifetimes(
+    conn: &mut RedisConnection,
+    prefix: &str,
+    ttl: Duration,
+) -> Result<u64> {
+    let keys = conn.scan_match(&Keys::new(prefix).pattern()).await?;
+    let mut by_slot: BTreeMap<u16, Vec<String>> = BTreeMap::new();
+    for key in keys {
+        by_slot.entry(slot(&key)).or_default().push(key);
+    }
+    let script = Script::new(GIVE_LIFETIMES);
+    let mut given = 0;
+    for keys in by_slot.values() {
+        for chunk in keys.chunks(LIFETIMES_PER_CALL) {
+            let mut call = script.prepare_invoke();
+            for key in chunk {
+                call.key(key);
+            }
+            let n: u64 = call.arg(ttl.as_secs()).invoke_async(conn).await?;
+            given += n;
+        }
+    }
+    Ok(given)
+}
 
 /// What a migration did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -10,8 +10,13 @@
 //! the store applies it and reports what happened.
 //!
 //! Lifetimes: sessions (a conversation's context) expire after [`SESSION_TTL`], as
-//! Kakao's own context does; scores, groups and restaurants are kept; a day's votes
-//! expire after [`VOTE_TTL`].
+//! Kakao's own context does; a day's votes expire after [`VOTE_TTL`]. On Redis
+//! everything else a user or a group has (scores, asked questions, friend markers,
+//! group pointers, groups, their lists) is kept for a lifetime after its last use
+//! (`KAKAOBOT_REDIS_KEY_TTL_DAYS`, [`DEFAULT_KEY_TTL`] unless set), which the round
+//! trip that uses it starts again: no key lives forever, and a full Redis with
+//! `volatile-lru` evicts the longest-idle first. The memory store forgets instead by
+//! its cap, least recently seen first.
 //!
 //! Round trips: the trait is cut along what one message needs, so a bot's message
 //! costs one call on the user's keys, sometimes issued together with one call on a
@@ -58,6 +63,10 @@ pub use self::redis::{RedisStore, RedisTimeouts};
 pub const SESSION_TTL: Duration = Duration::from_secs(600);
 /// A day's lunch votes are kept a few days so yesterday's result can still be asked about.
 pub const VOTE_TTL: Duration = Duration::from_secs(3 * 24 * 3600);
+/// How long a user's or a group's lasting Redis keys outlive their last use unless
+/// configured otherwise (`KAKAOBOT_REDIS_KEY_TTL_DAYS`'s default; a unit test keeps
+/// the two equal).
+pub const DEFAULT_KEY_TTL: Duration = Duration::from_secs(90 * 24 * 3600);
 /// The window of the per-user allowances ([`crate::lunch::GroupChange`]): counts start
 /// again this long after the first use in a window.
 pub const LIMIT_WINDOW: Duration = Duration::from_secs(3600);

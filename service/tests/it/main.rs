@@ -7,6 +7,8 @@
 //! - `store_round_trips`: Redis round trips per message, counted by the service;
 //! - `store_limits`: group creation and join attempts limited per user;
 //! - `store_migrate`: `kakaobot migrate` keeps the data of the old key layout;
+//! - `store_lifetimes`: no key lives forever: a full Redis evicts idle users instead
+//!   of refusing writes, `kakaobot migrate` gives old keys a lifetime;
 //! - `store_tls`: `rediss://` to a `redis-server` that speaks TLS only;
 //! - `api_*`: the real service over HTTP on a free port, Kakao's routes and bots,
 //!   bad input, and Redis outages; `api_skill*`: the same for Open Builder skills;
@@ -41,6 +43,7 @@ mod helpers;
 mod https;
 mod quiz_reload;
 mod store;
+mod store_lifetimes;
 mod store_limits;
 mod store_migrate;
 mod store_round_trips;

@@ -127,6 +127,7 @@ impl RedisStore {
                 .arg(SESSION_TTL.as_secs())
                 .arg(i64::from(request.tally))
                 .arg(VOTE_TTL.as_secs())
+                .arg(self.key_ttl)
                 .arg(move_args(request)?)
                 .invoke_async(&mut self.conn("group_step"))
                 .await?;
@@ -178,6 +179,7 @@ impl RedisStore {
             .key(self.keys.session(BotName::Lunch, user))
             .key(self.keys.lunch_member(user))
             .key(self.keys.lunch_limits(user))
+            .key(self.keys.friend(BotName::Lunch, user))
             .arg(mode)
             .arg(json)
             .arg(SESSION_TTL.as_secs())
@@ -187,6 +189,7 @@ impl RedisStore {
             .arg(max)
             .arg(LIMIT_WINDOW.as_secs())
             .arg(to_json(&LunchSession::AwaitingJoinCode)?)
+            .arg(self.key_ttl)
             .invoke_async(&mut self.conn("user_step"))
             .await?;
         let change = match change.as_str() {
@@ -223,7 +226,8 @@ impl RedisStore {
             .arg(moved_to)
             .arg(before.unwrap_or(""))
             .arg(session.unwrap_or_default())
-            .arg(SESSION_TTL.as_secs());
+            .arg(SESSION_TTL.as_secs())
+            .arg(self.key_ttl);
         let mut conn = self.conn("point_back");
         let (undone, restored) = tokio::join!(
             undo.invoke_async::<i64>(&mut conn),
@@ -257,6 +261,7 @@ impl RedisStore {
             .arg(user.as_str())
             .arg(to_json(&step)?)
             .arg(SESSION_TTL.as_secs())
+            .arg(self.key_ttl)
             .invoke_async(&mut self.conn("create_group"))
             .await?;
         Ok(created == 1)
@@ -271,7 +276,9 @@ impl RedisStore {
             .key(self.keys.lunch_group(code))
             .key(self.keys.lunch_members(code))
             .key(self.keys.lunch_step(code, user))
+            .key(self.keys.lunch_restaurants(code))
             .arg(user.as_str())
+            .arg(self.key_ttl)
             .invoke_async(&mut self.conn("admit"))
             .await?;
         Ok(admitted == 1)
@@ -290,6 +297,7 @@ impl RedisStore {
             .key(self.keys.lunch_left_votes(code, day))
             .arg(user.as_str())
             .arg(VOTE_TTL.as_secs())
+            .arg(self.key_ttl)
             .invoke_async(&mut self.conn("restore"))
             .await?;
         Ok(())

@@ -28,7 +28,7 @@ use self::scripts::Scripts;
 use super::connection::{RedisConnection, RedisTarget};
 use super::{
     AnswerCheck, BotName, Judgement, Keys, LunchRequest, LunchState, QuizAsked, QuizChange,
-    QuizSession, QuizState, Result, Score, Store, StoreError, SESSION_TTL,
+    QuizSession, QuizState, Result, Score, Store, StoreError, DEFAULT_KEY_TTL, SESSION_TTL,
 };
 use crate::user::UserKey;
 
@@ -64,6 +64,9 @@ pub struct RedisStore {
     scripts: Scripts,
     /// What this process last saw of each lunch user; see [`Hint`].
     hints: Mutex<HashMap<String, Hint>>,
+    /// Whole seconds a user's or a group's lasting keys outlive the round trip that
+    /// last used them (see [`RedisStore::key_ttl`]).
+    key_ttl: u64,
 }
 
 impl RedisStore {
@@ -92,7 +95,18 @@ impl RedisStore {
             keys: Keys::new(prefix),
             scripts: Scripts::new(),
             hints: Mutex::new(HashMap::new()),
+            key_ttl: DEFAULT_KEY_TTL.as_secs(),
         })
+    }
+
+    /// Keeps a user's or a group's lasting keys (everything but sessions, votes and
+    /// allowances, which have lifetimes of their own) for `ttl` after the round trip
+    /// that last used them: each round trip sets it again on the keys it names, so a
+    /// user who comes back keeps everything, and a user who never does is forgotten.
+    /// [`DEFAULT_KEY_TTL`] unless set; whole seconds, at least one.
+    pub fn key_ttl(mut self, ttl: Duration) -> Self {
+        self.key_ttl = ttl.as_secs().max(1);
+        self
     }
 
     /// The key names this store uses.
@@ -208,6 +222,8 @@ impl Store for RedisStore {
         redis::cmd("SET")
             .arg(self.keys.friend(bot, user))
             .arg(1)
+            .arg("EX")
+            .arg(self.key_ttl)
             .exec_async(&mut self.conn("add_friend"))
             .await?;
         Ok(())
@@ -243,7 +259,9 @@ impl Store for RedisStore {
     async fn quiz_load(&self, user: &UserKey, category: Option<&str>) -> Result<QuizState> {
         let mut call = self.scripts.quiz_load.prepare_invoke();
         call.key(self.keys.session(BotName::Quiz, user))
-            .key(self.keys.quiz_score(user));
+            .key(self.keys.quiz_score(user))
+            .key(self.keys.friend(BotName::Quiz, user))
+            .arg(self.key_ttl);
         if let Some(category) = category {
             call.key(self.keys.quiz_asked(user, category));
         }
@@ -278,7 +296,10 @@ impl Store for RedisStore {
         let mut call = self.scripts.quiz_ask.prepare_invoke();
         call.key(self.keys.session(BotName::Quiz, user))
             .key(self.keys.quiz_asked(user, category))
-            .arg(SESSION_TTL.as_secs());
+            .key(self.keys.quiz_score(user))
+            .key(self.keys.friend(BotName::Quiz, user))
+            .arg(SESSION_TTL.as_secs())
+            .arg(self.key_ttl);
         for candidate in candidates {
             // The session JSON is made here, by serde, so QUIZ_ASK compares the
             // pending one byte for byte with what Rust would write.
@@ -297,6 +318,8 @@ impl Store for RedisStore {
         let mut call = self.scripts.quiz_judge.prepare_invoke();
         call.key(self.keys.session(BotName::Quiz, user))
             .key(self.keys.quiz_score(user))
+            .key(self.keys.friend(BotName::Quiz, user))
+            .arg(self.key_ttl)
             .arg(check.tapped.as_deref().unwrap_or(""))
             .arg(check.valid_for.len());
         for id in check.valid_for.iter().chain(&check.correct_for) {
@@ -350,13 +373,18 @@ impl Store for RedisStore {
             writes += 1;
         }
         if let Some((category, id)) = &change.mark_asked {
-            pipe.cmd("SADD")
-                .arg(self.keys.quiz_asked(user, category))
-                .arg(id)
-                .ignore();
+            let asked = self.keys.quiz_asked(user, category);
+            pipe.cmd("SADD").arg(&asked).arg(id).ignore();
+            pipe.cmd("EXPIRE").arg(asked).arg(self.key_ttl).ignore();
             writes += 1;
         }
         if writes > 0 {
+            for lasting in [
+                self.keys.quiz_score(user),
+                self.keys.friend(BotName::Quiz, user),
+            ] {
+                pipe.cmd("EXPIRE").arg(lasting).arg(self.key_ttl).ignore();
+            }
             pipe.exec_async(&mut self.conn("quiz_save")).await?;
         }
         Ok(())

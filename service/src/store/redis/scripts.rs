@@ -1,8 +1,28 @@
 //! The Lua scripts of [`RedisStore`](super::RedisStore). Every key a script touches
 //! arrives in `KEYS`, and all `KEYS` of one script share a hash tag (one user's or one
 //! group's), so each runs on a cluster too; no script builds a key name.
+//!
+//! Lifetimes: every script that uses a user's or a group's lasting keys (those
+//! without a lifetime of their own: scores, asked sets, friend markers, pointers,
+//! groups, members, lists) ends by setting the key lifetime it is given on them
+//! (`keep`), so the round trip that uses the data also keeps it, and nothing lives
+//! forever.
 
 use redis::Script;
+
+/// Lua: `keep(ttl, key…)` sets each existing key to expire `ttl` seconds from now
+/// (a missing key stays missing).
+macro_rules! keep_fn {
+    () => {
+        r#"
+local function keep(ttl, ...)
+  for _, key in ipairs({...}) do
+    redis.call('EXPIRE', key, ttl)
+  end
+end
+"#
+    };
+}
 
 /// Lua: `spend(limits, budget, window)` counts one use of `budget` in the hash
 /// `limits` and returns the uses in the window, which starts with its first use.
@@ -52,88 +72,110 @@ impl Scripts {
     }
 }
 
-/// KEYS: quiz session, score[, asked of a category].
+/// KEYS: quiz session, score, friend marker[, asked of a category]. ARGV: key ttl.
 /// Returns {session or nil, correct or nil, answered or nil, asked ids}.
-const QUIZ_LOAD: &str = r#"
+const QUIZ_LOAD: &str = concat!(
+    keep_fn!(),
+    r#"
 local score = redis.call('HMGET', KEYS[2], 'correct', 'answered')
 local asked = {}
-if KEYS[3] then
-  asked = redis.call('SMEMBERS', KEYS[3])
+if KEYS[4] then
+  asked = redis.call('SMEMBERS', KEYS[4])
 end
+keep(ARGV[1], KEYS[2], KEYS[3], KEYS[4])
 return {redis.call('GET', KEYS[1]), score[1], score[2], asked}
-"#;
+"#
+);
 
-/// KEYS: quiz session, asked of the category. ARGV: session ttl seconds, then pairs of
-/// (question id, its session JSON) in the order to try them.
-/// Returns {question id, 1 when the category started over else 0}.
-const QUIZ_ASK: &str = r#"
-local n = (#ARGV - 1) / 2
-for i = 0, n - 1 do
-  local id, json = ARGV[2 + 2 * i], ARGV[3 + 2 * i]
-  if redis.call('SISMEMBER', KEYS[2], id) == 0 then
-    redis.call('SET', KEYS[1], json, 'EX', ARGV[1])
-    redis.call('SADD', KEYS[2], id)
-    return {id, 0}
+/// KEYS: quiz session, asked of the category, score, friend marker. ARGV: session
+/// ttl seconds, key ttl, then pairs of (question id, its session JSON) in the order
+/// to try them. Returns {question id, 1 when the category started over else 0}.
+const QUIZ_ASK: &str = concat!(
+    keep_fn!(),
+    r#"
+local function ask()
+  local n = (#ARGV - 2) / 2
+  for i = 0, n - 1 do
+    local id, json = ARGV[3 + 2 * i], ARGV[4 + 2 * i]
+    if redis.call('SISMEMBER', KEYS[2], id) == 0 then
+      redis.call('SET', KEYS[1], json, 'EX', ARGV[1])
+      redis.call('SADD', KEYS[2], id)
+      return {id, 0}
+    end
   end
-end
--- Every question was asked: start over, but not with the pending question.
-local pending = redis.call('GET', KEYS[1])
-local pick = 0
-for i = 0, n - 1 do
-  if ARGV[3 + 2 * i] ~= pending then
-    pick = i
-    break
+  -- Every question was asked: start over, but not with the pending question.
+  local pending = redis.call('GET', KEYS[1])
+  local pick = 0
+  for i = 0, n - 1 do
+    if ARGV[4 + 2 * i] ~= pending then
+      pick = i
+      break
+    end
   end
+  local id, json = ARGV[3 + 2 * pick], ARGV[4 + 2 * pick]
+  redis.call('DEL', KEYS[2])
+  redis.call('SADD', KEYS[2], id)
+  redis.call('SET', KEYS[1], json, 'EX', ARGV[1])
+  return {id, 1}
 end
-local id, json = ARGV[2 + 2 * pick], ARGV[3 + 2 * pick]
-redis.call('DEL', KEYS[2])
-redis.call('SADD', KEYS[2], id)
-redis.call('SET', KEYS[1], json, 'EX', ARGV[1])
-return {id, 1}
-"#;
+local asked = ask()
+keep(ARGV[2], KEYS[2], KEYS[3], KEYS[4])
+return asked
+"#
+);
 
-/// KEYS: quiz session, score. ARGV: tapped question id or '', the number n of ids the
-/// choice is valid for, those n ids, then the ids it is correct for.
-/// Returns {session or nil, correct, answered (both before), verdict} where verdict is
-/// 0 when nothing was judged, 1 when judged wrong, 2 when judged right.
-const QUIZ_JUDGE: &str = r#"
-local session = redis.call('GET', KEYS[1])
-local score = redis.call('HMGET', KEYS[2], 'correct', 'answered')
-if not session then
-  return {false, score[1], score[2], 0}
+/// KEYS: quiz session, score, friend marker. ARGV: key ttl, tapped question id or '',
+/// the number n of ids the choice is valid for, those n ids, then the ids it is
+/// correct for. Returns {session or nil, correct, answered (both before), verdict}
+/// where verdict is 0 when nothing was judged, 1 when judged wrong, 2 when judged
+/// right.
+const QUIZ_JUDGE: &str = concat!(
+    keep_fn!(),
+    r#"
+local function judge()
+  local session = redis.call('GET', KEYS[1])
+  local score = redis.call('HMGET', KEYS[2], 'correct', 'answered')
+  if not session then
+    return {false, score[1], score[2], 0}
+  end
+  local ok, decoded = pcall(cjson.decode, session)
+  if not ok or type(decoded) ~= 'table' then
+    return {session, score[1], score[2], 0}
+  end
+  local id = decoded['question_id']
+  if ARGV[2] ~= '' and id ~= ARGV[2] then
+    return {session, score[1], score[2], 0}
+  end
+  local n = tonumber(ARGV[3])
+  local valid, correct = false, false
+  for i = 4, 3 + n do
+    if ARGV[i] == id then valid = true end
+  end
+  for i = 4 + n, #ARGV do
+    if ARGV[i] == id then correct = true end
+  end
+  if not valid then
+    return {session, score[1], score[2], 0}
+  end
+  redis.call('DEL', KEYS[1])
+  redis.call('HINCRBY', KEYS[2], 'answered', 1)
+  if correct then
+    redis.call('HINCRBY', KEYS[2], 'correct', 1)
+    return {session, score[1], score[2], 2}
+  end
+  return {session, score[1], score[2], 1}
 end
-local ok, decoded = pcall(cjson.decode, session)
-if not ok or type(decoded) ~= 'table' then
-  return {session, score[1], score[2], 0}
-end
-local id = decoded['question_id']
-if ARGV[1] ~= '' and id ~= ARGV[1] then
-  return {session, score[1], score[2], 0}
-end
-local n = tonumber(ARGV[2])
-local valid, correct = false, false
-for i = 3, 2 + n do
-  if ARGV[i] == id then valid = true end
-end
-for i = 3 + n, #ARGV do
-  if ARGV[i] == id then correct = true end
-end
-if not valid then
-  return {session, score[1], score[2], 0}
-end
-redis.call('DEL', KEYS[1])
-redis.call('HINCRBY', KEYS[2], 'answered', 1)
-if correct then
-  redis.call('HINCRBY', KEYS[2], 'correct', 1)
-  return {session, score[1], score[2], 2}
-end
-return {session, score[1], score[2], 1}
-"#;
+local judged = judge()
+keep(ARGV[1], KEYS[2], KEYS[3])
+return judged
+"#
+);
 
-/// KEYS: lunch session (the user's own), group pointer, limits. ARGV: 1 mode (keep,
-/// set, set_own, set_if_member, set_if_listed, clear), 2 session JSON, 3 session ttl
-/// seconds, 4 change ('', create, join), 5 its code, 6 its budget, 7 the budget's
-/// maximum, 8 the limit window seconds, 9 the awaiting-a-join-code session JSON.
+/// KEYS: lunch session (the user's own), group pointer, limits, friend marker. ARGV:
+/// 1 mode (keep, set, set_own, set_if_member, set_if_listed, clear), 2 session JSON,
+/// 3 session ttl seconds, 4 change ('', create, join), 5 its code, 6 its budget, 7
+/// the budget's maximum, 8 the limit window seconds, 9 the awaiting-a-join-code
+/// session JSON, 10 key ttl.
 ///
 /// A change applies to a create, or to a join while the user's own session awaits a
 /// code: it spends the budget and, within it, points the user at the code and ends
@@ -144,35 +186,41 @@ return {session, score[1], score[2], 1}
 /// or nil, change: '', 'moved' or 'over_budget'}.
 const LUNCH_USER_OPEN: &str = concat!(
     spend_fn!(),
+    keep_fn!(),
     r#"
-local session = redis.call('GET', KEYS[1])
-local code = redis.call('GET', KEYS[2])
-if ARGV[4] == 'create' or (ARGV[4] == 'join' and session == ARGV[9]) then
-  if spend(KEYS[3], ARGV[6], ARGV[8]) > tonumber(ARGV[7]) then
-    return {session, code, 'over_budget'}
+local function open()
+  local session = redis.call('GET', KEYS[1])
+  local code = redis.call('GET', KEYS[2])
+  if ARGV[4] == 'create' or (ARGV[4] == 'join' and session == ARGV[9]) then
+    if spend(KEYS[3], ARGV[6], ARGV[8]) > tonumber(ARGV[7]) then
+      return {session, code, 'over_budget'}
+    end
+    redis.call('SET', KEYS[2], ARGV[5])
+    redis.call('DEL', KEYS[1])
+    return {session, code, 'moved'}
   end
-  redis.call('SET', KEYS[2], ARGV[5])
-  redis.call('DEL', KEYS[1])
-  return {session, code, 'moved'}
-end
-local mode = ARGV[1]
-if not code or mode == 'set_own' then
-  if mode == 'set' or mode == 'set_own' then
-    redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
-  elseif mode == 'clear' then
+  local mode = ARGV[1]
+  if not code or mode == 'set_own' then
+    if mode == 'set' or mode == 'set_own' then
+      redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
+    elseif mode == 'clear' then
+      redis.call('DEL', KEYS[1])
+    end
+  elseif mode ~= 'keep' then
     redis.call('DEL', KEYS[1])
   end
-elseif mode ~= 'keep' then
-  redis.call('DEL', KEYS[1])
+  return {session, code, ''}
 end
-return {session, code, ''}
+local opened = open()
+keep(ARGV[10], KEYS[2], KEYS[4])
+return opened
 "#
 );
 
 /// KEYS: group pointer, the user's own lunch session. ARGV: the code a change
-/// pointed at, the code before or '', the session JSON to restore or '', session ttl.
-/// Undoes a change that was refused on the group's side: points the user back, if
-/// nothing moved them since. Returns 1 when undone.
+/// pointed at, the code before or '', the session JSON to restore or '', session ttl,
+/// key ttl. Undoes a change that was refused on the group's side: points the user
+/// back, if nothing moved them since. Returns 1 when undone.
 const LUNCH_USER_UNDO: &str = r#"
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return 0
@@ -180,7 +228,7 @@ end
 if ARGV[2] == '' then
   redis.call('DEL', KEYS[1])
 else
-  redis.call('SET', KEYS[1], ARGV[2])
+  redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[5])
 end
 if ARGV[3] ~= '' then
   redis.call('SET', KEYS[2], ARGV[3], 'EX', ARGV[4])
@@ -191,7 +239,7 @@ return 1
 /// KEYS: restaurants, votes of the day, the member's step (session), members, group
 /// marker, members who left, the day's votes of those who left. ARGV: 1 user, 2 '1' when the user's record names this
 /// group, 3 mode, 4 session JSON, 5 session ttl, 6 '1' for every vote of the day, 7 vote
-/// ttl, then six per move the bot made (see `StepMove`): the step it is for (session
+/// ttl, 8 key ttl (the group's marker, members and list), then six per move the bot made (see `StepMove`): the step it is for (session
 /// JSON, '' for any), the edit (vote, add, remove), the name, the list maximum (add),
 /// the step after a change and after a refusal ('keep', 'end' or a session JSON).
 ///
@@ -199,7 +247,9 @@ return 1
 /// the first move for the step the write left, as it says. Returns {1, step before or
 /// nil, list before, vote or nil, votes, outcome, previous vote or nil}, or {0, …}
 /// when the user is not a member (a guessed code that was wrong).
-const LUNCH_GROUP_STEP: &str = r#"
+const LUNCH_GROUP_STEP: &str = concat!(
+    keep_fn!(),
+    r#"
 if redis.call('SISMEMBER', KEYS[4], ARGV[1]) == 0 then
   if ARGV[2] ~= '1' or redis.call('EXISTS', KEYS[5]) == 0
       or redis.call('SREM', KEYS[6], ARGV[1]) == 0 then
@@ -208,8 +258,6 @@ if redis.call('SISMEMBER', KEYS[4], ARGV[1]) == 0 then
   -- The user's own record still names this group, which they left ahead of a create
   -- or join that did not happen: the leave is undone (LUNCH_GROUP_RESTORE's work).
   redis.call('SADD', KEYS[4], ARGV[1])
-  redis.call('PERSIST', KEYS[5])
-  redis.call('PERSIST', KEYS[1])
   local kept = redis.call('HGET', KEYS[7], ARGV[1])
   if kept then
     redis.call('HDEL', KEYS[7], ARGV[1])
@@ -270,7 +318,7 @@ local changed = {voted = true, added = true, removed = true}
 
 local outcome = {'', false}
 local current = redis.call('GET', KEYS[3]) or ''
-for at = 8, #ARGV, 6 do
+for at = 9, #ARGV, 6 do
   if ARGV[at] == '' or ARGV[at] == current then
     outcome = edits[ARGV[at + 1]](ARGV[at + 2], ARGV[at + 3])
     local next = ARGV[at + 5]
@@ -285,18 +333,23 @@ for at = 8, #ARGV, 6 do
     break
   end
 end
+-- The group is in use: kept (again) for the key lifetime, a restored one too.
+keep(ARGV[8], KEYS[5], KEYS[4], KEYS[1])
 return {1, step, list, my_vote, votes, outcome[1], outcome[2]}
-"#;
+"#
+);
 
 /// KEYS: group marker, members, the creator's step, restaurants, members who left,
 /// votes of the day, the day's votes of those who left.
-/// ARGV: created_at, user, the creator's step (session JSON), session ttl. Returns 1
+/// ARGV: created_at, user, the creator's step (session JSON), session ttl, key ttl. Returns 1
 /// when created (the creator on the member list, at that step), 0 when the code is
 /// taken.
 /// A group nobody belongs to (kept for a while by LUNCH_GROUP_LEAVE) does not hold
 /// its code: it is cleared and the code reused. A new group starts with no votes,
 /// whatever an earlier group under its code left of the day's.
-const LUNCH_GROUP_CREATE: &str = r#"
+const LUNCH_GROUP_CREATE: &str = concat!(
+    keep_fn!(),
+    r#"
 if redis.call('EXISTS', KEYS[1]) == 1 then
   if redis.call('SCARD', KEYS[2]) > 0 then
     return 0
@@ -307,33 +360,41 @@ redis.call('DEL', KEYS[6], KEYS[7])
 redis.call('HSET', KEYS[1], 'created_at', ARGV[1])
 redis.call('SADD', KEYS[2], ARGV[2])
 redis.call('SET', KEYS[3], ARGV[3], 'EX', ARGV[4])
+keep(ARGV[5], KEYS[1], KEYS[2])
 return 1
-"#;
+"#
+);
 
-/// KEYS: group marker, members, the user's step. ARGV: user. Returns 1 when the group
-/// exists and someone belongs to it (and the user is now on its member list, with no
-/// step).
-const LUNCH_GROUP_ADMIT: &str = r#"
+/// KEYS: group marker, members, the user's step, restaurants. ARGV: user, key ttl.
+/// Returns 1 when the group exists and someone belongs to it (and the user is now on
+/// its member list, with no step).
+const LUNCH_GROUP_ADMIT: &str = concat!(
+    keep_fn!(),
+    r#"
 if redis.call('EXISTS', KEYS[1]) == 0 or redis.call('SCARD', KEYS[2]) == 0 then
   return 0
 end
 redis.call('SADD', KEYS[2], ARGV[1])
 redis.call('DEL', KEYS[3])
+keep(ARGV[2], KEYS[1], KEYS[2], KEYS[4])
 return 1
-"#;
+"#
+);
 
 /// KEYS: members, members who left, group marker, restaurants, votes of the day, the
-/// day's votes of those who left. ARGV: user, vote ttl. Undoes a leave
+/// day's votes of those who left. ARGV: user, vote ttl, key ttl. Undoes a leave
 /// (LUNCH_GROUP_LEAVE's `left`) whose create or join was refused: the user is a
-/// member again, with the vote the leave took out, and the group is kept for good
-/// again. Returns 1 when undone.
-const LUNCH_GROUP_RESTORE: &str = r#"
+/// member again, with the vote the leave took out, and the group is kept for the key
+/// lifetime again (not the grace period of a group nobody belongs to). Returns 1 when
+/// undone.
+const LUNCH_GROUP_RESTORE: &str = concat!(
+    keep_fn!(),
+    r#"
 if redis.call('EXISTS', KEYS[3]) == 0 or redis.call('SREM', KEYS[2], ARGV[1]) == 0 then
   return 0
 end
 redis.call('SADD', KEYS[1], ARGV[1])
-redis.call('PERSIST', KEYS[3])
-redis.call('PERSIST', KEYS[4])
+keep(ARGV[3], KEYS[3], KEYS[1], KEYS[4])
 local kept = redis.call('HGET', KEYS[6], ARGV[1])
 if kept then
   redis.call('HDEL', KEYS[6], ARGV[1])
@@ -341,7 +402,8 @@ if kept then
   redis.call('EXPIRE', KEYS[5], ARGV[2])
 end
 return 1
-"#;
+"#
+);
 
 /// KEYS: members, group marker, restaurants, the user's step, members who left, votes
 /// of the day, the day's votes of those who left.

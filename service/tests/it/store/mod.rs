@@ -18,7 +18,7 @@ use kakaobot::lunch::{
 };
 use kakaobot::store::{
     AnswerCheck, Keys, MemoryStore, QuizChange, QuizSession, RedisConnection, RedisStore,
-    RedisTarget, RedisTimeouts, Score, Store, StoreError, SESSION_TTL, VOTE_TTL,
+    RedisTarget, RedisTimeouts, Score, Store, StoreError, DEFAULT_KEY_TTL, SESSION_TTL, VOTE_TTL,
 };
 use kakaobot::user::{BotName, UserKey};
 use redis::aio::MultiplexedConnection;

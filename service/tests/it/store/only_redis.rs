@@ -94,7 +94,7 @@ async fn a_session_key_lives_at_most_ten_minutes() {
 }
 
 #[tokio::test]
-async fn a_days_votes_expire_after_a_few_days_and_nothing_else_but_sessions_expires() {
+async fn a_days_votes_expire_after_a_few_days_and_every_other_key_after_the_key_lifetime() {
     let s = Subject::redis("vote_ttl").await;
     let (keys, admin) = subject_parts(&s);
     let alice = user("alice");
@@ -107,8 +107,10 @@ async fn a_days_votes_expire_after_a_few_days_and_nothing_else_but_sessions_expi
         (vote_ttl - 10..=vote_ttl).contains(&votes),
         "votes ttl {votes}"
     );
-    for kept in [
+    let key_ttl = DEFAULT_KEY_TTL.as_secs() as i64;
+    for lasting in [
         keys.friend(BotName::Quiz, &alice),
+        keys.friend(BotName::Lunch, &alice),
         keys.lunch_members("ABC123"),
         keys.quiz_score(&alice),
         keys.quiz_asked(&alice, "python"),
@@ -116,7 +118,53 @@ async fn a_days_votes_expire_after_a_few_days_and_nothing_else_but_sessions_expi
         keys.lunch_group("ABC123"),
         keys.lunch_restaurants("ABC123"),
     ] {
-        assert_eq!(ttl(admin, &kept).await, -1, "{kept} has no ttl");
+        let ttl = ttl(admin, &lasting).await;
+        assert!(
+            (key_ttl - 10..=key_ttl).contains(&ttl),
+            "{lasting} lives {ttl} s, not the key lifetime"
+        );
+    }
+    for key in scan(admin, "*").await {
+        let ttl = ttl(admin, &key).await;
+        assert!(ttl > 0, "{key} has no lifetime ({ttl})");
+    }
+}
+
+#[tokio::test]
+async fn a_user_who_comes_back_keeps_their_data_and_their_group_for_another_key_lifetime() {
+    let s = Subject::redis("comes_back").await;
+    let (keys, admin) = subject_parts(&s);
+    let alice = user("alice");
+    use_every_key(&*s.store).await;
+    // As if she had been away for most of the key lifetime.
+    for key in scan(admin, "*").await {
+        let _: () = redis::cmd("EXPIRE")
+            .arg(&key)
+            .arg(60)
+            .query_async(&mut admin.clone())
+            .await
+            .unwrap();
+    }
+
+    s.store.quiz_load(&alice, Some("python")).await.unwrap();
+    s.store.lunch_load(&alice, DAY).await.unwrap();
+
+    let key_ttl = DEFAULT_KEY_TTL.as_secs() as i64;
+    for lasting in [
+        keys.friend(BotName::Quiz, &alice),
+        keys.friend(BotName::Lunch, &alice),
+        keys.quiz_score(&alice),
+        keys.quiz_asked(&alice, "python"),
+        keys.lunch_member(&alice),
+        keys.lunch_group("ABC123"),
+        keys.lunch_members("ABC123"),
+        keys.lunch_restaurants("ABC123"),
+    ] {
+        let ttl = ttl(admin, &lasting).await;
+        assert!(
+            (key_ttl - 10..=key_ttl).contains(&ttl),
+            "{lasting} lives {ttl} s after she came back"
+        );
     }
 }
 
