@@ -295,7 +295,9 @@ say "running cloud-init's runcmd in the container"
 box 'sudo sh -ex /cloud-init-runcmd.sh'
 [[ $(box 'redis-cli CONFIG GET appendonly' | tail -n 1) == yes ]] || fail "Redis does not have appendonly yes after cloud-init's setup"
 [[ $(box 'redis-cli CONFIG GET appendfsync' | tail -n 1) == everysec ]] || fail "Redis does not have appendfsync everysec"
-echo "redis-server: appendonly yes, appendfsync everysec"
+[[ $(box 'redis-cli CONFIG GET maxmemory' | tail -n 1) == 268435456 ]] || fail "Redis does not have maxmemory 256mb"
+[[ $(box 'redis-cli CONFIG GET maxmemory-policy' | tail -n 1) == volatile-lru ]] || fail "Redis does not have maxmemory-policy volatile-lru"
+echo "redis-server: appendonly yes, appendfsync everysec, maxmemory 256mb, maxmemory-policy volatile-lru"
 
 # --- deploy ----------------------------------------------------------------------
 say "deploying with deploy/deploy.sh over ssh"
@@ -338,6 +340,15 @@ in_client "$python" "$root/tests/deploy/lib/kakao_client.py" conversation "$app_
 keys=$(box "redis-cli --scan --pattern '{kakaobot:u:*'")
 [[ -n $keys ]] || fail "no {kakaobot:u:…} keys in the container's Redis"
 echo "Redis keys: $(tr '\n' ' ' <<<"$keys")"
+# Every key has a lifetime (volatile-lru evicts only those), the lasting ones the
+# key lifetime (90 days by default) from this conversation on.
+while read -r key; do
+    ttl=$(box "redis-cli TTL '$key'")
+    [[ $ttl -gt 0 ]] || fail "Redis key $key has no lifetime (TTL $ttl)"
+    [[ $key != *:session ]] || continue
+    ((ttl > 89 * 86400)) || fail "Redis key $key lives $ttl s, not the 90-day key lifetime"
+done <<<"$keys"
+echo "every key has a lifetime; the lasting ones 90 days"
 
 say "systemctl reload re-reads the question bank without a restart"
 main_pid=$(box 'systemctl show -p MainPID --value kakaobot.service')
