@@ -4,14 +4,13 @@
 //! store writes has a lifetime, and that a user who comes back keeps theirs, is in
 //! `store::only_redis`.)
 
-use std::process::Command;
 use std::time::Duration;
 
 use kakaobot::store::{AnswerCheck, QuizSession, RedisStore, RedisTimeouts, Store};
 use kakaobot::user::{BotName, UserKey};
 use redis::aio::MultiplexedConnection;
 
-use crate::helpers::{unique_prefix, RedisCluster, RedisServer};
+use crate::helpers::{process, unique_prefix, RedisCluster, RedisServer};
 
 /// Made-up users, each asking and answering one question: far more than fit in the
 /// room the test gives Redis.
@@ -158,22 +157,11 @@ async fn load_keys_without_lifetimes<C: redis::aio::ConnectionLike>(
 /// Runs the real binary's `migrate` with a 30-day key lifetime and the given Redis
 /// setting, and returns what it printed.
 fn run_migrate(redis: (&str, &str), prefix: &str) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_kakaobot"))
-        .arg("migrate")
-        .env_clear()
-        .env(redis.0, redis.1)
-        .env("KAKAOBOT_KEY_PREFIX", prefix)
-        .env("KAKAOBOT_REDIS_KEY_TTL_DAYS", "30")
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("the kakaobot binary runs");
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "kakaobot migrate failed: {stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
+    process::migrate(&[
+        redis,
+        ("KAKAOBOT_KEY_PREFIX", prefix),
+        ("KAKAOBOT_REDIS_KEY_TTL_DAYS", "30"),
+    ])
 }
 
 /// Every key under `prefix` on `node` with its lifetime in seconds.

@@ -2,14 +2,12 @@
 //! built it before the cluster-ready layout) is migrated by `kakaobot migrate`, and
 //! the store then finds every score, group, restaurant list and today's votes.
 
-use std::process::Command;
-
 use kakaobot::lunch::{LunchRequest, LunchSession};
 use kakaobot::store::{QuizSession, RedisStore, Score, Store, VOTE_TTL};
 use kakaobot::user::{BotName, UserKey};
 use redis::aio::MultiplexedConnection;
 
-use crate::helpers::{unique_prefix, RedisServer, Steps};
+use crate::helpers::{process, unique_prefix, RedisServer, Steps};
 
 const DAY: &str = "2026-11-21";
 
@@ -120,21 +118,10 @@ async fn load_the_old_layout(admin: &mut MultiplexedConnection, p: &str) {
 
 /// Runs the real binary's `migrate` against `redis` and returns what it printed.
 fn run_migrate(redis: &RedisServer, prefix: &str) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_kakaobot"))
-        .arg("migrate")
-        .env_clear()
-        .env("KAKAOBOT_REDIS_URL", redis.url())
-        .env("KAKAOBOT_KEY_PREFIX", prefix)
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("the kakaobot binary runs");
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "kakaobot migrate failed: {stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
+    process::migrate(&[
+        ("KAKAOBOT_REDIS_URL", &redis.url()),
+        ("KAKAOBOT_KEY_PREFIX", prefix),
+    ])
 }
 
 async fn keys_matching(admin: &mut MultiplexedConnection, pattern: &str) -> Vec<String> {
@@ -294,11 +281,5 @@ async fn migrated_members_can_leave_and_a_group_left_empty_is_removed() {
 
 #[test]
 fn migrate_without_redis_says_there_is_nothing_to_do() {
-    let out = Command::new(env!("CARGO_BIN_EXE_kakaobot"))
-        .arg("migrate")
-        .env_clear()
-        .output()
-        .expect("the kakaobot binary runs");
-    assert!(out.status.success());
-    assert!(String::from_utf8_lossy(&out.stdout).contains("nothing to migrate"));
+    assert!(process::migrate(&[]).contains("nothing to migrate"));
 }

@@ -271,3 +271,22 @@ pub fn request(port: u16, method: &str, path: &str, body: Option<&str>) -> Optio
         .unwrap_or_default();
     Some((status, body))
 }
+
+/// Runs `kakaobot migrate` with only `env` (and `RUST_LOG=warn`) and returns what it
+/// printed; fails the test, with its output, if it fails.
+pub fn migrate(env: &[(&str, &str)]) -> String {
+    let out = Command::new(KAKAOBOT)
+        .arg("migrate")
+        .env_clear()
+        .envs(env.iter().copied())
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("the kakaobot binary runs");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "kakaobot migrate failed: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}

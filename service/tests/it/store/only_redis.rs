@@ -42,6 +42,32 @@ async fn ttl(admin: &MultiplexedConnection, key: &str) -> i64 {
         .unwrap()
 }
 
+/// Alice's and her group's keys that have no lifetime of their own (after
+/// [`use_every_key`]) live the key lifetime from now.
+async fn assert_every_lasting_key_lives_the_key_lifetime(
+    admin: &MultiplexedConnection,
+    keys: &Keys,
+) {
+    let alice = user("alice");
+    let key_ttl = DEFAULT_KEY_TTL.as_secs() as i64;
+    for lasting in [
+        keys.friend(BotName::Quiz, &alice),
+        keys.friend(BotName::Lunch, &alice),
+        keys.quiz_score(&alice),
+        keys.quiz_asked(&alice, "python"),
+        keys.lunch_member(&alice),
+        keys.lunch_group("ABC123"),
+        keys.lunch_members("ABC123"),
+        keys.lunch_restaurants("ABC123"),
+    ] {
+        let ttl = ttl(admin, &lasting).await;
+        assert!(
+            (key_ttl - 10..=key_ttl).contains(&ttl),
+            "{lasting} lives {ttl} s, not the key lifetime"
+        );
+    }
+}
+
 #[tokio::test]
 async fn every_key_the_store_writes_starts_with_its_prefix_and_follows_the_layout() {
     let s = Subject::redis("every_key").await;
@@ -97,7 +123,6 @@ async fn a_session_key_lives_at_most_ten_minutes() {
 async fn a_days_votes_expire_after_a_few_days_and_every_other_key_after_the_key_lifetime() {
     let s = Subject::redis("vote_ttl").await;
     let (keys, admin) = subject_parts(&s);
-    let alice = user("alice");
 
     use_every_key(&*s.store).await;
 
@@ -107,23 +132,7 @@ async fn a_days_votes_expire_after_a_few_days_and_every_other_key_after_the_key_
         (vote_ttl - 10..=vote_ttl).contains(&votes),
         "votes ttl {votes}"
     );
-    let key_ttl = DEFAULT_KEY_TTL.as_secs() as i64;
-    for lasting in [
-        keys.friend(BotName::Quiz, &alice),
-        keys.friend(BotName::Lunch, &alice),
-        keys.lunch_members("ABC123"),
-        keys.quiz_score(&alice),
-        keys.quiz_asked(&alice, "python"),
-        keys.lunch_member(&alice),
-        keys.lunch_group("ABC123"),
-        keys.lunch_restaurants("ABC123"),
-    ] {
-        let ttl = ttl(admin, &lasting).await;
-        assert!(
-            (key_ttl - 10..=key_ttl).contains(&ttl),
-            "{lasting} lives {ttl} s, not the key lifetime"
-        );
-    }
+    assert_every_lasting_key_lives_the_key_lifetime(admin, keys).await;
     for key in scan(admin, "*").await {
         let ttl = ttl(admin, &key).await;
         assert!(ttl > 0, "{key} has no lifetime ({ttl})");
@@ -149,23 +158,7 @@ async fn a_user_who_comes_back_keeps_their_data_and_their_group_for_another_key_
     s.store.quiz_load(&alice, Some("python")).await.unwrap();
     s.store.lunch_load(&alice, DAY).await.unwrap();
 
-    let key_ttl = DEFAULT_KEY_TTL.as_secs() as i64;
-    for lasting in [
-        keys.friend(BotName::Quiz, &alice),
-        keys.friend(BotName::Lunch, &alice),
-        keys.quiz_score(&alice),
-        keys.quiz_asked(&alice, "python"),
-        keys.lunch_member(&alice),
-        keys.lunch_group("ABC123"),
-        keys.lunch_members("ABC123"),
-        keys.lunch_restaurants("ABC123"),
-    ] {
-        let ttl = ttl(admin, &lasting).await;
-        assert!(
-            (key_ttl - 10..=key_ttl).contains(&ttl),
-            "{lasting} lives {ttl} s after she came back"
-        );
-    }
+    assert_every_lasting_key_lives_the_key_lifetime(admin, keys).await;
 }
 
 #[tokio::test]
