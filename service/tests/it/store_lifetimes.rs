@@ -85,13 +85,17 @@ async fn a_full_redis_forgets_the_longest_idle_users_instead_of_refusing_writes(
         }
     }
 
+    let evicted = info(&mut admin, "evicted_keys").await;
+    println!(
+        "{USERS} made-up users, Redis limited to {limit} bytes: {} refused, {evicted} keys evicted",
+        refused.len()
+    );
     assert!(
         refused.is_empty(),
         "{} of {USERS} users were refused, the first: {:?}",
         refused.len(),
         refused.first()
     );
-    let evicted = info(&mut admin, "evicted_keys").await;
     assert!(
         evicted > 0,
         "Redis never reached its limit: the test proves nothing"
