@@ -9,7 +9,10 @@ use std::path::Path;
 use serde::Deserialize;
 
 use super::help::asks_for_help;
-use super::quiz::MY_SCORE;
+
+/// The home-keyboard button that shows the user's score, beside the categories: the
+/// bank reserves its label, so no category or choice can take it.
+pub const MY_SCORE: &str = "내 점수";
 
 /// Longest question text. A question is shown with a category header in a message of
 /// at most 1000 characters, so leave room.

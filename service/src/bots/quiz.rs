@@ -6,13 +6,10 @@ use std::sync::{Arc, RwLock};
 use async_trait::async_trait;
 use rand::seq::SliceRandom;
 
-use super::question_bank::{Category, Question, QuestionBank};
+use super::question_bank::{Category, Question, QuestionBank, MY_SCORE};
 use super::{Bot, Button, Keyboard, Reply, Tap};
 use crate::store::{AnswerCheck, QuizChange, QuizSession, Store, StoreError};
 use crate::user::UserKey;
-
-/// The home-keyboard button that shows the user's score.
-pub const MY_SCORE: &str = "내 점수";
 
 /// How long a question waits for its answer: Kakao's context window, which the
 /// store's session expiry follows.

@@ -15,7 +15,27 @@ use redis::{Client, Cmd, ErrorKind, IntoConnectionInfo, Pipeline, RedisError, Re
 use redis::{TlsCertificates, Value};
 use tokio::sync::OnceCell;
 
-use super::redis::RedisTimeouts;
+/// How long the store waits for Redis before giving up on a call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RedisTimeouts {
+    /// Limit for each attempt to open a connection.
+    pub connect: Duration,
+    /// Limit for the answer to each command, pipeline or script.
+    pub response: Duration,
+}
+
+impl Default for RedisTimeouts {
+    /// Short enough that a call fails within a second even when Redis's host silently
+    /// drops packets: a reconnect round is 3 attempts of at most `connect` each plus at
+    /// most 300 ms of back-off (3 × 200 + 300 = 900 ms). A refused connection (Redis
+    /// down, host up) fails after the back-off alone.
+    fn default() -> Self {
+        Self {
+            connect: Duration::from_millis(200),
+            response: Duration::from_millis(500),
+        }
+    }
+}
 
 /// Where the data is.
 #[derive(Clone, Debug, PartialEq, Eq)]

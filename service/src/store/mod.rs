@@ -54,10 +54,10 @@ use serde::{Deserialize, Serialize};
 use crate::lunch::{LunchRequest, LunchState};
 use crate::user::{BotName, UserKey};
 
-pub use self::connection::{RedisConnection, RedisTarget};
+pub use self::connection::{RedisConnection, RedisTarget, RedisTimeouts};
 pub use self::keys::{slot, Keys};
 pub use self::memory::{MemoryStore, MEMORY_USER_CAP};
-pub use self::redis::{RedisStore, RedisTimeouts};
+pub use self::redis::RedisStore;
 
 /// Kakao keeps a conversation's context for 10 minutes after the last message.
 pub const SESSION_TTL: Duration = Duration::from_secs(600);

@@ -25,34 +25,12 @@ use redis::{ErrorKind, RedisError, RedisFuture};
 
 use self::lunch::Hint;
 use self::scripts::Scripts;
-use super::connection::{RedisConnection, RedisTarget};
+use super::connection::{RedisConnection, RedisTarget, RedisTimeouts};
 use super::{
     AnswerCheck, BotName, Judgement, Keys, LunchRequest, LunchState, QuizAsked, QuizChange,
     QuizSession, QuizState, Result, Score, Store, StoreError, DEFAULT_KEY_TTL, SESSION_TTL,
 };
 use crate::user::UserKey;
-
-/// How long the store waits for Redis before giving up on a call.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct RedisTimeouts {
-    /// Limit for each attempt to open a connection.
-    pub connect: Duration,
-    /// Limit for the answer to each command, pipeline or script.
-    pub response: Duration,
-}
-
-impl Default for RedisTimeouts {
-    /// Short enough that a call fails within a second even when Redis's host silently
-    /// drops packets: a reconnect round is 3 attempts of at most `connect` each plus at
-    /// most 300 ms of back-off (3 × 200 + 300 = 900 ms). A refused connection (Redis
-    /// down, host up) fails after the back-off alone.
-    fn default() -> Self {
-        Self {
-            connect: Duration::from_millis(200),
-            response: Duration::from_millis(500),
-        }
-    }
-}
 
 /// The [`Store`] on Redis. Cheap to share behind an `Arc`; all calls share one
 /// multiplexed connection (per node, in a cluster).
