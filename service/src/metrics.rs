@@ -170,8 +170,9 @@ impl Drop for InFlight {
     }
 }
 
-/// Records one answered request. `route` is an [`http_route`] label or
-/// [`UNMATCHED_ROUTE`], never a path a client sent.
+/// Records one answered request. `route` is a route template
+/// ([`crate::api::route_template`]) or [`UNMATCHED_ROUTE`], never a path a client
+/// sent.
 ///
 /// The histogram handle of each (method, route, status) is kept: looking one up by
 /// its labels costs a key, two strings and a hash in the recorder on every request.
@@ -200,59 +201,6 @@ pub fn request(method: &str, route: &'static str, status: u16, elapsed: Duration
         .write()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
         .insert(key, histogram);
-}
-
-/// The `http_route` label of poem's route `pattern`: the OpenAPI document's template
-/// for it (`/:param0/skill` is `/{bot}/skill`), or the pattern itself for a route the
-/// document does not list (`/openapi.json`). Patterns come from the code, never from
-/// a client, so the few labels are kept for the life of the process.
-pub fn http_route(pattern: &str) -> &'static str {
-    static LABELS: LazyLock<RwLock<HashMap<Box<str>, &'static str>>> =
-        LazyLock::new(Default::default);
-    if let Some(label) = LABELS
-        .read()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-        .get(pattern)
-    {
-        return label;
-    }
-    let label: &'static str = match template_of(pattern, api_templates()) {
-        Some(template) => template,
-        None => Box::leak(pattern.into()),
-    };
-    LABELS
-        .write()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-        .insert(pattern.into(), label);
-    label
-}
-
-/// The path templates of the OpenAPI document (`/{bot}/friend/{user_key}`).
-fn api_templates() -> &'static [&'static str] {
-    static TEMPLATES: OnceLock<Vec<&'static str>> = OnceLock::new();
-    TEMPLATES.get_or_init(|| {
-        <crate::api::Api as poem_openapi::OpenApi>::meta()
-            .into_iter()
-            .flat_map(|api| api.paths)
-            .map(|path| &*Box::leak(path.path.into_boxed_str()))
-            .collect()
-    })
-}
-
-/// The template whose segments match `pattern`'s: literals equal, a `:name` segment
-/// where the template has a `{name}` (whatever either name is: poem-openapi numbers
-/// its parameters).
-fn template_of(pattern: &str, templates: &[&'static str]) -> Option<&'static str> {
-    let asked: Vec<&str> = pattern.split('/').collect();
-    templates.iter().copied().find(|template| {
-        let segments: Vec<&str> = template.split('/').collect();
-        segments.len() == asked.len()
-            && segments.iter().zip(&asked).all(|(t, p)| {
-                let template_param = t.starts_with('{') && t.ends_with('}');
-                let pattern_param = p.starts_with(':');
-                template_param == pattern_param && (template_param || t == p)
-            })
-    })
 }
 
 /// A method name as a label: the ones HTTP defines, else `_OTHER` (OpenTelemetry's
@@ -424,18 +372,6 @@ pub fn acme_failure() {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_route_pattern_is_labelled_as_the_openapi_document_writes_it() {
-        assert_eq!(http_route("/:param0/skill"), "/{bot}/skill");
-        assert_eq!(
-            http_route("/:param0/friend/:param1"),
-            "/{bot}/friend/{user_key}"
-        );
-        assert_eq!(http_route("/friend/:param0"), "/friend/{user_key}");
-        assert_eq!(http_route("/skill"), "/skill");
-        assert_eq!(http_route("/openapi.json"), "/openapi.json");
-    }
 
     #[test]
     fn the_counters_of_an_outage_are_there_at_zero_before_it() {

@@ -17,6 +17,7 @@ mod answer;
 mod operations;
 mod payload;
 mod rejection;
+mod route_template;
 mod skills;
 mod smart_chat;
 pub mod store_health;
@@ -31,6 +32,7 @@ use secrecy::SecretString;
 
 pub use operations::OperationsApi;
 pub use rejection::ErrorBody;
+pub use route_template::route_template;
 pub use skills::{SkillsApi, SKILL_SECRET_HEADER};
 pub use smart_chat::SmartChatApi;
 pub use store_health::StoreHealth;

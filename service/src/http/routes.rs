@@ -119,7 +119,7 @@ async fn observe<E: Endpoint>(
 fn route_label(status: StatusCode, pattern: Option<&PathPattern>) -> &'static str {
     match pattern {
         Some(PathPattern(pattern)) if status != StatusCode::NOT_FOUND && !pattern.is_empty() => {
-            metrics::http_route(pattern)
+            crate::api::route_template(pattern)
         }
         _ => metrics::UNMATCHED_ROUTE,
     }
