@@ -41,7 +41,13 @@ def main() -> int:
 
     files = {f.get("path"): f.get("content", "") for f in doc.get("write_files") or []}
     redis_conf = files.get("/etc/redis/kakaobot.conf", "")
-    for line in ("bind 127.0.0.1 -::1", "appendonly yes", "appendfsync everysec"):
+    for line in (
+        "bind 127.0.0.1 -::1",
+        "appendonly yes",
+        "appendfsync everysec",
+        "maxmemory 256mb",
+        "maxmemory-policy volatile-lru",
+    ):
         if line not in redis_conf.splitlines():
             problems.append(f"/etc/redis/kakaobot.conf: '{line}' is missing")
     auto = files.get("/etc/apt/apt.conf.d/20auto-upgrades", "")
@@ -64,7 +70,8 @@ def main() -> int:
         return 1
     print(
         f"valid cloud-config ({len(doc)} keys, schema {schema.get('$schema', '?')}); "
-        "redis-server on localhost with appendonly/everysec, unattended upgrades, /etc/kakaobot"
+        "redis-server on localhost with appendonly/everysec and maxmemory/volatile-lru, "
+        "unattended upgrades, /etc/kakaobot"
     )
     return 0
 
