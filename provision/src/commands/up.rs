@@ -9,7 +9,7 @@ use serde::Serialize;
 use super::connect;
 use crate::apply::{Applied, Interpreter, Step, Timing};
 use crate::cli::{Common, UpArgs};
-use crate::desired::{Cidr, ImageChoice, InstanceType, KeySource, Port, UserData};
+use crate::desired::{Cidr, Desired, ImageChoice, InstanceType, KeySource, Port, UserData};
 use crate::discover::{discover, resolve};
 use crate::ec2::{CallSummary, Image, Mode};
 use crate::output;
@@ -205,29 +205,14 @@ fn identity(key: &KeySource) -> Option<PathBuf> {
 
 /// Runs `provision up`.
 pub async fn run(common: &Common, args: &UpArgs) -> anyhow::Result<Exit> {
-    // Every flag was parsed by clap; the files they name are read here, all
-    // before the first network call.
-    let mut desired = settings::desired(&common.name, &args.rules)?;
-    let image = match &args.ami {
-        Some(ami) => ImageChoice::Ami(ami.clone()),
-        None => ImageChoice::Ubuntu(args.ubuntu.clone()),
-    };
-    let key = match &args.public_key {
-        Some(path) => KeySource::Import {
-            public_key: settings::public_key(path)?,
-            path: path.clone(),
-        },
-        None => KeySource::Create {
-            file: desired.key_file.clone(),
-        },
-    };
-    let user_data: Option<UserData> = settings::user_data(args.user_data.as_deref())?;
-    let ssh_given = desired.ssh_cidr.is_some();
-    if !ssh_given {
-        desired.ssh_cidr = Some(this_machine(&args.checkip_url).await?);
-    }
+    let Inputs {
+        desired,
+        image,
+        key,
+        user_data,
+        ssh_detected,
+    } = inputs(common, args).await?;
     let ssh_cidr = desired.ssh_cidr.map(|c| c.to_string()).unwrap_or_default();
-
     let mode = if args.dry_run {
         Mode::DryRun
     } else {
@@ -235,7 +220,7 @@ pub async fn run(common: &Common, args: &UpArgs) -> anyhow::Result<Exit> {
     };
     let ctx = connect(common, mode).await?;
     let progress = &ctx.progress;
-    if !ssh_given {
+    if ssh_detected {
         progress.note(&format!(
             "SSH allowed from this machine's address {ssh_cidr}"
         ));
@@ -296,6 +281,46 @@ pub async fn run(common: &Common, args: &UpArgs) -> anyhow::Result<Exit> {
     output::print(ctx.output, &report, text);
     let refused = report.steps.iter().any(|s| s.outcome.is_refusal());
     Ok(if refused { Exit::Error } else { Exit::Success })
+}
+
+/// What `up`'s flags name, every file read and the SSH address known, before the
+/// first call to EC2.
+struct Inputs {
+    desired: Desired,
+    image: ImageChoice,
+    key: KeySource,
+    user_data: Option<UserData>,
+    /// The SSH rule's address is this machine's, asked of `--checkip-url`.
+    ssh_detected: bool,
+}
+
+async fn inputs(common: &Common, args: &UpArgs) -> anyhow::Result<Inputs> {
+    let mut desired = settings::desired(&common.name, &args.rules)?;
+    let image = match &args.ami {
+        Some(ami) => ImageChoice::Ami(ami.clone()),
+        None => ImageChoice::Ubuntu(args.ubuntu.clone()),
+    };
+    let key = match &args.public_key {
+        Some(path) => KeySource::Import {
+            public_key: settings::public_key(path)?,
+            path: path.clone(),
+        },
+        None => KeySource::Create {
+            file: desired.key_file.clone(),
+        },
+    };
+    let user_data = settings::user_data(args.user_data.as_deref())?;
+    let ssh_detected = desired.ssh_cidr.is_none();
+    if ssh_detected {
+        desired.ssh_cidr = Some(this_machine(&args.checkip_url).await?);
+    }
+    Ok(Inputs {
+        desired,
+        image,
+        key,
+        user_data,
+        ssh_detected,
+    })
 }
 
 /// This machine's public address as a /32, for the SSH rule when
