@@ -4,7 +4,7 @@
 //! poem-openapi's own `Json<T>` parses a body into a `serde_json::Value` and converts
 //! that into `T`, and renders an answer by building a `Value` first; for a 2 KB
 //! SkillPayload of which a handful of fields are read, that tree is most of the cost of
-//! a request. These two types implement poem-openapi's payload traits instead, so the
+//! a request. The types here implement poem-openapi's payload traits instead, so the
 //! document shows the same schemas while no body passes through a `Value`.
 
 use std::marker::PhantomData;
@@ -138,7 +138,46 @@ impl<T: Type> Payload for Json<T> {
 
 impl<T: Serialize + Send> IntoResponse for Json<T> {
     fn into_response(self) -> Response {
-        match serde_json::to_vec(&self.0) {
+        Written::<T>::new(serde_json::to_vec(&self.0)).into_response()
+    }
+}
+
+/// A JSON answer of the shape `T` documents, written already: for an answer whose
+/// renderer wrote it to measure it (a SkillResponse against Kakao's size limit), so
+/// that it is not written twice.
+pub struct Written<T> {
+    body: serde_json::Result<Vec<u8>>,
+    schema: PhantomData<T>,
+}
+
+impl<T> Written<T> {
+    pub fn new(body: serde_json::Result<Vec<u8>>) -> Self {
+        Self {
+            body,
+            schema: PhantomData,
+        }
+    }
+}
+
+impl<T: Type> Payload for Written<T> {
+    const CONTENT_TYPE: &'static str = CONTENT_TYPE;
+
+    fn check_content_type(content_type: &str) -> bool {
+        is_json(content_type)
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        T::schema_ref()
+    }
+
+    fn register(registry: &mut Registry) {
+        T::register(registry);
+    }
+}
+
+impl<T: Send> IntoResponse for Written<T> {
+    fn into_response(self) -> Response {
+        match self.body {
             Ok(body) => Response::builder().content_type(CONTENT_TYPE).body(body),
             // The answer types hold strings, numbers and lists only; this cannot happen.
             Err(cause) => {

@@ -770,6 +770,20 @@ impl SkillResponse {
 /// listCard, or a carousel of listCards when there are more than 5, so that every one
 /// of them stays a tap away with its full name.
 pub fn render(reply: &Reply) -> SkillResponse {
+    let mut response = shape(reply);
+    // Only the response is wanted here; a failure to write it shows where it is written.
+    let _ = fit_body(&mut response);
+    response
+}
+
+/// [`render`], written as JSON: the body whose size was checked, so that it is sent
+/// without being written a second time.
+pub fn render_json(reply: &Reply) -> serde_json::Result<Vec<u8>> {
+    fit_body(&mut shape(reply))
+}
+
+/// The response [`render`] makes, before its size is checked.
+fn shape(reply: &Reply) -> SkillResponse {
     // A button without a label cannot be shown or tapped; bots never make one.
     let buttons: Vec<&Button> = match &reply.keyboard {
         Keyboard::Text => Vec::new(),
@@ -833,7 +847,7 @@ pub fn render(reply: &Reply) -> SkillResponse {
             extra: b.tap.as_ref().map(extra_for),
         })
         .collect();
-    let mut response = SkillResponse {
+    SkillResponse {
         version: VERSION.to_owned(),
         template: Some(SkillTemplate {
             outputs,
@@ -841,9 +855,7 @@ pub fn render(reply: &Reply) -> SkillResponse {
         }),
         use_callback: None,
         data: None,
-    };
-    fit_body(&mut response);
-    response
+    }
 }
 
 /// Items as one listCard (up to 5) or a carousel of listCards (4 each, up to 5 cards).
@@ -891,58 +903,53 @@ fn item_cards(items: &[&Button]) -> Option<Component> {
     })
 }
 
-/// Keeps the body within [`MAX_BODY_BYTES`]. Only input far beyond what the bots send
-/// (they are bounded by the question bank's and the lunch list's own limits) can get
-/// here: the last list items go first, then quick replies, then the text shrinks.
-fn fit_body(response: &mut SkillResponse) {
-    let size = |r: &SkillResponse| {
-        let mut counter = ByteCounter(0);
-        serde_json::to_writer(&mut counter, r).map_or(0, |()| counter.0)
-    };
-    while size(response) > MAX_BODY_BYTES {
-        let Some(template) = response.template.as_mut() else {
-            return;
-        };
-        if let Some(cards) = template.outputs.iter_mut().find_map(|o| {
-            o.carousel
-                .as_mut()
-                .map(|c| &mut c.items)
-                .filter(|cards| cards.len() > 1)
-        }) {
-            cards.pop();
-        } else if let Some(list) = template
-            .outputs
-            .iter_mut()
-            .find_map(|o| o.list_card.as_mut().filter(|l| l.items.len() > 1))
-        {
-            list.items.pop();
-        } else if template.quick_replies.pop().is_some() {
-        } else if template.outputs.len() > 1 {
-            template.outputs.pop();
-        } else if let Some(text) = template.outputs[0].simple_text.as_mut() {
-            let half = text.text.chars().count() / 2;
-            if half == 0 {
-                return;
-            }
-            text.text = cut(&text.text, half);
-        } else {
-            return;
+/// Keeps the body within [`MAX_BODY_BYTES`], and returns it. Only input far beyond
+/// what the bots send (they are bounded by the question bank's and the lunch list's own
+/// limits) needs more than one pass: the last list items go first, then quick
+/// replies, then the text shrinks.
+fn fit_body(response: &mut SkillResponse) -> serde_json::Result<Vec<u8>> {
+    loop {
+        // The bots' answers are well under 1 KB of JSON; this saves growing the buffer.
+        let mut body = Vec::with_capacity(1024);
+        serde_json::to_writer(&mut body, response)?;
+        if body.len() <= MAX_BODY_BYTES || !shrink(response) {
+            return Ok(body);
         }
     }
 }
 
-/// Counts what is written: a body's size without building the body.
-struct ByteCounter(usize);
-
-impl std::io::Write for ByteCounter {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0 += buf.len();
-        Ok(buf.len())
+/// Takes the least needed part off a response that is too large; `false` when
+/// nothing is left to take.
+fn shrink(response: &mut SkillResponse) -> bool {
+    let Some(template) = response.template.as_mut() else {
+        return false;
+    };
+    if let Some(cards) = template.outputs.iter_mut().find_map(|o| {
+        o.carousel
+            .as_mut()
+            .map(|c| &mut c.items)
+            .filter(|cards| cards.len() > 1)
+    }) {
+        cards.pop();
+    } else if let Some(list) = template
+        .outputs
+        .iter_mut()
+        .find_map(|o| o.list_card.as_mut().filter(|l| l.items.len() > 1))
+    {
+        list.items.pop();
+    } else if template.quick_replies.pop().is_some() {
+    } else if template.outputs.len() > 1 {
+        template.outputs.pop();
+    } else if let Some(text) = template.outputs[0].simple_text.as_mut() {
+        let half = text.text.chars().count() / 2;
+        if half == 0 {
+            return false;
+        }
+        text.text = cut(&text.text, half);
+    } else {
+        return false;
     }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
+    true
 }
 
 #[cfg(test)]
@@ -1171,6 +1178,19 @@ mod tests {
             reply.photo = photo.map(|url| crate::bots::Photo { url, width: 720, height: 630 });
             reply.link = link.map(|label| crate::bots::Link { label, url: "https://example.com".into() });
             assert_within_limits(&render(&reply))?;
+        }
+
+        #[test]
+        fn the_body_sent_is_the_rendered_response_written(
+            text in ".{0,1500}",
+            buttons in proptest::collection::vec((".{0,60}", any::<bool>()), 0..60),
+        ) {
+            let reply = Reply::new(
+                text,
+                Keyboard::Buttons(buttons.iter().map(|(l, item)| button(l, *item)).collect()),
+            );
+            let body = render_json(&reply).expect("a response serializes");
+            prop_assert_eq!(body, serde_json::to_vec(&render(&reply)).unwrap());
         }
 
         #[test]
