@@ -140,7 +140,7 @@ impl SkillsApi {
             Some(url) => answer::answer_or_call_back(&self.state, bot, user, input, url).await,
         };
         let (outcome, body) = match answer {
-            Some(Answer { reply, outcome }) => (outcome, skill::render_json(&reply)),
+            Some(Answer { reply, outcome }) => (outcome, skill::render_json(reply)),
             None => (
                 Outcome::Callback,
                 serde_json::to_vec(&SkillResponse::callback_ack(callback::WAITING_TEXT)),

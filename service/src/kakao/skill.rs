@@ -25,7 +25,7 @@ use serde::ser::SerializeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::{cut, scalar_type, JsonString, Schema, StringIfAny, Text, UserKeyField};
+use super::{cut, cut_owned, scalar_type, JsonString, Schema, StringIfAny, Text, UserKeyField};
 use crate::bots::{Button, Input, Keyboard, Reply, Tap};
 use crate::user::UserKey;
 
@@ -770,25 +770,32 @@ impl SkillResponse {
 /// listCard, or a carousel of listCards when there are more than 5, so that every one
 /// of them stays a tap away with its full name.
 pub fn render(reply: &Reply) -> SkillResponse {
-    let mut response = shape(reply);
+    let mut response = shape(reply.clone());
     // Only the response is wanted here; a failure to write it shows where it is written.
     let _ = fit_body(&mut response);
     response
 }
 
 /// [`render`], written as JSON: the body whose size was checked, so that it is sent
-/// without being written a second time.
-pub fn render_json(reply: &Reply) -> serde_json::Result<Vec<u8>> {
+/// without being written a second time. It takes the reply, whose strings become the
+/// response's where they fit as they are.
+pub fn render_json(reply: Reply) -> serde_json::Result<Vec<u8>> {
     fit_body(&mut shape(reply))
 }
 
 /// The response [`render`] makes, before its size is checked.
-fn shape(reply: &Reply) -> SkillResponse {
+fn shape(reply: Reply) -> SkillResponse {
+    let Reply {
+        text,
+        photo,
+        link,
+        keyboard,
+    } = reply;
     // A button without a label cannot be shown or tapped; bots never make one.
-    let buttons: Vec<&Button> = match &reply.keyboard {
+    let buttons: Vec<Button> = match keyboard {
         Keyboard::Text => Vec::new(),
         Keyboard::Buttons(buttons) => buttons
-            .iter()
+            .into_iter()
             .filter(|b| !b.label.trim().is_empty())
             .collect(),
     };
@@ -796,40 +803,42 @@ fn shape(reply: &Reply) -> SkillResponse {
         && buttons
             .iter()
             .all(|b| b.label.chars().count() <= MAX_LABEL_CHARS);
-    let (items, quick): (Vec<&Button>, Vec<&Button>) = if all_fit {
+    let (items, quick): (Vec<Button>, Vec<Button>) = if all_fit {
         (Vec::new(), buttons)
     } else {
         buttons.into_iter().partition(|b| b.tap.is_some())
     };
 
-    let text = if reply.text.trim().is_empty() {
+    // Cut before the text moves into its bubble.
+    let alt_text = photo.as_ref().map(|_| cut(&text, MAX_ALT_TEXT_CHARS));
+    let text = if text.trim().is_empty() {
         // A simpleText needs text; a bot never sends none, but the wire must hold.
         " ".to_owned()
     } else {
-        cut(&reply.text, MAX_TEXT_CHARS)
+        cut_owned(text, MAX_TEXT_CHARS)
     };
     let mut outputs = vec![Component::text(text)];
-    if let Some(cards) = item_cards(&items) {
+    if let Some(cards) = item_cards(items) {
         outputs.push(cards);
     }
     // Media comes after what must stay reachable, and only while there is room.
-    if let Some(photo) = &reply.photo {
+    if let (Some(photo), Some(alt_text)) = (photo, alt_text) {
         outputs.push(Component {
             simple_image: Some(SimpleImage {
-                image_url: photo.url.clone(),
-                alt_text: cut(&reply.text, MAX_ALT_TEXT_CHARS),
+                image_url: photo.url,
+                alt_text,
             }),
             ..Component::empty()
         });
     }
-    if let Some(link) = &reply.link {
+    if let Some(link) = link {
         outputs.push(Component {
             text_card: Some(TextCard {
                 description: cut(&link.label, MAX_TEXT_CARD_CHARS),
                 buttons: vec![CardButton {
                     label: cut(&link.label, MAX_LABEL_CHARS),
                     action: ButtonAction::WebLink,
-                    web_link_url: link.url.clone(),
+                    web_link_url: link.url,
                 }],
             }),
             ..Component::empty()
@@ -838,13 +847,13 @@ fn shape(reply: &Reply) -> SkillResponse {
     outputs.truncate(MAX_OUTPUTS);
 
     let quick_replies = quick
-        .iter()
+        .into_iter()
         .take(MAX_QUICK_REPLIES)
         .map(|b| QuickReply {
-            label: cut(&b.label, MAX_LABEL_CHARS),
-            action: ButtonAction::Message,
             message_text: cut(&b.label, MAX_MESSAGE_TEXT_CHARS),
-            extra: b.tap.as_ref().map(extra_for),
+            label: cut_owned(b.label, MAX_LABEL_CHARS),
+            action: ButtonAction::Message,
+            extra: b.tap.map(Extra),
         })
         .collect();
     SkillResponse {
@@ -859,15 +868,15 @@ fn shape(reply: &Reply) -> SkillResponse {
 }
 
 /// Items as one listCard (up to 5) or a carousel of listCards (4 each, up to 5 cards).
-fn item_cards(items: &[&Button]) -> Option<Component> {
+fn item_cards(items: Vec<Button>) -> Option<Component> {
     if items.is_empty() {
         return None;
     }
-    let item = |b: &&Button| ListItem {
+    let item = |b: Button| ListItem {
         title: cut(&b.label, MAX_ITEM_TITLE_CHARS),
+        message_text: cut_owned(b.label, MAX_MESSAGE_TEXT_CHARS),
         action: ButtonAction::Message,
-        message_text: cut(&b.label, MAX_MESSAGE_TEXT_CHARS),
-        extra: b.tap.as_ref().map(extra_for),
+        extra: b.tap.map(Extra),
     };
     if items.len() <= MAX_LIST_ITEMS {
         return Some(Component {
@@ -875,27 +884,29 @@ fn item_cards(items: &[&Button]) -> Option<Component> {
                 header: ListHeader {
                     title: "골라 주세요".to_owned(),
                 },
-                items: items.iter().map(item).collect(),
+                items: items.into_iter().map(item).collect(),
             }),
             ..Component::empty()
         });
     }
-    let pages: Vec<&[&Button]> = items
-        .chunks(MAX_CAROUSEL_LIST_ITEMS)
-        .take(MAX_CAROUSEL_LIST_CARDS)
-        .collect();
-    let total = pages.len();
+    let total = items
+        .len()
+        .div_ceil(MAX_CAROUSEL_LIST_ITEMS)
+        .min(MAX_CAROUSEL_LIST_CARDS);
+    let mut items = items.into_iter();
     Some(Component {
         carousel: Some(Carousel {
             kind: CarouselType::ListCard,
-            items: pages
-                .iter()
-                .enumerate()
-                .map(|(i, page)| ListCard {
+            items: (1..=total)
+                .map(|page| ListCard {
                     header: ListHeader {
-                        title: format!("골라 주세요 ({}/{total})", i + 1),
+                        title: format!("골라 주세요 ({page}/{total})"),
                     },
-                    items: page.iter().map(item).collect(),
+                    items: items
+                        .by_ref()
+                        .take(MAX_CAROUSEL_LIST_ITEMS)
+                        .map(item)
+                        .collect(),
                 })
                 .collect(),
         }),
@@ -1189,7 +1200,7 @@ mod tests {
                 text,
                 Keyboard::Buttons(buttons.iter().map(|(l, item)| button(l, *item)).collect()),
             );
-            let body = render_json(&reply).expect("a response serializes");
+            let body = render_json(reply.clone()).expect("a response serializes");
             prop_assert_eq!(body, serde_json::to_vec(&render(&reply)).unwrap());
         }
 
