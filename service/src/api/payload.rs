@@ -4,17 +4,18 @@
 //! poem-openapi's own `Json<T>` parses a body into a `serde_json::Value` and converts
 //! that into `T`, and renders an answer by building a `Value` first; for a 2 KB
 //! SkillPayload of which a handful of fields are read, that tree is most of the cost of
-//! a request. These two types implement poem-openapi's payload traits instead, so the
+//! a request. The types here implement poem-openapi's payload traits instead, so the
 //! document shows the same schemas while no body passes through a `Value`.
 
 use std::marker::PhantomData;
 
+use bytes::Bytes;
 use poem::{FromRequest, IntoResponse, Request, RequestBody, Response};
 use poem_openapi::payload::{ParsePayload, Payload};
 use poem_openapi::registry::{MetaMediaType, MetaResponse, MetaResponses, MetaSchemaRef, Registry};
 use poem_openapi::types::Type;
 use poem_openapi::ApiResponse;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tracing::error;
 
 use crate::kakao::Schema;
@@ -25,7 +26,7 @@ const CONTENT_TYPE: &str = "application/json; charset=utf-8";
 /// operation extracts it; [`JsonBody::parse`] parses it, so an operation can check
 /// what must come first (the skill secret) before any parsing.
 pub struct JsonBody<S> {
-    bytes: Vec<u8>,
+    bytes: Bytes,
     schema: PhantomData<S>,
 }
 
@@ -36,12 +37,12 @@ pub enum BodyError {
     /// Checked for the whole body: the fields that are skipped are not read closely
     /// enough to notice.
     #[error("parse request payload error: the body is not UTF-8: {0}")]
-    NotUtf8(#[from] std::str::Utf8Error),
+    NotUtf8(#[from] simdutf8::compat::Utf8Error),
     #[error("parse request payload error: {0}")]
     Shape(#[from] serde_path_to_error::Error<serde_json::Error>),
     /// Something follows the JSON value.
     #[error("parse request payload error: {0}")]
-    Trailing(#[from] serde_json::Error),
+    Json(#[from] serde_json::Error),
     /// Every body the API reads is a JSON object (serde would also take an array,
     /// filling the fields in order).
     #[error("parse request payload error: expected a JSON object")]
@@ -51,15 +52,33 @@ pub enum BodyError {
 impl<S: Schema> JsonBody<S> {
     /// The body as `S` is read: typed fields, borrowed from the body where they can be.
     pub fn parse(&self) -> Result<S::Wire<'_>, BodyError> {
-        let text = std::str::from_utf8(&self.bytes)?;
+        let text = simdutf8::compat::from_utf8(&self.bytes)?;
         if !text.trim_start().starts_with('{') {
             return Err(BodyError::NotObject);
         }
-        let mut json = serde_json::Deserializer::from_str(text);
-        let wire = serde_path_to_error::deserialize(&mut json)?;
-        json.end()?;
-        Ok(wire)
+        // Tracking the path allocates for every key passed, a third of the cost of a
+        // SkillPayload; so only a body that fails is read again, to name the field.
+        read::<S>(text).map_err(|untracked| match read_tracked::<S>(text) {
+            Err(tracked) => tracked,
+            // Both reads run the same deserializer; should they ever disagree, the
+            // body is still refused, with the untracked read's reason.
+            Ok(_) => BodyError::Json(untracked),
+        })
     }
+}
+
+fn read<S: Schema>(text: &str) -> Result<S::Wire<'_>, serde_json::Error> {
+    let mut json = serde_json::Deserializer::from_str(text);
+    let wire = S::Wire::deserialize(&mut json)?;
+    json.end()?;
+    Ok(wire)
+}
+
+fn read_tracked<S: Schema>(text: &str) -> Result<S::Wire<'_>, BodyError> {
+    let mut json = serde_json::Deserializer::from_str(text);
+    let wire = serde_path_to_error::deserialize(&mut json)?;
+    json.end()?;
+    Ok(wire)
 }
 
 /// `application/json` or `application/*+json`, as poem-openapi's `Json` accepts.
@@ -88,7 +107,9 @@ impl<S: Type> ParsePayload for JsonBody<S> {
 
     async fn from_request(request: &Request, body: &mut RequestBody) -> poem::Result<Self> {
         Ok(Self {
-            bytes: Vec::<u8>::from_request(request, body).await?,
+            // The body-limit middleware has read the body already: these are its bytes,
+            // not a copy.
+            bytes: Bytes::from_request(request, body).await?,
             schema: PhantomData,
         })
     }
@@ -117,7 +138,46 @@ impl<T: Type> Payload for Json<T> {
 
 impl<T: Serialize + Send> IntoResponse for Json<T> {
     fn into_response(self) -> Response {
-        match serde_json::to_vec(&self.0) {
+        Written::<T>::new(serde_json::to_vec(&self.0)).into_response()
+    }
+}
+
+/// A JSON answer of the shape `T` documents, written already: for an answer whose
+/// renderer wrote it to measure it (a SkillResponse against Kakao's size limit), so
+/// that it is not written twice.
+pub struct Written<T> {
+    body: serde_json::Result<Vec<u8>>,
+    schema: PhantomData<T>,
+}
+
+impl<T> Written<T> {
+    pub fn new(body: serde_json::Result<Vec<u8>>) -> Self {
+        Self {
+            body,
+            schema: PhantomData,
+        }
+    }
+}
+
+impl<T: Type> Payload for Written<T> {
+    const CONTENT_TYPE: &'static str = CONTENT_TYPE;
+
+    fn check_content_type(content_type: &str) -> bool {
+        is_json(content_type)
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        T::schema_ref()
+    }
+
+    fn register(registry: &mut Registry) {
+        T::register(registry);
+    }
+}
+
+impl<T: Send> IntoResponse for Written<T> {
+    fn into_response(self) -> Response {
+        match self.body {
             Ok(body) => Response::builder().content_type(CONTENT_TYPE).body(body),
             // The answer types hold strings, numbers and lists only; this cannot happen.
             Err(cause) => {

@@ -9,7 +9,7 @@ use subtle::ConstantTimeEq;
 use tracing::warn;
 
 use super::answer::{self, Answer, Outcome, Wire};
-use super::payload::{Json, JsonBody};
+use super::payload::{Json, JsonBody, Written};
 use super::rejection::{rejected, unreadable, ErrorBody, Rejection};
 use super::{AppState, BotPath, Tag};
 use crate::bots::BotName;
@@ -28,7 +28,7 @@ pub enum SkillReply {
     /// callback URL, `{"version":"2.0","useCallback":true,…}` with the real answer
     /// POSTed to that URL once it is ready (within 50 s).
     #[oai(status = 200)]
-    Ok(Json<SkillResponse>),
+    Ok(Written<SkillResponse>),
     /// The body is not a skill payload: malformed JSON, or no `userRequest.user.id`.
     /// Kakao never sends these.
     #[oai(status = 400)]
@@ -139,15 +139,15 @@ impl SkillsApi {
             None => Some(answer::answer(&self.state, bot, &user, &input).await),
             Some(url) => answer::answer_or_call_back(&self.state, bot, user, input, url).await,
         };
-        let (outcome, response) = match answer {
-            Some(Answer { reply, outcome }) => (outcome, skill::render(&reply)),
+        let (outcome, body) = match answer {
+            Some(Answer { reply, outcome }) => (outcome, skill::render_json(reply)),
             None => (
                 Outcome::Callback,
-                SkillResponse::callback_ack(callback::WAITING_TEXT),
+                serde_json::to_vec(&SkillResponse::callback_ack(callback::WAITING_TEXT)),
             ),
         };
         answer::settle(bot, Wire::Skill, outcome, started);
-        SkillReply::Ok(Json(response))
+        SkillReply::Ok(Written::new(body))
     }
 
     fn authorized(&self, secret: Option<&str>) -> bool {

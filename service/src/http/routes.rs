@@ -3,6 +3,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use poem::error::ReadBodyError;
 use poem::http::header::CONNECTION;
 use poem::http::{HeaderValue, StatusCode};
 use poem::{Endpoint, EndpointExt, IntoResponse, PathPattern, Request, Response, Route};
@@ -177,8 +180,11 @@ async fn limit_body<E: Endpoint>(
     if announced.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
         return Err(too_large());
     }
-    let body = req.take_body();
-    let bytes = tokio::time::timeout(timeout, body.into_bytes_limit(MAX_BODY_BYTES))
+    // Collected as the frames come rather than with poem's `into_bytes_limit`, whose
+    // 4 KiB read buffer lives in this future, making every future around it (the
+    // middleware's and the route's) 4 KiB larger, copied each time one is boxed.
+    let body = Limited::new(BoxBody::from(req.take_body()), MAX_BODY_BYTES).collect();
+    let bytes = tokio::time::timeout(timeout, body)
         .await
         .map_err(|_| {
             poem::Error::from_string(
@@ -189,13 +195,20 @@ async fn limit_body<E: Endpoint>(
                 StatusCode::REQUEST_TIMEOUT,
             )
         })?
-        .map_err(|err| match err {
-            poem::error::ReadBodyError::PayloadTooLarge => too_large(),
-            other => poem::Error::from_string(
-                format!("cannot read the request body: {other}"),
+        .map_err(|err| {
+            if err.is::<LengthLimitError>() {
+                return too_large();
+            }
+            let cause = match err.downcast::<std::io::Error>() {
+                Ok(io) => ReadBodyError::Io(*io).to_string(),
+                Err(other) => other.to_string(),
+            };
+            poem::Error::from_string(
+                format!("cannot read the request body: {cause}"),
                 StatusCode::BAD_REQUEST,
-            ),
-        })?;
+            )
+        })?
+        .to_bytes();
     req.set_body(bytes);
     Ok(ep.call(req).await?.into_response())
 }

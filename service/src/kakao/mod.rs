@@ -266,6 +266,15 @@ pub fn cut(text: &str, max: usize) -> String {
         .collect()
 }
 
+/// [`cut`], keeping `text` itself when it fits.
+pub fn cut_owned(text: String, max: usize) -> String {
+    if text.chars().count() <= max {
+        text
+    } else {
+        cut(&text, max)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::cut;

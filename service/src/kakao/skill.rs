@@ -25,7 +25,7 @@ use serde::ser::SerializeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::{cut, scalar_type, JsonString, Schema, StringIfAny, Text, UserKeyField};
+use super::{cut, cut_owned, scalar_type, JsonString, Schema, StringIfAny, Text, UserKeyField};
 use crate::bots::{Button, Input, Keyboard, Reply, Tap};
 use crate::user::UserKey;
 
@@ -770,11 +770,32 @@ impl SkillResponse {
 /// listCard, or a carousel of listCards when there are more than 5, so that every one
 /// of them stays a tap away with its full name.
 pub fn render(reply: &Reply) -> SkillResponse {
+    let mut response = shape(reply.clone());
+    // Only the response is wanted here; a failure to write it shows where it is written.
+    let _ = fit_body(&mut response);
+    response
+}
+
+/// [`render`], written as JSON: the body whose size was checked, so that it is sent
+/// without being written a second time. It takes the reply, whose strings become the
+/// response's where they fit as they are.
+pub fn render_json(reply: Reply) -> serde_json::Result<Vec<u8>> {
+    fit_body(&mut shape(reply))
+}
+
+/// The response [`render`] makes, before its size is checked.
+fn shape(reply: Reply) -> SkillResponse {
+    let Reply {
+        text,
+        photo,
+        link,
+        keyboard,
+    } = reply;
     // A button without a label cannot be shown or tapped; bots never make one.
-    let buttons: Vec<&Button> = match &reply.keyboard {
+    let buttons: Vec<Button> = match keyboard {
         Keyboard::Text => Vec::new(),
         Keyboard::Buttons(buttons) => buttons
-            .iter()
+            .into_iter()
             .filter(|b| !b.label.trim().is_empty())
             .collect(),
     };
@@ -782,40 +803,42 @@ pub fn render(reply: &Reply) -> SkillResponse {
         && buttons
             .iter()
             .all(|b| b.label.chars().count() <= MAX_LABEL_CHARS);
-    let (items, quick): (Vec<&Button>, Vec<&Button>) = if all_fit {
+    let (items, quick): (Vec<Button>, Vec<Button>) = if all_fit {
         (Vec::new(), buttons)
     } else {
         buttons.into_iter().partition(|b| b.tap.is_some())
     };
 
-    let text = if reply.text.trim().is_empty() {
+    // Cut before the text moves into its bubble.
+    let alt_text = photo.as_ref().map(|_| cut(&text, MAX_ALT_TEXT_CHARS));
+    let text = if text.trim().is_empty() {
         // A simpleText needs text; a bot never sends none, but the wire must hold.
         " ".to_owned()
     } else {
-        cut(&reply.text, MAX_TEXT_CHARS)
+        cut_owned(text, MAX_TEXT_CHARS)
     };
     let mut outputs = vec![Component::text(text)];
-    if let Some(cards) = item_cards(&items) {
+    if let Some(cards) = item_cards(items) {
         outputs.push(cards);
     }
     // Media comes after what must stay reachable, and only while there is room.
-    if let Some(photo) = &reply.photo {
+    if let (Some(photo), Some(alt_text)) = (photo, alt_text) {
         outputs.push(Component {
             simple_image: Some(SimpleImage {
-                image_url: photo.url.clone(),
-                alt_text: cut(&reply.text, MAX_ALT_TEXT_CHARS),
+                image_url: photo.url,
+                alt_text,
             }),
             ..Component::empty()
         });
     }
-    if let Some(link) = &reply.link {
+    if let Some(link) = link {
         outputs.push(Component {
             text_card: Some(TextCard {
                 description: cut(&link.label, MAX_TEXT_CARD_CHARS),
                 buttons: vec![CardButton {
                     label: cut(&link.label, MAX_LABEL_CHARS),
                     action: ButtonAction::WebLink,
-                    web_link_url: link.url.clone(),
+                    web_link_url: link.url,
                 }],
             }),
             ..Component::empty()
@@ -824,16 +847,16 @@ pub fn render(reply: &Reply) -> SkillResponse {
     outputs.truncate(MAX_OUTPUTS);
 
     let quick_replies = quick
-        .iter()
+        .into_iter()
         .take(MAX_QUICK_REPLIES)
         .map(|b| QuickReply {
-            label: cut(&b.label, MAX_LABEL_CHARS),
-            action: ButtonAction::Message,
             message_text: cut(&b.label, MAX_MESSAGE_TEXT_CHARS),
-            extra: b.tap.as_ref().map(extra_for),
+            label: cut_owned(b.label, MAX_LABEL_CHARS),
+            action: ButtonAction::Message,
+            extra: b.tap.map(Extra),
         })
         .collect();
-    let mut response = SkillResponse {
+    SkillResponse {
         version: VERSION.to_owned(),
         template: Some(SkillTemplate {
             outputs,
@@ -841,21 +864,19 @@ pub fn render(reply: &Reply) -> SkillResponse {
         }),
         use_callback: None,
         data: None,
-    };
-    fit_body(&mut response);
-    response
+    }
 }
 
 /// Items as one listCard (up to 5) or a carousel of listCards (4 each, up to 5 cards).
-fn item_cards(items: &[&Button]) -> Option<Component> {
+fn item_cards(items: Vec<Button>) -> Option<Component> {
     if items.is_empty() {
         return None;
     }
-    let item = |b: &&Button| ListItem {
+    let item = |b: Button| ListItem {
         title: cut(&b.label, MAX_ITEM_TITLE_CHARS),
+        message_text: cut_owned(b.label, MAX_MESSAGE_TEXT_CHARS),
         action: ButtonAction::Message,
-        message_text: cut(&b.label, MAX_MESSAGE_TEXT_CHARS),
-        extra: b.tap.as_ref().map(extra_for),
+        extra: b.tap.map(Extra),
     };
     if items.len() <= MAX_LIST_ITEMS {
         return Some(Component {
@@ -863,27 +884,29 @@ fn item_cards(items: &[&Button]) -> Option<Component> {
                 header: ListHeader {
                     title: "골라 주세요".to_owned(),
                 },
-                items: items.iter().map(item).collect(),
+                items: items.into_iter().map(item).collect(),
             }),
             ..Component::empty()
         });
     }
-    let pages: Vec<&[&Button]> = items
-        .chunks(MAX_CAROUSEL_LIST_ITEMS)
-        .take(MAX_CAROUSEL_LIST_CARDS)
-        .collect();
-    let total = pages.len();
+    let total = items
+        .len()
+        .div_ceil(MAX_CAROUSEL_LIST_ITEMS)
+        .min(MAX_CAROUSEL_LIST_CARDS);
+    let mut items = items.into_iter();
     Some(Component {
         carousel: Some(Carousel {
             kind: CarouselType::ListCard,
-            items: pages
-                .iter()
-                .enumerate()
-                .map(|(i, page)| ListCard {
+            items: (1..=total)
+                .map(|page| ListCard {
                     header: ListHeader {
-                        title: format!("골라 주세요 ({}/{total})", i + 1),
+                        title: format!("골라 주세요 ({page}/{total})"),
                     },
-                    items: page.iter().map(item).collect(),
+                    items: items
+                        .by_ref()
+                        .take(MAX_CAROUSEL_LIST_ITEMS)
+                        .map(item)
+                        .collect(),
                 })
                 .collect(),
         }),
@@ -891,58 +914,53 @@ fn item_cards(items: &[&Button]) -> Option<Component> {
     })
 }
 
-/// Keeps the body within [`MAX_BODY_BYTES`]. Only input far beyond what the bots send
-/// (they are bounded by the question bank's and the lunch list's own limits) can get
-/// here: the last list items go first, then quick replies, then the text shrinks.
-fn fit_body(response: &mut SkillResponse) {
-    let size = |r: &SkillResponse| {
-        let mut counter = ByteCounter(0);
-        serde_json::to_writer(&mut counter, r).map_or(0, |()| counter.0)
-    };
-    while size(response) > MAX_BODY_BYTES {
-        let Some(template) = response.template.as_mut() else {
-            return;
-        };
-        if let Some(cards) = template.outputs.iter_mut().find_map(|o| {
-            o.carousel
-                .as_mut()
-                .map(|c| &mut c.items)
-                .filter(|cards| cards.len() > 1)
-        }) {
-            cards.pop();
-        } else if let Some(list) = template
-            .outputs
-            .iter_mut()
-            .find_map(|o| o.list_card.as_mut().filter(|l| l.items.len() > 1))
-        {
-            list.items.pop();
-        } else if template.quick_replies.pop().is_some() {
-        } else if template.outputs.len() > 1 {
-            template.outputs.pop();
-        } else if let Some(text) = template.outputs[0].simple_text.as_mut() {
-            let half = text.text.chars().count() / 2;
-            if half == 0 {
-                return;
-            }
-            text.text = cut(&text.text, half);
-        } else {
-            return;
+/// Keeps the body within [`MAX_BODY_BYTES`], and returns it. Only input far beyond
+/// what the bots send (they are bounded by the question bank's and the lunch list's own
+/// limits) needs more than one pass: the last list items go first, then quick
+/// replies, then the text shrinks.
+fn fit_body(response: &mut SkillResponse) -> serde_json::Result<Vec<u8>> {
+    loop {
+        // The bots' answers are well under 1 KB of JSON; this saves growing the buffer.
+        let mut body = Vec::with_capacity(1024);
+        serde_json::to_writer(&mut body, response)?;
+        if body.len() <= MAX_BODY_BYTES || !shrink(response) {
+            return Ok(body);
         }
     }
 }
 
-/// Counts what is written: a body's size without building the body.
-struct ByteCounter(usize);
-
-impl std::io::Write for ByteCounter {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0 += buf.len();
-        Ok(buf.len())
+/// Takes the least needed part off a response that is too large; `false` when
+/// nothing is left to take.
+fn shrink(response: &mut SkillResponse) -> bool {
+    let Some(template) = response.template.as_mut() else {
+        return false;
+    };
+    if let Some(cards) = template.outputs.iter_mut().find_map(|o| {
+        o.carousel
+            .as_mut()
+            .map(|c| &mut c.items)
+            .filter(|cards| cards.len() > 1)
+    }) {
+        cards.pop();
+    } else if let Some(list) = template
+        .outputs
+        .iter_mut()
+        .find_map(|o| o.list_card.as_mut().filter(|l| l.items.len() > 1))
+    {
+        list.items.pop();
+    } else if template.quick_replies.pop().is_some() {
+    } else if template.outputs.len() > 1 {
+        template.outputs.pop();
+    } else if let Some(text) = template.outputs[0].simple_text.as_mut() {
+        let half = text.text.chars().count() / 2;
+        if half == 0 {
+            return false;
+        }
+        text.text = cut(&text.text, half);
+    } else {
+        return false;
     }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
+    true
 }
 
 #[cfg(test)]
@@ -1171,6 +1189,19 @@ mod tests {
             reply.photo = photo.map(|url| crate::bots::Photo { url, width: 720, height: 630 });
             reply.link = link.map(|label| crate::bots::Link { label, url: "https://example.com".into() });
             assert_within_limits(&render(&reply))?;
+        }
+
+        #[test]
+        fn the_body_sent_is_the_rendered_response_written(
+            text in ".{0,1500}",
+            buttons in proptest::collection::vec((".{0,60}", any::<bool>()), 0..60),
+        ) {
+            let reply = Reply::new(
+                text,
+                Keyboard::Buttons(buttons.iter().map(|(l, item)| button(l, *item)).collect()),
+            );
+            let body = render_json(reply.clone()).expect("a response serializes");
+            prop_assert_eq!(body, serde_json::to_vec(&render(&reply)).unwrap());
         }
 
         #[test]
