@@ -127,7 +127,7 @@ impl RedisStore {
                 .arg(SESSION_TTL.as_secs())
                 .arg(i64::from(request.tally))
                 .arg(VOTE_TTL.as_secs())
-                .arg(self.key_ttl)
+                .arg(self.group_ttl_arg(code))
                 .arg(move_args(request)?)
                 .invoke_async(&mut self.conn("group_step"))
                 .await?;
@@ -189,7 +189,7 @@ impl RedisStore {
             .arg(max)
             .arg(LIMIT_WINDOW.as_secs())
             .arg(to_json(&LunchSession::AwaitingJoinCode)?)
-            .arg(self.key_ttl)
+            .arg(self.user_ttl_arg(BotName::Lunch, user))
             .invoke_async(&mut self.conn("user_step"))
             .await?;
         let change = match change.as_str() {

@@ -17,7 +17,7 @@ mod lunch;
 mod scripts;
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use redis::aio::ConnectionLike;
@@ -45,6 +45,9 @@ pub struct RedisStore {
     /// Whole seconds a user's or a group's lasting keys outlive the round trip that
     /// last used them (see [`RedisStore::key_ttl`]).
     key_ttl: u64,
+    /// The day (since the epoch) this process last gave each user's and each group's
+    /// keys their lifetime; see [`RedisStore::key_ttl_arg`].
+    renewed: Mutex<HashMap<String, u64>>,
 }
 
 impl RedisStore {
@@ -74,6 +77,7 @@ impl RedisStore {
             scripts: Scripts::new(),
             hints: Mutex::new(HashMap::new()),
             key_ttl: DEFAULT_KEY_TTL.as_secs(),
+            renewed: Mutex::new(HashMap::new()),
         })
     }
 
@@ -85,6 +89,40 @@ impl RedisStore {
     pub fn key_ttl(mut self, ttl: Duration) -> Self {
         self.key_ttl = ttl.as_secs().max(1);
         self
+    }
+
+    /// The key lifetime argument of a script on the keys of `scope` (a user's or a
+    /// group's): the lifetime, to be set on every lasting key the script names, the
+    /// first time today this process asks; after that its negative, to be set only on
+    /// the keys the script writes (see the scripts' module). A key read each message
+    /// would otherwise cost Redis an `EXPIRE` (a `redis.call` from Lua, about as
+    /// costly as a small command) each message, for a lifetime counted in months.
+    /// Another process, or a forgotten entry, renews once more: harmless.
+    fn key_ttl_arg(&self, scope: &str) -> i64 {
+        let today = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |since| since.as_secs() / (24 * 3600));
+        let ttl = i64::try_from(self.key_ttl).unwrap_or(i64::MAX);
+        let mut renewed = self.renewed.lock().unwrap_or_else(PoisonError::into_inner);
+        if renewed.get(scope) == Some(&today) {
+            return -ttl;
+        }
+        if renewed.len() >= RENEWED_CAP {
+            renewed.clear();
+        }
+        renewed.insert(scope.to_owned(), today);
+        ttl
+    }
+
+    /// [`RedisStore::key_ttl_arg`] for `user`'s keys of `bot` (each bot's scripts
+    /// name only its own).
+    fn user_ttl_arg(&self, bot: BotName, user: &UserKey) -> i64 {
+        self.key_ttl_arg(&format!("u:{}:{}", bot.as_str(), user.as_str()))
+    }
+
+    /// [`RedisStore::key_ttl_arg`] for the keys of the group `code`.
+    fn group_ttl_arg(&self, code: &str) -> i64 {
+        self.key_ttl_arg(&format!("g:{code}"))
     }
 
     /// The key names this store uses.
@@ -101,6 +139,10 @@ impl RedisStore {
         }
     }
 }
+
+/// Most users and groups whose last renewal day one process remembers (about 100
+/// bytes each); when full it forgets them all, which costs one renewal each.
+const RENEWED_CAP: usize = 100_000;
 
 /// A connection that records how long each round trip took and how it ended
 /// (`kakaobot_redis_command_duration_seconds`). A thin wrapper: it passes every call
@@ -239,7 +281,7 @@ impl Store for RedisStore {
         call.key(self.keys.session(BotName::Quiz, user))
             .key(self.keys.quiz_score(user))
             .key(self.keys.friend(BotName::Quiz, user))
-            .arg(self.key_ttl);
+            .arg(self.user_ttl_arg(BotName::Quiz, user));
         if let Some(category) = category {
             call.key(self.keys.quiz_asked(user, category));
         }
@@ -277,7 +319,7 @@ impl Store for RedisStore {
             .key(self.keys.quiz_score(user))
             .key(self.keys.friend(BotName::Quiz, user))
             .arg(SESSION_TTL.as_secs())
-            .arg(self.key_ttl);
+            .arg(self.user_ttl_arg(BotName::Quiz, user));
         for candidate in candidates {
             // The session JSON is made here, by serde, so QUIZ_ASK compares the
             // pending one byte for byte with what Rust would write.
@@ -297,7 +339,7 @@ impl Store for RedisStore {
         call.key(self.keys.session(BotName::Quiz, user))
             .key(self.keys.quiz_score(user))
             .key(self.keys.friend(BotName::Quiz, user))
-            .arg(self.key_ttl)
+            .arg(self.user_ttl_arg(BotName::Quiz, user))
             .arg(check.tapped.as_deref().unwrap_or(""))
             .arg(check.valid_for.len());
         for id in check.valid_for.iter().chain(&check.correct_for) {

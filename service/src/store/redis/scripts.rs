@@ -4,20 +4,32 @@
 //!
 //! Lifetimes: every script that uses a user's or a group's lasting keys (those
 //! without a lifetime of their own: scores, asked sets, friend markers, pointers,
-//! groups, members, lists) ends by setting the key lifetime it is given on them
-//! (`keep`), so the round trip that uses the data also keeps it, and nothing lives
-//! forever.
+//! groups, members, lists) sets the key lifetime it is given on them, so the round
+//! trip that uses the data also keeps it, and nothing lives forever. A key the call
+//! writes always gets it (`keep_written`: a write may have made the key afresh); the
+//! keys it only reads get it when the lifetime argument is positive (`keep`), which
+//! [`RedisStore`](super::RedisStore) asks for once a day per user and per group, as
+//! each `EXPIRE` from Lua costs Redis about as much as a small command.
 
 use redis::Script;
 
-/// Lua: `keep(ttl, key…)` sets each existing key to expire `ttl` seconds from now
-/// (a missing key stays missing).
+/// Lua: the key lifetime argument is the lifetime in seconds, negative when the keys
+/// a call only reads were given it lately. `keep_written(lifetime, key…)` sets each
+/// existing key to expire that many seconds from now (a missing key stays missing);
+/// `keep(lifetime, key…)` does the same only for a positive argument. (Not `arg`: in
+/// Redis's Lua 5.1 a function with `...` has an `arg` table of its own.)
 macro_rules! keep_fn {
     () => {
         r#"
-local function keep(ttl, ...)
+local function keep_written(lifetime, ...)
+  local ttl = math.abs(tonumber(lifetime))
   for _, key in ipairs({...}) do
     redis.call('EXPIRE', key, ttl)
+  end
+end
+local function keep(lifetime, ...)
+  if tonumber(lifetime) > 0 then
+    keep_written(lifetime, ...)
   end
 end
 "#
@@ -119,7 +131,8 @@ local function ask()
   return {id, 1}
 end
 local asked = ask()
-keep(ARGV[2], KEYS[2], KEYS[3], KEYS[4])
+keep_written(ARGV[2], KEYS[2])
+keep(ARGV[2], KEYS[3], KEYS[4])
 return asked
 "#
 );
@@ -161,6 +174,9 @@ local function judge()
   redis.call('HINCRBY', KEYS[2], 'answered', 1)
   if correct then
     redis.call('HINCRBY', KEYS[2], 'correct', 1)
+  end
+  keep_written(ARGV[1], KEYS[2])
+  if correct then
     return {session, score[1], score[2], 2}
   end
   return {session, score[1], score[2], 1}
@@ -196,6 +212,7 @@ local function open()
       return {session, code, 'over_budget'}
     end
     redis.call('SET', KEYS[2], ARGV[5])
+    keep_written(ARGV[10], KEYS[2])
     redis.call('DEL', KEYS[1])
     return {session, code, 'moved'}
   end
@@ -258,6 +275,7 @@ if redis.call('SISMEMBER', KEYS[4], ARGV[1]) == 0 then
   -- The user's own record still names this group, which they left ahead of a create
   -- or join that did not happen: the leave is undone (LUNCH_GROUP_RESTORE's work).
   redis.call('SADD', KEYS[4], ARGV[1])
+  keep_written(ARGV[8], KEYS[5], KEYS[4], KEYS[1])
   local kept = redis.call('HGET', KEYS[7], ARGV[1])
   if kept then
     redis.call('HDEL', KEYS[7], ARGV[1])
@@ -311,6 +329,7 @@ local function add(name, max)
     return {'full', false}
   end
   redis.call('RPUSH', KEYS[1], name)
+  keep_written(ARGV[8], KEYS[1])
   return {'added', false}
 end
 local edits = {vote = vote, remove = remove, add = add}
@@ -333,7 +352,7 @@ for at = 9, #ARGV, 6 do
     break
   end
 end
--- The group is in use: kept (again) for the key lifetime, a restored one too.
+-- The group is in use: kept (again) for the key lifetime.
 keep(ARGV[8], KEYS[5], KEYS[4], KEYS[1])
 return {1, step, list, my_vote, votes, outcome[1], outcome[2]}
 "#
@@ -360,7 +379,7 @@ redis.call('DEL', KEYS[6], KEYS[7])
 redis.call('HSET', KEYS[1], 'created_at', ARGV[1])
 redis.call('SADD', KEYS[2], ARGV[2])
 redis.call('SET', KEYS[3], ARGV[3], 'EX', ARGV[4])
-keep(ARGV[5], KEYS[1], KEYS[2])
+keep_written(ARGV[5], KEYS[1], KEYS[2])
 return 1
 "#
 );
@@ -376,7 +395,7 @@ if redis.call('EXISTS', KEYS[1]) == 0 or redis.call('SCARD', KEYS[2]) == 0 then
 end
 redis.call('SADD', KEYS[2], ARGV[1])
 redis.call('DEL', KEYS[3])
-keep(ARGV[2], KEYS[1], KEYS[2], KEYS[4])
+keep_written(ARGV[2], KEYS[1], KEYS[2], KEYS[4])
 return 1
 "#
 );
@@ -394,7 +413,7 @@ if redis.call('EXISTS', KEYS[3]) == 0 or redis.call('SREM', KEYS[2], ARGV[1]) ==
   return 0
 end
 redis.call('SADD', KEYS[1], ARGV[1])
-keep(ARGV[3], KEYS[3], KEYS[1], KEYS[4])
+keep_written(ARGV[3], KEYS[3], KEYS[1], KEYS[4])
 local kept = redis.call('HGET', KEYS[6], ARGV[1])
 if kept then
   redis.call('HDEL', KEYS[6], ARGV[1])

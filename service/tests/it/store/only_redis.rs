@@ -145,20 +145,52 @@ async fn a_user_who_comes_back_keeps_their_data_and_their_group_for_another_key_
     let (keys, admin) = subject_parts(&s);
     let alice = user("alice");
     use_every_key(&*s.store).await;
-    // As if she had been away for most of the key lifetime.
+    // As if she had been away for most of the key lifetime: her next message comes
+    // on a later day (a process that has not renewed her keys today).
+    expire_every_key_in(admin, 60).await;
+    let later = s.another_process();
+
+    later.quiz_load(&alice, Some("python")).await.unwrap();
+    later.lunch_load(&alice, DAY).await.unwrap();
+
+    assert_every_lasting_key_lives_the_key_lifetime(admin, keys).await;
+}
+
+#[tokio::test]
+async fn on_the_same_day_a_message_renews_only_the_keys_it_writes() {
+    let s = Subject::redis("same_day").await;
+    let (keys, admin) = subject_parts(&s);
+    let alice = user("alice");
+    use_every_key(&*s.store).await;
+    expire_every_key_in(admin, 1000).await;
+
+    s.store
+        .quiz_ask(&alice, "python", &[question("python", "py-3")])
+        .await
+        .unwrap();
+
+    let key_ttl = DEFAULT_KEY_TTL.as_secs() as i64;
+    let asked = ttl(admin, &keys.quiz_asked(&alice, "python")).await;
+    assert!((key_ttl - 10..=key_ttl).contains(&asked), "asked: {asked}");
+    for only_read in [keys.quiz_score(&alice), keys.friend(BotName::Quiz, &alice)] {
+        let ttl = ttl(admin, &only_read).await;
+        assert!(
+            (1..=1000).contains(&ttl),
+            "{only_read} renewed again: {ttl}"
+        );
+    }
+}
+
+/// Sets every key to expire in `seconds`.
+async fn expire_every_key_in(admin: &MultiplexedConnection, seconds: u64) {
     for key in scan(admin, "*").await {
         let _: () = redis::cmd("EXPIRE")
             .arg(&key)
-            .arg(60)
+            .arg(seconds)
             .query_async(&mut admin.clone())
             .await
             .unwrap();
     }
-
-    s.store.quiz_load(&alice, Some("python")).await.unwrap();
-    s.store.lunch_load(&alice, DAY).await.unwrap();
-
-    assert_every_lasting_key_lives_the_key_lifetime(admin, keys).await;
 }
 
 #[tokio::test]
