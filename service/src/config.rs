@@ -100,9 +100,10 @@ settings! {
     key_prefix: String, key "key_prefix", default "kakaobot", with "text";
     /// Days a user's data in Redis (score, asked questions, group, friend marker) and
     /// a group's are kept after they were last used; every message that uses them
-    /// starts the count again. It also lets a Redis with a memory limit and
-    /// `maxmemory-policy volatile-lru` evict the least recently used instead of
-    /// refusing writes. `kakaobot migrate` gives it to keys written before it existed.
+    /// starts the count again (a key it only reads, once a day). It also lets a Redis
+    /// with a memory limit and `maxmemory-policy volatile-lru` evict the least
+    /// recently used instead of refusing writes. `kakaobot migrate` gives it to keys
+    /// written before it existed.
     redis_key_ttl: Duration, key "redis_key_ttl_days", default "90", with "days";
     /// A quiz TOML file replacing the embedded question bank; empty uses the embedded
     /// one.

@@ -19,8 +19,9 @@
 //! | `{p:g:C}:left_votes:{day}` | hash user → restaurant: the day's votes of members who left lately, brought back if their leave is undone | a day |
 //!
 //! *Key lifetime* ([`RedisStore::key_ttl`](super::RedisStore::key_ttl),
-//! `KAKAOBOT_REDIS_KEY_TTL_DAYS`): set again by every round trip that uses the key,
-//! so only data nobody used for that long expires.
+//! `KAKAOBOT_REDIS_KEY_TTL_DAYS`): set again by every round trip that writes the key
+//! and by the first of the day that reads it, so only data nobody used for that long
+//! expires.
 //!
 //! The part in braces is Redis Cluster's *hash tag*: only it decides the slot, so all
 //! keys of one user live in one slot and all keys of one group in another. A group

@@ -14,7 +14,8 @@
 //! everything else a user or a group has (scores, asked questions, friend markers,
 //! group pointers, groups, their lists) is kept for a lifetime after its last use
 //! (`KAKAOBOT_REDIS_KEY_TTL_DAYS`, [`DEFAULT_KEY_TTL`] unless set), which the round
-//! trip that uses it starts again: no key lives forever, and a full Redis with
+//! trip that uses it starts again (one that only reads it, once a day): no key lives
+//! forever, and a full Redis with
 //! `volatile-lru` evicts the longest-idle first. The memory store forgets instead by
 //! its cap, least recently seen first.
 //!
