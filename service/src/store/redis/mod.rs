@@ -46,8 +46,8 @@ pub struct RedisStore {
     /// last used them (see [`RedisStore::key_ttl`]).
     key_ttl: u64,
     /// The day (since the epoch) this process last gave each user's and each group's
-    /// keys their lifetime; see [`RedisStore::key_ttl_arg`].
-    renewed: Mutex<HashMap<String, u64>>,
+    /// keys their lifetime, by a hash of the scope; see [`RedisStore::key_ttl_arg`].
+    renewed: Mutex<HashMap<u64, u64>>,
 }
 
 impl RedisStore {
@@ -98,19 +98,28 @@ impl RedisStore {
     /// would otherwise cost Redis an `EXPIRE` (a `redis.call` from Lua, about as
     /// costly as a small command) each message, for a lifetime counted in months.
     /// Another process, or a forgotten entry, renews once more: harmless.
+    ///
+    /// Scopes are remembered by a 64-bit hash (16 bytes an entry, not the scope's
+    /// text): two scopes that share one only share their renewal day, which leaves a
+    /// key at most a day short of its lifetime.
     fn key_ttl_arg(&self, scope: &str) -> i64 {
         let today = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |since| since.as_secs() / (24 * 3600));
+        let scope = {
+            let mut hasher = std::hash::DefaultHasher::new();
+            std::hash::Hash::hash(scope, &mut hasher);
+            std::hash::Hasher::finish(&hasher)
+        };
         let ttl = i64::try_from(self.key_ttl).unwrap_or(i64::MAX);
         let mut renewed = self.renewed.lock().unwrap_or_else(PoisonError::into_inner);
-        if renewed.get(scope) == Some(&today) {
+        if renewed.get(&scope) == Some(&today) {
             return -ttl;
         }
-        if renewed.len() >= RENEWED_CAP {
+        if renewed.len() >= RENEWED_CAP && !renewed.contains_key(&scope) {
             renewed.clear();
         }
-        renewed.insert(scope.to_owned(), today);
+        renewed.insert(scope, today);
         ttl
     }
 
@@ -140,7 +149,7 @@ impl RedisStore {
     }
 }
 
-/// Most users and groups whose last renewal day one process remembers (about 100
+/// Most users and groups whose last renewal day one process remembers (about 32
 /// bytes each); when full it forgets them all, which costs one renewal each.
 const RENEWED_CAP: usize = 100_000;
 
