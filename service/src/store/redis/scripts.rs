@@ -53,6 +53,34 @@ end
     };
 }
 
+/// Lua: `restore(user, members, left, marker, restaurants, votes, left_votes,
+/// vote_ttl, lifetime)` undoes `user`'s leave (LUNCH_GROUP_LEAVE's `left`) if the group
+/// still exists and has them among those who left: they are a member again, with the
+/// vote the leave took out, and the group is kept for the key lifetime again (not the
+/// grace period of a group nobody belongs to). Returns whether it was undone. Needs
+/// `keep_fn!` before it. Shared by LUNCH_GROUP_RESTORE and LUNCH_GROUP_STEP.
+macro_rules! restore_fn {
+    () => {
+        r#"
+local function restore(user, members, left, marker, restaurants, votes, left_votes,
+                       vote_ttl, lifetime)
+  if redis.call('EXISTS', marker) == 0 or redis.call('SREM', left, user) == 0 then
+    return false
+  end
+  redis.call('SADD', members, user)
+  keep_written(lifetime, marker, members, restaurants)
+  local kept = redis.call('HGET', left_votes, user)
+  if kept then
+    redis.call('HDEL', left_votes, user)
+    redis.call('HSET', votes, user, kept)
+    redis.call('EXPIRE', votes, vote_ttl)
+  end
+  return true
+end
+"#
+    };
+}
+
 /// The Lua scripts, hashed once; Redis caches each after its first `EVAL`.
 pub(super) struct Scripts {
     pub(super) quiz_load: Script,
@@ -266,22 +294,14 @@ return 1
 /// when the user is not a member (a guessed code that was wrong).
 const LUNCH_GROUP_STEP: &str = concat!(
     keep_fn!(),
+    restore_fn!(),
     r#"
-if redis.call('SISMEMBER', KEYS[4], ARGV[1]) == 0 then
-  if ARGV[2] ~= '1' or redis.call('EXISTS', KEYS[5]) == 0
-      or redis.call('SREM', KEYS[6], ARGV[1]) == 0 then
-    return {0, false, {}, false, {}, '', false}
-  end
-  -- The user's own record still names this group, which they left ahead of a create
-  -- or join that did not happen: the leave is undone (LUNCH_GROUP_RESTORE's work).
-  redis.call('SADD', KEYS[4], ARGV[1])
-  keep_written(ARGV[8], KEYS[5], KEYS[4], KEYS[1])
-  local kept = redis.call('HGET', KEYS[7], ARGV[1])
-  if kept then
-    redis.call('HDEL', KEYS[7], ARGV[1])
-    redis.call('HSET', KEYS[2], ARGV[1], kept)
-    redis.call('EXPIRE', KEYS[2], ARGV[7])
-  end
+-- Not a member: unless the user's own record still names this group, which they left
+-- ahead of a create or join that did not happen, and the leave is undone here.
+if redis.call('SISMEMBER', KEYS[4], ARGV[1]) == 0 and (ARGV[2] ~= '1'
+    or not restore(ARGV[1], KEYS[4], KEYS[6], KEYS[5], KEYS[1], KEYS[2], KEYS[7],
+                   ARGV[7], ARGV[8])) then
+  return {0, false, {}, false, {}, '', false}
 end
 local step = redis.call('GET', KEYS[3])
 local list = redis.call('LRANGE', KEYS[1], 0, -1)
@@ -401,26 +421,16 @@ return 1
 );
 
 /// KEYS: members, members who left, group marker, restaurants, votes of the day, the
-/// day's votes of those who left. ARGV: user, vote ttl, key ttl. Undoes a leave
-/// (LUNCH_GROUP_LEAVE's `left`) whose create or join was refused: the user is a
-/// member again, with the vote the leave took out, and the group is kept for the key
-/// lifetime again (not the grace period of a group nobody belongs to). Returns 1 when
-/// undone.
+/// day's votes of those who left. ARGV: user, vote ttl, key ttl. Undoes a leave whose
+/// create or join was refused (`restore`). Returns 1 when undone.
 const LUNCH_GROUP_RESTORE: &str = concat!(
     keep_fn!(),
+    restore_fn!(),
     r#"
-if redis.call('EXISTS', KEYS[3]) == 0 or redis.call('SREM', KEYS[2], ARGV[1]) == 0 then
-  return 0
+if restore(ARGV[1], KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], ARGV[2], ARGV[3]) then
+  return 1
 end
-redis.call('SADD', KEYS[1], ARGV[1])
-keep_written(ARGV[3], KEYS[3], KEYS[1], KEYS[4])
-local kept = redis.call('HGET', KEYS[6], ARGV[1])
-if kept then
-  redis.call('HDEL', KEYS[6], ARGV[1])
-  redis.call('HSET', KEYS[5], ARGV[1], kept)
-  redis.call('EXPIRE', KEYS[5], ARGV[2])
-end
-return 1
+return 0
 "#
 );
 
