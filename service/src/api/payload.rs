@@ -81,26 +81,34 @@ fn read_tracked<S: Schema>(text: &str) -> Result<S::Wire<'_>, BodyError> {
     Ok(wire)
 }
 
+/// The payload trait of a JSON body or answer of the shape its type parameter
+/// documents: the same content type, schema and registration for each.
+macro_rules! json_payload {
+    ($payload:ident) => {
+        impl<T: Type> Payload for $payload<T> {
+            const CONTENT_TYPE: &'static str = CONTENT_TYPE;
+
+            fn check_content_type(content_type: &str) -> bool {
+                is_json(content_type)
+            }
+
+            fn schema_ref() -> MetaSchemaRef {
+                T::schema_ref()
+            }
+
+            fn register(registry: &mut Registry) {
+                T::register(registry);
+            }
+        }
+    };
+}
+
 /// `application/json` or `application/*+json`, as poem-openapi's `Json` accepts.
 fn is_json(content_type: &str) -> bool {
     <poem_openapi::payload::Json<serde_json::Value> as Payload>::check_content_type(content_type)
 }
 
-impl<S: Type> Payload for JsonBody<S> {
-    const CONTENT_TYPE: &'static str = CONTENT_TYPE;
-
-    fn check_content_type(content_type: &str) -> bool {
-        is_json(content_type)
-    }
-
-    fn schema_ref() -> MetaSchemaRef {
-        S::schema_ref()
-    }
-
-    fn register(registry: &mut Registry) {
-        S::register(registry);
-    }
-}
+json_payload!(JsonBody);
 
 impl<S: Type> ParsePayload for JsonBody<S> {
     const IS_REQUIRED: bool = S::IS_REQUIRED;
@@ -120,21 +128,7 @@ poem_openapi::impl_apirequest_for_payload!(JsonBody<S>, S: Type);
 /// A JSON answer, written straight from `T` with serde.
 pub struct Json<T>(pub T);
 
-impl<T: Type> Payload for Json<T> {
-    const CONTENT_TYPE: &'static str = CONTENT_TYPE;
-
-    fn check_content_type(content_type: &str) -> bool {
-        is_json(content_type)
-    }
-
-    fn schema_ref() -> MetaSchemaRef {
-        T::schema_ref()
-    }
-
-    fn register(registry: &mut Registry) {
-        T::register(registry);
-    }
-}
+json_payload!(Json);
 
 impl<T: Serialize + Send> IntoResponse for Json<T> {
     fn into_response(self) -> Response {
@@ -159,21 +153,7 @@ impl<T> Written<T> {
     }
 }
 
-impl<T: Type> Payload for Written<T> {
-    const CONTENT_TYPE: &'static str = CONTENT_TYPE;
-
-    fn check_content_type(content_type: &str) -> bool {
-        is_json(content_type)
-    }
-
-    fn schema_ref() -> MetaSchemaRef {
-        T::schema_ref()
-    }
-
-    fn register(registry: &mut Registry) {
-        T::register(registry);
-    }
-}
+json_payload!(Written);
 
 impl<T: Send> IntoResponse for Written<T> {
     fn into_response(self) -> Response {
