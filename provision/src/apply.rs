@@ -227,6 +227,18 @@ pub struct Step {
     pub outcome: Outcome,
 }
 
+impl Step {
+    /// Its line in a dry run's report: `  2. would create …: permitted`.
+    pub fn dry_run_line(&self) -> String {
+        format!(
+            "  {}. would {}: {}\n",
+            self.step,
+            self.action,
+            self.outcome.verdict()
+        )
+    }
+}
+
 /// The result of applying a plan.
 #[derive(Debug, Default)]
 pub struct Applied {

@@ -82,12 +82,7 @@ fn text(r: &DownReport) -> String {
     if r.dry_run {
         out += &format!("dry run for stack {} in {}:\n", r.stack, r.region);
         for s in &r.steps {
-            out += &format!(
-                "  {}. would {}: {}\n",
-                s.step,
-                s.action,
-                s.outcome.verdict()
-            );
+            out += &s.dry_run_line();
         }
     } else if r.steps.is_empty() {
         out += &format!("stack {} in {}: nothing to remove\n", r.stack, r.region);

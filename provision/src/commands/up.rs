@@ -155,12 +155,7 @@ fn text(r: &UpReport) -> String {
             );
         }
         for s in &r.steps {
-            out += &format!(
-                "  {}. would {}: {}\n",
-                s.step,
-                s.action,
-                s.outcome.verdict()
-            );
+            out += &s.dry_run_line();
         }
     } else if r.up_to_date {
         out += &format!("stack {} in {} is up to date\n", r.stack, r.region);
