@@ -95,34 +95,15 @@ enum OldKey {
 }
 
 /// Moves every key of the old layout under `prefix` to the new layout.
-pub async fn run<C>(conn: &mut C, prefix: &str) -> Result<Report>
-where
-    C: ConnectionLike + Send,
-{
+pub async fn run(conn: &mut RedisConnection, prefix: &str) -> Result<Report> {
     let keys = Keys::new(prefix);
-    let pattern = format!("{}:*", glob_escape(prefix));
+    // Collected first, then migrated (sorted, each once): new keys start with '{' and
+    // never match the pattern, but a SCAN cursor over a changing keyspace may repeat
+    // keys.
+    let old_keys = conn
+        .scan_match(&format!("{}:*", glob_escape(prefix)))
+        .await?;
     let mut report = Report::default();
-    let mut cursor = 0u64;
-    let mut old_keys = Vec::new();
-    // Collect first, then migrate: new keys start with '{' and never match the
-    // pattern, but a SCAN cursor over a changing keyspace may repeat keys.
-    loop {
-        let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
-            .arg(cursor)
-            .arg("MATCH")
-            .arg(&pattern)
-            .arg("COUNT")
-            .arg(1000)
-            .query_async(conn)
-            .await?;
-        old_keys.extend(batch);
-        if next == 0 {
-            break;
-        }
-        cursor = next;
-    }
-    old_keys.sort();
-    old_keys.dedup();
     for old in old_keys {
         let Some(kind) = parse(prefix, &old) else {
             report.skipped += 1;
