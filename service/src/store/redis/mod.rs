@@ -17,6 +17,7 @@ mod lunch;
 mod scripts;
 
 use std::collections::HashMap;
+use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
@@ -102,14 +103,14 @@ impl RedisStore {
     /// Scopes are remembered by a 64-bit hash (16 bytes an entry, not the scope's
     /// text): two scopes that share one only share their renewal day, which leaves a
     /// key at most a day short of its lifetime.
-    fn key_ttl_arg(&self, scope: &str) -> i64 {
+    fn key_ttl_arg(&self, scope: impl Hash) -> i64 {
         let today = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |since| since.as_secs() / (24 * 3600));
         let scope = {
-            let mut hasher = std::hash::DefaultHasher::new();
-            std::hash::Hash::hash(scope, &mut hasher);
-            std::hash::Hasher::finish(&hasher)
+            let mut hasher = DefaultHasher::new();
+            scope.hash(&mut hasher);
+            hasher.finish()
         };
         let ttl = i64::try_from(self.key_ttl).unwrap_or(i64::MAX);
         let mut renewed = self.renewed.lock().unwrap_or_else(PoisonError::into_inner);
@@ -126,12 +127,12 @@ impl RedisStore {
     /// [`RedisStore::key_ttl_arg`] for `user`'s keys of `bot` (each bot's scripts
     /// name only its own).
     fn user_ttl_arg(&self, bot: BotName, user: &UserKey) -> i64 {
-        self.key_ttl_arg(&format!("u:{}:{}", bot.as_str(), user.as_str()))
+        self.key_ttl_arg(("u", bot.as_str(), user.as_str()))
     }
 
     /// [`RedisStore::key_ttl_arg`] for the keys of the group `code`.
     fn group_ttl_arg(&self, code: &str) -> i64 {
-        self.key_ttl_arg(&format!("g:{code}"))
+        self.key_ttl_arg(("g", code))
     }
 
     /// The key names this store uses.
