@@ -10,7 +10,7 @@ use kakaobot::store::{AnswerCheck, QuizSession, RedisStore, RedisTimeouts, Store
 use kakaobot::user::{BotName, UserKey};
 use redis::aio::MultiplexedConnection;
 
-use crate::helpers::{process, unique_prefix, RedisCluster, RedisServer};
+use crate::helpers::{connect, process, unique_prefix, RedisCluster, RedisServer};
 
 /// Made-up users, each asking and answering one question: far more than fit in the
 /// room the test gives Redis.
@@ -24,14 +24,6 @@ const PATIENT: RedisTimeouts = RedisTimeouts {
     connect: Duration::from_secs(5),
     response: Duration::from_secs(30),
 };
-
-async fn connect(url: &str) -> MultiplexedConnection {
-    redis::Client::open(url)
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap()
-}
 
 /// A field of `INFO` (e.g. `used_memory`, `evicted_keys`).
 async fn info(admin: &mut MultiplexedConnection, field: &str) -> u64 {
@@ -66,7 +58,7 @@ async fn ask_and_answer(store: &RedisStore, user: &UserKey) -> kakaobot::store::
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_redis_forgets_the_longest_idle_users_instead_of_refusing_writes() {
     let redis = RedisServer::start_with(&["--maxmemory-policy", "volatile-lru"]);
-    let mut admin = connect(&redis.url()).await;
+    let mut admin = redis.admin().await;
     let limit = info(&mut admin, "used_memory").await + ROOM;
     let _: () = redis::cmd("CONFIG")
         .arg("SET")
@@ -205,7 +197,7 @@ fn assert_thirty_days(found: &[(String, i64)]) {
 async fn migrate_gives_every_key_without_a_lifetime_one_and_a_rerun_gives_none() {
     let redis = RedisServer::start();
     let prefix = unique_prefix("lifetimes");
-    let mut admin = connect(&redis.url()).await;
+    let mut admin = redis.admin().await;
     load_keys_without_lifetimes(&mut admin, &prefix, &["alice", "bob"]).await;
 
     let first = run_migrate(("KAKAOBOT_REDIS_URL", &redis.url()), &prefix);

@@ -15,14 +15,6 @@ fn user(name: &str) -> UserKey {
     UserKey::parse(name).unwrap()
 }
 
-async fn admin(redis: &RedisServer) -> MultiplexedConnection {
-    redis::Client::open(redis.url())
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap()
-}
-
 /// Writes what kakaobot 0.1 would have written for two users in one group, one of
 /// them in the middle of a quiz question and of a lunch vote, a user waiting to type
 /// a join code, and a group whose code needs encoding.
@@ -136,7 +128,7 @@ async fn keys_matching(admin: &mut MultiplexedConnection, pattern: &str) -> Vec<
 async fn migrating_keeps_scores_groups_lists_and_todays_votes_and_a_rerun_changes_nothing() {
     let redis = RedisServer::start();
     let prefix = unique_prefix("migrate");
-    let mut admin = admin(&redis).await;
+    let mut admin = redis.admin().await;
     load_the_old_layout(&mut admin, &prefix).await;
 
     let first = run_migrate(&redis, &prefix);
@@ -246,7 +238,7 @@ async fn migrating_keeps_scores_groups_lists_and_todays_votes_and_a_rerun_change
 async fn migrated_members_can_leave_and_a_group_left_empty_is_removed() {
     let redis = RedisServer::start();
     let prefix = unique_prefix("migrate_leave");
-    let mut admin = admin(&redis).await;
+    let mut admin = redis.admin().await;
     load_the_old_layout(&mut admin, &prefix).await;
     run_migrate(&redis, &prefix);
     let store = RedisStore::new(&redis.url(), &prefix, Default::default()).unwrap();

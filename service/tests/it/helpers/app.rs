@@ -339,11 +339,7 @@ impl TestApp {
     /// Lets this app's conversation contexts in `redis` run out, as if Kakao's ten
     /// minutes had passed; scores, groups and votes stay.
     pub async fn expire_sessions(&self, redis: &RedisServer) {
-        let mut admin = redis::Client::open(redis.url())
-            .unwrap()
-            .get_multiplexed_async_connection()
-            .await
-            .unwrap();
+        let mut admin = redis.admin().await;
         let mut keys: Vec<String> = redis::cmd("KEYS")
             .arg(format!("{{{}:u:*}}:*:session", self.key_prefix))
             .query_async(&mut admin)

@@ -20,6 +20,6 @@ pub use pebble::{free_port, Pebble, TestCa};
 pub use process::Service;
 pub use raw_http::{chunked, raw_request};
 pub use redis_cluster::RedisCluster;
-pub use redis_server::{unique_prefix, RedisServer};
+pub use redis_server::{connect, unique_prefix, RedisServer};
 pub use skill::{payload as skill_payload, SkillAnswer};
 pub use steps::Steps;

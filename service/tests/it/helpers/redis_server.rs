@@ -75,6 +75,11 @@ impl RedisServer {
         self.port
     }
 
+    /// A plain connection of the test's own, to look at and change keys directly.
+    pub async fn admin(&self) -> redis::aio::MultiplexedConnection {
+        connect(&self.url()).await
+    }
+
     /// Kills the server at once (SIGKILL, no shutdown), as a crash would.
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
@@ -136,11 +141,7 @@ impl RedisServer {
 impl RedisServer {
     /// Makes Redis hold every client command for `millis` (it stays up, just slow).
     pub async fn pause(&self, millis: u64) {
-        let mut admin = redis::Client::open(self.url())
-            .unwrap()
-            .get_multiplexed_async_connection()
-            .await
-            .unwrap();
+        let mut admin = self.admin().await;
         redis::cmd("CLIENT")
             .arg("PAUSE")
             .arg(millis)
@@ -174,11 +175,7 @@ impl RedisServer {
     /// How many Lua scripts the server has run (`EVAL`, `EVALSHA` and their read-only
     /// forms), from `INFO commandstats`: each is one change the store asked for.
     pub async fn scripts_run(&self) -> u64 {
-        let mut admin = redis::Client::open(self.url())
-            .unwrap()
-            .get_multiplexed_async_connection()
-            .await
-            .unwrap();
+        let mut admin = self.admin().await;
         let info: String = redis::cmd("INFO")
             .arg("commandstats")
             .query_async(&mut admin)
@@ -198,6 +195,15 @@ impl Drop for RedisServer {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// A plain connection to the Redis at `url` (a server, or one node of a cluster).
+pub async fn connect(url: &str) -> redis::aio::MultiplexedConnection {
+    redis::Client::open(url)
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap()
 }
 
 /// A unique Redis key prefix for one test, so tests never see each other's keys even

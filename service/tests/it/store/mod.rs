@@ -23,7 +23,7 @@ use kakaobot::store::{
 use kakaobot::user::{BotName, UserKey};
 use redis::aio::MultiplexedConnection;
 
-use crate::helpers::{unique_prefix, RedisCluster, RedisServer, Steps};
+use crate::helpers::{connect, unique_prefix, RedisCluster, RedisServer, Steps};
 
 mod changes;
 mod fixtures;

@@ -292,7 +292,7 @@ async fn stores_with_different_prefixes_do_not_see_each_other() {
 
     use_every_key(&one).await;
 
-    let mut admin = admin_connection(&server).await;
+    let mut admin = server.admin().await;
     assert!(friend_recorded(&mut admin, one.keys(), BotName::Quiz, &alice).await);
     assert!(!friend_recorded(&mut admin, two.keys(), BotName::Quiz, &alice).await);
     assert_eq!(
@@ -352,7 +352,7 @@ async fn a_store_whose_redis_stopped_fails_within_a_second_and_recovers_after_a_
 
     until_ping_succeeds(&store, Duration::from_secs(3)).await;
     // Persistence is off, so the restarted server is empty; the same store works.
-    let mut admin = admin_connection(&server).await;
+    let mut admin = server.admin().await;
     assert!(!friend_recorded(&mut admin, store.keys(), BotName::Quiz, &alice).await);
     store.add_friend(BotName::Quiz, &alice).await.unwrap();
     assert!(friend_recorded(&mut admin, store.keys(), BotName::Quiz, &alice).await);

@@ -42,7 +42,7 @@ impl Subject {
         let server = RedisServer::start();
         let prefix = unique_prefix(test_name);
         let store = RedisStore::new(&server.url(), &prefix, PATIENT).unwrap();
-        let admin = admin_connection(&server).await;
+        let admin = server.admin().await;
         Self {
             backend: Backend::Redis {
                 keys: store.keys().clone(),
@@ -60,13 +60,7 @@ impl Subject {
         let admin = RedisConnection::open(&target, PATIENT, None).unwrap();
         let mut nodes = Vec::new();
         for url in cluster.urls() {
-            nodes.push(
-                redis::Client::open(url)
-                    .unwrap()
-                    .get_multiplexed_async_connection()
-                    .await
-                    .unwrap(),
-            );
+            nodes.push(connect(&url).await);
         }
         Self {
             backend: Backend::Cluster {
@@ -170,14 +164,6 @@ pub(super) async fn friend_recorded(
     redis::cmd("EXISTS")
         .arg(keys.friend(bot, user))
         .query_async(admin)
-        .await
-        .unwrap()
-}
-
-pub(super) async fn admin_connection(server: &RedisServer) -> MultiplexedConnection {
-    redis::Client::open(server.url())
-        .unwrap()
-        .get_multiplexed_async_connection()
         .await
         .unwrap()
 }
