@@ -10,7 +10,9 @@ use kakaobot::bots::QuestionBank;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::helpers::{skill_payload, spawn_app, spawn_app_with, RedisServer, SkillAnswer, TestApp};
+use crate::helpers::{
+    kakao_sample, skill_payload, spawn_app, spawn_app_with, RedisServer, SkillAnswer, TestApp,
+};
 
 const QUIZ: &str = "/quiz";
 const LUNCH: &str = "/lunch";
@@ -505,17 +507,8 @@ async fn a_payload_without_action_is_answered_from_the_utterance() {
 
 /// Kakao's own example payload, with its `<사용자 botUserKey>` placeholder replaced by
 /// a real-looking id (the placeholder has a space, which no real key has).
-fn kakao_sample(name: &str) -> Value {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/kakao/openbuilder-samples")
-        .join(name);
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!(
-            "cannot read Kakao's sample {} ({e}): the tests expect the project's shared/ folder beside the repository",
-            path.display()
-        )
-    });
-    let mut body: Value = serde_json::from_str(&text).unwrap();
+fn kakao_payload_sample(name: &str) -> Value {
+    let mut body = kakao_sample(name);
     body["userRequest"]["user"]["id"] = json!(bot_user_key("sample"));
     body["userRequest"]["utterance"] = json!("내 점수");
     body
@@ -525,12 +518,12 @@ fn kakao_sample(name: &str) -> Value {
 async fn kakaos_own_example_payloads_are_answered() {
     answers_my_score(
         "sample_userrequest",
-        kakao_sample("kakaodocs__answer_json_format__userrequest_example.json"),
+        kakao_payload_sample("kakaodocs__answer_json_format__userrequest_example.json"),
     )
     .await;
     answers_my_score(
         "sample_knowledge",
-        kakao_sample("kakaodocs__answer_json_format__skillpayload_knowledge.json"),
+        kakao_payload_sample("kakaodocs__answer_json_format__skillpayload_knowledge.json"),
     )
     .await;
 }
@@ -753,17 +746,6 @@ fn key_paths(value: &Value) -> std::collections::BTreeSet<String> {
     out
 }
 
-fn kakao_response_sample(name: &str) -> Value {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/kakao/openbuilder-samples")
-        .join(name);
-    serde_json::from_str(
-        &std::fs::read_to_string(&path)
-            .unwrap_or_else(|e| panic!("cannot read Kakao's sample {} ({e})", path.display())),
-    )
-    .unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_twenty_restaurant_vote_has_the_shape_of_kakaos_list_card_carousel_example() {
     let app = spawn_app("skill_shape_carousel", None).await;
@@ -776,7 +758,7 @@ async fn a_twenty_restaurant_vote_has_the_shape_of_kakaos_list_card_carousel_exa
     let choosing = app.skill(LUNCH, &owner, "#점심 선택").await;
 
     let ours = key_paths(&choosing.json);
-    let kakaos = key_paths(&kakao_response_sample(
+    let kakaos = key_paths(&kakao_sample(
         "kakaodocs__answer_json_format__response_listcard_carousel_quickreplies.json",
     ));
     // Beyond the example: our simpleText, and the ListItem fields the format documents

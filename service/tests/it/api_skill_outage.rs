@@ -9,7 +9,8 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::helpers::{
-    skill_payload, spawn_app, spawn_app_with, CallbackReceiver, RedisServer, SkillAnswer, TestApp,
+    kakao_sample, skill_payload, spawn_app, spawn_app_with, CallbackReceiver, RedisServer,
+    SkillAnswer, TestApp,
 };
 
 const FALLBACK: &str = "잠시 후 다시 시도해 주세요";
@@ -97,13 +98,7 @@ fn assert_callback_ack(plain: &crate::helpers::Plain) {
         "{ack}"
     );
     assert!(ack.get("template").is_none(), "{ack}");
-    let sample_path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/kakao/openbuilder-samples/kakaodocs__ai_chatbot_callback_guide__usecallback_ack.json");
-    let sample: Value =
-        serde_json::from_str(&std::fs::read_to_string(&sample_path).unwrap_or_else(|e| {
-            panic!("cannot read Kakao's sample {} ({e})", sample_path.display())
-        }))
-        .unwrap();
+    let sample = kakao_sample("kakaodocs__ai_chatbot_callback_guide__usecallback_ack.json");
     let keys = |v: &Value| -> Vec<String> { v.as_object().unwrap().keys().cloned().collect() };
     assert_eq!(keys(&ack), keys(&sample));
     assert_eq!(keys(&ack["data"]), keys(&sample["data"]));

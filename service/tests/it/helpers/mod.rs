@@ -21,5 +21,5 @@ pub use process::Service;
 pub use raw_http::{chunked, raw_request};
 pub use redis_cluster::RedisCluster;
 pub use redis_server::{connect, unique_prefix, RedisServer};
-pub use skill::{payload as skill_payload, SkillAnswer};
+pub use skill::{kakao_sample, payload as skill_payload, SkillAnswer};
 pub use steps::Steps;

@@ -8,6 +8,22 @@ use serde_json::{json, Value};
 
 use super::app::{Plain, TestApp};
 
+/// One of Kakao's own example payloads from `shared/kakao/openbuilder-samples/`, as
+/// JSON. The tests run with the project's `shared/` folder beside the repository (as
+/// CI has it); without it they fail saying so.
+pub fn kakao_sample(name: &str) -> Value {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/kakao/openbuilder-samples")
+        .join(name);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "cannot read Kakao's sample {} ({e}): the tests expect the project's shared/ folder beside the repository",
+            path.display()
+        )
+    });
+    serde_json::from_str(&text).unwrap()
+}
+
 /// A SkillPayload from `user_id` saying `utterance`, shaped like Kakao's own example
 /// (`openbuilder-samples/kakaodocs__answer_json_format__userrequest_example.json`).
 pub fn payload(user_id: &str, utterance: &str) -> Value {
