@@ -10,6 +10,8 @@
 //! - [`api`]: the HTTP operations (poem-openapi), which also make the OpenAPI document;
 //! - [`kakao`]: the wire formats Kakao speaks (skills, smart-chat), and the renderers
 //!   that keep their limits;
+//! - [`json`]: the reader of request bodies and writer of answers, faster than
+//!   serde_json for what those hold and leaving to it anything else;
 //! - [`callback`]: late skill answers delivered to Kakao's callback URL;
 //! - [`bots`]: the quiz and lunch-vote bots, plain Rust deciding replies;
 //! - [`store`]: what the bots remember, in Redis or in memory;
@@ -24,6 +26,7 @@ pub mod bots;
 pub mod callback;
 pub mod config;
 pub mod http;
+pub mod json;
 pub mod kakao;
 pub mod lunch;
 pub mod metrics;

@@ -5,7 +5,9 @@
 //! that into `T`, and renders an answer by building a `Value` first; for a 2 KB
 //! SkillPayload of which a handful of fields are read, that tree is most of the cost of
 //! a request. The types here implement poem-openapi's payload traits instead, so the
-//! document shows the same schemas while no body passes through a `Value`.
+//! document shows the same schemas while no body passes through a `Value`. The bytes
+//! are read and written by kakaobot's own [`json`](crate::json) reader and writer,
+//! with serde_json behind them for whatever those leave to it (and for every error).
 
 use std::marker::PhantomData;
 
@@ -56,8 +58,13 @@ impl<S: Schema> JsonBody<S> {
         if !text.trim_start().starts_with('{') {
             return Err(BodyError::NotObject);
         }
-        // Tracking the path allocates for every key passed, a third of the cost of a
-        // SkillPayload; so only a body that fails is read again, to name the field.
+        // kakaobot's reader reads what real requests hold and leaves anything else to
+        // serde_json, which reads it or says what is wrong. Tracking the path allocates
+        // for every key passed; so only a body that fails is read again with it, to
+        // name the field.
+        if let Ok(wire) = crate::json::from_str(text) {
+            return Ok(wire);
+        }
         read::<S>(text).map_err(|untracked| match read_tracked::<S>(text) {
             Err(tracked) => tracked,
             // Both reads run the same deserializer; should they ever disagree, the
@@ -125,14 +132,14 @@ impl<S: Type> ParsePayload for JsonBody<S> {
 
 poem_openapi::impl_apirequest_for_payload!(JsonBody<S>, S: Type);
 
-/// A JSON answer, written straight from `T` with serde.
+/// A JSON answer, written straight from `T` with serde ([`crate::json::to_vec`]).
 pub struct Json<T>(pub T);
 
 json_payload!(Json);
 
 impl<T: Serialize + Send> IntoResponse for Json<T> {
     fn into_response(self) -> Response {
-        Written::<T>::new(serde_json::to_vec(&self.0)).into_response()
+        Written::<T>::new(crate::json::to_vec(&self.0)).into_response()
     }
 }
 

@@ -794,10 +794,10 @@ fn shape(reply: Reply) -> SkillResponse {
     // A button without a label cannot be shown or tapped; bots never make one.
     let buttons: Vec<Button> = match keyboard {
         Keyboard::Text => Vec::new(),
-        Keyboard::Buttons(buttons) => buttons
-            .into_iter()
-            .filter(|b| !b.label.trim().is_empty())
-            .collect(),
+        Keyboard::Buttons(mut buttons) => {
+            buttons.retain(|b| !b.label.trim().is_empty());
+            buttons
+        }
     };
     let all_fit = buttons.len() <= MAX_QUICK_REPLIES
         && buttons
@@ -920,9 +920,7 @@ fn item_cards(items: Vec<Button>) -> Option<Component> {
 /// replies, then the text shrinks.
 fn fit_body(response: &mut SkillResponse) -> serde_json::Result<Vec<u8>> {
     loop {
-        // The bots' answers are well under 1 KB of JSON; this saves growing the buffer.
-        let mut body = Vec::with_capacity(1024);
-        serde_json::to_writer(&mut body, response)?;
+        let body = crate::json::to_vec(response)?;
         if body.len() <= MAX_BODY_BYTES || !shrink(response) {
             return Ok(body);
         }
