@@ -9,7 +9,11 @@
 //! row gives requests per second, p50 and p99 latency (the median of three runs), the
 //! ratio to the fixed-reply server and the failures; after the table come the cost of
 //! `info` logging (from the two rows of the same run) and each store's resident memory
-//! after its rows, and each store's skill/message throughput ratio per bot.
+//! after its rows, and each store's skill/message throughput ratio per bot. A bot's
+//! message and skill rows are measured in turns, five runs each (message, skill,
+//! message, …), and their ratio is the median of the five ratios of neighbouring runs:
+//! on a shared machine a burst of other work then slows both sides of a ratio, where
+//! rows measured one after the other could catch it on one side only.
 //!
 //! Run: `cargo bench -p kakaobot --bench message` (optionally `-- REQUESTS
 //! CONCURRENCY`, default 10000 and 64). Loopback only, bounded in requests per row.
@@ -61,6 +65,8 @@ const USERS: usize = 5000;
 /// Each row is measured this many times and the median run is shown, so a burst of
 /// other work on a shared machine moves a row less.
 const REPEATS: usize = 3;
+/// Runs of each scenario of a skill/message pair, taken in turns (see [`Bench::pair`]).
+const PAIRED_REPEATS: usize = 5;
 /// Set in the child process that serves the fixed reply.
 const BASELINE_ENV: &str = "KAKAOBOT_BENCH_BASELINE";
 
@@ -285,6 +291,21 @@ impl Server {
     }
 
     /// Resident memory in MiB, from /proc.
+    /// The CPU time its threads have used so far: the sum of each thread's time on a
+    /// CPU (`/proc/<pid>/task/*/schedstat`, in nanoseconds; threads that ended are not
+    /// counted, and the server's do not end while it serves).
+    fn cpu_time(&self) -> Duration {
+        let tasks = std::fs::read_dir(format!("/proc/{}/task", self.child.id()));
+        let nanos: u64 = tasks
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|task| std::fs::read_to_string(task.path().join("schedstat")).ok())
+            .filter_map(|stat| stat.split_whitespace().next()?.parse::<u64>().ok())
+            .sum();
+        Duration::from_nanos(nanos)
+    }
+
     fn resident_mib(&self) -> f64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
             .unwrap_or_default();
@@ -526,43 +547,128 @@ struct Bench {
     ceiling: Option<f64>,
 }
 
+/// One run of a scenario.
+struct Run {
+    rps: f64,
+    /// Sorted.
+    latencies: Vec<Duration>,
+    failures: usize,
+    /// The server's CPU time over the run, per request.
+    cpu_per_request: Duration,
+}
+
 impl Bench {
-    /// Measures one scenario and prints its row (the median of [`REPEATS`] runs, with the
-    /// failures of all); returns its req/s.
-    fn row(&self, label: &str, store: &str, server: &Server, load: &Arc<Load>) -> f64 {
-        // A short warm-up opens the server's caches (and loads Redis's scripts).
-        self.runtime.block_on(run(
+    /// One run of `load` against `server`.
+    fn run(&self, server: &Server, load: &Arc<Load>, total: usize) -> Run {
+        let cpu = server.cpu_time();
+        let (rps, latencies, failures) = self.runtime.block_on(run(
             server.addr,
             server.tls.as_ref(),
             load,
-            self.total.min(1000),
+            total,
             self.concurrency,
         ));
-        let mut runs: Vec<(f64, Vec<Duration>, usize)> = (0..REPEATS)
-            .map(|_| {
-                self.runtime.block_on(run(
-                    server.addr,
-                    server.tls.as_ref(),
-                    load,
-                    self.total,
-                    self.concurrency,
-                ))
-            })
+        let cpu_per_request = (server.cpu_time() - cpu) / total as u32;
+        Run {
+            rps,
+            latencies,
+            failures,
+            cpu_per_request,
+        }
+    }
+
+    /// A short warm-up opens the server's caches (and loads Redis's scripts).
+    fn warm_up(&self, server: &Server, load: &Arc<Load>) {
+        self.run(server, load, self.total.min(1000));
+    }
+
+    /// Measures one scenario and prints its row (the median of [`REPEATS`] runs, with the
+    /// failures of all); returns its req/s.
+    fn row(&self, label: &str, store: &str, server: &Server, load: &Arc<Load>) -> f64 {
+        self.warm_up(server, load);
+        let runs = (0..REPEATS)
+            .map(|_| self.run(server, load, self.total))
             .collect();
-        // Failures of every run count.
-        let failures: usize = runs.iter().map(|r| r.2).sum();
-        runs.sort_by(|a, b| a.0.total_cmp(&b.0));
-        let (rps, lat, _) = runs.swap_remove(REPEATS / 2);
+        self.print_row(label, store, runs)
+    }
+
+    /// Measures two scenarios of the same server in turns (a, b, a, b, …), so that a
+    /// burst of other work on the machine falls on both alike, and prints both rows;
+    /// returns their req/s and the medians of the [`PAIRED_REPEATS`] ratios of runs
+    /// made one after the other: b's throughput over a's, and a's server CPU time per
+    /// request over b's (the throughput ratio a CPU-bound server would show, which
+    /// time the server lost to other work on the machine does not move).
+    fn pair(
+        &self,
+        store: &str,
+        server: &Server,
+        (a_label, a): (&str, &Arc<Load>),
+        (b_label, b): (&str, &Arc<Load>),
+    ) -> Paired {
+        self.warm_up(server, a);
+        self.warm_up(server, b);
+        let (a_runs, b_runs): (Vec<Run>, Vec<Run>) = (0..PAIRED_REPEATS)
+            .map(|_| {
+                (
+                    self.run(server, a, self.total),
+                    self.run(server, b, self.total),
+                )
+            })
+            .unzip();
+        let median = |ratio: &dyn Fn(&Run, &Run) -> f64| {
+            let mut ratios: Vec<f64> = a_runs
+                .iter()
+                .zip(&b_runs)
+                .map(|(a, b)| ratio(a, b))
+                .collect();
+            ratios.sort_by(f64::total_cmp);
+            ratios[ratios.len() / 2]
+        };
+        let throughput = median(&|a, b| b.rps / a.rps);
+        let cpu = median(&|a, b| a.cpu_per_request.as_secs_f64() / b.cpu_per_request.as_secs_f64());
+        let cpu_per_request = |runs: &[Run]| {
+            let mut cpu: Vec<Duration> = runs.iter().map(|r| r.cpu_per_request).collect();
+            cpu.sort();
+            cpu[cpu.len() / 2]
+        };
+        let cpu_us = (cpu_per_request(&a_runs), cpu_per_request(&b_runs));
+        Paired {
+            a_rps: self.print_row(a_label, store, a_runs),
+            b_rps: self.print_row(b_label, store, b_runs),
+            throughput,
+            cpu,
+            cpu_us,
+        }
+    }
+
+    /// Prints the row of the median run, with the failures of all; returns its req/s.
+    fn print_row(&self, label: &str, store: &str, mut runs: Vec<Run>) -> f64 {
+        let failures: usize = runs.iter().map(|r| r.failures).sum();
+        runs.sort_by(|a, b| a.rps.total_cmp(&b.rps));
+        let run = runs.swap_remove(runs.len() / 2);
         let ratio = self
             .ceiling
-            .map_or("1.00".to_owned(), |c| format!("{:.2}", rps / c));
+            .map_or("1.00".to_owned(), |c| format!("{:.2}", run.rps / c));
         println!(
-            "| {label:<40} | {store:<6} | {rps:>8.0} | {:>6.2} | {:>6.2} | {ratio:>5} | {failures:>4} |",
-            percentile_ms(&lat, 0.50),
-            percentile_ms(&lat, 0.99),
+            "| {label:<40} | {store:<6} | {:>8.0} | {:>6.2} | {:>6.2} | {ratio:>5} | {failures:>4} |",
+            run.rps,
+            percentile_ms(&run.latencies, 0.50),
+            percentile_ms(&run.latencies, 0.99),
         );
-        rps
+        run.rps
     }
+}
+
+/// What [`Bench::pair`] measured of two scenarios.
+struct Paired {
+    a_rps: f64,
+    b_rps: f64,
+    /// b's req/s over a's.
+    throughput: f64,
+    /// a's server CPU time per request over b's.
+    cpu: f64,
+    /// The median server CPU time per request of a and of b.
+    cpu_us: (Duration, Duration),
 }
 
 /// Makes every bench user a member of a group with one restaurant, so the lunch rows
@@ -632,32 +738,28 @@ fn main() {
     for (store, url) in &stores {
         let server = Server::kakaobot(&layout, url.as_deref(), "info");
         prepare_lunch(&bench, &server);
-        let quiz = bench.row(
-            "quiz: ask, POST /quiz/message",
+        let quiz_skill_load = load(Wire::Skill, "quiz", "파이썬 퀴즈");
+        let quiz = bench.pair(
             store,
             &server,
-            &quiz_message,
+            ("quiz: ask, POST /quiz/message", &quiz_message),
+            ("quiz: ask, POST /quiz/skill", &quiz_skill_load),
         );
-        info.push(quiz);
-        let quiz_skill = bench.row(
-            "quiz: ask, POST /quiz/skill",
+        let lunch = bench.pair(
             store,
             &server,
-            &load(Wire::Skill, "quiz", "파이썬 퀴즈"),
+            (
+                "lunch: choose, POST /lunch/message",
+                &load(Wire::Message, "lunch", "#점심 선택"),
+            ),
+            (
+                "lunch: choose, POST /lunch/skill",
+                &load(Wire::Skill, "lunch", "#점심 선택"),
+            ),
         );
-        let lunch = bench.row(
-            "lunch: choose, POST /lunch/message",
-            store,
-            &server,
-            &load(Wire::Message, "lunch", "#점심 선택"),
-        );
-        let lunch_skill = bench.row(
-            "lunch: choose, POST /lunch/skill",
-            store,
-            &server,
-            &load(Wire::Skill, "lunch", "#점심 선택"),
-        );
-        skill_ratios.push((store, quiz_skill / quiz, lunch_skill / lunch));
+        info.push(quiz.a_rps);
+        let quiz_skill = quiz.b_rps;
+        skill_ratios.push((store, quiz, lunch));
         memory.push((store, server.resident_mib()));
         if let Some(url) = url {
             let server = Server::kakaobot_tls(&layout, url);
@@ -690,7 +792,13 @@ fn main() {
     }
     for (store, quiz, lunch) in skill_ratios {
         println!(
-            "{store}: skill/message throughput, quiz {quiz:.2}, lunch {lunch:.2} (same store, same run)"
+            "{store}: skill/message throughput, quiz {:.2}, lunch {:.2} (same store, same run; the median ratio of {PAIRED_REPEATS} runs of each, taken in turns)",
+            quiz.throughput, lunch.throughput
+        );
+        let us = |d: Duration| d.as_secs_f64() * 1e6;
+        println!(
+            "{store}: server CPU per request, message → skill: quiz {:.1} → {:.1} µs ({:.2}), lunch {:.1} → {:.1} µs ({:.2}) (the throughput ratio when the server's CPU is the limit)",
+            us(quiz.cpu_us.0), us(quiz.cpu_us.1), quiz.cpu, us(lunch.cpu_us.0), us(lunch.cpu_us.1), lunch.cpu
         );
     }
     if let Some((plain, over_tls)) = tls_cost {
