@@ -1,6 +1,6 @@
 //! JSON as kakaobot reads its requests and writes its answers, faster than serde_json
-//! by doing less: a [`reader`] and a [`writer`] for what those bodies hold, which
-//! *decline* anything else and leave it to serde_json.
+//! by doing less: a reader and a writer (`reader.rs`, `writer.rs`) for what those
+//! bodies hold, which *decline* anything else and leave it to serde_json.
 //!
 //! Why: every Kakao user reaches kakaobot through the skill routes, and a SkillPayload
 //! is about a kilobyte of which kakaobot reads a handful of fields, while the rest must
@@ -19,7 +19,7 @@
 //! second pass, never a different answer, and every error message is serde_json's.
 //!
 //! Both look for the bytes that are special inside a JSON string sixteen at a time
-//! ([`plain_end`]): a `"`, a `\` or a control character ends a run of plain content
+//! (`plain_end`): a `"`, a `\` or a control character ends a run of plain content
 //! when reading, and is what must be escaped when writing.
 
 mod reader;
