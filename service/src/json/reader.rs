@@ -280,15 +280,21 @@ impl<'de> Reader<'de> {
     /// which must read it to its end.
     fn container<V>(
         &mut self,
-        visit: impl FnOnce(&mut Self) -> Result<(V, bool), Declined>,
+        visit: impl FnOnce(&mut Items<'_, 'de>) -> Result<V, Declined>,
     ) -> Result<V, Declined> {
         if self.depth >= MAX_DEPTH {
             return Err(Declined);
         }
         self.depth += 1;
-        let (value, finished) = visit(self)?;
-        self.depth -= 1;
+        let mut items = Items {
+            reader: &mut *self,
+            first: true,
+            finished: false,
+        };
+        let value = visit(&mut items)?;
         // serde_json refuses an object or array its visitor left unfinished.
+        let finished = items.finished;
+        self.depth -= 1;
         if finished {
             Ok(value)
         } else {
@@ -306,24 +312,8 @@ impl<'de> de::Deserializer<'de> for &mut Reader<'de> {
                 Str::Borrowed(text) => visitor.visit_borrowed_str(text),
                 Str::Owned(text) => visitor.visit_str(&text),
             },
-            b'{' => self.container(|reader| {
-                let mut entries = Entries {
-                    reader,
-                    first: true,
-                    finished: false,
-                };
-                let value = visitor.visit_map(&mut entries)?;
-                Ok((value, entries.finished))
-            }),
-            b'[' => self.container(|reader| {
-                let mut elements = Elements {
-                    reader,
-                    first: true,
-                    finished: false,
-                };
-                let value = visitor.visit_seq(&mut elements)?;
-                Ok((value, elements.finished))
-            }),
+            b'{' => self.container(|entries| visitor.visit_map(entries)),
+            b'[' => self.container(|elements| visitor.visit_seq(elements)),
             b't' => self.literal(b"rue").and_then(|()| visitor.visit_bool(true)),
             b'f' => self
                 .literal(b"alse")
@@ -374,15 +364,15 @@ impl<'de> de::Deserializer<'de> for &mut Reader<'de> {
     }
 }
 
-/// An object's entries, for a visitor.
-struct Entries<'a, 'de> {
+/// An object's entries or an array's elements, for a visitor.
+struct Items<'a, 'de> {
     reader: &'a mut Reader<'de>,
     first: bool,
-    /// The closing brace was read.
+    /// The closing brace or bracket was read.
     finished: bool,
 }
 
-impl<'de> MapAccess<'de> for Entries<'_, 'de> {
+impl<'de> MapAccess<'de> for Items<'_, 'de> {
     type Error = Declined;
 
     fn next_key_seed<K: DeserializeSeed<'de>>(
@@ -432,15 +422,7 @@ impl<'de> de::Deserializer<'de> for Key<'_, 'de> {
     }
 }
 
-/// An array's elements, for a visitor.
-struct Elements<'a, 'de> {
-    reader: &'a mut Reader<'de>,
-    first: bool,
-    /// The closing bracket was read.
-    finished: bool,
-}
-
-impl<'de> SeqAccess<'de> for Elements<'_, 'de> {
+impl<'de> SeqAccess<'de> for Items<'_, 'de> {
     type Error = Declined;
 
     fn next_element_seed<T: DeserializeSeed<'de>>(
