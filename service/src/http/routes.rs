@@ -1,10 +1,12 @@
 //! The route table and the middleware around it, in the order a request meets them.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
+use poem::endpoint::make_sync;
 use poem::error::ReadBodyError;
 use poem::http::header::CONNECTION;
 use poem::http::{HeaderValue, StatusCode};
@@ -33,9 +35,10 @@ pub fn routes(
     challenges: &Challenges,
 ) -> impl Endpoint<Output = Response> {
     let access_log = AccessLog::start(access_log::SUMMARY_EVERY);
+    let docs_api = api::openapi(state.clone());
+    let docs = swagger_ui(move || docs_api.swagger_ui_html());
     let api = api::openapi(state);
     let spec = api.spec_endpoint();
-    let docs = api.swagger_ui();
     let methods = Arc::new(MethodTable::from_spec(
         &serde_json::from_str(&api.spec()).unwrap_or_default(),
     ));
@@ -62,6 +65,22 @@ pub fn routes(
                 observe(ep, req, &access_log).await
             }
         })
+}
+
+/// The Swagger UI page: poem-openapi's, which holds the Swagger UI bundle, its
+/// stylesheet and the document (1.7 MB), so that it needs nothing from the internet.
+/// poem-openapi's own endpoint builds it at start and copies all of it for every visit;
+/// here it is built on the first visit (most instances never get one, and keep the
+/// 1.7 MB and the bundle's pages of the binary out of memory) and every visit shares it.
+fn swagger_ui(build: impl Fn() -> String + Send + Sync + 'static) -> Route {
+    let page = OnceLock::new();
+    let serve = make_sync(move |_| {
+        let page: &Bytes = page.get_or_init(|| Bytes::from(build()));
+        Response::builder()
+            .content_type("text/html; charset=utf-8")
+            .body(page.clone())
+    });
+    Route::new().at("/", serve)
 }
 
 /// Kakao appends `/keyboard`, `/message`, … to the URL the operator registered, so
@@ -235,5 +254,31 @@ mod tests {
         let mut req = Request::builder().uri_str("//").finish();
         collapse_slashes(&mut req);
         assert_eq!(req.uri().path(), "/");
+    }
+
+    #[tokio::test]
+    async fn the_swagger_ui_page_is_built_on_the_first_visit_and_shared_by_the_next() {
+        let builds = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = builds.clone();
+        let docs = swagger_ui(move || {
+            counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            "<html>the page</html>".to_owned()
+        });
+        assert_eq!(builds.load(std::sync::atomic::Ordering::Relaxed), 0);
+
+        let mut visits = Vec::new();
+        for _ in 0..2 {
+            let resp = docs
+                .get_response(Request::builder().uri_str("/").finish())
+                .await;
+            assert_eq!(resp.status(), StatusCode::OK);
+            assert_eq!(resp.content_type(), Some("text/html; charset=utf-8"));
+            visits.push(resp.into_body().into_bytes().await.unwrap());
+        }
+
+        assert_eq!(builds.load(std::sync::atomic::Ordering::Relaxed), 1);
+        assert_eq!(visits[0], "<html>the page</html>");
+        // The same bytes, not a copy of them.
+        assert_eq!(visits[0].as_ptr(), visits[1].as_ptr());
     }
 }

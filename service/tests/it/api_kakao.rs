@@ -326,10 +326,10 @@ async fn the_swagger_ui_and_its_assets_come_from_the_service_itself() {
         };
         assert_eq!(app.get(&path).await.status, StatusCode::OK, "{path}");
     }
-    // The one asset served beside the page: the OAuth redirect target.
-    let receiver = app.get("/docs/oauth-receiver.html").await;
-    assert_eq!(receiver.status, StatusCode::OK);
-    assert!(receiver.content_type.starts_with("text/html"));
+    // The same page with the trailing slash, and the same page on a second visit.
+    let again = app.get("/docs/").await;
+    assert_eq!(again.status, StatusCode::OK);
+    assert_eq!(again.body, page.body);
 }
 
 #[tokio::test(flavor = "multi_thread")]
