@@ -83,6 +83,8 @@ step() {
 
 step "cargo fmt --check" cargo fmt --all -- --check
 step "cargo clippy" cargo clippy --workspace --all-targets --locked -- -D warnings
+# Doc comments that link to nothing (or to what the reader of the public docs cannot see).
+step "cargo doc" env RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked
 step "cargo test" cargo test --workspace --locked
 step "Prometheus config and rules check (promtool)" promtool check config deploy/prometheus/prometheus.yml
 step "Prometheus alert rules unit tests (promtool)" promtool test rules deploy/prometheus/kakaobot.rules.test.yml

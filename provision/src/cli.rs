@@ -111,7 +111,7 @@ pub struct RuleArgs {
     #[arg(long, env = "PROVISION_INSTANCE_TYPE", default_value = "t2.micro")]
     pub instance_type: InstanceType,
 
-    /// Private key file of a key pair created by `up` (default: ~/.ssh/<name>.pem).
+    /// Private key file of a key pair created by `up` (default: ~/.ssh/NAME.pem, NAME as given to --name).
     #[arg(long, env = "PROVISION_KEY_FILE")]
     pub key_file: Option<PathBuf>,
 }
@@ -177,7 +177,7 @@ pub struct DownArgs {
     #[arg(long)]
     pub purge_key: bool,
 
-    /// The private key file to delete with --purge-key (default: ~/.ssh/<name>.pem).
+    /// The private key file to delete with --purge-key (default: ~/.ssh/NAME.pem, NAME as given to --name).
     #[arg(long, env = "PROVISION_KEY_FILE")]
     pub key_file: Option<PathBuf>,
 }

@@ -2,7 +2,7 @@
 //! environment variables (layered with figment), loaded once at start-up and
 //! validated.
 //!
-//! Every setting is declared once, in the [`settings!`] invocation below: its field,
+//! Every setting is declared once, in the `settings!` invocation below: its field,
 //! type, file key, default and doc. The macro makes the [`Settings`] struct and the
 //! [`SETTINGS`] table; the defaults are the text an operator would write in the env
 //! file, parsed by the same code as the file and the environment, so the default a

@@ -239,7 +239,7 @@ pub struct Stores {
     /// For requests: its calls give up after `redis_response_timeout`.
     pub store: Arc<dyn Store>,
     /// For late skill answers: its one call may wait up to the callback deadline (see
-    /// [`crate::api::answer::answer_or_call_back`]).
+    /// `api::answer::answer_or_call_back`).
     pub patient: Arc<dyn Store>,
     /// `redis`, `redis-cluster` or `memory`.
     pub kind: &'static str,

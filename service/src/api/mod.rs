@@ -1,16 +1,16 @@
 //! The HTTP API: one OpenAPI document (and Swagger UI) made of one API per tag, as
 //! poem-openapi combines a tuple of APIs:
 //!
-//! - [`skills`]: Open Builder skill routes, how Kakao channels reach the bots today;
-//! - [`smart_chat`]: the tutorials' smart-chat routes, for the default bot at the root
+//! - `skills`: Open Builder skill routes, how Kakao channels reach the bots today;
+//! - `smart_chat`: the tutorials' smart-chat routes, for the default bot at the root
 //!   and for every bot under its prefix (retired by Kakao, deprecated in the document,
 //!   still served);
-//! - [`operations`]: health and readiness ([`store_health`]: what recent requests saw
+//! - `operations`: health and readiness ([`StoreHealth`]: what recent requests saw
 //!   of the store).
 //!
-//! What they share is written once: [`payload`] reads and writes JSON bodies with
-//! serde, documented with their schema; [`rejection`] turns every way a request can
-//! be refused into its JSON 4xx; [`answer`] gets the bot's answer within the reply
+//! What they share is written once: `payload` reads and writes JSON bodies with
+//! serde, documented with their schema; `rejection` turns every way a request can
+//! be refused into its JSON 4xx; `answer` gets the bot's answer within the reply
 //! budget, or the fallback, or hands it to a callback — and knows no HTTP.
 
 mod answer;
@@ -116,7 +116,7 @@ enum Tag {
 
 /// The `{bot}` path segment. The document lists the bots as an enum, so clients and
 /// fuzzers know the valid names; any other name is refused while the request is read
-/// and answered 404 `unknown_bot` ([`rejection::rejected`]), not a generic 400.
+/// and answered 404 `unknown_bot` (`rejection::rejected`), not a generic 400.
 #[derive(Debug, Clone)]
 pub struct BotPath(BotName);
 

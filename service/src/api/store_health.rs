@@ -85,7 +85,7 @@ impl StoreHealth {
         Some(std::mem::take(&mut inner.unlogged))
     }
 
-    /// Whether the store refused most recent requests (and at least [`MIN_REFUSALS`]).
+    /// Whether the store refused most recent requests (and at least `MIN_REFUSALS`).
     pub fn refusing(&self) -> bool {
         let mut inner = self.lock();
         inner.roll(Instant::now());

@@ -4,7 +4,7 @@
 /// The words that ask for help, compared after [`asks_for_help`]'s normalising.
 const HELP_WORDS: [&str; 6] = ["도움말", "도움", "사용법", "명령어", "help", "헬프"];
 
-/// Whether `text` asks how to use the bot: one of [`HELP_WORDS`] (ASCII letters in
+/// Whether `text` asks how to use the bot: one of `HELP_WORDS` (ASCII letters in
 /// any case), optionally after a `/` or `#` (people type commands the way other bots
 /// and the lunch menu write them) and before a question mark, or a question mark
 /// alone.
