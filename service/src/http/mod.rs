@@ -54,12 +54,11 @@ pub fn serve_on(
     limits: Limits,
 ) -> anyhow::Result<Servers> {
     let app: Arc<BoxEndpoint<'static, Response>> = Arc::new(app.boxed());
-    let plain_app: BoxEndpoint<'static, Response> = if plain_http_api {
-        app.clone().boxed()
+    let plain_app = if plain_http_api {
+        app.clone()
     } else {
-        challenges_and_health_only(app.clone()).boxed()
+        Arc::new(challenges_and_health_only(app.clone()).boxed())
     };
-    let plain_app = Arc::new(plain_app);
     let mut servers = Vec::new();
     let mut first = None;
     for std in listeners.plain {
@@ -70,12 +69,7 @@ pub fn serve_on(
             info!(%local_addr, api = plain_http_api, "listening");
         }
         first.get_or_insert(local_addr);
-        servers.push(HttpServer::new(
-            "api",
-            listener,
-            plain_app.clone().boxed(),
-            limits,
-        ));
+        servers.push(HttpServer::new("api", listener, plain_app.clone(), limits));
     }
     let local_addr = first.context("no plain listener")?;
     let mut tls_addr = None;
@@ -85,7 +79,7 @@ pub fn serve_on(
         tls_addr = Some(addr);
         let config = tls::server_config(tls.slot()).context("failed to set up TLS")?;
         servers.push(
-            HttpServer::new("https", listener, app.clone().boxed(), limits)
+            HttpServer::new("https", listener, app.clone(), limits)
                 .with_tls(config, tls.slot().clone()),
         );
     }
@@ -156,7 +150,7 @@ pub async fn metrics_server(addr: SocketAddr, limits: Limits) -> Option<(HttpSer
         ..limits
     };
     Some((
-        HttpServer::new("metrics", listener, metrics::routes(), limits),
+        HttpServer::new("metrics", listener, Arc::new(metrics::routes()), limits),
         addr,
     ))
 }

@@ -101,16 +101,18 @@ struct Tls {
 }
 
 impl HttpServer {
+    /// `endpoint` is shared as it is: every `boxed()` around an endpoint costs each
+    /// request a heap allocation and a copy of the request's future.
     pub fn new(
         name: &'static str,
         listener: TcpListener,
-        endpoint: BoxEndpoint<'static, Response>,
+        endpoint: Arc<BoxEndpoint<'static, Response>>,
         limits: Limits,
     ) -> Self {
         Self {
             name,
             listener,
-            endpoint: Arc::new(endpoint),
+            endpoint,
             limits,
             tls: None,
         }
