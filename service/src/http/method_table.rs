@@ -3,7 +3,7 @@
 //! list of routes to keep in step with `api/`.
 
 use poem::http::{header, HeaderValue, StatusCode};
-use poem::{Endpoint, IntoResponse, Request, Response};
+use poem::Response;
 
 /// Path templates (`/{bot}/friend/{user_key}`) with the methods each serves.
 #[derive(Debug, Default)]
@@ -67,19 +67,17 @@ impl MethodTable {
         (!methods.is_empty()).then(|| methods.join(", "))
     }
 
-    /// Calls `ep`, adding `Allow` to a 405 answer.
-    pub async fn with_allow<E: Endpoint>(&self, ep: &E, req: Request) -> poem::Result<Response> {
-        let path = req.uri().path().to_owned();
-        let mut resp = ep.call(req).await?.into_response();
-        if resp.status() == StatusCode::METHOD_NOT_ALLOWED {
-            if let Some(value) = self
-                .allowed(&path)
-                .and_then(|a| HeaderValue::from_str(&a).ok())
-            {
-                resp.headers_mut().insert(header::ALLOW, value);
-            }
+    /// Adds `Allow` to `resp` if it is a 405 to a request for `path`.
+    pub fn add_allow(&self, path: &str, resp: &mut Response) {
+        if resp.status() != StatusCode::METHOD_NOT_ALLOWED {
+            return;
         }
-        Ok(resp)
+        if let Some(value) = self
+            .allowed(path)
+            .and_then(|a| HeaderValue::from_str(&a).ok())
+        {
+            resp.headers_mut().insert(header::ALLOW, value);
+        }
     }
 }
 
