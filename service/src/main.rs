@@ -9,6 +9,12 @@ use kakaobot::config::Settings;
 use kakaobot::startup::{self, Application};
 use kakaobot::telemetry;
 
+/// mimalloc rather than glibc's malloc, whose allocating and freeing was a third of
+/// every request's instructions (callgrind: 21,700 of 70,800 for a smart-chat message;
+/// with mimalloc the whole request takes 56,400).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// A KakaoTalk bot service: a quiz bot and a group lunch-vote bot, as Kakao i Open
 /// Builder skills (and the retired smart-chat API), over HTTPS with its own
 /// certificate.
