@@ -566,6 +566,20 @@ mod tests {
     }
 
     #[test]
+    fn a_byte_to_escape_is_found_wherever_it_is_in_a_short_string() {
+        for len in 0..=20 {
+            same_as_serde_json(&"abcdefghijklmnopqrstu"[..len]).unwrap();
+            for at in 0..len {
+                for special in ['"', '\\', '\n', '\u{1f}', '\u{7f}', '가'] {
+                    let mut text = "abcdefghijklmnopqrstu"[..len].to_owned();
+                    text.replace_range(at..=at, special.encode_utf8(&mut [0; 4]));
+                    same_as_serde_json(&text).unwrap();
+                }
+            }
+        }
+    }
+
+    #[test]
     fn what_it_does_not_write_serde_json_does() {
         let value = json!({"ratio": 0.5, "name": "김밥"});
         assert_eq!(
