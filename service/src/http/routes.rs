@@ -128,69 +128,6 @@ fn collapse_slashes(req: &mut Request) {
     }
 }
 
-/// One access-log record and one metrics sample per request. Neither holds a user
-/// key: the log's path is redacted, the metrics label is the route pattern.
-fn observe(access_log: &AccessLog, method: &Method, uri: &Uri, started: Instant, resp: &Response) {
-    let elapsed = started.elapsed();
-    let status = resp.status();
-    let route = route_label(status, resp.data::<PathPattern>());
-    metrics::request(method.as_str(), route, status.as_u16(), elapsed);
-    access_log.record(&Served {
-        method: method.as_str(),
-        path: uri.path(),
-        route,
-        status: status.as_u16(),
-        elapsed,
-    });
-}
-
-/// The route that answered, as the OpenAPI document writes it (`/{bot}/skill`), or
-/// [`metrics::UNMATCHED_ROUTE`] when none did (a 404: poem marks even those with the
-/// pattern of the nest they fell through).
-fn route_label(status: StatusCode, pattern: Option<&PathPattern>) -> &'static str {
-    match pattern {
-        Some(PathPattern(pattern)) if status != StatusCode::NOT_FOUND && !pattern.is_empty() => {
-            crate::api::route_template(pattern)
-        }
-        _ => metrics::UNMATCHED_ROUTE,
-    }
-}
-
-/// Every error as a JSON body. 5xx bodies stay generic; the cause goes to the log.
-pub(super) fn error_response(err: poem::Error) -> Response {
-    let status = err.status();
-    // The route the error came from, for the metrics label.
-    let pattern = err.data::<PathPattern>().cloned();
-    let (code, message) = match status {
-        StatusCode::NOT_FOUND => (
-            "not_found",
-            "no such route: the Kakao routes are /keyboard, /message, /friend and /chat_room, at the root or under /quiz and /lunch; see /docs".to_owned(),
-        ),
-        StatusCode::METHOD_NOT_ALLOWED => ("method_not_allowed", err.to_string()),
-        StatusCode::PAYLOAD_TOO_LARGE => ("payload_too_large", err.to_string()),
-        StatusCode::REQUEST_TIMEOUT => ("request_timeout", err.to_string()),
-        s if s.is_server_error() => {
-            warn!(cause = %err, "internal error");
-            ("internal", "internal error; see the service log".to_owned())
-        }
-        _ => ("bad_request", err.to_string()),
-    };
-    let body = serde_json::json!({ "error": code, "message": message });
-    let mut resp = Response::builder()
-        .status(status)
-        .content_type("application/json; charset=utf-8")
-        .body(body.to_string());
-    if status == StatusCode::REQUEST_TIMEOUT {
-        // The rest of the body may still come; the connection cannot be reused.
-        resp.headers_mut()
-            .insert(CONNECTION, HeaderValue::from_static("close"));
-    }
-    if let Some(pattern) = pattern {
-        resp.set_data(pattern);
-    }
-    resp
-}
-
 /// Refuses bodies over [`MAX_BODY_BYTES`] with 413, whether or not they announce
 /// their length, and bodies slower than `timeout` with 408: a client that announces
 /// 100 bytes and sends 10, or an endless chunked trickle, does not hold the
@@ -245,6 +182,69 @@ fn too_large() -> poem::Error {
         ),
         StatusCode::PAYLOAD_TOO_LARGE,
     )
+}
+
+/// Every error as a JSON body. 5xx bodies stay generic; the cause goes to the log.
+pub(super) fn error_response(err: poem::Error) -> Response {
+    let status = err.status();
+    // The route the error came from, for the metrics label.
+    let pattern = err.data::<PathPattern>().cloned();
+    let (code, message) = match status {
+        StatusCode::NOT_FOUND => (
+            "not_found",
+            "no such route: the Kakao routes are /keyboard, /message, /friend and /chat_room, at the root or under /quiz and /lunch; see /docs".to_owned(),
+        ),
+        StatusCode::METHOD_NOT_ALLOWED => ("method_not_allowed", err.to_string()),
+        StatusCode::PAYLOAD_TOO_LARGE => ("payload_too_large", err.to_string()),
+        StatusCode::REQUEST_TIMEOUT => ("request_timeout", err.to_string()),
+        s if s.is_server_error() => {
+            warn!(cause = %err, "internal error");
+            ("internal", "internal error; see the service log".to_owned())
+        }
+        _ => ("bad_request", err.to_string()),
+    };
+    let body = serde_json::json!({ "error": code, "message": message });
+    let mut resp = Response::builder()
+        .status(status)
+        .content_type("application/json; charset=utf-8")
+        .body(body.to_string());
+    if status == StatusCode::REQUEST_TIMEOUT {
+        // The rest of the body may still come; the connection cannot be reused.
+        resp.headers_mut()
+            .insert(CONNECTION, HeaderValue::from_static("close"));
+    }
+    if let Some(pattern) = pattern {
+        resp.set_data(pattern);
+    }
+    resp
+}
+
+/// One access-log record and one metrics sample per request. Neither holds a user
+/// key: the log's path is redacted, the metrics label is the route pattern.
+fn observe(access_log: &AccessLog, method: &Method, uri: &Uri, started: Instant, resp: &Response) {
+    let elapsed = started.elapsed();
+    let status = resp.status();
+    let route = route_label(status, resp.data::<PathPattern>());
+    metrics::request(method.as_str(), route, status.as_u16(), elapsed);
+    access_log.record(&Served {
+        method: method.as_str(),
+        path: uri.path(),
+        route,
+        status: status.as_u16(),
+        elapsed,
+    });
+}
+
+/// The route that answered, as the OpenAPI document writes it (`/{bot}/skill`), or
+/// [`metrics::UNMATCHED_ROUTE`] when none did (a 404: poem marks even those with the
+/// pattern of the nest they fell through).
+fn route_label(status: StatusCode, pattern: Option<&PathPattern>) -> &'static str {
+    match pattern {
+        Some(PathPattern(pattern)) if status != StatusCode::NOT_FOUND && !pattern.is_empty() => {
+            crate::api::route_template(pattern)
+        }
+        _ => metrics::UNMATCHED_ROUTE,
+    }
 }
 
 #[cfg(test)]
