@@ -54,7 +54,7 @@ pub fn routes(
 /// What every request passes through around its route, in one endpoint rather than a
 /// chain of poem middleware: each middleware's future holds the request (472 bytes)
 /// and the future of everything inside it, and is moved when it starts. The chain of
-/// five that was here nested to 8.7 KB (this is 4.2 KB) and cost every request about
+/// four that was here nested to 8.7 KB (this is 4.2 KB) and cost every request about
 /// 10,000 instructions (callgrind), an eighth of a smart-chat message's.
 struct Edge {
     route: Route,
