@@ -372,6 +372,27 @@ struct Items<'a, 'de> {
     finished: bool,
 }
 
+impl Items<'_, '_> {
+    /// Reads what comes before the next entry or element: nothing before the first, a
+    /// comma before any other. `false` when `close` came instead, and the container
+    /// is finished.
+    fn another(&mut self, close: u8) -> Result<bool, Declined> {
+        self.reader.skip_whitespace();
+        match (self.reader.peek(), self.first) {
+            (Some(b), _) if b == close => {
+                self.reader.pos += 1;
+                self.finished = true;
+                return Ok(false);
+            }
+            (_, true) => {}
+            (Some(b','), false) => self.reader.pos += 1,
+            _ => return Err(Declined),
+        }
+        self.first = false;
+        Ok(true)
+    }
+}
+
 impl<'de> MapAccess<'de> for Items<'_, 'de> {
     type Error = Declined;
 
@@ -379,21 +400,13 @@ impl<'de> MapAccess<'de> for Items<'_, 'de> {
         &mut self,
         seed: K,
     ) -> Result<Option<K::Value>, Declined> {
-        let token = self.reader.next_token()?;
-        let token = match (token, self.first) {
-            (b'}', _) => {
-                self.finished = true;
-                return Ok(None);
-            }
-            (_, true) => token,
-            (b',', false) => self.reader.next_token()?,
-            _ => return Err(Declined),
-        };
-        self.first = false;
-        if token != b'"' {
+        if !self.another(b'}')? {
+            return Ok(None);
+        }
+        self.reader.skip_whitespace();
+        if self.reader.peek() != Some(b'"') {
             return Err(Declined);
         }
-        self.reader.pos -= 1;
         seed.deserialize(Key(&mut *self.reader)).map(Some)
     }
 
@@ -429,18 +442,9 @@ impl<'de> SeqAccess<'de> for Items<'_, 'de> {
         &mut self,
         seed: T,
     ) -> Result<Option<T::Value>, Declined> {
-        self.reader.skip_whitespace();
-        match (self.reader.peek(), self.first) {
-            (Some(b']'), _) => {
-                self.reader.pos += 1;
-                self.finished = true;
-                return Ok(None);
-            }
-            (_, true) => {}
-            (Some(b','), false) => self.reader.pos += 1,
-            _ => return Err(Declined),
+        if !self.another(b']')? {
+            return Ok(None);
         }
-        self.first = false;
         seed.deserialize(&mut *self.reader).map(Some)
     }
 }
