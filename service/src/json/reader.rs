@@ -49,6 +49,7 @@ impl<'de> Reader<'de> {
     }
 
     /// The next byte after whitespace, consumed.
+    #[inline(always)]
     fn next_token(&mut self) -> Result<u8, Declined> {
         self.skip_whitespace();
         let byte = self.peek().ok_or(Declined)?;
@@ -270,6 +271,7 @@ impl<'de> Reader<'de> {
     }
 
     /// Skips an object's key and its colon.
+    #[inline(always)]
     fn skip_key(&mut self) -> Result<(), Declined> {
         self.expect(b'"')?;
         self.skip_string()?;
