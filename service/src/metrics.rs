@@ -31,7 +31,7 @@ use std::time::Duration;
 
 use metrics::{
     counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram, Counter,
-    Histogram, Unit,
+    Gauge, Histogram, Unit,
 };
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use poem::http::StatusCode;
@@ -163,14 +163,25 @@ pub struct InFlight(());
 
 impl InFlight {
     pub fn start() -> Self {
-        gauge!(ACTIVE_REQUESTS).increment(1.0);
+        Self::gauge().increment(1.0);
         Self(())
+    }
+
+    /// The gauge's handle, kept: `gauge!` builds its key, hashes it and looks it up in
+    /// the recorder (an allocation) on every call, twice per request.
+    fn gauge() -> &'static Gauge {
+        static GAUGE: OnceLock<Gauge> = OnceLock::new();
+        GAUGE.get_or_init(|| {
+            // A handle taken before the recorder is installed would count nowhere.
+            handle();
+            gauge!(ACTIVE_REQUESTS)
+        })
     }
 }
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        gauge!(ACTIVE_REQUESTS).decrement(1.0);
+        Self::gauge().decrement(1.0);
     }
 }
 
