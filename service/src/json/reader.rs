@@ -57,6 +57,7 @@ impl<'de> Reader<'de> {
         Ok(byte)
     }
 
+    #[inline(always)]
     fn expect(&mut self, token: u8) -> Result<(), Declined> {
         if self.next_token()? == token {
             Ok(())

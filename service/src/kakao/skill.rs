@@ -21,7 +21,7 @@ use poem_openapi::types::{Example, ParseError, ParseFromJSON, ParseResult, ToJSO
 use poem_openapi::{Enum, Object};
 use serde::de::value::MapAccessDeserializer;
 use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
-use serde::ser::SerializeMap;
+use serde::ser::SerializeStruct;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
@@ -460,23 +460,29 @@ scalar_type!(
 
 impl Serialize for Extra {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut map = serializer.serialize_map(None)?;
+        // The same JSON object as a map with these keys, written as a struct: its keys
+        // are fixed strings, as a struct's field names are.
+        let len = match &self.0 {
+            Tap::Answer { .. } => 3,
+            Tap::Vote { .. } | Tap::Remove { .. } => 2,
+        };
+        let mut object = serializer.serialize_struct("Extra", len)?;
         match &self.0 {
             Tap::Answer { question, choice } => {
-                map.serialize_entry(EXTRA_KIND, "answer")?;
-                map.serialize_entry("question", question)?;
-                map.serialize_entry("choice", choice)?;
+                object.serialize_field(EXTRA_KIND, "answer")?;
+                object.serialize_field("question", question)?;
+                object.serialize_field("choice", choice)?;
             }
             Tap::Vote { restaurant } => {
-                map.serialize_entry(EXTRA_KIND, "vote")?;
-                map.serialize_entry("restaurant", restaurant)?;
+                object.serialize_field(EXTRA_KIND, "vote")?;
+                object.serialize_field("restaurant", restaurant)?;
             }
             Tap::Remove { restaurant } => {
-                map.serialize_entry(EXTRA_KIND, "remove")?;
-                map.serialize_entry("restaurant", restaurant)?;
+                object.serialize_field(EXTRA_KIND, "remove")?;
+                object.serialize_field("restaurant", restaurant)?;
             }
         }
-        map.end()
+        object.end()
     }
 }
 
