@@ -254,10 +254,16 @@ impl<'de> Visitor<'de> for TextVisitor {
     }
 }
 
+/// Whether `text` has at most `max` characters. A character takes at least a byte,
+/// so most texts (labels, choices) fit without being counted.
+pub fn fits(text: &str, max: usize) -> bool {
+    text.len() <= max || text.chars().count() <= max
+}
+
 /// Cuts `text` to at most `max` characters (Unicode scalar values, as Kakao counts
 /// them), ending with `…` when anything was cut.
 pub fn cut(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
+    if fits(text, max) {
         return text.to_owned();
     }
     text.chars()
@@ -268,7 +274,7 @@ pub fn cut(text: &str, max: usize) -> String {
 
 /// [`cut`], keeping `text` itself when it fits.
 pub fn cut_owned(text: String, max: usize) -> String {
-    if text.chars().count() <= max {
+    if fits(&text, max) {
         text
     } else {
         cut(&text, max)
@@ -277,7 +283,17 @@ pub fn cut_owned(text: String, max: usize) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::cut;
+    use super::{cut, fits};
+
+    #[test]
+    fn a_text_fits_by_its_characters_not_its_bytes() {
+        assert!(fits("", 0));
+        assert!(fits("abc", 3));
+        assert!(!fits("abcd", 3));
+        // Twelve bytes, four characters.
+        assert!(fits("김밥천국", 4));
+        assert!(!fits("김밥천국", 3));
+    }
 
     #[test]
     fn cut_keeps_short_text_and_marks_a_cut_with_an_ellipsis() {

@@ -25,7 +25,9 @@ use serde::ser::SerializeStruct;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::{cut, cut_owned, scalar_type, JsonString, Schema, StringIfAny, Text, UserKeyField};
+use super::{
+    cut, cut_owned, fits, scalar_type, JsonString, Schema, StringIfAny, Text, UserKeyField,
+};
 use crate::bots::{Button, Input, Keyboard, Reply, Tap};
 use crate::user::UserKey;
 
@@ -806,9 +808,7 @@ fn shape(reply: Reply) -> SkillResponse {
         }
     };
     let all_fit = buttons.len() <= MAX_QUICK_REPLIES
-        && buttons
-            .iter()
-            .all(|b| b.label.chars().count() <= MAX_LABEL_CHARS);
+        && buttons.iter().all(|b| fits(&b.label, MAX_LABEL_CHARS));
     let (items, quick): (Vec<Button>, Vec<Button>) = if all_fit {
         (Vec::new(), buttons)
     } else {
