@@ -25,8 +25,8 @@ impl ser::Error for Declined {
 }
 
 /// Whether `bytes` hold a byte that [`is_stop`]. Most strings an answer holds are keys
-/// and labels shorter than a block: those are checked eight or four bytes at a time
-/// (two reads that may overlap), with the bit tricks serde_json's reader uses.
+/// and labels shorter than a block: from four bytes on, their first and last eight (or
+/// four, with spaces after them) make one block, checked as a long string's are.
 fn has_stops(bytes: &[u8]) -> bool {
     let len = bytes.len();
     if len >= 16 {
@@ -40,34 +40,27 @@ fn has_stops(bytes: &[u8]) -> bool {
                 .first_chunk()
                 .is_some_and(|b| stops_in(b) != 0);
     }
-    if len >= 8 {
+    let (first, last) = if len >= 8 {
         let word = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap_or_default());
-        return word_has_stops(word(0)) || word_has_stops(word(len - 8));
-    }
-    if len >= 4 {
+        (word(0), word(len - 8))
+    } else if len >= 4 {
         let word = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap_or_default());
-        return word_has_stops(u64::from(word(0)) | SPACES_HIGH)
-            || word_has_stops(u64::from(word(len - 4)) | SPACES_HIGH);
-    }
-    bytes.iter().any(|&b| is_stop(b))
+        (
+            u64::from(word(0)) | SPACES_HIGH,
+            u64::from(word(len - 4)) | SPACES_HIGH,
+        )
+    } else {
+        return bytes.iter().any(|&b| is_stop(b));
+    };
+    let mut block = [0; 16];
+    block[..8].copy_from_slice(&first.to_le_bytes());
+    block[8..].copy_from_slice(&last.to_le_bytes());
+    stops_in(&block) != 0
 }
 
 /// Spaces in the upper four bytes of a word made of four, so that only the lower four
 /// can hold a stop.
 const SPACES_HIGH: u64 = 0x2020_2020_0000_0000;
-
-/// Whether one of the eight bytes of `word` [`is_stop`]: a byte below 0x20, or equal to
-/// `"` or `\` (exact for the word as a whole, as the classic tests are).
-fn word_has_stops(word: u64) -> bool {
-    const ONES: u64 = u64::MAX / 255;
-    const HIGHS: u64 = ONES << 7;
-    let below = |n: u8| word.wrapping_sub(ONES * u64::from(n)) & !word & HIGHS;
-    let equal = |b: u8| {
-        let diff = word ^ (ONES * u64::from(b));
-        diff.wrapping_sub(ONES) & !diff & HIGHS
-    };
-    below(0x20) | equal(b'"') | equal(b'\\') != 0
-}
 
 struct Writer<'a> {
     out: &'a mut Vec<u8>,
