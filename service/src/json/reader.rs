@@ -82,6 +82,7 @@ impl<'de> Reader<'de> {
     }
 
     /// The string whose opening quote was just consumed, with escapes decoded.
+    #[inline(always)]
     fn string(&mut self) -> Result<Str<'de>, Declined> {
         let start = self.pos;
         let end = plain_end(self.text.as_bytes(), start);
