@@ -68,11 +68,13 @@ struct Writer<'a> {
 
 impl<'w> Writer<'w> {
     /// `text` as a JSON string, escaped as serde_json escapes it.
+    #[inline(always)]
     fn string(&mut self, text: &str) {
         self.quoted(text, b"\"");
     }
 
     /// An object's key and the colon after it.
+    #[inline(always)]
     fn key(&mut self, key: &str) {
         self.quoted(key, b"\":");
     }
