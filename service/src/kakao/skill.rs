@@ -803,7 +803,7 @@ fn shape(reply: Reply) -> SkillResponse {
     let buttons: Vec<Button> = match keyboard {
         Keyboard::Text => Vec::new(),
         Keyboard::Buttons(mut buttons) => {
-            buttons.retain(|b| !b.label.trim().is_empty());
+            buttons.retain(|b| !is_blank(&b.label));
             buttons
         }
     };
@@ -817,7 +817,7 @@ fn shape(reply: Reply) -> SkillResponse {
 
     // Cut before the text moves into its bubble.
     let alt_text = photo.as_ref().map(|_| cut(&text, MAX_ALT_TEXT_CHARS));
-    let text = if text.trim().is_empty() {
+    let text = if is_blank(&text) {
         // A simpleText needs text; a bot never sends none, but the wire must hold.
         " ".to_owned()
     } else {
@@ -871,6 +871,12 @@ fn shape(reply: Reply) -> SkillResponse {
         use_callback: None,
         data: None,
     }
+}
+
+/// Whether `text` is empty or only whitespace. Asked of every label and text an answer
+/// shows, this stops at the first visible character, where trimming looks at both ends.
+fn is_blank(text: &str) -> bool {
+    text.chars().all(char::is_whitespace)
 }
 
 /// Items as one listCard (up to 5) or a carousel of listCards (4 each, up to 5 cards).
