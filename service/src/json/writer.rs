@@ -27,6 +27,8 @@ impl ser::Error for Declined {
 /// Whether `bytes` hold a byte that [`is_stop`]. Most strings an answer holds are keys
 /// and labels shorter than a block: from four bytes on, their first and last eight (or
 /// four, with spaces after them) make one block, checked as a long string's are.
+/// Inlined, so that for a constant (a key, a variant's name) the check folds away.
+#[inline(always)]
 fn has_stops(bytes: &[u8]) -> bool {
     let len = bytes.len();
     if len >= 16 {
@@ -190,6 +192,8 @@ impl<'a, 'w> ser::Serializer for &'a mut Writer<'w> {
         Ok(())
     }
 
+    // Inlined, like `serialize_some`: a call less per string and per optional field.
+    #[inline(always)]
     fn serialize_str(self, v: &str) -> Result<(), Declined> {
         self.string(v);
         Ok(())
@@ -203,6 +207,7 @@ impl<'a, 'w> ser::Serializer for &'a mut Writer<'w> {
         self.serialize_unit()
     }
 
+    #[inline(always)]
     fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<(), Declined> {
         value.serialize(self)
     }
@@ -216,6 +221,8 @@ impl<'a, 'w> ser::Serializer for &'a mut Writer<'w> {
         self.serialize_unit()
     }
 
+    /// Inlined, so that a variant's name is written as a constant (see `has_stops`).
+    #[inline(always)]
     fn serialize_unit_variant(
         self,
         _: &'static str,
@@ -360,6 +367,10 @@ impl ser::SerializeStruct for Compound<'_, '_> {
     type Ok = ();
     type Error = Declined;
 
+    /// Inlined into each derived `serialize`, where `key` is a constant: the check for
+    /// bytes to escape folds away and the key with its quotes and colon is written as a
+    /// few stores of known bytes (callgrind: 1.4k fewer instructions per quiz answer).
+    #[inline(always)]
     fn serialize_field<T: Serialize + ?Sized>(
         &mut self,
         key: &'static str,
